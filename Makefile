@@ -1,0 +1,61 @@
+# The daily commands. `make up` and `make test` are the README's quick start.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+
+.PHONY: setup up dev worker scheduler lint format typecheck test test-postgres clean
+
+# Python and npm dependencies, the front-end bundle, and Debian's Chromium for browser tests.
+setup: $(VENV)/.installed static/vendor/.built /usr/bin/chromium
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+static/vendor/.built: package.json package-lock.json scripts/build-static.mjs
+	npm ci --no-audit --no-fund
+	npm run build
+	touch $@
+
+/usr/bin/chromium:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
+
+up: setup
+	$(BIN)/throughline up --host $(HOST) --port $(PORT) --workers $(WORKERS) --demo
+
+dev: setup
+	$(BIN)/throughline web --host $(HOST) --port $(PORT)
+
+worker: setup
+	$(BIN)/throughline worker
+
+scheduler: setup
+	$(BIN)/throughline scheduler
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Every test (unit, integration, browser, slow, faults) on SQLite and the embedded Redis;
+# set TEST_DATABASE_URL and TEST_REDIS_URL to run the same suite on PostgreSQL and Redis.
+test: setup
+	$(BIN)/python -m pytest -n auto
+
+test-postgres: setup
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
+	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/python -m pytest -n auto
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor

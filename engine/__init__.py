@@ -1,0 +1,1 @@
+"""The Throughline journey engine: a library with no web framework in it."""

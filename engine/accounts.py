@@ -1,0 +1,121 @@
+"""Users, password hashes and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.models import ApiToken, Role, User, utcnow
+
+_hasher = PasswordHasher()
+# A hash of a random password, verified against when the email is unknown so that a
+# missing account costs as much time as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+MIN_PASSWORD_LENGTH = 10
+TOKEN_PREFIX = "tl_"
+
+
+class AccountError(ValueError):
+    """A user or token request that cannot be honoured, with a sentence saying why."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def create_user(session: Session, email: str, role: Role, password: str) -> User:
+    """Add a user; the caller commits."""
+    email = normalize_email(email)
+    if not EMAIL.match(email):
+        raise AccountError(f"{email!r} is not an email address")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters"
+        )
+    if find_user(session, email) is not None:
+        raise AccountError(f"a user with the email {email} already exists")
+    user = User(
+        email=email, role=role, password_hash=hash_password(password), active=True
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters"
+        )
+    user.password_hash = hash_password(password)
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this email and password, or None."""
+    user = find_user(session, email)
+    if user is None:
+        try:
+            _hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, name: str = "cli") -> str:
+    """Create an API token for `user` and return it; only its hash is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(user=user, name=name, prefix=token[:10], token_hash=_token_hash(token))
+    )
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a bearer token belongs to, or None for an unknown or revoked token."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(token))
+    )
+    if row is None or row.revoked_at is not None or not row.user.active:
+        return None
+    row.last_used_at = utcnow()
+    return row.user

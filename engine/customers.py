@@ -1,0 +1,381 @@
+"""Customer profiles: identity resolution, merging, consent, erasure and the timeline."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.events import normalize_identifier
+from engine.models import (
+    AuditEntry,
+    Customer,
+    Delivery,
+    Event,
+    Identity,
+    Run,
+    RunStatus,
+    Step,
+    User,
+    utcnow,
+)
+
+
+class CustomerError(ValueError):
+    """A customer request that cannot be honoured; `status` is the HTTP-like answer."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.field = status, field
+
+
+def _lock(session: Session, ids: Sequence[int]) -> list[Customer]:
+    """The customers with `ids`, locked for this transaction (PostgreSQL row locks)."""
+    statement = select(Customer).where(Customer.id.in_(ids)).order_by(Customer.id)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    return list(session.scalars(statement))
+
+
+def merge_customers(
+    session: Session,
+    survivor: Customer,
+    others: Sequence[Customer],
+    reason: dict[str, Any],
+) -> None:
+    """Fold `others` into `survivor`: identities, events, runs, deliveries, traits, consent.
+
+    The survivor's traits win where both have one; consent withdrawn on either stays
+    withdrawn. The others remain as empty records pointing at the survivor.
+    """
+    ids = [c.id for c in others]
+    for other in others:
+        survivor.traits = {**other.traits, **survivor.traits}
+        consent = dict(survivor.consent)
+        for channel, allowed in other.consent.items():
+            consent[channel] = bool(consent.get(channel, True)) and bool(allowed)
+        survivor.consent = consent
+        other.traits, other.consent, other.merged_into_id = {}, {}, survivor.id
+    for model in (Identity, Event, Run, Delivery):
+        session.execute(
+            update(model)
+            .where(model.customer_id.in_(ids))
+            .values(customer_id=survivor.id)
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        update(Customer)
+        .where(Customer.merged_into_id.in_(ids))
+        .values(merged_into_id=survivor.id)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(
+        session,
+        None,
+        "customer.merge",
+        "customer",
+        survivor.id,
+        {"merged": ids, **reason},
+    )
+
+
+def resolve(
+    session: Session, identifiers: Sequence[tuple[str, str]], channel_id: int | None
+) -> Customer:
+    """The one profile these identifiers name: found, created, or merged from several."""
+    pairs = list(dict.fromkeys(identifiers))
+    rows = session.execute(
+        select(Identity.kind, Identity.value, Identity.customer_id).where(
+            tuple_(Identity.kind, Identity.value).in_(pairs)
+        )
+    ).all()
+    found_ids = sorted({row.customer_id for row in rows})
+    if not found_ids:
+        customer = Customer(traits={}, consent={})
+        session.add(customer)
+        session.flush()
+    else:
+        customers = _lock(session, found_ids)
+        customer = customers[0]
+        if len(customers) > 1:
+            merge_customers(
+                session,
+                customer,
+                customers[1:],
+                {"because": [f"{k}:{v}" for k, v in pairs]},
+            )
+    known = {(row.kind, row.value) for row in rows}
+    for kind, value in pairs:
+        if (kind, value) not in known:
+            session.add(
+                Identity(
+                    customer_id=customer.id,
+                    kind=kind,
+                    value=value,
+                    channel_id=channel_id,
+                )
+            )
+    session.flush()
+    return customer
+
+
+def identifiers_of(session: Session, customer_id: int) -> dict[str, str]:
+    """One value per identifier kind (the first recorded), for scopes and payloads."""
+    found: dict[str, str] = {}
+    for kind, value in session.execute(
+        select(Identity.kind, Identity.value)
+        .where(Identity.customer_id == customer_id)
+        .order_by(Identity.id)
+    ):
+        found.setdefault(kind, value)
+    return found
+
+
+def scope_of(session: Session, customer: Customer) -> dict[str, Any]:
+    """The customer as rules and templates see it: id, identifiers, traits, consent."""
+    identifiers = identifiers_of(session, customer.id)
+    return {
+        **{k: v for k, v in identifiers.items() if k != "id"},
+        "id": identifiers.get("id", str(customer.id)),
+        "profile_id": customer.id,
+        "traits": copy.deepcopy(customer.traits),
+        "consent": dict(customer.consent),
+    }
+
+
+def find(session: Session, ref: str) -> Customer:
+    """The profile named by `ref`: its number, or `kind:value` of any identity."""
+    customer: Customer | None = None
+    if ref.isdigit():
+        customer = session.get(Customer, int(ref))
+    elif ":" in ref:
+        kind, value = ref.split(":", 1)
+        identity = session.scalar(
+            select(Identity).where(
+                Identity.kind == kind,
+                Identity.value == normalize_identifier(kind, value),
+            )
+        )
+        customer = session.get(Customer, identity.customer_id) if identity else None
+    else:
+        raise CustomerError(
+            400,
+            "name a customer by profile number or kind:value, e.g. email:a@b.c",
+            "ref",
+        )
+    seen = 0
+    while customer is not None and customer.merged_into_id is not None and seen < 10:
+        customer = session.get(Customer, customer.merged_into_id)
+        seen += 1
+    if customer is None:
+        raise CustomerError(404, f"there is no customer {ref}")
+    return customer
+
+
+def set_consent(
+    session: Session, customer: Customer, changes: Any, actor: User | None
+) -> dict[str, bool]:
+    """Set consent per channel slug ({"email": false}); every change audited."""
+    if not isinstance(changes, dict) or not changes:
+        raise CustomerError(
+            422,
+            'send an object of channel to true or false, e.g. {"email": false}',
+            "consent",
+        )
+    for channel, allowed in changes.items():
+        if not isinstance(allowed, bool):
+            raise CustomerError(
+                422,
+                f"consent for {channel} must be true or false",
+                f"consent.{channel}",
+            )
+    before = dict(customer.consent)
+    customer.consent = {**before, **changes}
+    audit.record(
+        session,
+        actor,
+        "customer.consent",
+        "customer",
+        customer.id,
+        {"changes": changes, "before": {k: before.get(k) for k in changes}},
+    )
+    return dict(customer.consent)
+
+
+def erase(session: Session, customer: Customer, actor: User | None) -> dict[str, int]:
+    """Delete the profile and everything about it: identities, events, runs, steps, deliveries."""
+    ids = [
+        customer.id,
+        *session.scalars(
+            select(Customer.id).where(Customer.merged_into_id == customer.id)
+        ),
+    ]
+    run_ids = select(Run.id).where(Run.customer_id.in_(ids))
+    counts = {
+        "steps": session.execute(delete(Step).where(Step.run_id.in_(run_ids))).rowcount,  # type: ignore[attr-defined]
+        "deliveries": session.execute(
+            delete(Delivery).where(Delivery.customer_id.in_(ids))
+        ).rowcount,  # type: ignore[attr-defined]
+        "runs": session.execute(delete(Run).where(Run.customer_id.in_(ids))).rowcount,  # type: ignore[attr-defined]
+        "events": session.execute(
+            delete(Event).where(Event.customer_id.in_(ids))
+        ).rowcount,  # type: ignore[attr-defined]
+        "identities": session.execute(
+            delete(Identity).where(Identity.customer_id.in_(ids))
+        ).rowcount,  # type: ignore[attr-defined]
+    }
+    session.execute(
+        update(Customer)
+        .where(Customer.id.in_(ids))
+        .values(merged_into_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        delete(Customer)
+        .where(Customer.id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(session, actor, "customer.erase", "customer", customer.id, counts)
+    return counts
+
+
+def describe(session: Session, customer: Customer) -> dict[str, Any]:
+    identities = session.scalars(
+        select(Identity)
+        .where(Identity.customer_id == customer.id)
+        .order_by(Identity.id)
+    )
+    runs = session.scalars(
+        select(Run)
+        .where(Run.customer_id == customer.id)
+        .order_by(Run.id.desc())
+        .limit(100)
+    )
+    return {
+        "id": customer.id,
+        "identities": [{"kind": i.kind, "value": i.value} for i in identities],
+        "traits": customer.traits,
+        "consent": customer.consent,
+        "runs": [
+            {
+                "id": r.id,
+                "journey_id": r.journey_id,
+                "status": r.status.value,
+                "node": r.current_node,
+                "started_at": r.started_at.isoformat(),
+                "converted": r.converted_at is not None,
+            }
+            for r in runs
+        ],
+        "created_at": customer.created_at.isoformat(),
+    }
+
+
+def timeline(
+    session: Session, customer: Customer, limit: int = 200, before: str | None = None
+) -> list[dict[str, Any]]:
+    """Events in, steps, deliveries (with suppressions) and profile changes, newest first."""
+    items: list[dict[str, Any]] = []
+    for event in session.scalars(
+        select(Event)
+        .where(Event.customer_id == customer.id)
+        .order_by(Event.id.desc())
+        .limit(limit)
+    ):
+        items.append(
+            {
+                "at": event.received_at.isoformat(),
+                "kind": "event",
+                "event_id": event.id,
+                "type": event.type,
+                "channel_id": event.channel_id,
+                "status": event.status.value,
+                "properties": event.payload.get("properties", {}),
+            }
+        )
+    steps = session.execute(
+        select(Step, Run.journey_id)
+        .join(Run, Run.id == Step.run_id)
+        .where(Run.customer_id == customer.id)
+        .order_by(Step.id.desc())
+        .limit(limit)
+    )
+    for step, journey_id in steps:
+        items.append(
+            {
+                "at": step.at.isoformat(),
+                "kind": "step",
+                "journey_id": journey_id,
+                "run_id": step.run_id,
+                "node": step.node_id,
+                "type": step.node_type,
+                "outcome": step.outcome,
+                "reason": step.detail.get("reason"),
+            }
+        )
+    for delivery in session.scalars(
+        select(Delivery)
+        .where(Delivery.customer_id == customer.id)
+        .order_by(Delivery.created_at.desc())
+        .limit(limit)
+    ):
+        items.append(
+            {
+                "at": (delivery.finished_at or delivery.created_at).isoformat(),
+                "kind": "delivery",
+                "delivery_id": delivery.id,
+                "channel_id": delivery.channel_id,
+                "node": delivery.node_id,
+                "status": delivery.status.value,
+                "reason": delivery.reason,
+                "attempts": delivery.attempts,
+                "fallback_of": delivery.fallback_of_id,
+            }
+        )
+    notes = session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.target_type == "customer",
+            or_(AuditEntry.target_id == str(customer.id)),
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    )
+    for note in notes:
+        items.append(
+            {
+                "at": note.at.isoformat(),
+                "kind": "profile",
+                "action": note.action,
+                "actor": note.actor,
+                "detail": note.detail,
+            }
+        )
+    items.sort(key=lambda item: item["at"], reverse=True)
+    if before:
+        items = [item for item in items if item["at"] < before]
+    return items[:limit]
+
+
+def active_runs(session: Session, customer_id: int) -> list[Run]:
+    statement = (
+        select(Run)
+        .where(
+            Run.customer_id == customer_id,
+            Run.status.in_([RunStatus.active, RunStatus.waiting]),
+        )
+        .order_by(Run.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    return list(session.scalars(statement))
+
+
+def touch(customer: Customer, traits: dict[str, Any]) -> None:
+    if traits and any(customer.traits.get(k) != v for k, v in traits.items()):
+        customer.traits = {**customer.traits, **traits}
+        customer.updated_at = utcnow()

@@ -1,0 +1,76 @@
+"""Database engine and session factory shared by web, worker and scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, begin transactions (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """Begin a transaction; a writer's takes SQLite's write lock at once.
+
+    A deferred transaction that reads and then writes while another process writes can fail
+    with "database is locked" instead of waiting; an immediate one waits its turn (up to the
+    busy timeout). Engine work (jobs, sweeps) runs in writer sessions, so it is serialised the
+    way row locks serialise it on PostgreSQL; short web requests keep concurrent reads.
+    """
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_db_engine(url: str, **options: Any) -> Engine:
+    """Create an Engine; SQLite gets WAL mode, foreign keys, a busy timeout and immediate
+    transactions."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 10}, **options)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    return create_engine(url, **options)
+
+
+class Database:
+    """One Engine and its session factory."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url = url
+        self.engine = create_db_engine(url, **options)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.writer_sessionmaker = sessionmaker(
+            self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
+        )
+
+    @contextmanager
+    def session(self, writer: bool = False) -> Iterator[Session]:
+        """A session committed on success and rolled back on error.
+
+        `writer` sessions of engine work take SQLite's write lock when they begin.
+        """
+        session = (self.writer_sessionmaker if writer else self.sessionmaker)()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

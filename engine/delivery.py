@@ -1,0 +1,365 @@
+"""Outbound actions: claim due deliveries, call the channel (signed), settle the outcome.
+
+A delivery's id is the `webhook-id` of every attempt, so a retry is never a second effect at
+a channel that dedupes. Claims are leases in SQL: a worker that dies mid-call leaves its
+deliveries to be claimed again when the lease ends. Consent, channel state and the channel's
+circuit breaker are checked at send time; every suppression and failure keeps its reason.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pybreaker
+import tenacity
+from redis import Redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from standardwebhooks.webhooks import Webhook
+
+from engine import customers, execution
+from engine.crypto import SecretBox
+from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
+from engine.nodes import Resume
+from engine.settings import Settings
+
+LEASE = timedelta(seconds=60)
+WEBHOOKS = 0  # the drain partition of webhook-node calls (they have no channel)
+# Reasons a delivery did not happen; the channel ones let the node's fallback channel try.
+CONSENT, DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED, BLOCKED = (
+    "consent_withdrawn", "channel_disabled", "no_outbound_url", "breaker_open",
+    "permanent_4xx", "retries_exhausted", "blocked_address",
+)  # fmt: skip
+CHANNEL_REASONS = {DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED}
+_backoff = tenacity.wait_random_exponential(multiplier=1, max=300)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery claimed for one attempt, with what the attempt needs to know."""
+
+    id: str
+    kind: str
+    attempts: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    url: str | None
+    channel_id: int | None
+    channel_slug: str | None
+    channel_enabled: bool
+    secret: str | None
+    consent: bool
+    deadline_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """delivered, retry, postpone (breaker open: not an attempt), failed or suppressed."""
+
+    status: str
+    reason: str | None = None
+    response_status: int | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+
+
+def retry_delay(attempt: int) -> float:
+    """Full-jitter exponential backoff: a random wait up to 2**attempt seconds (5 min cap)."""
+    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = attempt
+    return float(_backoff(state))
+
+
+def claim(
+    session: Session, partition: int, box: SecretBox, now: datetime, limit: int = 50
+) -> list[Claimed]:
+    """Lease up to `limit` due deliveries of a channel (or of webhook calls, partition 0)."""
+    statement = select(Delivery).where(
+        Delivery.status == DeliveryStatus.pending, Delivery.next_attempt_at <= now
+    )
+    statement = (
+        statement.where(Delivery.kind == "webhook")
+        if partition == WEBHOOKS
+        else statement.where(Delivery.channel_id == partition)
+    )
+    statement = statement.order_by(Delivery.next_attempt_at).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    rows = list(session.scalars(statement))
+    channel = session.get(Channel, partition) if partition != WEBHOOKS else None
+    secret = box.decrypt(channel.outbound_secret) if channel else None
+    claimed = []
+    for row in rows:
+        row.next_attempt_at = now + LEASE
+        row.attempts += 1
+        consent = True
+        if channel is not None and row.customer_id is not None:
+            customer = session.get(Customer, row.customer_id)
+            consent = (
+                bool(customer.consent.get(channel.slug, True)) if customer else True
+            )
+        body = {"delivery_id": row.id, **row.payload.get("body", {})}
+        claimed.append(
+            Claimed(
+                id=row.id,
+                kind=row.kind,
+                attempts=row.attempts,
+                body=body,
+                headers=dict(row.payload.get("headers") or {}),
+                url=row.url
+                if row.kind == "webhook"
+                else (channel.outbound_url if channel else None),
+                channel_id=channel.id if channel else None,
+                channel_slug=channel.slug if channel else None,
+                channel_enabled=channel.enabled if channel else True,
+                secret=secret,
+                consent=consent,
+                deadline_at=row.deadline_at,
+            )
+        )
+    return claimed
+
+
+def address_problem(url: str, allowed_hosts: frozenset[str]) -> str | None:
+    """Why `url` may not be called once its host is resolved, or None (the SSRF guard)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in allowed_hosts:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return None  # unresolvable: the call itself will fail and be retried
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            return f"{host} resolves to {address}, a private, loopback or link-local address"
+    return None
+
+
+class Sender:
+    """One worker's HTTP client (pooled keep-alive connections) and per-channel breakers."""
+
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings, self.redis = settings, redis
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(
+                settings.delivery_timeout, connect=min(3.0, settings.delivery_timeout)
+            ),
+            limits=httpx.Limits(max_keepalive_connections=50, max_connections=100),
+            follow_redirects=False,
+        )
+        self.breakers: dict[int, pybreaker.CircuitBreaker] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    def breaker(self, channel_id: int) -> pybreaker.CircuitBreaker:
+        found = self.breakers.get(channel_id)
+        if found is None:
+            storage = pybreaker.CircuitRedisStorage(
+                pybreaker.STATE_CLOSED,
+                self.redis,
+                namespace=f"throughline:breaker:{channel_id}",
+            )
+            found = pybreaker.CircuitBreaker(
+                fail_max=self.settings.breaker_fail_max,
+                reset_timeout=self.settings.breaker_reset_seconds,
+                state_storage=storage,
+                name=f"channel-{channel_id}",
+            )
+            self.breakers[channel_id] = found
+        return found
+
+    def _post(self, item: Claimed) -> httpx.Response:
+        data = json.dumps(item.body, separators=(",", ":"), sort_keys=True)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "Throughline",
+            **item.headers,
+            "webhook-id": item.id,
+        }
+        if item.secret:
+            now = datetime.now(UTC)
+            headers["webhook-timestamp"] = str(int(now.timestamp()))
+            headers["webhook-signature"] = Webhook(item.secret).sign(item.id, now, data)
+        response = self.client.post(
+            str(item.url), content=data.encode(), headers=headers
+        )
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise _Retryable(response.status_code)
+        return response
+
+    def attempt(self, item: Claimed, now: datetime) -> Outcome:
+        if item.channel_id is not None:
+            if not item.channel_enabled:
+                return Outcome("suppressed", DISABLED)
+            if not item.consent:
+                return Outcome("suppressed", CONSENT)
+            if not item.url:
+                return Outcome("suppressed", NO_URL)
+        elif item.url and (
+            problem := address_problem(item.url, self.settings.webhook_allowed_hosts)
+        ):
+            return Outcome("failed", BLOCKED, error=problem)
+        started = time.perf_counter()
+        try:
+            if item.channel_id is not None:
+                response = self.breaker(item.channel_id).call(self._post, item)
+            else:
+                response = self._post(item)
+        except pybreaker.CircuitBreakerError:
+            return self._later(
+                item, now, "postpone", BREAKER, "the channel's circuit breaker is open"
+            )
+        except _Retryable as error:
+            return self._later(
+                item,
+                now,
+                "retry",
+                EXHAUSTED,
+                f"HTTP {error.status}",
+                error.status,
+                started,
+            )
+        except httpx.HTTPError as error:
+            return self._later(
+                item,
+                now,
+                "retry",
+                EXHAUSTED,
+                f"{type(error).__name__}: {error}",
+                None,
+                started,
+            )
+        latency = int((time.perf_counter() - started) * 1000)
+        if 200 <= response.status_code < 300:
+            return Outcome(
+                "delivered", response_status=response.status_code, latency_ms=latency
+            )
+        return Outcome(
+            "failed",
+            PERMANENT,
+            response.status_code,
+            latency,
+            f"HTTP {response.status_code}",
+        )
+
+    def _later(
+        self,
+        item: Claimed,
+        now: datetime,
+        kind: str,
+        reason: str,
+        error: str,
+        status: int | None = None,
+        started: float | None = None,
+    ) -> Outcome:
+        latency = int((time.perf_counter() - started) * 1000) if started else None
+        past_deadline = item.deadline_at is not None and now >= item.deadline_at
+        if past_deadline or (
+            kind == "retry" and item.attempts >= self.settings.delivery_max_attempts
+        ):
+            return Outcome("failed", reason, status, latency, error)
+        return Outcome(kind, None, status, latency, error)
+
+
+class _Retryable(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+def settle(
+    session: Session,
+    item: Claimed,
+    outcome: Outcome,
+    now: datetime,
+    breaker_reset: float,
+    effects: execution.Effects,
+) -> None:
+    """Record an attempt's outcome; fall back or resume the waiting run when it is final."""
+    row = session.get(Delivery, item.id)
+    if row is None or row.status is not DeliveryStatus.pending:
+        return  # erased meanwhile, or settled by an earlier lease holder
+    row.response_status, row.latency_ms = outcome.response_status, outcome.latency_ms
+    row.last_error = outcome.error
+    if outcome.status == "retry":
+        row.next_attempt_at = now + timedelta(seconds=retry_delay(row.attempts))
+        return
+    if outcome.status == "postpone":
+        row.attempts -= 1  # the channel was not called
+        row.next_attempt_at = now + timedelta(seconds=breaker_reset)
+        return
+    row.status = DeliveryStatus(outcome.status)
+    row.reason, row.finished_at, row.next_attempt_at = outcome.reason, now, None
+    if row.status is DeliveryStatus.delivered:
+        _resume_run(session, row, True, "delivered", effects, now)
+        return
+    fallback = row.payload.get("fallback_channel")
+    if fallback and row.fallback_of_id is None and outcome.reason in CHANNEL_REASONS:
+        channel = session.scalar(select(Channel).where(Channel.slug == fallback))
+        if channel is not None:
+            payload = {**row.payload, "channel": fallback, "fallback_channel": None}
+            session.add(
+                Delivery(
+                    run_id=row.run_id,
+                    customer_id=row.customer_id,
+                    journey_id=row.journey_id,
+                    node_id=row.node_id,
+                    channel_id=channel.id,
+                    kind="send",
+                    holds_run=row.holds_run,
+                    fallback_of_id=row.id,
+                    payload=payload,
+                    next_attempt_at=now,
+                    deadline_at=row.deadline_at,
+                    created_at=now,
+                )
+            )
+            effects.delivery_channels.add(channel.id)
+            return
+    _resume_run(session, row, False, outcome.reason or "failed", effects, now)
+
+
+def _resume_run(
+    session: Session,
+    row: Delivery,
+    ok: bool,
+    reason: str,
+    effects: execution.Effects,
+    now: datetime,
+) -> None:
+    if not row.holds_run or row.run_id is None:
+        return
+    query = select(Run).where(Run.id == row.run_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    run = session.scalar(query)
+    if (
+        run is None
+        or run.status is not RunStatus.waiting
+        or not run.state.get("holding_delivery")
+    ):
+        return
+    customer = session.get(Customer, run.customer_id)
+    if customer is None:
+        return
+    scope = customers.scope_of(session, customer)
+    execution.resume_run(
+        session,
+        run,
+        Resume("delivery", {"ok": ok, "reason": reason}),
+        scope,
+        effects,
+        now,
+    )
+    if scope["traits"] != customer.traits:
+        customer.traits = scope["traits"]

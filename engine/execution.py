@@ -1,0 +1,379 @@
+"""Runs in SQL: load a run's state, advance it with the runner, write steps and deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import graph
+from engine.models import (
+    Channel,
+    Customer,
+    Delivery,
+    Journey,
+    JourneyStatus,
+    JourneyVersion,
+    Run,
+    RunStatus,
+    Step,
+)
+from engine.nodes import Await, Resume
+from engine.runner import (
+    Advance,
+    EntryHistory,
+    RunState,
+    advance,
+    awaited_event_arrived,
+    entry_verdict,
+    exit_rule_matched,
+    goal_reached,
+    may_enter,
+    start,
+)
+
+DELIVERY_DEADLINE = timedelta(hours=24)
+_documents: dict[int, graph.Document] = {}
+
+
+def document_of(session: Session, version_id: int) -> graph.Document:
+    """The parsed document of a published version (versions never change, so it is cached)."""
+    found = _documents.get(version_id)
+    if found is None:
+        version = session.get(JourneyVersion, version_id)
+        if version is None:
+            raise LookupError(f"journey version {version_id} is gone")
+        found = graph.parse(version.document)
+        if len(_documents) > 5000:
+            _documents.clear()
+        _documents[version_id] = found
+    return found
+
+
+def forget_documents() -> None:
+    """Empty the cache of parsed versions (for a process that switches databases)."""
+    _documents.clear()
+
+
+@dataclass(frozen=True)
+class LiveJourney:
+    journey_id: int
+    name: str
+    version_id: int
+    number: int
+    document: graph.Document
+
+
+def live_journeys(session: Session) -> dict[str, list[LiveJourney]]:
+    """Live journeys by the event type of their trigger."""
+    rows = session.execute(
+        select(Journey.id, Journey.name, JourneyVersion.id, JourneyVersion.number)
+        .join(
+            JourneyVersion,
+            (JourneyVersion.journey_id == Journey.id)
+            & (JourneyVersion.number == Journey.live_version),
+        )
+        .where(Journey.status == JourneyStatus.live)
+    )
+    found: dict[str, list[LiveJourney]] = {}
+    for journey_id, name, version_id, number in rows:
+        document = document_of(session, version_id)
+        event = str(document.trigger().config.get("event"))
+        found.setdefault(event, []).append(
+            LiveJourney(journey_id, name, version_id, number, document)
+        )
+    return found
+
+
+def _dump_await(awaiting: Await | None) -> dict[str, Any] | None:
+    if awaiting is None:
+        return None
+    return {
+        "event": awaiting.event,
+        "where": awaiting.where,
+        "timeout_at": awaiting.timeout_at.isoformat() if awaiting.timeout_at else None,
+    }
+
+
+def load_state(run: Run) -> RunState:
+    saved = run.state
+    awaiting = saved.get("awaiting")
+    return RunState(
+        node=run.current_node or "",
+        status=run.status,
+        trigger=saved.get("trigger", {}),
+        event=saved.get("event", {}),
+        entered_at=run.started_at,
+        context=dict(run.context),
+        wake_at=run.wake_at,
+        awaiting=Await(
+            awaiting["event"],
+            awaiting.get("where"),
+            datetime.fromisoformat(awaiting["timeout_at"])
+            if awaiting.get("timeout_at")
+            else None,
+        )
+        if awaiting
+        else None,
+        converted_at=run.converted_at,
+        holding_delivery=bool(saved.get("holding_delivery")),
+    )
+
+
+def save_state(run: Run, state: RunState, now: datetime) -> None:
+    if state.ended:  # an ended run waits for nothing (and leaves the due-runs index)
+        state.wake_at, state.awaiting = None, None
+    run.current_node = state.node
+    run.status = state.status
+    run.wake_at = state.wake_at
+    run.awaiting_event = state.awaiting.event if state.awaiting else None
+    run.context = state.context
+    run.state = {
+        "trigger": state.trigger,
+        "event": state.event,
+        "awaiting": _dump_await(state.awaiting),
+        "holding_delivery": state.holding_delivery,
+    }
+    run.converted_at = state.converted_at
+    if state.ended and run.ended_at is None:
+        run.ended_at = now
+
+
+@dataclass
+class Effects:
+    """What a transaction of engine work asks for once it commits."""
+
+    delivery_channels: set[int] = field(default_factory=set)
+    webhook_deliveries: bool = False
+    runs_advanced: int = 0
+
+
+def _channels_by_slug(session: Session) -> dict[str, Channel]:
+    return {c.slug: c for c in session.scalars(select(Channel))}
+
+
+def record(
+    session: Session,
+    run: Run,
+    journey_name: str,
+    version: int,
+    moved: Advance,
+    customer_scope: dict[str, Any],
+    effects: Effects,
+    now: datetime,
+) -> None:
+    """Write the steps and delivery rows an advance produced."""
+    for step in moved.steps:
+        session.add(
+            Step(
+                run_id=run.id,
+                node_id=step.node,
+                node_type=step.type,
+                outcome=step.outcome,
+                detail=step.detail,
+                at=step.at,
+            )
+        )
+    if not (moved.sends or moved.webhooks):
+        return
+    channels = _channels_by_slug(session)
+    # A run parked on a delivery waits at the node that made it.
+    held_node = run.current_node if run.state.get("holding_delivery") else None
+    identifiers = {
+        k: v
+        for k, v in customer_scope.items()
+        if k not in {"traits", "consent", "profile_id"}
+    }
+    journey = {"id": run.journey_id, "name": journey_name, "version": version}
+    for send in moved.sends:
+        channel = channels.get(send.channel)
+        delivery = Delivery(
+            run_id=run.id,
+            customer_id=run.customer_id,
+            journey_id=run.journey_id,
+            node_id=send.node,
+            channel_id=channel.id if channel else None,
+            kind="send",
+            holds_run=send.node == held_node,
+            payload={
+                "body": {
+                    "journey": journey,
+                    "node": send.node,
+                    "customer": {
+                        **identifiers,
+                        "traits": customer_scope.get("traits", {}),
+                    },
+                    "message": send.message,
+                    "context": dict(run.context),
+                },
+                "channel": send.channel,
+                "fallback_channel": send.fallback_channel,
+            },
+            next_attempt_at=now,
+            deadline_at=now + DELIVERY_DEADLINE,
+            created_at=now,
+        )
+        session.add(delivery)
+        if channel:
+            effects.delivery_channels.add(channel.id)
+    for call in moved.webhooks:
+        session.add(
+            Delivery(
+                run_id=run.id,
+                customer_id=run.customer_id,
+                journey_id=run.journey_id,
+                node_id=call.node,
+                url=call.url,
+                kind="webhook",
+                holds_run=call.node == held_node,
+                payload={"body": call.body, "headers": call.headers},
+                next_attempt_at=now,
+                deadline_at=now + DELIVERY_DEADLINE,
+                created_at=now,
+            )
+        )
+        effects.webhook_deliveries = True
+
+
+def _advance(
+    session: Session,
+    run: Run,
+    state: RunState,
+    customer_scope: dict[str, Any],
+    resume: Resume | None,
+    effects: Effects,
+    now: datetime,
+    live: LiveJourney | None = None,
+) -> None:
+    document = live.document if live else document_of(session, run.version_id)
+    # Splits hash the customer's own id (as a simulation of that id does), not the profile number.
+    key = str(customer_scope.get("id", run.customer_id))
+    moved = advance(
+        document, state, customer_scope, now, key, resume, hold_for_delivery=True
+    )
+    save_state(run, state, now)
+    session.flush()
+    if live:
+        name, number = live.name, live.number
+    else:
+        journey = session.get(Journey, run.journey_id)
+        version = session.get(JourneyVersion, run.version_id)
+        name, number = (
+            (journey.name if journey else ""),
+            (version.number if version else 0),
+        )
+    record(session, run, name, number, moved, customer_scope, effects, now)
+    effects.runs_advanced += 1
+
+
+def _note(session: Session, run: Run, outcome: str, reason: str, now: datetime) -> None:
+    document = document_of(session, run.version_id)
+    node_type = document.node(run.current_node).type if run.current_node else "trigger"
+    session.add(
+        Step(
+            run_id=run.id,
+            node_id=run.current_node or "",
+            node_type=node_type,
+            outcome=outcome,
+            detail={"reason": reason},
+            at=now,
+        )
+    )
+
+
+def apply_event_to_runs(
+    session: Session,
+    customer: Customer,
+    runs: list[Run],
+    event: dict[str, Any],
+    customer_scope: dict[str, Any],
+    effects: Effects,
+    now: datetime,
+) -> None:
+    """Exit rules, goals and awaited events for the customer's runs under way."""
+    for run in runs:
+        journey = session.get(Journey, run.journey_id)
+        if journey is None or journey.status is JourneyStatus.paused:
+            continue  # a paused journey holds its runs where they are
+        document = document_of(session, run.version_id)
+        state = load_state(run)
+        verdict = exit_rule_matched(document, event, state, customer_scope)
+        if verdict is not None:
+            state.status = RunStatus.exited
+            save_state(run, state, now)
+            _note(session, run, "exited", verdict.reason, now)
+            continue
+        if goal_reached(document, event, state, customer_scope, now):
+            state.converted_at = now
+            run.converted_at = now
+            _note(session, run, "converted", f"goal {event.get('type')} reached", now)
+        if awaited_event_arrived(state, event, customer_scope):
+            _advance(
+                session,
+                run,
+                state,
+                customer_scope,
+                Resume("event", event),
+                effects,
+                now,
+            )
+
+
+def start_runs(
+    session: Session,
+    customer: Customer,
+    event: dict[str, Any],
+    event_id: int,
+    live: dict[str, list[LiveJourney]],
+    customer_scope: dict[str, Any],
+    effects: Effects,
+    now: datetime,
+) -> None:
+    """Start runs of the live journeys this event triggers, as their entry rules allow."""
+    for candidate in live.get(str(event.get("type")), []):
+        if not entry_verdict(candidate.document, event, customer_scope).matched:
+            continue
+        entries, active = session.execute(
+            select(
+                func.count(Run.id),
+                func.count(Run.id).filter(
+                    Run.status.in_([RunStatus.active, RunStatus.waiting])
+                ),
+            ).where(
+                Run.journey_id == candidate.journey_id, Run.customer_id == customer.id
+            )
+        ).one()
+        if not may_enter(
+            candidate.document, EntryHistory(entries, bool(active))
+        ).matched:
+            continue
+        state = start(candidate.document, event, now)
+        run = Run(
+            journey_id=candidate.journey_id,
+            version_id=candidate.version_id,
+            customer_id=customer.id,
+            status=RunStatus.active,
+            current_node=state.node,
+            context={},
+            state={},
+            trigger_event_id=event_id,
+            started_at=now,
+        )
+        session.add(run)
+        session.flush()
+        _advance(session, run, state, customer_scope, None, effects, now, candidate)
+
+
+def resume_run(
+    session: Session,
+    run: Run,
+    resume: Resume,
+    customer_scope: dict[str, Any],
+    effects: Effects,
+    now: datetime,
+) -> None:
+    """Advance a waiting run because its timer fired or its delivery settled."""
+    _advance(session, run, load_state(run), customer_scope, resume, effects, now)

@@ -1,0 +1,34 @@
+"""The journey document: the only definition of its shape, parsing, export, validation and
+upgrades between schema versions. See docs/journey-format.md."""
+
+from engine.graph.document import (
+    REENTRY,
+    SCHEMA,
+    Document,
+    DocumentError,
+    Edge,
+    Entry,
+    EventRule,
+    Node,
+    Problem,
+)
+from engine.graph.reading import UPGRADES, parse, to_dict, upgrade
+from engine.graph.validation import check, validate
+
+__all__ = [
+    "REENTRY",
+    "SCHEMA",
+    "UPGRADES",
+    "Document",
+    "DocumentError",
+    "Edge",
+    "Entry",
+    "EventRule",
+    "Node",
+    "Problem",
+    "check",
+    "parse",
+    "to_dict",
+    "upgrade",
+    "validate",
+]

@@ -1,0 +1,246 @@
+"""Reading and writing documents: upgrade from older schemas, parse, canonical export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.graph.document import (
+    MAX_NODES,
+    NODE_ID,
+    SCHEMA,
+    TOP_LEVEL,
+    Document,
+    DocumentError,
+    Edge,
+    Entry,
+    EventRule,
+    Node,
+    Problem,
+)
+
+# One function per schema bump: UPGRADES[old] turns a document of version `old` into the next
+# version, and says in its docstring what changed. Chained until the document is at SCHEMA.
+UPGRADES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    """Bring a document of any known schema version up to SCHEMA."""
+    seen = set()
+    while raw.get("schema") != SCHEMA:
+        version = raw.get("schema")
+        step = UPGRADES.get(version) if isinstance(version, str) else None
+        if step is None or version in seen:
+            known = ", ".join([*UPGRADES, SCHEMA])
+            raise DocumentError(
+                [
+                    Problem(
+                        None,
+                        f"unknown schema {version!r}; this version reads {known}",
+                        "schema",
+                    )
+                ]
+            )
+        seen.add(version)
+        raw = step(raw)
+    return raw
+
+
+def _event_rule(
+    raw: Any, where: str, problems: list[Problem], with_within: bool
+) -> EventRule | None:
+    allowed = {"event", "where", "within"} if with_within else {"event", "where"}
+    if not isinstance(raw, dict):
+        problems.append(
+            Problem(None, f"{where} must be an object with an event", where)
+        )
+        return None
+    for key in sorted(set(raw) - allowed):
+        problems.append(
+            Problem(None, f"{key!r} is not a setting of {where}", f"{where}.{key}")
+        )
+    event = raw.get("event")
+    if not isinstance(event, str):
+        problems.append(Problem(None, f"{where} needs an event type", f"{where}.event"))
+        return None
+    return EventRule(
+        event, raw.get("where"), raw.get("within") if with_within else None
+    )
+
+
+def parse(raw: Any) -> Document:
+    """Read a document (any known version), or raise DocumentError naming every problem."""
+    if not isinstance(raw, dict):
+        raise DocumentError([Problem(None, "a journey document is a JSON object")])
+    problems: list[Problem] = []
+    if "schema" in raw:
+        raw = upgrade(raw)
+    else:
+        problems.append(
+            Problem(None, f'the document needs "schema": "{SCHEMA}"', "schema")
+        )
+    for key in sorted(set(raw) - set(TOP_LEVEL)):
+        problems.append(
+            Problem(None, f"{key!r} is not part of a journey document", key)
+        )
+    name = raw.get("name")
+    if not isinstance(name, str):
+        problems.append(Problem(None, "the journey needs a name", "name"))
+    description = raw.get("description")
+    if description is not None and not isinstance(description, str):
+        problems.append(Problem(None, "the description must be text", "description"))
+
+    parsed_nodes: list[Node] = []
+    raw_nodes = raw.get("nodes")
+    if not isinstance(raw_nodes, list):
+        problems.append(Problem(None, "nodes must be a list", "nodes"))
+        raw_nodes = []
+    if len(raw_nodes) > MAX_NODES:
+        problems.append(
+            Problem(None, f"a journey has at most {MAX_NODES} nodes", "nodes")
+        )
+    for index, item in enumerate(raw_nodes):
+        where = f"nodes[{index}]"
+        if not isinstance(item, dict):
+            problems.append(
+                Problem(None, f"{where} must be an object {{id, type, config}}", where)
+            )
+            continue
+        node_id, kind, config = item.get("id"), item.get("type"), item.get("config", {})
+        label = node_id if isinstance(node_id, str) else None
+        for key in sorted(set(item) - {"id", "type", "config"}):
+            problems.append(
+                Problem(
+                    label,
+                    f"{key!r} is not part of a node (use config)",
+                    f"{where}.{key}",
+                )
+            )
+        if not isinstance(node_id, str) or not NODE_ID.match(node_id):
+            problems.append(
+                Problem(
+                    label,
+                    f"{where} needs an id of 1-100 letters, digits, _ or -",
+                    f"{where}.id",
+                )
+            )
+        if not isinstance(kind, str):
+            problems.append(Problem(label, f"{where} needs a type", f"{where}.type"))
+        if not isinstance(config, dict):
+            problems.append(
+                Problem(label, "config must be an object", f"{where}.config")
+            )
+        if (
+            isinstance(node_id, str)
+            and isinstance(kind, str)
+            and isinstance(config, dict)
+        ):
+            parsed_nodes.append(Node(node_id, kind, config))
+
+    parsed_edges: list[Edge] = []
+    raw_edges = raw.get("edges")
+    if not isinstance(raw_edges, list):
+        problems.append(Problem(None, "edges must be a list", "edges"))
+        raw_edges = []
+    for index, item in enumerate(raw_edges):
+        source = item.get("from") if isinstance(item, dict) else None
+        target = item.get("to") if isinstance(item, dict) else None
+        port = item.get("port", "out") if isinstance(item, dict) else None
+        extra = (
+            sorted(set(item) - {"from", "to", "port"}) if isinstance(item, dict) else []
+        )
+        if extra or not (
+            isinstance(source, str)
+            and isinstance(target, str)
+            and isinstance(port, str)
+        ):
+            problems.append(
+                Problem(
+                    source if isinstance(source, str) else None,
+                    f'edge {index} must be {{"from": node, "to": node, "port"?: name}}',
+                    edge=index,
+                )
+            )
+            continue
+        parsed_edges.append(Edge(source, target, port))
+
+    entry = Entry()
+    raw_entry = raw.get("entry", {})
+    if not isinstance(raw_entry, dict):
+        problems.append(
+            Problem(None, "entry must be an object {reentry, max_entries}", "entry")
+        )
+    else:
+        for key in sorted(set(raw_entry) - {"reentry", "max_entries"}):
+            problems.append(
+                Problem(None, f"{key!r} is not a setting of entry", f"entry.{key}")
+            )
+        entry = Entry(
+            raw_entry.get("reentry", "after_exit"), raw_entry.get("max_entries")
+        )
+
+    goal = None
+    if raw.get("goal") is not None:
+        goal = _event_rule(raw["goal"], "goal", problems, with_within=True)
+    exits: list[EventRule] = []
+    raw_exits = raw.get("exit_on", [])
+    if not isinstance(raw_exits, list):
+        problems.append(Problem(None, "exit_on must be a list of {event}", "exit_on"))
+        raw_exits = []
+    for index, item in enumerate(raw_exits):
+        found = _event_rule(item, f"exit_on[{index}]", problems, with_within=False)
+        if found:
+            exits.append(found)
+    layout = raw.get("layout", {})
+    if not isinstance(layout, dict):
+        problems.append(Problem(None, "layout must be an object", "layout"))
+    if problems:
+        raise DocumentError(problems)
+    return Document(
+        name=str(name),
+        description=description,
+        nodes=tuple(parsed_nodes),
+        edges=tuple(parsed_edges),
+        entry=entry,
+        goal=goal,
+        exit_on=tuple(exits),
+        layout=layout,
+    )
+
+
+def _event_rule_dict(rule: EventRule, with_within: bool) -> dict[str, Any]:
+    found: dict[str, Any] = {"event": rule.event}
+    if rule.where is not None:
+        found["where"] = rule.where
+    if with_within and rule.within is not None:
+        found["within"] = rule.within
+    return found
+
+
+def to_dict(document: Document) -> dict[str, Any]:
+    """The canonical JSON form; parse(to_dict(d)) == d for every document."""
+    found: dict[str, Any] = {"schema": SCHEMA, "name": document.name}
+    if document.description is not None:
+        found["description"] = document.description
+    found["entry"] = {
+        "reentry": document.entry.reentry,
+        "max_entries": document.entry.max_entries,
+    }
+    if document.goal is not None:
+        found["goal"] = _event_rule_dict(document.goal, with_within=True)
+    found["exit_on"] = [
+        _event_rule_dict(rule, with_within=False) for rule in document.exit_on
+    ]
+    found["nodes"] = [
+        {"id": n.id, "type": n.type, "config": n.config} for n in document.nodes
+    ]
+    found["edges"] = [
+        {
+            "from": e.source,
+            "to": e.target,
+            **({"port": e.port} if e.port != "out" else {}),
+        }
+        for e in document.edges
+    ]
+    found["layout"] = document.layout
+    return found

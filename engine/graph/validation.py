@@ -1,0 +1,212 @@
+"""Validation: every problem of a parsed document, each with its node and a sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from engine import durations, nodes, rules
+from engine.graph.document import REENTRY, Document, DocumentError, Node, Problem
+from engine.graph.reading import parse
+
+
+def _problems_of_entry(document: Document) -> Iterator[Problem]:
+    entry = document.entry
+    if entry.reentry not in REENTRY:
+        yield Problem(
+            None, f"entry.reentry is one of {', '.join(REENTRY)}", "entry.reentry"
+        )
+    max_entries = entry.max_entries
+    if max_entries is not None and (
+        isinstance(max_entries, bool)
+        or not isinstance(max_entries, int)
+        or max_entries < 1
+    ):
+        yield Problem(
+            None,
+            "entry.max_entries is a whole number of at least 1, or null",
+            "entry.max_entries",
+        )
+    rules_to_check = [("goal", document.goal)] if document.goal else []
+    rules_to_check += [
+        (f"exit_on[{i}]", rule) for i, rule in enumerate(document.exit_on)
+    ]
+    for where, rule in rules_to_check:
+        if not rule.event.strip():
+            yield Problem(None, f"{where} needs an event type", f"{where}.event")
+        if rule.where is not None:
+            for message in rules.check(rule.where, f"{where}.where"):
+                yield Problem(None, message, f"{where}.where")
+    if document.goal is not None:
+        try:
+            durations.parse(document.goal.within)
+        except durations.DurationError as error:
+            yield Problem(None, f"goal.within: {error}", "goal.within")
+
+
+def _wait_free_cycles(document: Document, known: dict[str, Node]) -> list[list[str]]:
+    """Cycles that pass through no waiting node (each would spin forever)."""
+    waiting = {
+        i
+        for i, n in known.items()
+        if n.type in nodes.REGISTRY and nodes.get(n.type).waits
+    }
+    graph: dict[str, list[str]] = {i: [] for i in known if i not in waiting}
+    for edge in document.edges:
+        if edge.source in graph and edge.target in graph:
+            graph[edge.source].append(edge.target)
+    cycles, state = [], dict.fromkeys(graph, 0)  # 0 new, 1 on the path, 2 done
+    for start in graph:
+        if state[start]:
+            continue
+        path, stack = [start], [iter(graph[start])]
+        state[start] = 1
+        while stack:
+            following = next(stack[-1], None)
+            if following is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state[following] == 1:
+                cycles.append(path[path.index(following) :])
+            elif state[following] == 0:
+                state[following] = 1
+                path.append(following)
+                stack.append(iter(graph[following]))
+    return cycles
+
+
+def validate(
+    document: Document, ctx: nodes.CheckContext | None = None
+) -> list[Problem]:
+    """Every problem of a parsed document, each with its node (or edge) and a sentence."""
+    ctx = ctx or nodes.CheckContext()
+    problems: list[Problem] = []
+    if not document.name.strip():
+        problems.append(Problem(None, "the journey needs a name", "name"))
+    problems += _problems_of_entry(document)
+
+    known: dict[str, Node] = {}
+    for node in document.nodes:
+        if node.id in known:
+            problems.append(
+                Problem(
+                    node.id,
+                    f"two nodes have the id {node.id!r}; ids must be unique",
+                    "id",
+                )
+            )
+            continue
+        known[node.id] = node
+        if node.type not in nodes.REGISTRY:
+            problems.append(
+                Problem(node.id, str(nodes.UnknownNodeType(node.type).args[0]), "type")
+            )
+            continue
+        for where, message in nodes.get(node.type).check(node.config, ctx):
+            problems.append(Problem(node.id, message, f"config.{where}"))
+    triggers = [n for n in known.values() if n.type == "trigger"]
+    if not triggers:
+        problems.append(
+            Problem(None, "add a trigger: every journey starts with exactly one")
+        )
+    for extra in triggers[1:]:
+        problems.append(
+            Problem(
+                extra.id,
+                "a journey has exactly one trigger; remove this one or the other",
+            )
+        )
+
+    def ports_of(node: Node) -> list[nodes.Port]:
+        return (
+            nodes.get(node.type).ports(node.config)
+            if node.type in nodes.REGISTRY
+            else []
+        )
+
+    used: dict[tuple[str, str], int] = {}
+    for index, edge in enumerate(document.edges):
+        source, target = known.get(edge.source), known.get(edge.target)
+        if source is None:
+            problems.append(
+                Problem(
+                    None,
+                    f"edge {index} leaves {edge.source!r}, which is not a node",
+                    edge=index,
+                )
+            )
+        elif source.type in nodes.REGISTRY and edge.port not in [
+            p.name for p in ports_of(source)
+        ]:
+            names = ", ".join(p.name for p in ports_of(source)) or "none"
+            problems.append(
+                Problem(
+                    source.id,
+                    f"{source.type} has no port {edge.port!r} (ports: {names})",
+                    edge=index,
+                )
+            )
+        if target is None:
+            problems.append(
+                Problem(
+                    edge.source if source else None,
+                    f"edge {index} goes to {edge.target!r}, which is not a node",
+                    edge=index,
+                )
+            )
+        elif target.type == "trigger":
+            problems.append(
+                Problem(target.id, "nothing may lead into the trigger", edge=index)
+            )
+        if source is not None and (edge.source, edge.port) in used:
+            problems.append(
+                Problem(
+                    source.id,
+                    f"port {edge.port!r} has two edges; a customer can follow only one",
+                    edge=index,
+                )
+            )
+        used.setdefault((edge.source, edge.port), index)
+    for node in known.values():
+        for port in ports_of(node):
+            if port.required and (node.id, port.name) not in used:
+                problems.append(
+                    Problem(
+                        node.id,
+                        f"connect the {port.name!r} port to the next step",
+                        f"port.{port.name}",
+                    )
+                )
+
+    if triggers:
+        reached, frontier = {triggers[0].id}, [triggers[0].id]
+        while frontier:
+            for edge in document.edges_from(frontier.pop()):
+                if edge.target in known and edge.target not in reached:
+                    reached.add(edge.target)
+                    frontier.append(edge.target)
+        for node in known.values():
+            if node.id not in reached and node.type != "trigger":
+                problems.append(
+                    Problem(node.id, "no path from the trigger reaches this node")
+                )
+    for cycle in _wait_free_cycles(document, known):
+        loop = " -> ".join([*cycle, cycle[0]])
+        problems.append(
+            Problem(
+                cycle[0],
+                f"the loop {loop} has no wait: a customer would go round it forever",
+            )
+        )
+    return problems
+
+
+def check(
+    raw: Any, ctx: nodes.CheckContext | None = None
+) -> tuple[Document | None, list[Problem]]:
+    """Parse and validate: the document (None if unreadable) and every problem found."""
+    try:
+        document = parse(raw)
+    except DocumentError as error:
+        return None, error.problems
+    return document, validate(document, ctx)

@@ -1,0 +1,162 @@
+"""Applying stored events: identity, traits, then runs resumed, exited, converted and started.
+
+A partition's drain applies its pending events in arrival order, a batch per transaction and a
+savepoint per event, so one bad event is marked failed without holding back the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine import customers, execution
+from engine.events import EventError, parse_event
+from engine.models import Channel, Event, EventStatus, utcnow
+
+log = logging.getLogger("throughline.ingest")
+MAX_ATTEMPTS = 3
+
+
+def event_scope(
+    event: Event, channel_slug: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The event as rules and templates see it."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "channel": channel_slug,
+        "properties": body.get("properties") or {},
+        "traits": body.get("traits") or {},
+        "occurred_at": event.occurred_at.isoformat(),
+    }
+
+
+def process_event(
+    session: Session,
+    event: Event,
+    channel_slug: str,
+    live: dict[str, list[execution.LiveJourney]],
+    effects: execution.Effects,
+    now: datetime,
+) -> None:
+    """Apply one stored event; everything it changes is in the caller's transaction."""
+    incoming = parse_event(event.payload)
+    customer = customers.resolve(session, incoming.identifiers, event.channel_id)
+    event.customer_id = customer.id
+    customers.touch(customer, incoming.traits)
+    scope = customers.scope_of(session, customer)
+    happened = event_scope(event, channel_slug, event.payload)
+    runs = customers.active_runs(session, customer.id)
+    execution.apply_event_to_runs(
+        session, customer, runs, happened, scope, effects, now
+    )
+    execution.start_runs(
+        session, customer, happened, event.id, live, scope, effects, now
+    )
+    if scope["traits"] != customer.traits:
+        customer.traits = scope["traits"]  # profile updates made by the journeys
+        customer.updated_at = now
+    event.status, event.processed_at, event.error = EventStatus.processed, now, None
+
+
+@dataclass
+class DrainResult:
+    processed: int = 0
+    failed: int = 0
+    more: bool = False
+
+
+def drain_batch(
+    session: Session,
+    partition: int,
+    effects: execution.Effects,
+    limit: int = 200,
+    now: datetime | None = None,
+) -> DrainResult:
+    """Apply up to `limit` pending events of a partition, oldest first."""
+    now = now or utcnow()
+    statement = (
+        select(Event)
+        .where(Event.status == EventStatus.pending, Event.partition == partition)
+        .order_by(Event.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    events = list(session.scalars(statement))
+    result = DrainResult(more=len(events) == limit)
+    if not events:
+        return result
+    slugs = dict(session.execute(select(Channel.id, Channel.slug)).all())
+    live = execution.live_journeys(session)
+    for event in events:
+        for attempt in (1, 2):
+            savepoint = session.begin_nested()
+            try:
+                process_event(
+                    session, event, slugs.get(event.channel_id, ""), live, effects, now
+                )
+                savepoint.commit()
+                result.processed += 1
+                break
+            except IntegrityError:
+                savepoint.rollback()  # another drain created the same identity: look again
+                if attempt == 2:
+                    _fail(
+                        event,
+                        "the profile was changed concurrently twice; will retry",
+                        now,
+                        result,
+                    )
+            except (EventError, LookupError) as error:
+                savepoint.rollback()
+                _fail(event, str(error), now, result, final=True)
+                break
+            except Exception as error:  # a bug or bad data: retried, then marked failed
+                savepoint.rollback()
+                log.exception("event %s could not be applied", event.id)
+                _fail(event, f"{type(error).__name__}: {error}", now, result)
+                break
+    return result
+
+
+def _fail(
+    event: Event, reason: str, now: datetime, result: DrainResult, final: bool = False
+) -> None:
+    event.attempts += 1
+    event.error = reason
+    if final or event.attempts >= MAX_ATTEMPTS:
+        event.status, event.processed_at = EventStatus.failed, now
+        result.failed += 1
+        log.warning("event %s failed: %s", event.id, reason)
+
+
+def drain_partition(
+    database: Any, partition: int, on_batch: Any, batch: int = 200, budget: float = 5.0
+) -> DrainResult:
+    """Apply pending events of a partition in batches until none are left or time is up.
+
+    `on_batch(effects, result)` runs after each commit (to enqueue deliveries, count the
+    backlog down); a True `more` in the result means the caller should queue another drain.
+    """
+    total = DrainResult()
+    deadline = time.monotonic() + budget
+    while True:
+        effects = execution.Effects()
+        with database.session(writer=True) as session:
+            result = drain_batch(session, partition, effects, batch)
+        on_batch(effects, result)
+        total.processed += result.processed
+        total.failed += result.failed
+        if not result.more:
+            return total
+        if time.monotonic() > deadline:
+            total.more = True
+            return total

@@ -1,0 +1,24 @@
+"""RQ entry points: a few lines each, ids in, one engine function called."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import maintenance, runtime, work
+from engine.models import utcnow
+
+
+def drain_events(partition: int) -> dict[str, Any]:
+    """Apply the pending events of one partition."""
+    return work.drain_events(runtime.current(), partition)
+
+
+def drain_deliveries(partition: int) -> dict[str, Any]:
+    """Attempt the due deliveries of one channel (partition 0: webhook calls)."""
+    return work.drain_deliveries(runtime.current(), partition)
+
+
+def expire_rotated_secrets() -> int:
+    """Forget previous inbound secrets whose grace period has ended."""
+    with runtime.current().database.session() as session:
+        return maintenance.expire_rotated_secrets(session, now=utcnow())

@@ -1,0 +1,240 @@
+"""Journeys: drafts, immutable published versions, pause and resume; every change audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import audit, graph
+from engine.channels import channel_slugs
+from engine.models import Journey, JourneyStatus, JourneyVersion, User
+from engine.nodes import CheckContext
+
+
+class JourneyError(ValueError):
+    """A journey request that cannot be honoured.
+
+    `status` is the HTTP-like answer it deserves (404, 409, 412, 422); `problems` lists the
+    document's problems when that is why.
+    """
+
+    def __init__(
+        self, status: int, message: str, problems: list[graph.Problem] | None = None
+    ):
+        super().__init__(message)
+        self.status = status
+        self.problems = problems or []
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A document read and validated: canonical form plus every problem found."""
+
+    document: graph.Document
+    problems: list[graph.Problem]
+
+    @property
+    def canonical(self) -> dict[str, Any]:
+        return graph.to_dict(self.document)
+
+
+def check_context(
+    session: Session, allowed_hosts: frozenset[str] = frozenset()
+) -> CheckContext:
+    return CheckContext(channels=channel_slugs(session), allowed_hosts=allowed_hosts)
+
+
+def check_document(raw: Any, ctx: CheckContext) -> Checked:
+    """Read and validate; raise JourneyError(422) when the document cannot even be read."""
+    document, problems = graph.check(raw, ctx)
+    if document is None:
+        raise JourneyError(422, "the document cannot be read", problems)
+    return Checked(document, problems)
+
+
+def get_journey(session: Session, journey_id: int) -> Journey:
+    journey = session.get(Journey, journey_id)
+    if journey is None:
+        raise JourneyError(404, f"there is no journey {journey_id}")
+    return journey
+
+
+def create_journey(
+    session: Session,
+    raw: Any,
+    ctx: CheckContext,
+    actor: User | None,
+    allow_problems: bool = False,
+) -> tuple[Journey, list[graph.Problem]]:
+    """A new journey whose draft is `raw`; refused (422) while it has problems unless allowed."""
+    checked = check_document(raw, ctx)
+    if checked.problems and not allow_problems:
+        raise JourneyError(422, "the document has problems", checked.problems)
+    journey = Journey(
+        name=checked.document.name,
+        status=JourneyStatus.draft,
+        draft=checked.canonical,
+        draft_revision=1,
+        created_by_id=actor.id if actor else None,
+    )
+    session.add(journey)
+    session.flush()
+    audit.record(
+        session, actor, "journey.create", "journey", journey.id, {"name": journey.name}
+    )
+    return journey, checked.problems
+
+
+def replace_draft(
+    session: Session,
+    journey: Journey,
+    raw: Any,
+    ctx: CheckContext,
+    actor: User | None,
+    expected_revision: int | None = None,
+) -> list[graph.Problem]:
+    """Save `raw` as the draft (problems allowed: publishing is what refuses them).
+
+    With `expected_revision`, a draft changed since that revision is not overwritten (412).
+    """
+    if journey.status is JourneyStatus.archived:
+        raise JourneyError(409, "the journey is archived; restore it before editing")
+    if expected_revision is not None and expected_revision != journey.draft_revision:
+        raise JourneyError(
+            412,
+            f"the draft changed since revision {expected_revision} (it is at {journey.draft_revision}); "
+            "reload it and apply your change again",
+        )
+    checked = check_document(raw, ctx)
+    journey.draft = checked.canonical
+    journey.name = checked.document.name
+    journey.draft_revision += 1
+    audit.record(
+        session,
+        actor,
+        "journey.draft",
+        "journey",
+        journey.id,
+        {"revision": journey.draft_revision},
+    )
+    return checked.problems
+
+
+def live_version(session: Session, journey: Journey) -> JourneyVersion | None:
+    if journey.live_version is None:
+        return None
+    return session.scalar(
+        select(JourneyVersion).where(
+            JourneyVersion.journey_id == journey.id,
+            JourneyVersion.number == journey.live_version,
+        )
+    )
+
+
+def publish(
+    session: Session, journey: Journey, ctx: CheckContext, actor: User | None
+) -> JourneyVersion:
+    """Make the draft a new immutable version and the one new runs start on."""
+    if journey.status is JourneyStatus.archived:
+        raise JourneyError(409, "the journey is archived; restore it before publishing")
+    checked = check_document(journey.draft, ctx)
+    if checked.problems:
+        raise JourneyError(
+            422, "the draft has problems; fix them before publishing", checked.problems
+        )
+    current = live_version(session, journey)
+    if current is not None and current.document == checked.canonical:
+        if journey.status is JourneyStatus.draft:
+            journey.status = JourneyStatus.live
+        return current
+    number = (
+        session.scalar(
+            select(func.max(JourneyVersion.number)).where(
+                JourneyVersion.journey_id == journey.id
+            )
+        )
+        or 0
+    ) + 1
+    version = JourneyVersion(
+        journey_id=journey.id,
+        number=number,
+        document=checked.canonical,
+        published_by_id=actor.id if actor else None,
+    )
+    session.add(version)
+    journey.live_version = number
+    if journey.status is JourneyStatus.draft:
+        journey.status = JourneyStatus.live
+    session.flush()
+    audit.record(
+        session, actor, "journey.publish", "journey", journey.id, {"version": number}
+    )
+    return version
+
+
+def pause(session: Session, journey: Journey, actor: User | None) -> None:
+    """Stop entries and hold runs where they are."""
+    if journey.status is not JourneyStatus.live:
+        raise JourneyError(
+            409,
+            f"only a live journey can be paused; this one is {journey.status.value}",
+        )
+    journey.status = JourneyStatus.paused
+    audit.record(session, actor, "journey.pause", "journey", journey.id)
+
+
+def resume(session: Session, journey: Journey, actor: User | None) -> None:
+    if journey.status is not JourneyStatus.paused:
+        raise JourneyError(
+            409,
+            f"only a paused journey can be resumed; this one is {journey.status.value}",
+        )
+    journey.status = JourneyStatus.live
+    audit.record(session, actor, "journey.resume", "journey", journey.id)
+
+
+def version_document(
+    session: Session, journey: Journey, which: str | int
+) -> graph.Document:
+    """The draft ("draft"), the live version ("live") or version N, as a document."""
+    if which == "draft":
+        return graph.parse(journey.draft)
+    if which == "live":
+        version = live_version(session, journey)
+        if version is None:
+            raise JourneyError(409, "the journey has no published version yet")
+        return graph.parse(version.document)
+    number = int(which)
+    found = session.scalar(
+        select(JourneyVersion).where(
+            JourneyVersion.journey_id == journey.id, JourneyVersion.number == number
+        )
+    )
+    if found is None:
+        raise JourneyError(404, f"the journey has no version {number}")
+    return graph.parse(found.document)
+
+
+def describe(session: Session, journey: Journey, ctx: CheckContext) -> dict[str, Any]:
+    """The journey as the API shows it: the draft, its problems and the live version."""
+    live = live_version(session, journey)
+    _document, problems = graph.check(journey.draft, ctx)
+    return {
+        "id": journey.id,
+        "name": journey.name,
+        "status": journey.status.value,
+        "revision": journey.draft_revision,
+        "draft": journey.draft,
+        "problems": [p.to_dict() for p in problems],
+        "live": None
+        if live is None
+        else {
+            "version": live.number,
+            "published_at": live.published_at.isoformat(),
+            "document": live.document,
+        },
+        "updated_at": journey.updated_at.isoformat(),
+    }

@@ -1,0 +1,160 @@
+"""Node types: one small module each, registered here by their stable type name.
+
+A node type declares its config fields, its output ports and a `run` that returns an
+`Outcome` (which port to leave by, when to wake, what to send) instead of touching the
+outside world. Type names are stored in journey documents: never rename one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+Config = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What config checks may consult: the channels that exist (None: do not check)."""
+
+    channels: frozenset[str] | None = None
+    allowed_hosts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Why a waiting run is advanced again: its timer fired, or an awaited event came."""
+
+    kind: str  # "timer" or "event"
+    event: Mapping[str, Any] | None = None
+
+
+@dataclass
+class RunContext:
+    node_id: str
+    config: Config
+    scope: dict[str, Any]
+    now: datetime
+    customer_key: str
+    resume: Resume | None = None
+
+
+@dataclass(frozen=True)
+class Send:
+    node: str
+    channel: str
+    message: dict[str, Any]
+    fallback_channel: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookCall:
+    node: str
+    url: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ProfileChange:
+    set: dict[str, Any] = field(default_factory=dict)
+    unset: list[str] = field(default_factory=list)
+    increment: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Await:
+    """Wait for `event` (matching `where`), or until `timeout_at`."""
+
+    event: str
+    where: Mapping[str, Any] | None
+    timeout_at: datetime | None
+
+
+@dataclass
+class Outcome:
+    """What a node did: leave by `port`, or wait (`wake_at`, `awaits`); with no port and no
+    wait the run ends here."""
+
+    port: str | None = None
+    wake_at: datetime | None = None
+    awaits: Await | None = None
+    sends: list[Send] = field(default_factory=list)
+    webhooks: list[WebhookCall] = field(default_factory=list)
+    profile: ProfileChange | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def waits(self) -> bool:
+        return self.wake_at is not None or self.awaits is not None
+
+
+class NodeError(Exception):
+    """A node could not do its work for this run (for example a template failed to render)."""
+
+
+class UnknownNodeType(KeyError):
+    """A document names a node type Throughline does not have."""
+
+
+class NodeType:
+    """The base of every node type; subclasses are stateless and registered once."""
+
+    type_name: ClassVar[str]
+    label: ClassVar[str]
+    help: ClassVar[str]
+    fields: ClassVar[dict[str, str]] = {}
+    waits: ClassVar[bool] = False
+
+    def ports(self, config: Config) -> list[Port]:
+        return [Port("out")]
+
+    def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
+        """Problems with `config` as (field, sentence) pairs."""
+        return []
+
+    def run(self, ctx: RunContext) -> Outcome:
+        raise NotImplementedError(f"{self.type_name} does not define run()")
+
+
+REGISTRY: dict[str, NodeType] = {}
+N = TypeVar("N", bound=type[NodeType])
+
+
+def register(cls: N) -> N:
+    """Class decorator: add a node type to the registry under its type name."""
+    if cls.type_name in REGISTRY:
+        raise ValueError(f"node type {cls.type_name!r} is registered twice")
+    REGISTRY[cls.type_name] = cls()
+    return cls
+
+
+def get(type_name: str) -> NodeType:
+    try:
+        return REGISTRY[type_name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise UnknownNodeType(
+            f"{type_name!r} is not a node type; use one of {known}"
+        ) from None
+
+
+def names() -> Sequence[str]:
+    return tuple(REGISTRY)
+
+
+MODULES = (
+    "trigger", "wait", "wait_until", "wait_for_event", "condition", "switch",
+    "split", "send", "webhook", "update_profile", "exit",
+)  # fmt: skip
+for _module in MODULES:
+    importlib.import_module(f"engine.nodes.{_module}")

@@ -1,0 +1,85 @@
+"""Small config checks shared by node types; each returns (field, sentence) pairs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from engine import durations, rules, templates
+from engine.nodes import CheckContext, Config
+
+PORT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+Problems = list[tuple[str, str]]
+
+
+def unknown_keys(config: Config, allowed: Iterable[str]) -> Problems:
+    extra = sorted(set(config) - set(allowed))
+    return [(key, f"{key!r} is not a setting of this node") for key in extra]
+
+
+def text(config: Config, key: str, what: str, required: bool = True) -> Problems:
+    value = config.get(key)
+    if value is None:
+        return [(key, f"{what} is required")] if required else []
+    if not isinstance(value, str) or not value.strip():
+        return [(key, f"{what} must be non-empty text")]
+    return []
+
+
+def duration(config: Config, key: str, what: str, **options: bool) -> Problems:
+    if key not in config:
+        return [(key, f"{what} is required")]
+    try:
+        durations.parse(config[key], **options)
+    except durations.DurationError as error:
+        return [(key, f"{what}: {error}")]
+    return []
+
+
+def rule(config: Config, key: str, required: bool = True) -> Problems:
+    if key not in config:
+        return [(key, "a rule is required")] if required else []
+    return [(key, message) for message in rules.check(config[key], key)]
+
+
+def channel(
+    config: Config, key: str, ctx: CheckContext, required: bool = True
+) -> Problems:
+    problems = text(config, key, "the channel", required)
+    value = config.get(key)
+    if not problems and value is not None and ctx.channels is not None:
+        if value not in ctx.channels:
+            known = ", ".join(sorted(ctx.channels)) or "none yet"
+            problems.append((key, f"there is no channel {value!r} (channels: {known})"))
+    return problems
+
+
+def template_map(config: Config, key: str, what: str, required: bool) -> Problems:
+    value: Any = config.get(key)
+    if value is None:
+        return [(key, f"{what} is required")] if required else []
+    if not isinstance(value, dict) or (required and not value):
+        return [(key, f"{what} must be an object of field names to templates")]
+    problems: Problems = []
+    for name, source in value.items():
+        if isinstance(source, str):
+            message = templates.check(source)
+            if message:
+                problems.append((f"{key}.{name}", message))
+        elif not isinstance(source, int | float | bool) and source is not None:
+            problems.append(
+                (f"{key}.{name}", "must be a template (text) or a plain value")
+            )
+    return problems
+
+
+def port_name(value: Any, where: str) -> Problems:
+    if not isinstance(value, str) or not PORT_NAME.match(value):
+        return [
+            (
+                where,
+                "a port name is 1-32 lower-case letters, digits or _, starting with a letter",
+            )
+        ]
+    return []

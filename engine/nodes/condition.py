@@ -1,0 +1,36 @@
+"""condition: take port `true` or `false` by a rule."""
+
+from __future__ import annotations
+
+from engine import rules
+from engine.nodes import (
+    CheckContext,
+    Config,
+    NodeType,
+    Outcome,
+    Port,
+    RunContext,
+    _checks,
+    register,
+)
+
+
+@register
+class Condition(NodeType):
+    type_name = "condition"
+    label = "Condition"
+    help = "Sends the customer one way when the rule holds, the other way when it does not."
+    fields = {"rule": "the rule to test"}
+
+    def ports(self, config: Config) -> list[Port]:
+        return [Port("true"), Port("false")]
+
+    def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
+        return _checks.unknown_keys(config, self.fields) + _checks.rule(config, "rule")
+
+    def run(self, ctx: RunContext) -> Outcome:
+        verdict = rules.evaluate(ctx.config["rule"], ctx.scope)
+        return Outcome(
+            port="true" if verdict.matched else "false",
+            detail={"reason": verdict.reason},
+        )

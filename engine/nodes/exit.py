@@ -1,0 +1,30 @@
+"""exit: the run ends here, completed."""
+
+from __future__ import annotations
+
+from engine.nodes import (
+    CheckContext,
+    Config,
+    NodeType,
+    Outcome,
+    Port,
+    RunContext,
+    _checks,
+    register,
+)
+
+
+@register
+class Exit(NodeType):
+    type_name = "exit"
+    label = "Exit"
+    help = "Ends the journey for this customer."
+
+    def ports(self, config: Config) -> list[Port]:
+        return []
+
+    def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
+        return _checks.unknown_keys(config, ())
+
+    def run(self, ctx: RunContext) -> Outcome:
+        return Outcome(detail={"reason": "reached the exit"})

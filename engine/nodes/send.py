@@ -1,0 +1,62 @@
+"""send: render a message and hand it to a channel (with an optional fallback channel)."""
+
+from __future__ import annotations
+
+from engine import templates
+from engine.nodes import (
+    CheckContext,
+    Config,
+    NodeError,
+    NodeType,
+    Outcome,
+    Port,
+    RunContext,
+    Send,
+    _checks,
+    register,
+)
+
+
+@register
+class SendMessage(NodeType):
+    type_name = "send"
+    label = "Send"
+    help = "Sends a message through a channel; if it fails, tries the fallback channel."
+    fields = {
+        "channel": "channel slug",
+        "message": "fields of the message, each a Liquid template",
+        "fallback_channel": "channel slug tried when the first fails",
+    }
+
+    def ports(self, config: Config) -> list[Port]:
+        return [Port("out"), Port("error", required=False)]
+
+    def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
+        problems = (
+            _checks.unknown_keys(config, self.fields)
+            + _checks.channel(config, "channel", ctx)
+            + _checks.template_map(config, "message", "the message", required=True)
+            + _checks.channel(config, "fallback_channel", ctx, required=False)
+        )
+        if config.get("fallback_channel") and config.get(
+            "fallback_channel"
+        ) == config.get("channel"):
+            problems.append(
+                ("fallback_channel", "the fallback must be another channel")
+            )
+        return problems
+
+    def run(self, ctx: RunContext) -> Outcome:
+        config = ctx.config
+        try:
+            message = templates.render_fields(config["message"], ctx.scope)
+        except templates.TemplateError as error:
+            raise NodeError(str(error)) from None
+        send = Send(
+            ctx.node_id, config["channel"], message, config.get("fallback_channel")
+        )
+        return Outcome(
+            port="out",
+            sends=[send],
+            detail={"reason": f"message to {config['channel']}", "message": message},
+        )

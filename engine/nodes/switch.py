@@ -1,0 +1,70 @@
+"""switch: take the port of the first case whose rule holds, else `default`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import rules
+from engine.nodes import (
+    CheckContext,
+    Config,
+    NodeType,
+    Outcome,
+    Port,
+    RunContext,
+    _checks,
+    register,
+)
+
+
+def _cases(config: Config) -> list[dict[str, Any]]:
+    cases = config.get("cases")
+    return [c for c in cases if isinstance(c, dict)] if isinstance(cases, list) else []
+
+
+@register
+class Switch(NodeType):
+    type_name = "switch"
+    label = "Switch"
+    help = "Tests cases in order and follows the first that holds; otherwise the default path."
+    fields = {"cases": "list of {port, rule}, tested in order"}
+
+    def ports(self, config: Config) -> list[Port]:
+        names = [c["port"] for c in _cases(config) if isinstance(c.get("port"), str)]
+        return [Port(name) for name in dict.fromkeys(names)] + [Port("default")]
+
+    def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
+        problems = _checks.unknown_keys(config, self.fields)
+        cases = config.get("cases")
+        if not isinstance(cases, list) or not cases:
+            return [*problems, ("cases", "add at least one case: {port, rule}")]
+        seen: set[str] = set()
+        for index, case in enumerate(cases):
+            where = f"cases[{index}]"
+            if not isinstance(case, dict):
+                problems.append((where, "a case is an object {port, rule}"))
+                continue
+            problems += _checks.unknown_keys(case, ("port", "rule"))
+            problems += _checks.port_name(case.get("port"), f"{where}.port")
+            port = case.get("port")
+            if port == "default":
+                problems.append(
+                    (f"{where}.port", "'default' is taken by the no-match path")
+                )
+            elif port in seen:
+                problems.append(
+                    (f"{where}.port", f"the port {port!r} is used by two cases")
+                )
+            if isinstance(port, str):
+                seen.add(port)
+            problems += [
+                (f"{where}.rule", m) for m in rules.check(case.get("rule"), "rule")
+            ]
+        return problems
+
+    def run(self, ctx: RunContext) -> Outcome:
+        for case in _cases(ctx.config):
+            verdict = rules.evaluate(case["rule"], ctx.scope)
+            if verdict.matched:
+                return Outcome(port=case["port"], detail={"reason": verdict.reason})
+        return Outcome(port="default", detail={"reason": "no case matched"})

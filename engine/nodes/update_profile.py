@@ -1,0 +1,67 @@
+"""update_profile: set, unset or increment traits of the customer."""
+
+from __future__ import annotations
+
+from engine import templates
+from engine.nodes import (
+    CheckContext,
+    Config,
+    NodeError,
+    NodeType,
+    Outcome,
+    ProfileChange,
+    RunContext,
+    _checks,
+    register,
+)
+
+
+@register
+class UpdateProfile(NodeType):
+    type_name = "update_profile"
+    label = "Update profile"
+    help = "Changes the customer's traits: set values (templates allowed), remove or count up."
+    fields = {
+        "set": "traits to set",
+        "unset": "traits to remove",
+        "increment": "traits to add a number to",
+    }
+
+    def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
+        problems = _checks.unknown_keys(config, self.fields)
+        if not any(config.get(key) for key in self.fields):
+            return [*problems, ("set", "set, unset or increment at least one trait")]
+        if "set" in config:
+            problems += _checks.template_map(config, "set", "set", required=False)
+        unset = config.get("unset", [])
+        if not isinstance(unset, list) or not all(
+            isinstance(t, str) and t for t in unset
+        ):
+            problems.append(("unset", "unset is a list of trait names"))
+            unset = []
+        increment = config.get("increment", {})
+        if not isinstance(increment, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool)
+            for v in increment.values()
+        ):
+            problems.append(("increment", "increment maps trait names to numbers"))
+            increment = {}
+        named = [*(config.get("set") or {}), *unset, *increment]
+        for trait in sorted({t for t in named if named.count(t) > 1}):
+            problems.append(("set", f"the trait {trait!r} is changed twice"))
+        return problems
+
+    def run(self, ctx: RunContext) -> Outcome:
+        config = ctx.config
+        try:
+            values = templates.render_fields(config.get("set") or {}, ctx.scope)
+        except templates.TemplateError as error:
+            raise NodeError(str(error)) from None
+        change = ProfileChange(
+            values, list(config.get("unset") or []), dict(config.get("increment") or {})
+        )
+        return Outcome(
+            port="out",
+            profile=change,
+            detail={"reason": "profile updated", "set": values},
+        )

@@ -1,0 +1,59 @@
+"""wait_for_event: hold the run until an event arrives (port `event`) or a timeout (`timeout`)."""
+
+from __future__ import annotations
+
+from engine import durations
+from engine.nodes import (
+    Await,
+    CheckContext,
+    Config,
+    NodeType,
+    Outcome,
+    Port,
+    RunContext,
+    _checks,
+    register,
+)
+
+
+@register
+class WaitForEvent(NodeType):
+    type_name = "wait_for_event"
+    label = "Wait for event"
+    help = "Waits until the customer does something (on any channel), or gives up after a time."
+    fields = {
+        "event": "event type awaited",
+        "where": "rule the event must match",
+        "timeout": "ISO 8601 duration",
+    }
+    waits = True
+
+    def ports(self, config: Config) -> list[Port]:
+        return [Port("event"), Port("timeout")]
+
+    def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
+        return (
+            _checks.unknown_keys(config, self.fields)
+            + _checks.text(config, "event", "the awaited event")
+            + _checks.rule(config, "where", required=False)
+            + _checks.duration(config, "timeout", "the timeout")
+        )
+
+    def run(self, ctx: RunContext) -> Outcome:
+        config = ctx.config
+        if ctx.resume is not None and ctx.resume.kind == "event":
+            return Outcome(
+                port="event", detail={"reason": f"{config['event']} arrived"}
+            )
+        if ctx.resume is not None:
+            return Outcome(
+                port="timeout",
+                detail={"reason": f"no {config['event']} within {config['timeout']}"},
+            )
+        timeout_at = durations.add(ctx.now, config["timeout"])
+        return Outcome(
+            awaits=Await(config["event"], config.get("where"), timeout_at),
+            detail={
+                "reason": f"waiting up to {config['timeout']} for {config['event']}"
+            },
+        )

@@ -1,0 +1,222 @@
+"""The rule language: `all`, `any`, `not` and leaf comparisons, evaluated without `eval`.
+
+A leaf is `{"field": "event.properties.cart_value", "op": "gte", "value": 50}`. Fields are
+dotted paths under `trigger`, `event`, `customer` or `context`. Comparisons are type-aware:
+numbers compare as numbers (a numeric string counts as a number when compared with one),
+ISO 8601 dates and date-times compare as instants, other strings compare exactly. A field
+that is missing makes every comparison false except `ne`, `not_in` and `not_exists`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+ROOTS = ("trigger", "event", "customer", "context")
+OPERATORS = (
+    "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in",
+    "contains", "starts_with", "exists", "not_exists",
+)  # fmt: skip
+NO_VALUE = {"exists", "not_exists"}
+LIST_VALUE = {"in", "not_in"}
+MAX_DEPTH = 20
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "missing"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a rule matched, and a sentence saying why."""
+
+    matched: bool
+    reason: str
+
+
+def check(rule: object, where: str = "rule", depth: int = 0) -> list[str]:
+    """Every problem with the shape of `rule`, as sentences; empty when it is well formed."""
+    if depth > MAX_DEPTH:
+        return [f"{where} nests deeper than {MAX_DEPTH} levels"]
+    if not isinstance(rule, Mapping):
+        return [
+            f'{where} must be an object such as {{"field": ..., "op": ..., "value": ...}}'
+        ]
+    groups = [key for key in ("all", "any") if key in rule]
+    if groups or "not" in rule:
+        if len(rule) != 1:
+            return [
+                f"{where} must have exactly one of all, any, not (found {', '.join(sorted(rule))})"
+            ]
+        key = next(iter(rule))
+        if key == "not":
+            return check(rule["not"], f"{where}.not", depth + 1)
+        members = rule[key]
+        if not isinstance(members, list) or not members:
+            return [f"{where}.{key} must be a non-empty list of rules"]
+        problems: list[str] = []
+        for index, member in enumerate(members):
+            problems += check(member, f"{where}.{key}[{index}]", depth + 1)
+        return problems
+    problems = []
+    unknown = set(rule) - {"field", "op", "value"}
+    if unknown:
+        problems.append(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
+    field = rule.get("field")
+    if not isinstance(field, str) or not field:
+        problems.append(f"{where} needs a field such as event.properties.cart_value")
+    elif field.split(".")[0] not in ROOTS or "" in field.split("."):
+        problems.append(
+            f"{where}: the field {field!r} must start with one of {', '.join(ROOTS)} followed by a name"
+        )
+    op = rule.get("op")
+    if op not in OPERATORS:
+        problems.append(
+            f"{where}: {op!r} is not an operator; use one of {', '.join(OPERATORS)}"
+        )
+    elif op in NO_VALUE:
+        if "value" in rule:
+            problems.append(f"{where}: {op} takes no value")
+    elif "value" not in rule:
+        problems.append(f"{where}: {op} needs a value to compare with")
+    elif op in LIST_VALUE and not isinstance(rule["value"], list):
+        problems.append(f"{where}: {op} needs a list of values")
+    return problems
+
+
+def resolve(field: str, scope: Mapping[str, Any]) -> Any:
+    """The value at the dotted path `field` in `scope`, or MISSING."""
+    value: Any = scope
+    for part in field.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def instant(value: Any) -> datetime | None:
+    if not isinstance(value, str) or len(value) < 10 or not value[:4].isdigit():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())
+        except ValueError:
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _comparable(left: Any, right: Any) -> tuple[Any, Any] | None:
+    """Both sides as numbers, instants or strings of the same kind, or None."""
+    if isinstance(left, int | float) or isinstance(right, int | float):
+        a, b = _number(left), _number(right)
+        return (a, b) if a is not None and b is not None else None
+    a_time, b_time = instant(left), instant(right)
+    if a_time is not None and b_time is not None:
+        return a_time, b_time
+    if isinstance(left, str) and isinstance(right, str):
+        return left, right
+    return None
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    pair = _comparable(left, right)
+    if pair is not None:
+        return bool(pair[0] == pair[1])
+    return bool(left == right)
+
+
+def _ordered(test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def compare(left: Any, right: Any) -> bool:
+        pair = _comparable(left, right)
+        return pair is not None and test(*pair)
+
+    return compare
+
+
+def _contains(left: Any, right: Any) -> bool:
+    if isinstance(left, str) and isinstance(right, str):
+        return right in left
+    if isinstance(left, list):
+        return any(_equal(item, right) for item in left)
+    return False
+
+
+LEAF: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": _equal,
+    "ne": lambda left, right: not _equal(left, right),
+    "gt": _ordered(lambda a, b: a > b),
+    "gte": _ordered(lambda a, b: a >= b),
+    "lt": _ordered(lambda a, b: a < b),
+    "lte": _ordered(lambda a, b: a <= b),
+    "in": lambda left, right: any(_equal(left, item) for item in right),
+    "not_in": lambda left, right: not any(_equal(left, item) for item in right),
+    "contains": _contains,
+    "starts_with": lambda left, right: (
+        isinstance(left, str) and isinstance(right, str) and left.startswith(right)
+    ),
+    "exists": lambda left, right: left is not None,
+    "not_exists": lambda left, right: left is None,
+}
+
+
+def _show(value: Any) -> str:
+    return "missing" if value is MISSING else repr(value)
+
+
+def evaluate(rule: Mapping[str, Any], scope: Mapping[str, Any]) -> Verdict:
+    """Evaluate a well-formed rule (see `check`) against `scope`."""
+    if "all" in rule:
+        for member in rule["all"]:
+            verdict = evaluate(member, scope)
+            if not verdict.matched:
+                return Verdict(False, verdict.reason)
+        return Verdict(
+            True, "all of: " + "; ".join(evaluate(m, scope).reason for m in rule["all"])
+        )
+    if "any" in rule:
+        reasons = []
+        for member in rule["any"]:
+            verdict = evaluate(member, scope)
+            if verdict.matched:
+                return Verdict(True, verdict.reason)
+            reasons.append(verdict.reason)
+        return Verdict(False, "none of: " + "; ".join(reasons))
+    if "not" in rule:
+        inner = evaluate(rule["not"], scope)
+        return Verdict(not inner.matched, f"not ({inner.reason})")
+    field, op = rule["field"], rule["op"]
+    expected = rule.get("value")
+    actual = resolve(field, scope)
+    if actual is MISSING:
+        matched = op in {"ne", "not_in", "not_exists"}
+    else:
+        matched = LEAF[op](actual, expected)
+    shown = "" if op in NO_VALUE else f" {_show(expected)}"
+    outcome = "true" if matched else "false"
+    return Verdict(matched, f"{field} ({_show(actual)}) {op}{shown}: {outcome}")

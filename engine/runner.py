@@ -1,0 +1,299 @@
+"""Advances one run through its journey version until it waits or ends.
+
+The runner never touches the outside world or the clock: the caller passes `now`, and gets
+back the steps taken and the effects to carry out (messages, webhook calls, profile changes).
+The same code runs live (with rows of SQL) and in simulation (with a virtual clock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine import durations, nodes, rules
+from engine.graph import Document
+from engine.models import RunStatus
+from engine.nodes import Await, ProfileChange, Resume, Send, WebhookCall
+from engine.nodes.trigger import matches as trigger_matches
+
+MAX_STEPS_PER_ADVANCE = 500
+
+
+@dataclass
+class RunState:
+    """Where a run is and what it carries; persisted by the caller between advances."""
+
+    node: str
+    status: RunStatus
+    trigger: dict[str, Any]
+    event: dict[str, Any]
+    entered_at: datetime
+    context: dict[str, Any] = field(default_factory=dict)
+    wake_at: datetime | None = None
+    awaiting: Await | None = None
+    converted_at: datetime | None = None
+    holding_delivery: bool = False
+
+    @property
+    def ended(self) -> bool:
+        return self.status in {RunStatus.completed, RunStatus.exited, RunStatus.failed}
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    node: str
+    type: str
+    at: datetime
+    outcome: str
+    detail: dict[str, Any]
+
+
+@dataclass
+class Advance:
+    """What one advance did: the steps, and the effects the caller must carry out."""
+
+    steps: list[StepRecord] = field(default_factory=list)
+    sends: list[Send] = field(default_factory=list)
+    webhooks: list[WebhookCall] = field(default_factory=list)
+    profile_changes: list[ProfileChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EntryHistory:
+    """A customer's past with one journey: how many runs they started, whether one is live."""
+
+    entries: int = 0
+    active: bool = False
+
+
+def scope(state: RunState, customer: dict[str, Any]) -> dict[str, Any]:
+    """The names rules and templates see."""
+    return {
+        "trigger": state.trigger,
+        "event": state.event,
+        "customer": customer,
+        "context": state.context,
+    }
+
+
+def event_scope(
+    event: dict[str, Any], customer: dict[str, Any], state: RunState | None = None
+) -> dict[str, Any]:
+    return {
+        "trigger": state.trigger if state else event,
+        "event": event,
+        "customer": customer,
+        "context": state.context if state else {},
+    }
+
+
+def apply_profile_change(traits: dict[str, Any], change: ProfileChange) -> None:
+    traits.update(change.set)
+    for name in change.unset:
+        traits.pop(name, None)
+    for name, amount in change.increment.items():
+        current = traits.get(name, 0)
+        base = (
+            current
+            if isinstance(current, int | float) and not isinstance(current, bool)
+            else 0
+        )
+        traits[name] = base + amount
+
+
+def may_enter(document: Document, history: EntryHistory) -> rules.Verdict:
+    """Whether the journey's entry rules let this customer start a new run."""
+    entry = document.entry
+    if history.active and entry.reentry != "always":
+        return rules.Verdict(False, "already in this journey")
+    if history.entries and entry.reentry == "never":
+        return rules.Verdict(False, "entered before, and re-entry is never")
+    if entry.max_entries is not None and history.entries >= entry.max_entries:
+        return rules.Verdict(
+            False, f"entered {history.entries} times, the most allowed"
+        )
+    return rules.Verdict(True, "entry allowed")
+
+
+def entry_verdict(
+    document: Document, event: dict[str, Any], customer: dict[str, Any]
+) -> rules.Verdict:
+    """Whether `event` matches the journey's trigger."""
+    trigger = document.trigger()
+    return trigger_matches(
+        trigger.config, str(event.get("type")), event_scope(event, customer)
+    )
+
+
+def start(document: Document, event: dict[str, Any], now: datetime) -> RunState:
+    """A new run at the trigger, to be advanced."""
+    return RunState(
+        node=document.trigger().id,
+        status=RunStatus.active,
+        trigger=event,
+        event=event,
+        entered_at=now,
+    )
+
+
+def exit_rule_matched(
+    document: Document, event: dict[str, Any], state: RunState, customer: dict[str, Any]
+) -> rules.Verdict | None:
+    """The verdict of the first `exit_on` rule this event meets, or None."""
+    for rule in document.exit_on:
+        if rule.event != event.get("type"):
+            continue
+        if rule.where is None:
+            return rules.Verdict(True, f"exit on {rule.event}")
+        verdict = rules.evaluate(rule.where, event_scope(event, customer, state))
+        if verdict.matched:
+            return rules.Verdict(True, f"exit on {rule.event} where {verdict.reason}")
+    return None
+
+
+def goal_reached(
+    document: Document,
+    event: dict[str, Any],
+    state: RunState,
+    customer: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Whether this event meets the goal within its window (a run converts once)."""
+    goal = document.goal
+    if (
+        goal is None
+        or state.converted_at is not None
+        or goal.event != event.get("type")
+    ):
+        return False
+    if goal.within and now > durations.add(state.entered_at, goal.within):
+        return False
+    return (
+        goal.where is None
+        or rules.evaluate(goal.where, event_scope(event, customer, state)).matched
+    )
+
+
+def awaited_event_arrived(
+    state: RunState, event: dict[str, Any], customer: dict[str, Any]
+) -> bool:
+    awaiting = state.awaiting
+    if state.status is not RunStatus.waiting or awaiting is None:
+        return False
+    if awaiting.event != event.get("type"):
+        return False
+    return (
+        awaiting.where is None
+        or rules.evaluate(awaiting.where, event_scope(event, customer, state)).matched
+    )
+
+
+def advance(
+    document: Document,
+    state: RunState,
+    customer: dict[str, Any],
+    now: datetime,
+    customer_key: str,
+    resume: Resume | None = None,
+    hold_for_delivery: bool = False,
+) -> Advance:
+    """Move the run from its node until it waits or ends; `customer["traits"]` is updated in place.
+
+    With `hold_for_delivery`, a send or webhook node that has an `error` edge parks the run
+    until its delivery settles (resumed with kind "delivery" and event {"ok": bool, "reason"});
+    without it (simulation), deliveries are taken to succeed.
+    """
+    result = Advance()
+    if state.ended:
+        return result
+    if state.status is RunStatus.waiting:
+        if resume is None:
+            return result
+        if resume.kind == "event" and resume.event is not None:
+            state.event = dict(resume.event)
+    state.status, state.wake_at, state.awaiting = RunStatus.active, None, None
+    if resume is not None and resume.kind == "delivery":
+        settled = dict(resume.event or {})
+        port = "out" if settled.get("ok") else "error"
+        node = document.node(state.node)
+        state.holding_delivery, resume = False, None
+        following = document.next_node(node.id, port)
+        detail = {
+            "reason": "delivered"
+            if port == "out"
+            else f"delivery failed: {settled.get('reason')}"
+        }
+        if following is None:
+            state.status = RunStatus.completed
+            result.steps.append(
+                StepRecord(node.id, node.type, now, "completed", detail)
+            )
+            return result
+        result.steps.append(StepRecord(node.id, node.type, now, port, detail))
+        state.node = following
+    for _ in range(MAX_STEPS_PER_ADVANCE):
+        node = document.node(state.node)
+        kind = nodes.get(node.type)
+        ctx = nodes.RunContext(
+            node.id, node.config, scope(state, customer), now, customer_key, resume
+        )
+        resume = None
+        try:
+            outcome = kind.run(ctx)
+        except nodes.NodeError as error:
+            handler = document.next_node(node.id, "error")
+            detail = {"reason": str(error)}
+            if handler is None:
+                state.status = RunStatus.failed
+                result.steps.append(
+                    StepRecord(node.id, node.type, now, "failed", detail)
+                )
+                return result
+            result.steps.append(StepRecord(node.id, node.type, now, "error", detail))
+            state.node = handler
+            continue
+        result.sends += outcome.sends
+        result.webhooks += outcome.webhooks
+        if outcome.profile is not None:
+            customer.setdefault("traits", {})
+            apply_profile_change(customer["traits"], outcome.profile)
+            result.profile_changes.append(outcome.profile)
+        holds = hold_for_delivery and (outcome.sends or outcome.webhooks)
+        if holds and document.next_node(node.id, "error") is not None:
+            state.status, state.holding_delivery = RunStatus.waiting, True
+            detail = {**outcome.detail, "waiting": "for the delivery to settle"}
+            result.steps.append(StepRecord(node.id, node.type, now, "waiting", detail))
+            return result
+        if outcome.waits:
+            state.status = RunStatus.waiting
+            state.awaiting = outcome.awaits
+            state.wake_at = outcome.wake_at or (
+                outcome.awaits.timeout_at if outcome.awaits else None
+            )
+            result.steps.append(
+                StepRecord(node.id, node.type, now, "waiting", outcome.detail)
+            )
+            return result
+        following = document.next_node(node.id, outcome.port) if outcome.port else None
+        if following is None:
+            state.status = RunStatus.completed
+            result.steps.append(
+                StepRecord(node.id, node.type, now, "completed", outcome.detail)
+            )
+            return result
+        result.steps.append(
+            StepRecord(node.id, node.type, now, str(outcome.port), outcome.detail)
+        )
+        state.node = following
+    state.status = RunStatus.failed
+    result.steps.append(
+        StepRecord(
+            state.node,
+            document.node(state.node).type,
+            now,
+            "failed",
+            {"reason": f"more than {MAX_STEPS_PER_ADVANCE} steps at once"},
+        )
+    )
+    return result

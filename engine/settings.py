@@ -1,0 +1,137 @@
+"""Environment variables -> one typed Settings object, read by web, worker and scheduler."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A variable of the environment has a value Throughline cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Throughline process needs to know about its environment."""
+
+    home: Path
+    database_url: str
+    redis_url: str
+    embedded_redis: bool
+    secret_key: str
+    encryption_key: str
+    admin_email: str
+    trust_proxy: bool
+    login_attempts_per_account: int
+    login_attempts_per_address: int
+    login_window_seconds: int
+    webhook_allowed_hosts: frozenset[str] = frozenset()
+    partitions: int = 16
+    backlog_limit: int = 100_000
+    delivery_timeout: float = 10.0
+    delivery_max_attempts: int = 8
+    breaker_fail_max: int = 5
+    breaker_reset_seconds: int = 30
+
+    @property
+    def redis_socket(self) -> Path:
+        """Where the embedded redis-server listens (used only when REDIS_URL is unset)."""
+        return self.home / "redis" / "redis.sock"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _read_or_create(path: Path, make: str) -> str:
+    """Return the first line of `path`, writing `make` to it (mode 0600) when it is absent."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(make + "\n")
+    return make
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment; create the home folder and its generated keys when missing."""
+    env = os.environ if env is None else env
+    home = Path(env.get("THROUGHLINE_HOME") or "instance").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{home / 'throughline.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://") :]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+
+    redis_url = env.get("REDIS_URL") or ""
+    embedded = not redis_url
+    if embedded:
+        redis_url = f"unix://{home / 'redis' / 'redis.sock'}?db=0"
+
+    secret_key = env.get("SECRET_KEY") or _read_or_create(
+        home / "secret_key", secrets.token_urlsafe(48)
+    )
+    encryption_key = env.get("THROUGHLINE_ENCRYPTION_KEY") or _read_or_create(
+        home / "encryption_key", Fernet.generate_key().decode()
+    )
+    try:
+        Fernet(encryption_key.split(",")[0].encode())
+    except ValueError:
+        raise SettingsError(
+            "THROUGHLINE_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64 bytes); "
+            "generate one with `python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`"
+        ) from None
+
+    return Settings(
+        home=home,
+        database_url=database_url,
+        redis_url=redis_url,
+        embedded_redis=embedded,
+        secret_key=secret_key,
+        encryption_key=encryption_key,
+        admin_email=env.get("THROUGHLINE_ADMIN_EMAIL") or "admin@example.com",
+        trust_proxy=env.get("THROUGHLINE_TRUST_PROXY", "").lower()
+        in {"1", "true", "yes"},
+        login_attempts_per_account=_int(
+            env, "THROUGHLINE_LOGIN_ATTEMPTS_PER_ACCOUNT", 5
+        ),
+        login_attempts_per_address=_int(
+            env, "THROUGHLINE_LOGIN_ATTEMPTS_PER_ADDRESS", 20
+        ),
+        login_window_seconds=_int(env, "THROUGHLINE_LOGIN_WINDOW_SECONDS", 900),
+        partitions=_int(env, "THROUGHLINE_PARTITIONS", 16),
+        backlog_limit=_int(env, "THROUGHLINE_BACKLOG_LIMIT", 100_000),
+        delivery_timeout=float(_int(env, "THROUGHLINE_DELIVERY_TIMEOUT_SECONDS", 10)),
+        delivery_max_attempts=_int(env, "THROUGHLINE_DELIVERY_MAX_ATTEMPTS", 8),
+        breaker_fail_max=_int(env, "THROUGHLINE_BREAKER_FAIL_MAX", 5),
+        breaker_reset_seconds=_int(env, "THROUGHLINE_BREAKER_RESET_SECONDS", 30),
+        webhook_allowed_hosts=frozenset(
+            host.strip().lower()
+            for host in env.get("THROUGHLINE_WEBHOOK_ALLOWED_HOSTS", "").split(",")
+            if host.strip()
+        ),
+    )

@@ -1,0 +1,78 @@
+"""Journey figures: runs by state, and per node how many entered, wait, went on or failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from engine.models import Run, RunStatus, Step
+
+NOT_LEAVING = ("waiting", "failed", "converted", "exited", "not_entered")
+
+
+def journey_stats(session: Session, journey_id: int) -> dict[str, Any]:
+    counts = dict(
+        session.execute(
+            select(Run.status, func.count())
+            .where(Run.journey_id == journey_id)
+            .group_by(Run.status)
+        ).all()
+    )
+    converted = (
+        session.scalar(
+            select(func.count())
+            .select_from(Run)
+            .where(Run.journey_id == journey_id, Run.converted_at.is_not(None))
+        )
+        or 0
+    )
+    nodes: dict[str, dict[str, int]] = {}
+
+    def node(node_id: str) -> dict[str, int]:
+        return nodes.setdefault(
+            node_id, {"entered": 0, "waiting": 0, "completed": 0, "failed": 0}
+        )
+
+    in_journey = select(Run.id).where(Run.journey_id == journey_id)
+    visits = session.execute(
+        select(Step.node_id, func.count(distinct(Step.run_id)))
+        .where(
+            Step.run_id.in_(in_journey), Step.outcome.not_in(["converted", "exited"])
+        )
+        .group_by(Step.node_id)
+    )
+    for node_id, runs in visits:
+        node(node_id)["entered"] = runs
+    left = session.execute(
+        select(Step.node_id, func.count(distinct(Step.run_id)))
+        .where(Step.run_id.in_(in_journey), Step.outcome.not_in(NOT_LEAVING))
+        .group_by(Step.node_id)
+    )
+    for node_id, runs in left:
+        node(node_id)["completed"] = runs
+    failed = session.execute(
+        select(Step.node_id, func.count(distinct(Step.run_id)))
+        .where(Step.run_id.in_(in_journey), Step.outcome == "failed")
+        .group_by(Step.node_id)
+    )
+    for node_id, runs in failed:
+        node(node_id)["failed"] = runs
+    waiting = session.execute(
+        select(Run.current_node, func.count())
+        .where(Run.journey_id == journey_id, Run.status == RunStatus.waiting)
+        .group_by(Run.current_node)
+    )
+    for current, runs in waiting:
+        if current:
+            node(current)["waiting"] = runs
+    return {
+        "entered": sum(counts.values()),
+        "active": counts.get(RunStatus.active, 0) + counts.get(RunStatus.waiting, 0),
+        "completed": counts.get(RunStatus.completed, 0),
+        "exited": counts.get(RunStatus.exited, 0),
+        "failed": counts.get(RunStatus.failed, 0),
+        "converted": converted,
+        "nodes": nodes,
+    }

@@ -1,0 +1,233 @@
+"""The work of workers and scheduler: drains, timer sweeps, and the sweeper that recovers
+work whose Redis signal was lost. SQL holds the work; Redis only says where to look."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from redis import Redis
+from sqlalchemy import func, select
+
+from engine import delivery, execution, ingest, signals, timers
+from engine.models import Delivery, DeliveryStatus, Event, EventStatus, utcnow
+from engine.runtime import Runtime
+
+log = logging.getLogger("throughline.work")
+EVENT_BATCH = 200
+DELIVERY_BATCH = 64
+TIMER_BATCH = 500
+
+
+def enqueue_event_drain(redis: Redis, partition: int) -> None:
+    signals.events_queue(redis).enqueue(
+        "engine.jobs.drain_events",
+        partition,
+        job_timeout=300,
+        result_ttl=60,
+        failure_ttl=86400,
+    )
+
+
+def enqueue_delivery_drain(redis: Redis, partition: int) -> None:
+    signals.deliveries_queue(redis).enqueue(
+        "engine.jobs.drain_deliveries",
+        partition,
+        job_timeout=300,
+        result_ttl=60,
+        failure_ttl=86400,
+    )
+
+
+def follow_up(redis: Redis, effects: execution.Effects) -> None:
+    """After a commit: make sure the deliveries it wrote are being worked on."""
+    for channel_id in effects.delivery_channels:
+        signals.ensure(
+            redis,
+            "deliveries",
+            channel_id,
+            partial(enqueue_delivery_drain, redis, channel_id),
+        )
+    if effects.webhook_deliveries:
+        signals.ensure(
+            redis,
+            "deliveries",
+            delivery.WEBHOOKS,
+            partial(enqueue_delivery_drain, redis, delivery.WEBHOOKS),
+        )
+
+
+def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:
+    lock = signals.DrainLock(rt.redis, "events", partition)
+    if not lock.acquire():
+        return {"skipped": "another drain holds the partition"}
+
+    def on_batch(effects: execution.Effects, result: ingest.DrainResult) -> None:
+        signals.reduce_backlog(rt.redis, result.processed + result.failed)
+        follow_up(rt.redis, effects)
+        lock.refresh()
+
+    try:
+        total = ingest.drain_partition(rt.database, partition, on_batch, EVENT_BATCH)
+    finally:
+        lock.release()
+    if total.more or _pending_events(rt, partition):
+        signals.ensure(
+            rt.redis,
+            "events",
+            partition,
+            partial(enqueue_event_drain, rt.redis, partition),
+        )
+    return {"processed": total.processed, "failed": total.failed}
+
+
+def _pending_events(rt: Runtime, partition: int) -> bool:
+    with rt.database.session() as session:
+        return (
+            session.scalar(
+                select(Event.id)
+                .where(
+                    Event.status == EventStatus.pending, Event.partition == partition
+                )
+                .limit(1)
+            )
+            is not None
+        )
+
+
+_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="deliver")
+
+
+def sender(rt: Runtime) -> delivery.Sender:
+    if rt.sender is None:
+        rt.sender = delivery.Sender(rt.settings, rt.redis)
+    found: delivery.Sender = rt.sender
+    return found
+
+
+def drain_deliveries(
+    rt: Runtime, partition: int, budget: float = 10.0
+) -> dict[str, Any]:
+    lock = signals.DrainLock(rt.redis, "deliveries", partition)
+    if not lock.acquire():
+        return {"skipped": "another drain holds the channel"}
+    counts: dict[str, int] = {}
+    deadline = time.monotonic() + budget
+    more = False
+    try:
+        while True:
+            now = utcnow()
+            with rt.database.session(writer=True) as session:
+                claimed = delivery.claim(
+                    session, partition, rt.box, now, DELIVERY_BATCH
+                )
+            if not claimed:
+                break
+            outcomes = list(_pool.map(partial(sender(rt).attempt, now=now), claimed))
+            effects = execution.Effects()
+            with rt.database.session(writer=True) as session:
+                for item, outcome in zip(claimed, outcomes, strict=True):
+                    delivery.settle(
+                        session,
+                        item,
+                        outcome,
+                        utcnow(),
+                        rt.settings.breaker_reset_seconds,
+                        effects,
+                    )
+                    counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            follow_up(rt.redis, effects)
+            lock.refresh()
+            if len(claimed) < DELIVERY_BATCH:
+                break
+            if time.monotonic() > deadline:
+                more = True
+                break
+    finally:
+        lock.release()
+    if more:
+        signals.ensure(
+            rt.redis,
+            "deliveries",
+            partition,
+            partial(enqueue_delivery_drain, rt.redis, partition),
+        )
+    return counts
+
+
+def sweep_timers(rt: Runtime, budget: float = 0.8) -> int:
+    """Advance due runs in batches for up to `budget` seconds; record lateness for /metrics."""
+    deadline, advanced, worst, late = time.monotonic() + budget, 0, 0.0, []
+    while time.monotonic() < deadline:
+        effects = execution.Effects()
+        with rt.database.session(writer=True) as session:
+            lateness = timers.sweep_due_runs(session, utcnow(), effects, TIMER_BATCH)
+        follow_up(rt.redis, effects)
+        advanced += len(lateness)
+        late += lateness
+        if len(lateness) < TIMER_BATCH:
+            break
+    if late:
+        late.sort()
+        worst = late[-1]
+        p99 = late[min(len(late) - 1, int(len(late) * 0.99))]
+        rt.redis.hset(
+            signals.TIMER_STATS_KEY,
+            mapping={
+                "last_max": worst,
+                "last_p99": p99,
+                "last_count": len(late),
+                "at": time.time(),
+            },
+        )
+        rt.redis.hincrby(signals.TIMER_STATS_KEY, "fired_total", len(late))
+        rt.redis.hincrbyfloat(signals.TIMER_STATS_KEY, "lateness_sum", sum(late))
+    return advanced
+
+
+def recover(rt: Runtime) -> dict[str, int]:
+    """Re-signal every partition with pending events and every channel with due deliveries
+    that no drain is working on, and reset the backlog count from SQL."""
+    now = utcnow()
+    with rt.database.session() as session:
+        pending = dict(
+            session.execute(
+                select(Event.partition, func.count())
+                .where(Event.status == EventStatus.pending)
+                .group_by(Event.partition)
+            ).all()
+        )
+        due = session.execute(
+            select(Delivery.channel_id, Delivery.kind)
+            .where(
+                Delivery.status == DeliveryStatus.pending,
+                Delivery.next_attempt_at <= now,
+            )
+            .group_by(Delivery.channel_id, Delivery.kind)
+        ).all()
+    queued = 0
+    for partition in pending:
+        queued += signals.ensure(
+            rt.redis,
+            "events",
+            partition,
+            partial(enqueue_event_drain, rt.redis, partition),
+        )
+    for channel_id, kind in due:
+        if kind == "webhook":
+            target = delivery.WEBHOOKS
+        elif channel_id is not None:
+            target = channel_id
+        else:
+            continue
+        queued += signals.ensure(
+            rt.redis,
+            "deliveries",
+            target,
+            partial(enqueue_delivery_drain, rt.redis, target),
+        )
+    rt.redis.set(signals.BACKLOG_KEY, sum(pending.values()))
+    return {"pending_events": sum(pending.values()), "drains_queued": queued}

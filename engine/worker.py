@@ -1,0 +1,47 @@
+"""Worker entry: load every job module, then work the queues without forking per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+import engine.jobs  # noqa: F401 - preloaded so no job pays for imports
+from engine import runtime
+from engine.queues import all_queues
+from engine.settings import load_settings
+
+log = logging.getLogger("throughline.worker")
+
+
+def run(burst: bool = False, max_jobs: int | None = None) -> bool:
+    """Work every queue until stopped (or until empty with `burst`)."""
+    settings = load_settings()
+    rt = runtime.Runtime.from_settings(settings)
+    runtime.install(rt)
+    worker = SimpleWorker(
+        all_queues(rt.redis), connection=rt.redis, serializer=JSONSerializer
+    )
+    log.info(
+        "worker %s on queues %s", worker.name, ", ".join(q.name for q in worker.queues)
+    )
+    try:
+        return bool(worker.work(burst=burst, max_jobs=max_jobs, with_scheduler=False))
+    finally:
+        rt.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m engine.worker")
+    parser.add_argument(
+        "--burst", action="store_true", help="stop when the queues are empty"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run(burst=args.burst)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+"""Events in, journeys advanced, actions out: intake, drains, timers and deliveries together."""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from engine import journeys, timers, work
+from engine.channels import create_channel
+from engine.crypto import SecretBox
+from engine.execution import Effects
+from engine.models import (
+    AuditEntry,
+    Channel,
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventStatus,
+    Identity,
+    Run,
+    RunStatus,
+    Step,
+    utcnow,
+)
+from tests.channels import Recorder, post_event
+from tests.conftest import work_all
+from webapp.hooks.channels import forget
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+CART = {
+    "type": "cart_abandoned",
+    "customer": {"id": "c-42", "email": "ada@example.com"},
+    "traits": {"first_name": "Ada", "tier": "vip"},
+    "properties": {"cart_value": 120.5},
+}
+
+
+class World:
+    """Channels with recorders, a published journey, and helpers to move time along."""
+
+    def __init__(self, client, session, settings, redis_client, recorders):
+        self.client, self.session, self.settings, self.redis = (
+            client,
+            session,
+            settings,
+            redis_client,
+        )
+        self.box = SecretBox(settings.encryption_key)
+        self.recorders = recorders
+        self.secrets = {}
+        for slug in ("web", "email", "sms", "support-desk"):
+            url = recorders[slug].url if slug in recorders else None
+            made = create_channel(
+                session,
+                self.box,
+                slug,
+                slug,
+                "other",
+                outbound_url=url,
+                rate_limit=10_000,
+            )
+            self.secrets[slug] = made.inbound_secret
+            if slug in recorders:
+                recorders[slug].secret = made.outbound_secret
+        session.commit()
+        forget()
+
+    def publish(self, document):
+        ctx = journeys.check_context(self.session)
+        journey, _ = journeys.create_journey(self.session, document, ctx, None)
+        journeys.publish(self.session, journey, ctx, None)
+        self.session.commit()
+        return journey
+
+    def post(self, body, slug="web", **kwargs):
+        response = post_event(self.client, slug, self.secrets[slug], body, **kwargs)
+        assert response.status_code == 202, response.get_json()
+        work_all(self.redis)
+        self.session.rollback()
+        return response.get_json()["event_id"]
+
+    def later(self, delta):
+        """Move waiting runs `delta` closer to their wake time, fire the due ones, then work."""
+        for run in self.session.scalars(select(Run).where(Run.wake_at.is_not(None))):
+            run.wake_at -= delta
+        self.session.commit()
+        effects = Effects()
+        from engine import runtime
+
+        with runtime.current().database.session(writer=True) as session:
+            timers.sweep_due_runs(session, utcnow(), effects)
+        work.follow_up(self.redis, effects)
+        work_all(self.redis)
+        self.session.rollback()
+
+    def retry_now(self):
+        """Make every pending delivery due now (skipping the backoff wait), then work."""
+        self.session.execute(
+            update(Delivery)
+            .where(Delivery.status == DeliveryStatus.pending)
+            .values(next_attempt_at=utcnow())
+        )
+        self.session.commit()
+        from engine import runtime
+
+        work.recover(runtime.current())
+        work_all(self.redis)
+        self.session.rollback()
+
+    def steps(self):
+        return [
+            (s.node_id, s.outcome)
+            for s in self.session.scalars(select(Step).order_by(Step.id))
+        ]
+
+    def deliveries(self):
+        return list(
+            self.session.scalars(select(Delivery).order_by(Delivery.created_at))
+        )
+
+
+@pytest.fixture
+def recorders():
+    with Recorder() as email, Recorder() as sms, Recorder() as desk:
+        yield {"email": email, "sms": sms, "support-desk": desk}
+
+
+@pytest.fixture
+def world(client, session, settings, redis_client, recorders, engine_runtime):
+    return World(client, session, settings, redis_client, recorders)
+
+
+def sample(name="cart_recovery"):
+    return json.loads((DATA / f"{name}.json").read_text())
+
+
+def test_a_vip_who_does_not_buy_gets_a_signed_call_task(world, recorders):
+    journey = world.publish(sample())
+    event_id = world.post(CART)
+    run = world.session.scalars(select(Run)).one()
+    assert (
+        run.status is RunStatus.waiting
+        and run.current_node == "wait"
+        and run.awaiting_event == "order_completed"
+    )
+    assert run.version_id and run.trigger_event_id == event_id
+    assert world.session.get(Event, event_id).status is EventStatus.processed
+    world.later(timedelta(minutes=30))
+    assert world.session.get(Run, run.id).status is RunStatus.waiting  # not due yet
+    world.later(timedelta(hours=1, seconds=1))
+    assert world.steps() == [
+        ("start", "out"),
+        ("wait", "waiting"),
+        ("wait", "timeout"),
+        ("vip", "true"),
+        ("call", "out"),
+        ("end", "completed"),
+    ]
+    [received] = recorders["support-desk"].delivered()
+    [delivery] = world.deliveries()
+    assert received["headers"]["webhook-id"] == delivery.id
+    body = received["body"]
+    assert body["delivery_id"] == delivery.id and body["message"] == {
+        "task": "Call Ada"
+    }
+    assert (
+        body["journey"] == {"id": journey.id, "name": "Cart recovery", "version": 1}
+        and body["node"] == "call"
+    )
+    assert (
+        body["customer"]["id"] == "c-42"
+        and body["customer"]["email"] == "ada@example.com"
+    )
+    assert body["customer"]["traits"]["tier"] == "vip"
+    assert recorders["support-desk"].bad_signatures == 0
+    assert (
+        delivery.status is DeliveryStatus.delivered and delivery.response_status == 200
+    )
+
+
+def test_buying_during_the_wait_ends_the_run_and_converts(world, recorders):
+    world.publish(sample())
+    world.post(CART)
+    world.post(
+        {"type": "order_completed", "customer": {"email": "ADA@example.com"}},
+        slug="email",
+    )
+    run = world.session.scalars(select(Run)).one()
+    assert run.status is RunStatus.completed and run.converted_at is not None
+    assert world.steps()[-3:] == [
+        ("wait", "converted"),
+        ("wait", "event"),
+        ("end", "completed"),
+    ]
+    world.later(timedelta(hours=2))
+    assert not recorders["support-desk"].received
+
+
+def test_events_naming_two_profiles_merge_them(world):
+    world.publish(sample())
+    world.post({"type": "viewed", "customer": {"id": "c-1"}, "traits": {"tier": "vip"}})
+    world.post(
+        {
+            "type": "opened",
+            "customer": {"email": "x@example.com"},
+            "traits": {"first_name": "Xu"},
+        },
+        slug="email",
+    )
+    assert len(world.session.scalars(select(Customer)).all()) == 2
+    world.post({**CART, "customer": {"id": "c-1", "email": "x@example.com"}})
+    live = world.session.scalars(
+        select(Customer).where(Customer.merged_into_id.is_(None))
+    ).all()
+    assert len(live) == 1
+    survivor = live[0]
+    assert survivor.traits == {"tier": "vip", "first_name": "Ada"}
+    kinds = {(i.kind, i.value) for i in world.session.scalars(select(Identity))}
+    assert kinds == {("id", "c-1"), ("email", "x@example.com")}
+    assert {e.customer_id for e in world.session.scalars(select(Event))} == {
+        survivor.id
+    }
+    merge = world.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "customer.merge")
+    ).one()
+    assert merge.target_id == str(survivor.id)
+
+
+def test_withdrawn_consent_suppresses_and_says_why(world, recorders):
+    world.publish(sample())
+    world.post({"type": "hello", "customer": {"id": "c-42"}})
+    customer = world.session.scalars(select(Customer)).one()
+    customer.consent = {"support-desk": False}
+    world.session.commit()
+    world.post(CART)
+    world.later(timedelta(hours=2))
+    [delivery] = world.deliveries()
+    assert (
+        delivery.status is DeliveryStatus.suppressed
+        and delivery.reason == "consent_withdrawn"
+    )
+    assert not recorders["support-desk"].received
+
+
+def test_a_disabled_channel_falls_back_to_the_fallback_channel(world, recorders):
+    world.publish(sample())
+    world.session.execute(
+        update(Channel).where(Channel.slug == "email").values(enabled=False)
+    )
+    world.session.commit()
+    world.post({**CART, "traits": {"tier": "standard"}})
+    world.later(timedelta(hours=2))
+    primary, fallback = world.deliveries()
+    assert (
+        primary.status is DeliveryStatus.suppressed
+        and primary.reason == "channel_disabled"
+    )
+    assert (
+        fallback.fallback_of_id == primary.id
+        and fallback.status is DeliveryStatus.delivered
+    )
+    [received] = recorders["sms"].delivered()
+    assert received["body"]["message"] == {"subject": "Still thinking?"}
+
+
+def test_server_errors_are_retried_with_the_same_delivery_id(world, recorders):
+    world.publish(sample())
+    recorders["support-desk"].answers = [500, 503]
+    world.post(CART)
+    world.later(timedelta(hours=2))
+    [delivery] = world.deliveries()
+    assert (
+        delivery.status is DeliveryStatus.pending
+        and delivery.attempts == 1
+        and delivery.last_error == "HTTP 500"
+    )
+    world.retry_now()
+    world.retry_now()
+    world.session.refresh(delivery)
+    assert delivery.status is DeliveryStatus.delivered and delivery.attempts == 3
+    ids = {r["headers"]["webhook-id"] for r in recorders["support-desk"].received}
+    assert ids == {delivery.id} and len(recorders["support-desk"].received) == 3
+
+
+def test_a_permanent_4xx_fails_and_falls_back(world, recorders):
+    world.publish(sample())
+    recorders["email"].answers = [422]
+    world.post({**CART, "traits": {"tier": "standard"}})
+    world.later(timedelta(hours=2))
+    primary, fallback = world.deliveries()
+    assert (
+        primary.status is DeliveryStatus.failed
+        and primary.reason == "permanent_4xx"
+        and primary.response_status == 422
+    )
+    assert fallback.status is DeliveryStatus.delivered and recorders["sms"].delivered()
+
+
+def test_a_failed_send_takes_the_error_port(world, recorders):
+    document = sample()
+    document["nodes"].append(
+        {
+            "id": "sorry",
+            "type": "update_profile",
+            "config": {"set": {"call_failed": True}},
+        }
+    )
+    document["edges"] += [
+        {"from": "call", "port": "error", "to": "sorry"},
+        {"from": "sorry", "to": "end"},
+    ]
+    world.publish(document)
+    recorders["support-desk"].answers = [400]
+    world.post(CART)
+    world.later(timedelta(hours=2))
+    assert world.steps()[-4:] == [
+        ("call", "waiting"),
+        ("call", "error"),
+        ("sorry", "out"),
+        ("end", "completed"),
+    ]
+    assert world.session.scalars(select(Customer)).one().traits["call_failed"] is True
+
+
+def test_exit_on_ends_a_waiting_run_and_pause_holds_entries(world):
+    journey = world.publish(sample())
+    world.post(CART)
+    world.post({"type": "unsubscribed", "customer": {"id": "c-42"}})
+    run = world.session.scalars(select(Run)).one()
+    assert run.status is RunStatus.exited and world.steps()[-1] == ("wait", "exited")
+    journeys.pause(world.session, journey, None)
+    world.session.commit()
+    world.post({**CART, "customer": {"id": "c-43"}})
+    assert (
+        len(world.session.scalars(select(Run)).all()) == 1
+    )  # a paused journey takes no one in

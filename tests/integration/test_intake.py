@@ -1,0 +1,291 @@
+"""POST /hooks/<slug>: Standard Webhooks verification, dedup, schema, limits."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from engine.channels import create_channel, rotate_secrets
+from engine.crypto import SecretBox
+from engine.models import Channel, Event, EventStatus, utcnow
+from engine.queues import queue
+from tests.channels import post_event, signed_headers
+from tests.conftest import make_settings
+from webapp.hooks.channels import forget
+
+EVENT = {
+    "type": "cart_abandoned",
+    "customer": {"id": "c-42", "email": "A@B.c"},
+    "traits": {"tier": "vip"},
+    "properties": {"cart_value": 120.5},
+    "occurred_at": "2026-11-21T10:00:00Z",
+}
+
+
+@pytest.fixture
+def channel(session, settings):
+    forget()
+    made = create_channel(
+        session,
+        SecretBox(settings.encryption_key),
+        "web",
+        "Web",
+        "web",
+        rate_limit=1000,
+    )
+    session.commit()
+    return made
+
+
+def test_a_signed_event_is_stored_before_the_202_and_its_drain_is_queued(
+    client, session, channel, redis_client
+):
+    response = post_event(
+        client, "web", channel.inbound_secret, EVENT, webhook_id="evt-1"
+    )
+    assert response.status_code == 202
+    event_id = response.get_json()["event_id"]
+    session.rollback()
+    stored = session.get(Event, event_id)
+    assert stored.status is EventStatus.pending and stored.webhook_id == "evt-1"
+    assert stored.payload == EVENT and stored.type == "cart_abandoned"
+    assert stored.occurred_at == datetime(2026, 11, 21, 10, tzinfo=UTC)
+    jobs = queue("events", redis_client).jobs
+    assert [(j.func_name, list(j.args)) for j in jobs] == [
+        ("engine.jobs.drain_events", [stored.partition])
+    ]
+
+
+def test_a_repeated_webhook_id_gets_the_first_answer_and_stores_nothing(
+    client, session, channel, redis_client
+):
+    first = post_event(client, "web", channel.inbound_secret, EVENT, webhook_id="evt-1")
+    again = post_event(
+        client,
+        "web",
+        channel.inbound_secret,
+        {**EVENT, "type": "other"},
+        webhook_id="evt-1",
+    )
+    assert again.status_code == 202
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    session.rollback()
+    assert len(session.scalars(select(Event)).all()) == 1
+    assert len(queue("events", redis_client).jobs) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "fragment"),
+    [
+        ({**EVENT, "type": ""}, "type", "type is required"),
+        ({**EVENT, "customer": {}}, "customer", "at least one identifier"),
+        (
+            {**EVENT, "customer": {"email": "not-an-email"}},
+            "customer.email",
+            "not an email address",
+        ),
+        ({**EVENT, "customer": {"id": ""}}, "customer.id", "non-empty"),
+        ({**EVENT, "properties": [1, 2]}, "properties", "must be an object"),
+        ({**EVENT, "occurred_at": "yesterday"}, "occurred_at", "ISO 8601"),
+        ({**EVENT, "propertys": {}}, "propertys", "not part of an event"),
+        ([EVENT], "body", "JSON object"),
+    ],
+)
+def test_a_body_breaking_the_schema_gets_400_naming_the_field(
+    client, channel, body, field, fragment
+):
+    response = post_event(client, "web", channel.inbound_secret, body)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["field"] == field and fragment in error["message"]
+
+
+def test_bad_json_missing_headers_and_bad_signatures(client, channel):
+    assert post_event(client, "web", channel.inbound_secret, "{nope").status_code == 400
+    data = json.dumps(EVENT)
+    missing = client.post("/hooks/web", data=data, headers={"webhook-id": "x"})
+    assert (
+        missing.status_code == 400
+        and missing.get_json()["error"]["field"] == "webhook-timestamp"
+    )
+    wrong_key = post_event(client, "web", "whsec_" + "A" * 32, EVENT)
+    assert (
+        wrong_key.status_code == 401
+        and wrong_key.get_json()["error"]["code"] == "bad_signature"
+    )
+    headers = signed_headers(channel.inbound_secret, data)
+    tampered = client.post(
+        "/hooks/web", data=data.replace("120.5", "999"), headers=headers
+    )
+    assert tampered.status_code == 401
+    for signature in ("v1", "v1,@@@notbase64", "garbage", "v1,AAAA v2"):
+        headers = {
+            **signed_headers(channel.inbound_secret, data),
+            "webhook-signature": signature,
+        }
+        answer = client.post("/hooks/web", data=data, headers=headers)
+        assert answer.status_code in (400, 401), signature
+        assert answer.is_json
+    headers = {
+        **signed_headers(channel.inbound_secret, data),
+        "webhook-timestamp": "soon",
+    }
+    assert client.post("/hooks/web", data=data, headers=headers).status_code == 400
+    assert (
+        client.post(
+            "/hooks/web",
+            data=b"\xff\xfe",
+            headers=signed_headers(channel.inbound_secret, "x"),
+        ).status_code
+        == 400
+    )
+
+
+def test_timestamps_older_or_newer_than_five_minutes_are_refused(client, channel):
+    old = post_event(
+        client,
+        "web",
+        channel.inbound_secret,
+        EVENT,
+        at=datetime.now(UTC) - timedelta(minutes=6),
+    )
+    assert (
+        old.status_code == 401 and old.get_json()["error"]["code"] == "stale_signature"
+    )
+    new = post_event(
+        client,
+        "web",
+        channel.inbound_secret,
+        EVENT,
+        at=datetime.now(UTC) + timedelta(minutes=6),
+    )
+    assert new.status_code == 401
+    fine = post_event(
+        client,
+        "web",
+        channel.inbound_secret,
+        EVENT,
+        at=datetime.now(UTC) - timedelta(minutes=4),
+    )
+    assert fine.status_code == 202
+
+
+def test_unknown_disabled_and_too_large(client, session, channel):
+    assert (
+        post_event(client, "nowhere", channel.inbound_secret, EVENT).status_code == 404
+    )
+    big = {**EVENT, "properties": {"blob": "x" * (257 * 1024)}}
+    assert post_event(client, "web", channel.inbound_secret, big).status_code == 413
+    session.scalars(select(Channel)).one().enabled = False
+    session.commit()
+    forget()
+    disabled = post_event(client, "web", channel.inbound_secret, EVENT)
+    assert (
+        disabled.status_code == 409
+        and disabled.get_json()["error"]["code"] == "channel_disabled"
+    )
+
+
+def test_both_secrets_verify_during_a_rotation_grace_period(
+    client, session, channel, settings
+):
+    row = session.scalars(select(Channel)).one()
+    rotated = rotate_secrets(
+        session, SecretBox(settings.encryption_key), row, timedelta(hours=1), utcnow()
+    )
+    session.commit()
+    forget()
+    assert post_event(client, "web", channel.inbound_secret, EVENT).status_code == 202
+    assert post_event(client, "web", rotated.inbound_secret, EVENT).status_code == 202
+    row.previous_inbound_expires_at = utcnow() - timedelta(seconds=1)
+    session.commit()
+    forget()
+    assert post_event(client, "web", channel.inbound_secret, EVENT).status_code == 401
+    assert post_event(client, "web", rotated.inbound_secret, EVENT).status_code == 202
+
+
+def test_over_the_channel_rate_gets_429_with_retry_after(client, session, channel):
+    session.scalars(select(Channel)).one().rate_limit = 3
+    session.commit()
+    forget()
+    answers = [
+        post_event(client, "web", channel.inbound_secret, EVENT) for _ in range(5)
+    ]
+    assert [a.status_code for a in answers].count(202) <= 3
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited and limited[0].headers["Retry-After"] == "1"
+
+
+def test_past_the_backlog_bound_intake_answers_429(
+    app_factory, tmp_path, database_url, redis_url, redis_client, session
+):
+    settings = make_settings(
+        tmp_path / "home", database_url, redis_url, THROUGHLINE_BACKLOG_LIMIT="2"
+    )
+    made = create_channel(
+        session, SecretBox(settings.encryption_key), "web", "Web", "web"
+    )
+    session.commit()
+    forget()
+    client = app_factory(settings).test_client()
+    answers = [
+        post_event(client, "web", made.inbound_secret, EVENT).status_code
+        for _ in range(3)
+    ]
+    assert answers == [202, 202, 429]
+    overloaded = post_event(client, "web", made.inbound_secret, EVENT)
+    assert (
+        overloaded.headers["Retry-After"] == "5"
+        and overloaded.get_json()["error"]["code"] == "overloaded"
+    )
+
+
+def test_a_batch_is_answered_per_event(client, session, channel):
+    events = [
+        {"id": "b-1", **EVENT},
+        {"id": "b-2", **EVENT, "customer": {}},
+        {"id": "b-1", **EVENT},
+        {**EVENT},
+        {"id": "b-3", **EVENT, "type": "viewed"},
+    ]
+    response = post_event(
+        client, "web", channel.inbound_secret, {"events": events}, path="/batch"
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["accepted"] == 2 and body["rejected"] == 3
+    statuses = [(r["id"], r["status"]) for r in body["results"]]
+    assert statuses == [
+        ("b-1", 202),
+        ("b-2", 400),
+        ("b-1", 400),
+        (None, 400),
+        ("b-3", 202),
+    ]
+    assert body["results"][1]["error"]["field"] == "events[1].customer"
+    assert "appears twice" in body["results"][2]["error"]["message"]
+    again = post_event(
+        client,
+        "web",
+        channel.inbound_secret,
+        {"events": [{"id": "b-1", **EVENT}]},
+        path="/batch",
+    ).get_json()
+    assert again["results"][0]["duplicate"] is True
+    assert again["results"][0]["event_id"] == body["results"][0]["event_id"]
+    too_many = post_event(
+        client,
+        "web",
+        channel.inbound_secret,
+        {"events": [{"id": str(i), **EVENT} for i in range(1001)]},
+        path="/batch",
+    )
+    assert too_many.status_code == 413
+    assert (
+        post_event(
+            client, "web", channel.inbound_secret, {"events": []}, path="/batch"
+        ).status_code
+        == 400
+    )

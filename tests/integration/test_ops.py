@@ -1,0 +1,100 @@
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
+
+from tests.conftest import make_settings
+
+
+def test_healthz_is_200_when_sql_and_redis_answer(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "status": "ok",
+        "checks": {"sql": "ok", "redis": "ok"},
+    }
+
+
+def test_healthz_is_503_naming_redis_when_redis_is_down(
+    app_factory, tmp_path, database_url
+):
+    settings = make_settings(
+        tmp_path / "home", database_url, f"unix://{tmp_path}/none.sock"
+    )
+    response = app_factory(settings).test_client().get("/healthz")
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["sql"] == "ok"
+    assert checks["redis"].startswith("unreachable")
+
+
+def test_healthz_is_503_naming_sql_when_the_database_is_down(
+    app_factory, tmp_path, redis_url, redis_client
+):
+    broken = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+    settings = make_settings(tmp_path / "home", broken, redis_url)
+    response = app_factory(settings).test_client().get("/healthz")
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["sql"].startswith("unreachable")
+    assert checks["redis"] == "ok"
+
+
+def test_metrics_are_prometheus_text_with_requests_and_queues(client, redis_client):
+    client.get("/healthz")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    families = {
+        f.name: f
+        for f in text_string_to_metric_families(response.get_data(as_text=True))
+    }
+    requests = families["throughline_http_requests"]
+    assert any(
+        s.labels.get("endpoint") == "ops.healthz"
+        and s.labels["status"] == "200"
+        and s.value >= 1
+        for s in requests.samples
+    )
+    assert families["throughline_redis_up"].samples[0].value == 1
+    queues = {
+        s.labels["queue"]: s.value for s in families["throughline_queue_jobs"].samples
+    }
+    assert queues == {"events": 0, "deliveries": 0, "default": 0}
+
+
+def test_metrics_report_the_scheduler_heartbeat(client, redis_client):
+    import time
+
+    from engine.scheduler import HEARTBEAT_KEY
+
+    redis_client.set(HEARTBEAT_KEY, f"{time.time() - 3:.3f}")
+    text = client.get("/metrics").get_data(as_text=True)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    age = families["throughline_scheduler_heartbeat_age_seconds"].samples[0].value
+    assert 2.5 < age < 30
+
+
+def test_metrics_report_backlog_and_timer_lateness(
+    client, redis_client, engine_runtime, session
+):
+    from datetime import timedelta
+
+    from engine import work
+    from engine.models import Run, utcnow
+    from tests.integration.test_execution import CART, World, sample
+
+    world = World(client, session, engine_runtime.settings, redis_client, {})
+    world.publish(sample())
+    world.post(CART)
+    for run in session.scalars(select(Run)):
+        run.wake_at = utcnow() - timedelta(seconds=3)
+    session.commit()
+    assert work.sweep_timers(engine_runtime) == 1
+    text = client.get("/metrics").get_data(as_text=True)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    lateness = {
+        s.labels["quantile"]: s.value
+        for s in families["throughline_timer_lateness_seconds"].samples
+    }
+    assert 2.5 < lateness["1"] < 60
+    assert families["throughline_timers_fired"].samples[0].value == 1
+    assert families["throughline_event_backlog"].samples[0].value == 0

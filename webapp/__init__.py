@@ -1,0 +1,66 @@
+"""The Throughline web application."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from engine.settings import REPO_ROOT, Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
+    """Build the app: config, extensions, services, blueprints. Nothing else."""
+    settings = settings or load_settings()
+    app = Flask(
+        __name__,
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+    )
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=4 * 1024 * 1024,
+        PAGE_SIZE=25,
+    )
+    app.config.update(overrides)
+
+    from webapp import errors, extensions, security, services
+
+    services.init_app(app, settings)
+    extensions.init_app(app)
+    security.init_app(app, settings)
+    errors.init_app(app)
+
+    from webapp.ops import metrics
+
+    metrics.init_app(app)
+
+    from webapp import (
+        admin,
+        analytics,
+        api,
+        auth,
+        channels,
+        customers,
+        designer,
+        hooks,
+        ops,
+    )
+
+    for blueprint in (
+        auth.bp,
+        designer.bp,
+        channels.bp,
+        customers.bp,
+        analytics.bp,
+        admin.bp,
+        ops.bp,
+        api.bp,
+        hooks.bp,
+    ):
+        app.register_blueprint(blueprint)
+    app.add_url_rule("/", endpoint="index", view_func=security.home)
+    return app

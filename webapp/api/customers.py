@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+
+from engine import customers
+from engine.customers import CustomerError
+from engine.models import Role
+from webapp.api import bp
+from webapp.api.errors import answer, json_body
+from webapp.security import acting_user, requires
+from webapp.services import db
+
+
+@bp.errorhandler(CustomerError)
+def _customer_error(error: CustomerError) -> Any:
+    return answer(error.status, str(error), error.field)
+
+
+@bp.get("/customers/<path:ref>")
+@requires(Role.viewer)
+def get_customer(ref: str) -> Any:
+    """A profile by number or `kind:value` of any identity (merged profiles lead to the survivor)."""
+    return jsonify(customers.describe(db(), customers.find(db(), ref)))
+
+
+@bp.get("/customers/<path:ref>/timeline")
+@requires(Role.viewer)
+def customer_timeline(ref: str) -> Any:
+    """Events in, steps, deliveries and suppressions, profile changes: newest first."""
+    customer = customers.find(db(), ref)
+    raw = request.args.get("limit", "200")
+    limit = min(int(raw), 1000) if raw.isdigit() and int(raw) > 0 else 200
+    items = customers.timeline(
+        db(), customer, limit, request.args.get("before") or None
+    )
+    return jsonify(
+        customer_id=customer.id,
+        items=items,
+        next_before=items[-1]["at"] if len(items) == limit else None,
+    )
+
+
+@bp.put("/customers/<path:ref>/consent")
+@requires(Role.marketer)
+def put_consent(ref: str) -> Any:
+    """Set consent per channel: {"email": false, "sms": true}."""
+    customer = customers.find(db(), ref)
+    consent = customers.set_consent(db(), customer, json_body(), acting_user())
+    db().commit()
+    return jsonify(customer_id=customer.id, consent=consent)
+
+
+@bp.delete("/customers/<path:ref>")
+@requires(Role.admin)
+def erase_customer(ref: str) -> Any:
+    """Erase the profile and everything about it (runs, events, deliveries)."""
+    customer = customers.find(db(), ref)
+    customer_id = customer.id
+    counts = customers.erase(db(), customer, acting_user())
+    db().commit()
+    return jsonify(erased=customer_id, removed=counts)

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+from sqlalchemy import select
+
+from engine import journeys, stats
+from engine.journeys import JourneyError
+from engine.models import Journey, JourneyStatus, Role, utcnow
+from engine.simulate import simulate
+from webapp.api import bp
+from webapp.api.errors import ApiError, json_body
+from webapp.paging import paginate
+from webapp.security import acting_user, requires
+from webapp.services import db, services
+
+
+def _context():  # type: ignore[no-untyped-def]
+    return journeys.check_context(db(), services().settings.webhook_allowed_hosts)
+
+
+def _describe(journey: Journey) -> dict[str, Any]:
+    return journeys.describe(db(), journey, _context())
+
+
+@bp.post("/journeys")
+@requires(Role.marketer)
+def create_journey() -> Any:
+    """Create a journey from a document; 422 with every problem if it has any."""
+    journey, _problems = journeys.create_journey(
+        db(), json_body(), _context(), acting_user()
+    )
+    db().commit()
+    response = jsonify(
+        id=journey.id,
+        draft=journey.draft,
+        revision=journey.draft_revision,
+        status=journey.status.value,
+    )
+    response.status_code = 201
+    response.headers["Location"] = (
+        f"{request.url_root.rstrip('/')}/api/v1/journeys/{journey.id}"
+    )
+    return response
+
+
+@bp.get("/journeys")
+@requires(Role.viewer)
+def list_journeys() -> Any:
+    status = request.args.get("status", "")
+    statement = select(Journey).order_by(Journey.id)
+    if status:
+        if status not in JourneyStatus.__members__:
+            raise ApiError(
+                422,
+                f"status is one of {', '.join(JourneyStatus.__members__)}",
+                "status",
+            )
+        statement = statement.where(Journey.status == JourneyStatus(status))
+    page = paginate(db(), statement)
+    items = [
+        {
+            "id": j.id,
+            "name": j.name,
+            "status": j.status.value,
+            "live_version": j.live_version,
+            "revision": j.draft_revision,
+        }
+        for j in page.items
+    ]
+    return jsonify(journeys=items, page=page.number, pages=page.pages, total=page.total)
+
+
+@bp.get("/journeys/<int:journey_id>")
+@requires(Role.viewer)
+def get_journey(journey_id: int) -> Any:
+    return jsonify(_describe(journeys.get_journey(db(), journey_id)))
+
+
+def _expected_revision() -> int | None:
+    header = request.headers.get("If-Match", "").strip().strip('"')
+    if not header:
+        return None
+    if not header.isdigit():
+        raise ApiError(
+            400,
+            "If-Match carries the draft revision number, e.g. If-Match: 3",
+            "If-Match",
+        )
+    return int(header)
+
+
+@bp.put("/journeys/<int:journey_id>/draft")
+@requires(Role.marketer)
+def replace_draft(journey_id: int) -> Any:
+    """Replace the draft (problems are returned, not refused); If-Match guards the revision."""
+    journey = journeys.get_journey(db(), journey_id)
+    journeys.replace_draft(
+        db(), journey, json_body(), _context(), acting_user(), _expected_revision()
+    )
+    db().commit()
+    return jsonify(_describe(journey))
+
+
+def _transition(journey_id: int, change: str) -> Any:
+    journey = journeys.get_journey(db(), journey_id)
+    user = acting_user()
+    if change == "publish":
+        journeys.publish(db(), journey, _context(), user)
+    elif change == "pause":
+        journeys.pause(db(), journey, user)
+    else:
+        journeys.resume(db(), journey, user)
+    db().commit()
+    return jsonify(version=journey.live_version, status=journey.status.value)
+
+
+@bp.post("/journeys/<int:journey_id>/publish")
+@requires(Role.marketer)
+def publish_journey(journey_id: int) -> Any:
+    return _transition(journey_id, "publish")
+
+
+@bp.post("/journeys/<int:journey_id>/pause")
+@requires(Role.marketer)
+def pause_journey(journey_id: int) -> Any:
+    return _transition(journey_id, "pause")
+
+
+@bp.post("/journeys/<int:journey_id>/resume")
+@requires(Role.marketer)
+def resume_journey(journey_id: int) -> Any:
+    return _transition(journey_id, "resume")
+
+
+@bp.post("/journeys/<int:journey_id>/simulate")
+@requires(Role.marketer)
+def simulate_journey(journey_id: int) -> Any:
+    """Run a sample customer and timed events through the draft or a version; nothing is kept."""
+    journey = journeys.get_journey(db(), journey_id)
+    body = json_body()
+    which = body.get("version", "draft") if isinstance(body, dict) else "draft"
+    if not (
+        which in {"draft", "live"}
+        or (isinstance(which, int) and not isinstance(which, bool))
+    ):
+        raise ApiError(422, 'version is "draft", "live" or a version number', "version")
+    if which == "draft":
+        checked = journeys.check_document(journey.draft, _context())
+        if checked.problems:
+            raise JourneyError(
+                422,
+                "the draft has problems; fix them before simulating",
+                checked.problems,
+            )
+    document = journeys.version_document(db(), journey, which)
+    result = simulate(document, body, utcnow().replace(microsecond=0))
+    db().rollback()  # a simulation reads, never writes
+    return jsonify(result)
+
+
+@bp.get("/journeys/<int:journey_id>/stats")
+@requires(Role.viewer)
+def journey_stats(journey_id: int) -> Any:
+    """Runs entered, active, completed, exited, converted; per node entered/waiting/completed/failed."""
+    journeys.get_journey(db(), journey_id)
+    return jsonify(stats.journey_stats(db(), journey_id))

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import login_user, logout_user
+
+from engine import accounts
+from engine.models import Role
+from webapp.auth import bp, throttle
+from webapp.auth.forms import LoginForm
+from webapp.security import public, requires
+from webapp.services import db
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site, so a link cannot send a user elsewhere after sign-in."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+    ):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("designer.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> Any:
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        email = accounts.normalize_email(form.email.data or "")
+        address = request.remote_addr or "unknown"
+        wait = throttle.seconds_blocked(email, address)
+        if wait:
+            minutes = max(1, round(wait / 60))
+            form.form_errors.append(
+                f"Too many failed sign-in attempts. Try again in about {minutes} minute"
+                f"{'s' if minutes != 1 else ''}."
+            )
+            status = 429
+        else:
+            user = accounts.authenticate(db(), email, form.password.data or "")
+            if user is None:
+                throttle.record_failure(email, address)
+                form.form_errors.append(
+                    "That email and password do not match an active account."
+                )
+                status = 401
+            else:
+                db().commit()
+                throttle.clear_account(email)
+                login_user(user)
+                return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+@requires(Role.viewer)
+def logout() -> Any:
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))

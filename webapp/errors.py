@@ -1,0 +1,62 @@
+"""Error answers: JSON for the API and webhooks, a page otherwise; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger("throughline.web")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "unprocessable",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def _wants_json() -> bool:
+    return request.blueprint in {"api", "hooks"} or request.path.startswith(
+        ("/api/", "/hooks/")
+    )
+
+
+def _render(status: int, title: str, message: str) -> Any:
+    if _wants_json():
+        response = jsonify(
+            error={"code": CODES.get(status, "error"), "message": message}
+        )
+        response.status_code = status
+        return response
+    return render_template(
+        "error.html", status=status, title=title, message=message
+    ), status
+
+
+def handle_http(error: HTTPException) -> Any:
+    status = error.code or 500
+    if isinstance(error, CSRFError):
+        message = "The form expired or was sent from elsewhere. Reload the page and try again."
+        return _render(400, "Form expired", message)
+    return _render(status, error.name, error.description or error.name)
+
+
+def handle_unexpected(error: Exception) -> Any:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _render(500, "Something went wrong", InternalServerError.description)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(Exception, handle_unexpected)

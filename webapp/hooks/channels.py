@@ -1,0 +1,61 @@
+"""What intake needs of a channel, cached for a few seconds per process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from engine.models import Channel, utcnow
+from webapp.services import db, services
+
+TTL = 5.0
+
+
+@dataclass(frozen=True)
+class IntakeChannel:
+    id: int
+    slug: str
+    enabled: bool
+    rate_limit: int
+    secrets: tuple[
+        str, ...
+    ]  # the current inbound secret, then the previous one in its grace period
+
+
+_cache: dict[str, tuple[float, IntakeChannel | None]] = {}
+_lock = threading.Lock()
+
+
+def intake_channel(slug: str) -> IntakeChannel | None:
+    now = time.monotonic()
+    with _lock:
+        cached = _cache.get(slug)
+    if cached and cached[0] > now:
+        return cached[1]
+    row = db().scalar(select(Channel).where(Channel.slug == slug))
+    found = None
+    if row is not None:
+        box = services().box
+        secrets = [box.decrypt(row.inbound_secret)]
+        if (
+            row.previous_inbound_secret
+            and row.previous_inbound_expires_at
+            and row.previous_inbound_expires_at > utcnow()
+        ):
+            secrets.append(box.decrypt(row.previous_inbound_secret))
+        found = IntakeChannel(
+            row.id, row.slug, row.enabled, row.rate_limit, tuple(secrets)
+        )
+    db().rollback()
+    with _lock:
+        _cache[slug] = (now + TTL, found)
+    return found
+
+
+def forget() -> None:
+    """Drop the cache (tests, and after a channel changes in this process)."""
+    with _lock:
+        _cache.clear()

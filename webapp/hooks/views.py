@@ -1,0 +1,277 @@
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+from flask import Response, jsonify, request
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from engine import signals, work
+from engine.events import EventError, parse_event
+from engine.intake import ToStore, store_events
+from engine.models import utcnow
+from webapp.hooks import bp
+from webapp.hooks.channels import IntakeChannel, intake_channel
+from webapp.security import signed
+from webapp.services import db, services
+
+MAX_BODY = 256 * 1024
+MAX_BATCH_BODY = 4 * 1024 * 1024
+MAX_BATCH = 1000
+HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+class Refusal(Exception):
+    """An answer other than 202, with its status, a sentence and the field at fault."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.field, self.retry_after = (
+            status,
+            code,
+            field,
+            retry_after,
+        )
+
+
+@bp.errorhandler(Refusal)
+def _refused(refusal: Refusal) -> Response:
+    body: dict[str, Any] = {"code": refusal.code, "message": str(refusal)}
+    if refusal.field:
+        body["field"] = refusal.field
+    response = jsonify(error=body)
+    response.status_code = refusal.status
+    if refusal.retry_after:
+        response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
+def _channel(slug: str) -> IntakeChannel:
+    channel = intake_channel(slug)
+    if channel is None:
+        raise Refusal(404, "unknown_channel", f"there is no channel {slug!r}")
+    if not channel.enabled:
+        raise Refusal(409, "channel_disabled", f"the channel {slug!r} is disabled")
+    return channel
+
+
+def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
+    """(webhook id, parsed JSON) of a correctly signed, fresh request."""
+    if (request.content_length or 0) > limit:
+        raise Refusal(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
+    data = request.get_data(cache=False)
+    if len(data) > limit:
+        raise Refusal(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
+    headers = {name: request.headers.get(name, "") for name in HEADERS}
+    missing = [name for name in HEADERS if not headers[name]]
+    if missing:
+        raise Refusal(
+            400,
+            "missing_headers",
+            f"sign the request per Standard Webhooks; missing {', '.join(missing)}",
+            missing[0],
+        )
+    if len(headers["webhook-id"]) > 255:
+        raise Refusal(
+            400, "bad_header", "webhook-id is longer than 255 characters", "webhook-id"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refusal(400, "bad_body", "the body is not UTF-8 text") from None
+    _verify(channel, text, headers)
+    try:
+        return headers["webhook-id"], json.loads(text)
+    except json.JSONDecodeError as error:
+        raise Refusal(
+            400,
+            "bad_json",
+            f"the body is not JSON: {error.msg} at line {error.lineno} column {error.colno}",
+        ) from None
+
+
+def _verify(channel: IntakeChannel, text: str, headers: dict[str, str]) -> None:
+    """Accept a signature by the channel's secret (or the previous one, in its grace period)."""
+    failure: str | None = "no matching signature found"
+    for secret in channel.secrets:
+        try:
+            Webhook(secret).verify(text, headers, json_parse=False)
+            return
+        except WebhookVerificationError as error:
+            failure = str(error)
+            if failure != "No matching signature found":
+                break  # the timestamp is wrong whatever the secret
+        except (ValueError, IndexError):
+            raise Refusal(
+                401,
+                "bad_signature",
+                "the webhook-signature header is malformed: expected v1,<base64>",
+                "webhook-signature",
+            ) from None
+    if failure == "Invalid Signature Headers":
+        raise Refusal(
+            400,
+            "bad_header",
+            "webhook-timestamp must be a Unix time in seconds",
+            "webhook-timestamp",
+        )
+    if failure and failure.startswith("Message timestamp"):
+        raise Refusal(
+            401,
+            "stale_signature",
+            f"{failure.lower()}: the tolerance is 5 minutes",
+            "webhook-timestamp",
+        )
+    raise Refusal(
+        401,
+        "bad_signature",
+        "the signature does not match the body with this channel's secret",
+        "webhook-signature",
+    )
+
+
+def _admit(channel: IntakeChannel, cost: int) -> None:
+    settings = services().settings
+    verdict = signals.admit(
+        services().redis, channel.id, cost, channel.rate_limit, settings.backlog_limit
+    )
+    if verdict == signals.OVER_RATE:
+        raise Refusal(
+            429,
+            "rate_limited",
+            f"over the channel's rate of {channel.rate_limit} events per second",
+            retry_after=1,
+        )
+    if verdict == signals.OVER_BACKLOG:
+        raise Refusal(
+            429,
+            "overloaded",
+            "too many events are waiting to be applied; retry shortly",
+            retry_after=5,
+        )
+
+
+def _store(channel: IntakeChannel, items: list[ToStore]) -> list[Any]:
+    settings = services().settings
+    stored = store_events(db(), channel.id, items, settings.partitions, utcnow())
+    db().commit()
+    fresh: dict[int, int] = {}
+    for item in stored:
+        if not item.duplicate:
+            fresh[item.partition] = fresh.get(item.partition, 0) + 1
+    redis = services().redis
+    for partition, count in fresh.items():
+        signals.signal_events(
+            redis,
+            partition,
+            count,
+            partial(work.enqueue_event_drain, redis, partition),
+        )
+    return stored
+
+
+@bp.post("/<slug>")
+@signed
+def receive(slug: str) -> Any:
+    """One signed event: 202 once stored durably."""
+    channel = _channel(slug)
+    webhook_id, body = _verified_body(channel, MAX_BODY)
+    try:
+        parsed = parse_event(body)
+    except EventError as error:
+        raise Refusal(400, "invalid_event", str(error), error.field) from None
+    _admit(channel, 1)
+    stored = _store(channel, [ToStore(webhook_id, body, parsed)])[0]
+    response = jsonify(event_id=stored.event_id)
+    response.status_code = 202
+    if stored.duplicate:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.post("/<slug>/batch")
+@signed
+def receive_batch(slug: str) -> Any:
+    """Up to 1,000 events under one signature, each with its own id; answered per event."""
+    channel = _channel(slug)
+    _webhook_id, body = _verified_body(channel, MAX_BATCH_BODY)
+    events = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(events, list) or not events:
+        raise Refusal(
+            400,
+            "invalid_batch",
+            'send {"events": [...]} with at least one event',
+            "events",
+        )
+    if len(events) > MAX_BATCH:
+        raise Refusal(
+            413,
+            "batch_too_large",
+            f"a batch holds at most {MAX_BATCH} events",
+            "events",
+        )
+    results: list[dict[str, Any]] = []
+    accepted: list[tuple[int, ToStore]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(events):
+        event_id = item.get("id") if isinstance(item, dict) else None
+        where = f"events[{index}]"
+        if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+            results.append(
+                {
+                    "id": event_id,
+                    "status": 400,
+                    "error": {
+                        "field": f"{where}.id",
+                        "message": "each event needs an id (text, at most 255 characters): its idempotency key",
+                    },
+                }
+            )
+            continue
+        if event_id in seen:
+            results.append(
+                {
+                    "id": event_id,
+                    "status": 400,
+                    "error": {
+                        "field": f"{where}.id",
+                        "message": "this id appears twice in the batch",
+                    },
+                }
+            )
+            continue
+        seen.add(event_id)
+        content = {k: v for k, v in item.items() if k != "id"}
+        try:
+            accepted.append(
+                (index, ToStore(event_id, content, parse_event(content, f"{where}.")))
+            )
+            results.append({"id": event_id, "status": 202})
+        except EventError as error:
+            results.append(
+                {
+                    "id": event_id,
+                    "status": 400,
+                    "error": {"field": error.field, "message": str(error)},
+                }
+            )
+    if accepted:
+        _admit(channel, len(accepted))
+        for (index, _item), stored in zip(
+            accepted, _store(channel, [item for _, item in accepted]), strict=True
+        ):
+            results[index].update(
+                event_id=stored.event_id,
+                **({"duplicate": True} if stored.duplicate else {}),
+            )
+    return jsonify(
+        results=results, accepted=len(accepted), rejected=len(events) - len(accepted)
+    )

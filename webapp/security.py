@@ -1,0 +1,132 @@
+"""Who may do what: sign-in sessions, bearer tokens and the role check on every route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, Request, g, jsonify, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
+from werkzeug.exceptions import Forbidden
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from engine import accounts
+from engine.models import Role, User
+from engine.settings import Settings
+from webapp.extensions import login_manager
+from webapp.services import db
+
+F = TypeVar("F", bound=Callable[..., Any])
+ROLE_ATTRIBUTE = "required_role"
+PUBLIC = "public"
+
+
+class HttpsAwareSessionInterface(SecureCookieSessionInterface):
+    """Marks the session cookie Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.session_interface = HttpsAwareSessionInterface()
+    if settings.trust_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    login_manager.session_protection = "basic"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db().get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None
+
+
+def _is_api(req: Request) -> bool:
+    return req.blueprint == "api"
+
+
+def _bearer_user() -> User | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    user = accounts.user_for_token(db(), token.strip())
+    if user is not None:
+        db().commit()  # last_used_at
+    return user
+
+
+def _json_error(status: int, code: str, message: str) -> Any:
+    response = jsonify(error={"code": code, "message": message})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="throughline"'
+    return response
+
+
+def acting_user() -> User:
+    """The user of this request: the bearer token's on the API, else the signed-in one."""
+    user: User = g.api_user if _is_api(request) else current_user._get_current_object()
+    return user
+
+
+def requires(role: Role) -> Callable[[F], F]:
+    """Let the view run only for a signed-in user (or token) whose role includes `role`."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if _is_api(request):
+                user = _bearer_user()
+                if user is None:
+                    return _json_error(
+                        401,
+                        "unauthorized",
+                        "send a valid API token as 'Authorization: Bearer <token>'",
+                    )
+                g.api_user = user
+                if not user.role.includes(role):
+                    return _json_error(
+                        403, "forbidden", f"this call needs the {role.value} role"
+                    )
+                return view(*args, **kwargs)
+            if not current_user.is_authenticated:
+                target = url_for("auth.login", next=request.full_path.rstrip("?"))
+                if request.headers.get("HX-Request"):
+                    response = redirect(target)
+                    response.status_code = 401
+                    response.headers["HX-Redirect"] = target
+                    return response
+                return redirect(target)
+            if not current_user.role.includes(role):
+                raise Forbidden(
+                    f"This page needs the {role.value} role; yours is {current_user.role.value}."
+                )
+            return view(*args, **kwargs)
+
+        setattr(checked, ROLE_ATTRIBUTE, role)
+        return checked  # type: ignore[return-value]
+
+    return decorate
+
+
+SIGNED = "signed"
+
+
+def signed(view: F) -> F:
+    """Mark a view whose caller proves itself by a request signature (inbound webhooks)."""
+    setattr(view, ROLE_ATTRIBUTE, SIGNED)
+    return view
+
+
+def public(view: F) -> F:
+    """Mark a view as open to anyone (sign-in page, health and metrics endpoints)."""
+    setattr(view, ROLE_ATTRIBUTE, PUBLIC)
+    return view
+
+
+@requires(Role.viewer)
+def home() -> Any:
+    return redirect(url_for("designer.index"))

@@ -1,0 +1,51 @@
+"""The app's services: settings, database (one session per request), Redis, secret box."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g
+from redis import Redis
+from sqlalchemy.orm import Session
+
+from engine.crypto import SecretBox
+from engine.db import Database
+from engine.queues import connect
+from engine.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    redis: Redis
+    box: SecretBox
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.extensions["throughline"] = Services(
+        settings=settings,
+        database=Database(settings.database_url),
+        redis=connect(settings.redis_url),
+        box=SecretBox(settings.encryption_key),
+    )
+    app.teardown_appcontext(_close_session)
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["throughline"]
+    return found
+
+
+def db() -> Session:
+    """The request's SQL session, opened on first use and closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = services().database.sessionmaker()
+    session: Session = g.db_session
+    return session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
