@@ -1,203 +1,217 @@
-"""Intake benchmark: signed single events and batches against gunicorn, printed as figures.
+"""Intake benchmark: signed single events and batches against the web server.
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1/throughline_bench \\
-    REDIS_URL=redis://127.0.0.1:6379/15 python bench/intake.py [--seconds 15] [--connections 32]
+    python bench/intake.py [--seconds 20] [--connections 32] [--processes 2]
 
-Creates (again) the database named in DATABASE_URL, starts `throughline web`, posts from
-threads on the same machine (so client and server share its cores), and prints events/s and
-ack latency percentiles. Only loopback addresses are used.
+Needs wrk (`apt-get install wrk`). Uses DATABASE_URL (default: a `throughline_bench`
+database on the local PostgreSQL, dropped and created again) and REDIS_URL (default: database
+15 of the local Redis server, flushed). Requests are signed beforehand, each with its own
+`webhook-id`, and replayed by wrk; the load generator shares the machine's cores with the
+server. After each run the events in SQL are counted against the 2xx answers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import statistics
+import re
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import httpx
-from sqlalchemy import make_url, text
-from standardwebhooks.webhooks import Webhook
+from sqlalchemy import func, select
 
-from engine.channels import create_channel
-from engine.crypto import SecretBox
-from engine.db import Database, create_db_engine
-from engine.migrate import upgrade
-from engine.settings import load_settings
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import ROOT, Signer, machine, stack  # noqa: E402
+from engine.channels import create_channel  # noqa: E402
+from engine.crypto import SecretBox  # noqa: E402
+from engine.db import Database  # noqa: E402
+from engine.models import Event  # noqa: E402
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+SCRIPT = ROOT / "bench" / "pool.lua"
 
 
-def fresh_database(url: str) -> None:
-    parsed = make_url(url).set(drivername="postgresql+psycopg")
-    admin = create_db_engine(
-        parsed.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as connection:
-        connection.execute(
-            text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        )
-        connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
-
-
-def signed(secret: str, body: str, webhook_id: str) -> dict[str, str]:
-    now = datetime.now(UTC)
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(webhook_id, now, body),
-        "content-type": "application/json",
-    }
-
-
-def hammer(
-    url: str, secret: str, seconds: float, connections: int, batch: int
-) -> tuple[int, list[float]]:
-    latencies: list[float] = []
-    sent = [0]
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-
-    def loop(worker: int) -> None:
-        n = 0
-        with httpx.Client(base_url=url, timeout=10) as client:
-            while time.monotonic() < stop:
-                n += 1
-                if batch:
-                    events = [
-                        {
-                            "id": f"{worker}-{n}-{i}",
-                            "type": "viewed",
-                            "customer": {"id": f"c-{worker}-{n}-{i}"},
-                            "properties": {"n": i},
-                        }
-                        for i in range(batch)
-                    ]
-                    body, path = json.dumps({"events": events}), "/hooks/web/batch"
-                else:
-                    body, path = (
-                        json.dumps(
+def write_pool(
+    prefix: Path,
+    signer: Signer,
+    threads: int,
+    count: int,
+    batch: int,
+    tag: str,
+) -> None:
+    """`count` signed requests spread over one file per wrk thread."""
+    at = datetime.now(UTC) + timedelta(seconds=30)  # inside the 5-minute tolerance
+    files = [open(f"{prefix}.{t}", "w") for t in range(threads)]
+    try:
+        for n in range(count):
+            if batch:
+                body = json.dumps(
+                    {
+                        "events": [
                             {
-                                "type": "viewed",
-                                "customer": {"id": f"c-{worker}-{n}"},
-                                "properties": {"n": n},
+                                "id": f"{tag}-{n}-{i}",
+                                "type": "page_viewed",
+                                "customer": {"id": f"c-{(n * batch + i) % 50_000}"},
+                                "properties": {"path": "/pricing", "n": i},
                             }
-                        ),
-                        "/hooks/web",
-                    )
-                started = time.perf_counter()
-                response = client.post(
-                    path, content=body, headers=signed(secret, body, f"w{worker}-{n}")
+                            for i in range(batch)
+                        ]
+                    },
+                    separators=(",", ":"),
                 )
-                elapsed = time.perf_counter() - started
-                if response.status_code not in (200, 202):
-                    raise SystemExit(
-                        f"unexpected answer {response.status_code}: {response.text[:200]}"
-                    )
-                with lock:
-                    latencies.append(elapsed)
-                    sent[0] += batch or 1
+            else:
+                body = json.dumps(
+                    {
+                        "type": "page_viewed",
+                        "customer": {"id": f"c-{n % 50_000}"},
+                        "properties": {"path": "/pricing", "n": n},
+                    },
+                    separators=(",", ":"),
+                )
+            headers = signer.headers(body, f"{tag}-{n}", at)
+            files[n % threads].write(
+                f"{headers['webhook-id']}\t{headers['webhook-timestamp']}\t"
+                f"{headers['webhook-signature']}\t{body}\n"
+            )
+    finally:
+        for handle in files:
+            handle.close()
 
-    threads = [threading.Thread(target=loop, args=(w,)) for w in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sent[0], latencies
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def percentile(values: list[float], q: float) -> float:
-    return (
-        statistics.quantiles(values, n=1000)[int(q * 1000) - 1]
-        if len(values) > 10
-        else max(values)
+def run_wrk(
+    url: str,
+    path: str,
+    prefix: Path,
+    seconds: int,
+    connections: int,
+    threads: int,
+    pause_ms: int = 0,
+) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(SCRIPT),
+            url,
+            "--",
+            str(prefix),
+            path,
+            str(pause_ms),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    figures: dict[str, float] = {}
+    for label in ("50%", "90%", "99%"):
+        found = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if found:
+            figures[f"p{label[:-1]}"] = _ms(*found.groups())
+    found = re.search(r"(\d+) requests in ([\d.]+)(s|m)", out)
+    if not found:
+        raise SystemExit(f"could not read wrk's output:\n{out}")
+    figures["requests"] = int(found.group(1))
+    figures["seconds"] = float(found.group(2)) * (60 if found.group(3) == "m" else 1)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures["non_2xx"] = int(bad.group(1)) if bad else 0
+    errors = re.search(r"Socket errors: (.*)", out)
+    figures["socket_errors"] = (
+        sum(int(n) for n in re.findall(r"\d+", errors.group(1))) if errors else 0
     )
+    return figures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=15)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--batch", type=int, default=500, help="events per batch")
     args = parser.parse_args()
-    database_url = os.environ.get(
-        "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/throughline_bench"
-    )
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
-    home = tempfile.mkdtemp(prefix="throughline-bench-")
-    env = {
-        **os.environ,
-        "THROUGHLINE_HOME": home,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "THROUGHLINE_BACKLOG_LIMIT": "100000000",
-    }
-    fresh_database(database_url)
-    settings = load_settings(env)
-    upgrade(settings.database_url)
-    database = Database(settings.database_url)
-    with database.session() as session:
-        secret = create_channel(
-            session,
-            SecretBox(settings.encryption_key),
-            "web",
-            "Web",
-            "web",
-            rate_limit=1_000_000,
-        ).inbound_secret
-    database.dispose()
-    import redis
+    print(machine())
+    with stack(THROUGHLINE_BACKLOG_LIMIT="100000000") as running:
+        database = Database(running.settings.database_url)
+        with database.session() as session:
+            secret = create_channel(
+                session,
+                SecretBox(running.settings.encryption_key),
+                "web",
+                "Web",
+                "web",
+                rate_limit=100_000,
+            ).inbound_secret
+            session.commit()
+        signer = Signer(secret)
+        running.start_web(args.processes)
+        work = Path(tempfile.mkdtemp(prefix="throughline-pool-"))
+        threads = 2
 
-    redis.Redis.from_url(redis_url).flushdb()
-    port = free_port()
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "webapp.cli",
-            "web",
-            "--port",
-            str(port),
-            "--processes",
-            str(args.processes),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        hammer(url, secret, 2, 4, 0)  # warm up
-        for label, batch in (("single", 0), ("batch of 500", 500)):
-            connections = args.connections if not batch else 4
-            count, latencies = hammer(url, secret, args.seconds, connections, batch)
-            print(
-                f"{label:>13}: {count / args.seconds:8.0f} events/s acked and durable over {args.seconds:.0f} s, "
-                f"{connections} connections; ack p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms ({len(latencies)} requests)"
-            )
-    finally:
-        web.terminate()
-        web.wait(20)
+        write_pool(work / "warm", signer, threads, 2_000, 0, "warm")
+        run_wrk(running.url, "/hooks/web", work / "warm", 2, 4, threads)
+
+        write_pool(work / "single", signer, threads, 8_000 * args.seconds, 0, "one")
+        single = run_wrk(
+            running.url,
+            "/hooks/web",
+            work / "single",
+            args.seconds,
+            args.connections,
+            threads,
+        )
+        acked = single["requests"] - single["non_2xx"]
+        with database.session() as session:
+            stored = session.scalar(select(func.count()).select_from(Event))
+        print(
+            f"single events: {acked / single['seconds']:,.0f} events/s acked and durable "
+            f"({args.connections} connections, {args.seconds} s); ack p50 "
+            f"{single['p50']:.1f} ms, p90 {single['p90']:.1f} ms, p99 {single['p99']:.1f} ms; "
+            f"non-2xx {single['non_2xx']:.0f}, socket errors {single['socket_errors']:.0f}; "
+            f"events in SQL {stored - 2_000:,} for {acked:,.0f} acks"
+        )
+
+        batch_connections = 4
+        write_pool(
+            work / "batch",
+            signer,
+            threads,
+            max(200, 80 * args.seconds),
+            args.batch,
+            "many",
+        )
+        before = stored
+        batches = run_wrk(
+            running.url,
+            "/hooks/web/batch",
+            work / "batch",
+            args.seconds,
+            batch_connections,
+            threads,
+        )
+        acked_batches = batches["requests"] - batches["non_2xx"]
+        with database.session() as session:
+            stored = session.scalar(select(func.count()).select_from(Event))
+        print(
+            f"batches of {args.batch}: {acked_batches * args.batch / batches['seconds']:,.0f} "
+            f"events/s acked and durable ({batch_connections} connections); per batch p50 "
+            f"{batches['p50']:.0f} ms, p99 {batches['p99']:.0f} ms; non-2xx "
+            f"{batches['non_2xx']:.0f}; events in SQL {stored - before:,} for "
+            f"{acked_batches * args.batch:,.0f} acked"
+        )
+        memory = running.memory()
+        print(f"peak RSS of the largest web process: {memory['web']:.0f} MB")
+        database.dispose()
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ def merge_customers(
     withdrawn. The others remain as empty records pointing at the survivor.
     """
     ids = [c.id for c in others]
+    known = _known_identifiers(session)
+    for customer_id in [survivor.id, *ids]:
+        known.pop(customer_id, None)
     for other in others:
         survivor.traits = {**other.traits, **survivor.traits}
         consent = dict(survivor.consent)
@@ -84,9 +87,13 @@ def merge_customers(
 
 
 def resolve(
-    session: Session, identifiers: Sequence[tuple[str, str]], channel_id: int | None
+    session: Session,
+    identifiers: Sequence[tuple[str, str]],
+    channel_id: int | None,
+    traits: dict[str, Any] | None = None,
 ) -> Customer:
-    """The one profile these identifiers name: found, created, or merged from several."""
+    """The one profile these identifiers name: found, created (with `traits`), or merged
+    from several."""
     pairs = list(dict.fromkeys(identifiers))
     rows = session.execute(
         select(Identity.kind, Identity.value, Identity.customer_id).where(
@@ -94,10 +101,17 @@ def resolve(
         )
     ).all()
     found_ids = sorted({row.customer_id for row in rows})
+    known_identifiers = _known_identifiers(session)
+    session.info["new_customers"] = set()
     if not found_ids:
-        customer = Customer(traits={}, consent={})
+        customer = Customer(traits=dict(traits or {}), consent={})
         session.add(customer)
         session.flush()
+        session.info["new_customers"].add(customer.id)
+        first: dict[str, str] = {}
+        for kind, value in pairs:
+            first.setdefault(kind, value)
+        known_identifiers[customer.id] = first
     else:
         customers = _lock(session, found_ids)
         customer = customers[0]
@@ -111,6 +125,8 @@ def resolve(
     known = {(row.kind, row.value) for row in rows}
     for kind, value in pairs:
         if (kind, value) not in known:
+            if found_ids:
+                known_identifiers.pop(customer.id, None)
             session.add(
                 Identity(
                     customer_id=customer.id,
@@ -123,8 +139,22 @@ def resolve(
     return customer
 
 
+def _known_identifiers(session: Session) -> dict[int, dict[str, str]]:
+    """Identifiers of profiles created in this transaction, so they need no reading back."""
+    known: dict[int, dict[str, str]] = session.info.setdefault("identifiers", {})
+    return known
+
+
+def is_new(session: Session, customer: Customer) -> bool:
+    """Whether the last `resolve` created this profile (so it has no history yet)."""
+    return customer.id in session.info.get("new_customers", ())
+
+
 def identifiers_of(session: Session, customer_id: int) -> dict[str, str]:
     """One value per identifier kind (the first recorded), for scopes and payloads."""
+    cached = session.info.get("identifiers", {}).get(customer_id)
+    if cached is not None:
+        return dict(cached)
     found: dict[str, str] = {}
     for kind, value in session.execute(
         select(Identity.kind, Identity.value)

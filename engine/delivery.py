@@ -96,15 +96,24 @@ def claim(
     rows = list(session.scalars(statement))
     channel = session.get(Channel, partition) if partition != WEBHOOKS else None
     secret = box.decrypt(channel.outbound_secret) if channel else None
+    consents: dict[int, dict[str, Any]] = {}
+    if channel is not None:
+        wanted = {row.customer_id for row in rows if row.customer_id is not None}
+        if wanted:
+            consents = {
+                customer_id: consent
+                for customer_id, consent in session.execute(
+                    select(Customer.id, Customer.consent).where(Customer.id.in_(wanted))
+                )
+            }
     claimed = []
     for row in rows:
         row.next_attempt_at = now + LEASE
         row.attempts += 1
         consent = True
         if channel is not None and row.customer_id is not None:
-            customer = session.get(Customer, row.customer_id)
-            consent = (
-                bool(customer.consent.get(channel.slug, True)) if customer else True
+            consent = bool(
+                (consents.get(row.customer_id) or {}).get(channel.slug, True)
             )
         body = {"delivery_id": row.id, **row.payload.get("body", {})}
         claimed.append(
@@ -131,7 +140,7 @@ def claim(
 def address_problem(url: str, allowed_hosts: frozenset[str]) -> str | None:
     """Why `url` may not be called once its host is resolved, or None (the SSRF guard)."""
     host = (urlsplit(url).hostname or "").lower()
-    if host in allowed_hosts:
+    if host.rstrip(".") in allowed_hosts:
         return None
     try:
         infos = socket.getaddrinfo(host, None)
@@ -275,6 +284,11 @@ class _Retryable(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
+
+
+def load(session: Session, ids: list[str]) -> None:
+    """Read a claimed batch's rows in one query, so settling each finds it in the session."""
+    list(session.scalars(select(Delivery).where(Delivery.id.in_(ids))))
 
 
 def settle(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import graph
+from engine import customers, graph
 from engine.models import (
     Channel,
     Customer,
@@ -152,7 +152,12 @@ class Effects:
 
 
 def _channels_by_slug(session: Session) -> dict[str, Channel]:
-    return {c.slug: c for c in session.scalars(select(Channel))}
+    """Channels by slug, read once per transaction (a batch of engine work)."""
+    found: dict[str, Channel] | None = session.info.get("channels_by_slug")
+    if found is None:
+        found = {c.slug: c for c in session.scalars(select(Channel))}
+        session.info["channels_by_slug"] = found
+    return found
 
 
 def record(
@@ -336,18 +341,8 @@ def start_runs(
     for candidate in live.get(str(event.get("type")), []):
         if not entry_verdict(candidate.document, event, customer_scope).matched:
             continue
-        entries, active = session.execute(
-            select(
-                func.count(Run.id),
-                func.count(Run.id).filter(
-                    Run.status.in_([RunStatus.active, RunStatus.waiting])
-                ),
-            ).where(
-                Run.journey_id == candidate.journey_id, Run.customer_id == customer.id
-            )
-        ).one()
         if not may_enter(
-            candidate.document, EntryHistory(entries, bool(active))
+            candidate.document, _history(session, candidate, customer)
         ).matched:
             continue
         state = start(candidate.document, event, now)
@@ -362,9 +357,28 @@ def start_runs(
             trigger_event_id=event_id,
             started_at=now,
         )
-        session.add(run)
-        session.flush()
+        session.add(run)  # inserted by _advance's flush, already advanced
         _advance(session, run, state, customer_scope, None, effects, now, candidate)
+
+
+def _history(
+    session: Session, candidate: LiveJourney, customer: Customer
+) -> EntryHistory:
+    """The customer's entries into a journey, read only when its entry rules need them."""
+    entry = candidate.document.entry
+    if (entry.reentry == "always" and entry.max_entries is None) or customers.is_new(
+        session, customer
+    ):
+        return EntryHistory(0, False)
+    entries, active = session.execute(
+        select(
+            func.count(Run.id),
+            func.count(Run.id).filter(
+                Run.status.in_([RunStatus.active, RunStatus.waiting])
+            ),
+        ).where(Run.journey_id == candidate.journey_id, Run.customer_id == customer.id)
+    ).one()
+    return EntryHistory(entries, bool(active))
 
 
 def resume_run(

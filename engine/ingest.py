@@ -48,8 +48,9 @@ def process_event(
 ) -> None:
     """Apply one stored event; everything it changes is in the caller's transaction."""
     incoming = parse_event(event.payload)
-    customer = customers.resolve(session, incoming.identifiers, event.channel_id)
-    event.customer_id = customer.id
+    customer = customers.resolve(
+        session, incoming.identifiers, event.channel_id, incoming.traits
+    )
     customers.touch(customer, incoming.traits)
     scope = customers.scope_of(session, customer)
     happened = event_scope(event, channel_slug, event.payload)
@@ -63,6 +64,7 @@ def process_event(
     if scope["traits"] != customer.traits:
         customer.traits = scope["traits"]  # profile updates made by the journeys
         customer.updated_at = now
+    event.customer_id = customer.id
     event.status, event.processed_at, event.error = EventStatus.processed, now, None
 
 
@@ -139,7 +141,12 @@ def _fail(
 
 
 def drain_partition(
-    database: Any, partition: int, on_batch: Any, batch: int = 200, budget: float = 5.0
+    database: Any,
+    partition: int,
+    on_batch: Any,
+    batch: int = 200,
+    budget: float = 5.0,
+    before_batch: Any = None,
 ) -> DrainResult:
     """Apply pending events of a partition in batches until none are left or time is up.
 
@@ -149,6 +156,8 @@ def drain_partition(
     total = DrainResult()
     deadline = time.monotonic() + budget
     while True:
+        if before_batch is not None:
+            before_batch()
         effects = execution.Effects()
         with database.session(writer=True) as session:
             result = drain_batch(session, partition, effects, batch)

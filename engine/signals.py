@@ -72,10 +72,24 @@ def signal_events(
         enqueue()
 
 
+def raise_flag(
+    redis: Redis, kind: str, partition: int, enqueue: Callable[[], object]
+) -> bool:
+    """After a commit that made work: enqueue a drain unless one is queued (the flag is up).
+
+    A running drain lowers the flag before each batch and, once it lets go of the lock,
+    queues one more drain if the flag went up meanwhile; so work committed while it runs is
+    either in one of its batches or left to a drain that starts after it."""
+    if redis.set(flag_key(kind, partition), "1", nx=True, ex=FLAG_TTL):
+        enqueue()
+        return True
+    return False
+
+
 def ensure(
     redis: Redis, kind: str, partition: int, enqueue: Callable[[], object]
 ) -> bool:
-    """Enqueue a drain unless one is queued (flag) or running (lock); True when enqueued."""
+    """The sweeper's call: enqueue a drain unless one is queued (flag) or running (lock)."""
     if redis.exists(lock_key(kind, partition)):
         return False
     if redis.set(flag_key(kind, partition), "1", nx=True, ex=FLAG_TTL):
@@ -93,12 +107,18 @@ class DrainLock:
         self.token = f"{time.time_ns()}"
 
     def acquire(self) -> bool:
-        if not self.redis.set(self.key, self.token, nx=True, ex=LOCK_TTL):
-            return False
-        self.redis.delete(
-            self.flag
-        )  # new arrivals may queue the next drain from now on
-        return True
+        """Take the partition; a drain that cannot leaves the flag up for the holder to see."""
+        return bool(self.redis.set(self.key, self.token, nx=True, ex=LOCK_TTL))
+
+    def lower_flag(self) -> None:
+        """Before reading a batch: work signalled from now on raises the flag again."""
+        self.redis.delete(self.flag)
+
+    def hand_over(self, more: bool, enqueue: Callable[[], object]) -> None:
+        """After release: queue the next drain if work came in unseen (flag up) or is left."""
+        if more or self.redis.exists(self.flag):
+            self.redis.set(self.flag, "1", ex=FLAG_TTL)
+            enqueue()
 
     def refresh(self) -> None:
         self.redis.expire(self.key, LOCK_TTL)

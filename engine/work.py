@@ -45,14 +45,14 @@ def enqueue_delivery_drain(redis: Redis, partition: int) -> None:
 def follow_up(redis: Redis, effects: execution.Effects) -> None:
     """After a commit: make sure the deliveries it wrote are being worked on."""
     for channel_id in effects.delivery_channels:
-        signals.ensure(
+        signals.raise_flag(
             redis,
             "deliveries",
             channel_id,
             partial(enqueue_delivery_drain, redis, channel_id),
         )
     if effects.webhook_deliveries:
-        signals.ensure(
+        signals.raise_flag(
             redis,
             "deliveries",
             delivery.WEBHOOKS,
@@ -71,31 +71,17 @@ def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:
         lock.refresh()
 
     try:
-        total = ingest.drain_partition(rt.database, partition, on_batch, EVENT_BATCH)
+        total = ingest.drain_partition(
+            rt.database,
+            partition,
+            on_batch,
+            EVENT_BATCH,
+            before_batch=lock.lower_flag,
+        )
     finally:
         lock.release()
-    if total.more or _pending_events(rt, partition):
-        signals.ensure(
-            rt.redis,
-            "events",
-            partition,
-            partial(enqueue_event_drain, rt.redis, partition),
-        )
+    lock.hand_over(total.more, partial(enqueue_event_drain, rt.redis, partition))
     return {"processed": total.processed, "failed": total.failed}
-
-
-def _pending_events(rt: Runtime, partition: int) -> bool:
-    with rt.database.session() as session:
-        return (
-            session.scalar(
-                select(Event.id)
-                .where(
-                    Event.status == EventStatus.pending, Event.partition == partition
-                )
-                .limit(1)
-            )
-            is not None
-        )
 
 
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="deliver")
@@ -119,6 +105,7 @@ def drain_deliveries(
     more = False
     try:
         while True:
+            lock.lower_flag()
             now = utcnow()
             with rt.database.session(writer=True) as session:
                 claimed = delivery.claim(
@@ -129,6 +116,7 @@ def drain_deliveries(
             outcomes = list(_pool.map(partial(sender(rt).attempt, now=now), claimed))
             effects = execution.Effects()
             with rt.database.session(writer=True) as session:
+                delivery.load(session, [item.id for item in claimed])
                 for item, outcome in zip(claimed, outcomes, strict=True):
                     delivery.settle(
                         session,
@@ -148,13 +136,7 @@ def drain_deliveries(
                 break
     finally:
         lock.release()
-    if more:
-        signals.ensure(
-            rt.redis,
-            "deliveries",
-            partition,
-            partial(enqueue_delivery_drain, rt.redis, partition),
-        )
+    lock.hand_over(more, partial(enqueue_delivery_drain, rt.redis, partition))
     return counts
 
 

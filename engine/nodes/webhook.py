@@ -27,7 +27,7 @@ def url_problem(url: object, allowed_hosts: frozenset[str]) -> str | None:
     if not isinstance(url, str) or not url.strip():
         return "the URL is required"
     parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
+    host = (parts.hostname or "").lower().rstrip(".")  # "localhost." is localhost
     if not host:
         return f"{url!r} is not a full URL such as https://example.com/hook"
     if host in allowed_hosts:

@@ -69,7 +69,7 @@ class World:
         forget()
 
     def publish(self, document):
-        ctx = journeys.check_context(self.session)
+        ctx = journeys.check_context(self.session, self.settings.webhook_allowed_hosts)
         journey, _ = journeys.create_journey(self.session, document, ctx, None)
         journeys.publish(self.session, journey, ctx, None)
         self.session.commit()

@@ -312,6 +312,8 @@ def test_a_template_that_fails_at_send_time_is_a_node_error():
         ("https://169.254.169.254/latest", set(), "private, loopback or link-local"),
         ("https://[::1]/x", set(), "private, loopback or link-local"),
         ("https://localhost/x", set(), "local address"),
+        ("https://localhost./x", set(), "local address"),
+        ("https://api.localhost/x", set(), "local address"),
         ("https://db.internal/x", set(), "local address"),
         ("https://user:pw@example.com/x", set(), "credentials"),
         ("not a url", set(), "not a full URL"),

@@ -1,0 +1,294 @@
+"""End-to-end benchmark: event posted -> trigger -> condition -> send -> channel received.
+
+    python bench/end_to_end.py [--rates 100,300,1000,max] [--seconds 20] [--workers 2]
+
+Uses DATABASE_URL and REDIS_URL like bench/intake.py (a fresh `throughline_bench` database
+and Redis database 15 by default). Starts gunicorn, the RQ workers and the scheduler, and a
+recording channel (bench/receiver.py). Events are posted open-loop at a fixed rate: event i
+is due at t0 + i/rate and carries that time, so a slow answer or a full connection pool
+counts against latency instead of lowering the rate. The message sent to the channel carries
+the posting time back; latency is arrival at the channel minus that time.
+
+"max" offers more than the machine can process and reports the delivery rate it sustains
+once the backlog has built up (deliveries arriving per second after the first quarter).
+Each run then waits for the backlog to drain and counts events lost (acked but never
+processed) and duplicate deliveries (the same delivery id received twice with a 200).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    ROOT,
+    Signer,
+    free_port,
+    machine,
+    percentile,
+    stack,
+)
+from engine import journeys  # noqa: E402
+from engine.channels import create_channel  # noqa: E402
+from engine.crypto import SecretBox  # noqa: E402
+from engine.db import Database  # noqa: E402
+from engine.models import Delivery, Event, EventStatus  # noqa: E402
+
+JOURNEY = {
+    "schema": "throughline.journey/v1",
+    "name": "Order thanks",
+    "entry": {"reentry": "always", "max_entries": None},
+    "nodes": [
+        {"id": "start", "type": "trigger", "config": {"event": "order_completed"}},
+        {
+            "id": "big",
+            "type": "condition",
+            "config": {
+                "rule": {"field": "event.properties.total", "op": "gte", "value": 10}
+            },
+        },
+        {
+            "id": "thanks",
+            "type": "send",
+            "config": {
+                "channel": "email",
+                "message": {
+                    "subject": "Thanks {{ customer.traits.first_name }}",
+                    "sent_at": "{{ event.properties.sent_at }}",
+                },
+            },
+        },
+        {"id": "end", "type": "exit", "config": {}},
+    ],
+    "edges": [
+        {"from": "start", "to": "big"},
+        {"from": "big", "port": "true", "to": "thanks"},
+        {"from": "big", "port": "false", "to": "end"},
+        {"from": "thanks", "to": "end"},
+    ],
+}
+
+
+def requests(
+    signer: Signer, rate: float, seconds: float, t0: float, tag: str
+) -> list[tuple[float, bytes]]:
+    """Every request of a run, signed, with the time it is due."""
+    out = []
+    stamp = datetime.now(UTC) + timedelta(seconds=10)
+    for n in range(int(rate * seconds)):
+        due = t0 + n / rate
+        body = json.dumps(
+            {
+                "type": "order_completed",
+                "customer": {"id": f"{tag}-c{n % 20_000}"},
+                "traits": {"first_name": "Ada"},
+                "properties": {"total": 42, "sent_at": f"{due:.6f}"},
+            },
+            separators=(",", ":"),
+        )
+        headers = signer.headers(body, f"{tag}-{n}", stamp)
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        raw = (
+            f"POST /hooks/web HTTP/1.1\r\nhost: bench\r\ncontent-length: {len(body)}\r\n"
+            f"{head}\r\n{body}"
+        ).encode()
+        out.append((due, raw))
+    return out
+
+
+async def post_all(
+    port: int, planned: list[tuple[float, bytes]], connections: int
+) -> tuple[list[float], dict[int, int]]:
+    """Send each request when it is due on the first free keep-alive connection."""
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+        asyncio.Queue()
+    )
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    acks: list[float] = []
+    statuses: dict[int, int] = {}
+    tasks = set()
+
+    async def one(due: float, raw: bytes) -> None:
+        reader, writer = await pool.get()
+        writer.write(raw)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await reader.readexactly(length)
+        acks.append(time.time() - due)
+        statuses[status] = statuses.get(status, 0) + 1
+        pool.put_nowait((reader, writer))
+
+    for due, raw in planned:
+        wait = due - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        task = asyncio.create_task(one(due, raw))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    while tasks:
+        await asyncio.gather(*list(tasks))
+    while not pool.empty():
+        pool.get_nowait()[1].close()
+    return acks, statuses
+
+
+def pending(database: Database) -> tuple[int, int]:
+    with database.session() as session:
+        events = session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.status == EventStatus.pending)
+        )
+        deliveries = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.status == "pending")
+        )
+    return int(events or 0), int(deliveries or 0)
+
+
+def run_once(
+    running, database: Database, signer: Signer, rate: float, seconds: float, tag: str
+) -> dict[str, float]:
+    out = Path(tempfile.mkstemp(prefix="throughline-received-")[1])
+    channel_port = running.channel_port
+    receiver = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "receiver.py"),
+            str(channel_port),
+            str(out),
+        ]
+    )
+    time.sleep(0.5)
+    t0 = time.time() + 3
+    planned = requests(signer, rate, seconds, t0, tag)
+    acks, statuses = asyncio.run(
+        post_all(int(running.url.rsplit(":", 1)[1]), planned, 32)
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and any(pending(database)):
+        time.sleep(0.5)
+    time.sleep(1)
+    receiver.terminate()
+    receiver.wait(10)
+    seen = [json.loads(line) for line in out.read_text().splitlines()]
+    out.unlink()
+    accepted = statuses.get(202, 0) + statuses.get(200, 0)
+    with database.session() as session:
+        stored = session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.webhook_id.like(f"{tag}-%"))
+        )
+        processed = session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(
+                Event.webhook_id.like(f"{tag}-%"),
+                Event.status == EventStatus.processed,
+            )
+        )
+    ids = [row[0] for row in seen]
+    latencies = [row[2] - row[1] for row in seen]
+    last = max((row[2] for row in seen), default=t0)
+    settled = [row[2] for row in seen if row[2] >= t0 + seconds / 4]
+    window = max(0.001, min(last, t0 + seconds) - (t0 + seconds / 4))
+    return {
+        "offered": len(planned) / seconds,
+        "accepted": accepted,
+        "refused": sum(n for s, n in statuses.items() if s not in (200, 202)),
+        "stored": int(stored or 0),
+        "processed": int(processed or 0),
+        "received": len(set(ids)),
+        "duplicates": len(ids) - len(set(ids)),
+        "ack_p99": percentile(acks, 0.99) * 1000,
+        "p50": percentile(latencies, 0.5) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+        "sustained": len([t for t in settled if t <= t0 + seconds]) / window,
+        "drained_after": last - (t0 + seconds),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="100,300,1000,max")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--max-rate", type=float, default=3000)
+    args = parser.parse_args()
+    print(machine())
+    with stack(THROUGHLINE_BACKLOG_LIMIT="100000000") as running:
+        running.channel_port = free_port()
+        database = Database(running.settings.database_url)
+        box = SecretBox(running.settings.encryption_key)
+        with database.session() as session:
+            secret = create_channel(
+                session, box, "web", "Web", "web", rate_limit=100_000
+            ).inbound_secret
+            create_channel(
+                session,
+                box,
+                "email",
+                "Email",
+                "email",
+                outbound_url=f"http://127.0.0.1:{running.channel_port}/actions",
+                rate_limit=100_000,
+            )
+            ctx = journeys.check_context(session)
+            journey, _ = journeys.create_journey(session, JOURNEY, ctx, None)
+            journeys.publish(session, journey, ctx, None)
+            session.commit()
+        running.start_web(args.processes)
+        running.start_workers(args.workers)
+        signer = Signer(secret)
+        print(
+            f"{args.processes} web processes, {args.workers} workers, 1 scheduler; "
+            f"{args.seconds:.0f} s per rate"
+        )
+        for label in args.rates.split(","):
+            rate = args.max_rate if label == "max" else float(label)
+            figures = run_once(
+                running, database, signer, rate, args.seconds, f"r{label}"
+            )
+            lost = figures["accepted"] - figures["processed"]
+            line = (
+                f"{label:>5} ev/s offered {figures['offered']:,.0f}: accepted "
+                f"{figures['accepted']:,.0f}, refused {figures['refused']:,.0f}, lost {lost:,.0f}, "
+                f"received {figures['received']:,.0f}, duplicates {figures['duplicates']:,.0f}; "
+                f"e2e p50 {figures['p50']:,.0f} ms, p99 {figures['p99']:,.0f} ms; ack p99 "
+                f"{figures['ack_p99']:,.1f} ms"
+            )
+            if label == "max":
+                line += (
+                    f"; sustained {figures['sustained']:,.0f} deliveries/s, backlog "
+                    f"drained {figures['drained_after']:,.1f} s after the last post"
+                )
+            print(line, flush=True)
+        memory = running.memory()
+        print(
+            f"peak RSS: largest web process {memory['web']:.0f} MB, largest worker "
+            f"{memory['worker']:.0f} MB"
+        )
+        database.dispose()
+
+
+if __name__ == "__main__":
+    main()

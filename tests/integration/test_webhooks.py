@@ -1,0 +1,127 @@
+"""The webhook node end to end: rendered call to an allowed host, retries, and the SSRF guard."""
+
+import socket
+
+import pytest
+from sqlalchemy import select
+
+from engine import delivery
+from engine.models import Customer, DeliveryStatus
+from tests.channels import Recorder
+from tests.conftest import make_settings
+from tests.integration.test_execution import World
+
+SIGNED_UP = {
+    "type": "signed_up",
+    "customer": {"id": "c-7", "email": "grace@example.com"},
+    "traits": {"first_name": "Grace"},
+}
+
+
+@pytest.fixture
+def settings(tmp_path, database_url, redis_url):
+    return make_settings(
+        tmp_path / "home",
+        database_url,
+        redis_url,
+        THROUGHLINE_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
+    )
+
+
+@pytest.fixture
+def crm():
+    with Recorder() as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def world(client, session, settings, redis_client, engine_runtime):
+    return World(client, session, settings, redis_client, {})
+
+
+def journey(url):
+    return {
+        "schema": "throughline.journey/v1",
+        "name": "Tell the CRM",
+        "nodes": [
+            {"id": "start", "type": "trigger", "config": {"event": "signed_up"}},
+            {
+                "id": "crm",
+                "type": "webhook",
+                "config": {
+                    "url": url,
+                    "body": {"greeting": "Welcome {{ customer.traits.first_name }}"},
+                    "headers": {"x-customer": "{{ customer.id }}"},
+                },
+            },
+            {
+                "id": "flag",
+                "type": "update_profile",
+                "config": {"set": {"crm_failed": True}},
+            },
+            {"id": "end", "type": "exit", "config": {}},
+        ],
+        "edges": [
+            {"from": "start", "to": "crm"},
+            {"from": "crm", "to": "end"},
+            {"from": "crm", "port": "error", "to": "flag"},
+            {"from": "flag", "to": "end"},
+        ],
+    }
+
+
+def test_a_webhook_node_calls_an_allowed_host_with_its_rendered_body(world, crm):
+    world.publish(journey(crm.url))
+    crm.answers = [503]  # the first attempt fails and is retried with the same id
+    world.post(SIGNED_UP)
+    world.retry_now()
+
+    (row,) = world.deliveries()
+    assert row.kind == "webhook" and row.status == DeliveryStatus.delivered
+    assert row.attempts == 2 and row.response_status == 200
+    calls = crm.received
+    assert [c["status"] for c in calls] == [503, 200]
+    assert {c["headers"]["webhook-id"] for c in calls} == {row.id}
+    assert calls[-1]["headers"]["x-customer"] == "c-7"
+    assert calls[-1]["body"] == {"delivery_id": row.id, "greeting": "Welcome Grace"}
+    assert ("crm", "out") in world.steps() and ("end", "completed") in world.steps()
+
+
+def test_a_host_resolving_to_a_private_address_is_refused_at_send_time(
+    world, crm, monkeypatch
+):
+    """A public name passes at save time; if DNS later answers a private address, no call."""
+    real = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):
+        if host == "hooks.example.com":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 443))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(delivery.socket, "getaddrinfo", rebinding)
+    world.publish(journey("https://hooks.example.com/events"))
+    world.post(SIGNED_UP)
+
+    (row,) = world.deliveries()
+    assert row.status == DeliveryStatus.failed
+    assert row.reason == delivery.BLOCKED
+    assert "10.1.2.3" in row.last_error
+    assert crm.received == []
+    assert world.steps()[-3:] == [
+        ("crm", "error"),
+        ("flag", "out"),
+        ("end", "completed"),
+    ]
+    customer = world.session.scalars(select(Customer)).one()
+    assert customer.traits["crm_failed"] is True
+
+
+def test_loopback_is_refused_at_send_time_when_not_allowed():
+    assert "loopback" in delivery.address_problem("https://localhost/x", frozenset())
+    assert "169.254.169.254" in delivery.address_problem(
+        "https://169.254.169.254/latest", frozenset()
+    )
+    assert (
+        delivery.address_problem("http://127.0.0.1:9/x", frozenset({"127.0.0.1"}))
+        is None
+    )
