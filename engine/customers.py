@@ -145,6 +145,12 @@ def _known_identifiers(session: Session) -> dict[int, dict[str, str]]:
     return known
 
 
+def forget_cached(session: Session) -> None:
+    """After a rollback: profiles created in it are gone (SQLite may reuse their ids)."""
+    session.info.pop("identifiers", None)
+    session.info.pop("new_customers", None)
+
+
 def is_new(session: Session, customer: Customer) -> bool:
     """Whether the last `resolve` created this profile (so it has no history yet)."""
     return customer.id in session.info.get("new_customers", ())

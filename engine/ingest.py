@@ -81,8 +81,14 @@ def drain_batch(
     effects: execution.Effects,
     limit: int = 200,
     now: datetime | None = None,
+    careful: bool = True,
 ) -> DrainResult:
-    """Apply up to `limit` pending events of a partition, oldest first."""
+    """Apply up to `limit` pending events of a partition, oldest first.
+
+    Careful mode wraps each event in a savepoint so a bad one is marked failed and the rest
+    go on. Fast mode skips the savepoints (two round trips and a flush per event) and raises
+    on the first error; the caller then rolls back and repeats the batch carefully.
+    """
     now = now or utcnow()
     statement = (
         select(Event)
@@ -98,6 +104,13 @@ def drain_batch(
         return result
     slugs = dict(session.execute(select(Channel.id, Channel.slug)).all())
     live = execution.live_journeys(session)
+    if not careful:
+        for event in events:
+            process_event(
+                session, event, slugs.get(event.channel_id, ""), live, effects, now
+            )
+            result.processed += 1
+        return result
     for event in events:
         for attempt in (1, 2):
             savepoint = session.begin_nested()
@@ -110,6 +123,7 @@ def drain_batch(
                 break
             except IntegrityError:
                 savepoint.rollback()  # another drain created the same identity: look again
+                customers.forget_cached(session)
                 if attempt == 2:
                     _fail(
                         event,
@@ -119,10 +133,12 @@ def drain_batch(
                     )
             except (EventError, LookupError) as error:
                 savepoint.rollback()
+                customers.forget_cached(session)
                 _fail(event, str(error), now, result, final=True)
                 break
             except Exception as error:  # a bug or bad data: retried, then marked failed
                 savepoint.rollback()
+                customers.forget_cached(session)
                 log.exception("event %s could not be applied", event.id)
                 _fail(event, f"{type(error).__name__}: {error}", now, result)
                 break
@@ -158,9 +174,7 @@ def drain_partition(
     while True:
         if before_batch is not None:
             before_batch()
-        effects = execution.Effects()
-        with database.session(writer=True) as session:
-            result = drain_batch(session, partition, effects, batch)
+        effects, result = _apply_batch(database, partition, batch)
         on_batch(effects, result)
         total.processed += result.processed
         total.failed += result.failed
@@ -169,3 +183,22 @@ def drain_partition(
         if time.monotonic() > deadline:
             total.more = True
             return total
+
+
+def _apply_batch(
+    database: Any, partition: int, batch: int
+) -> tuple[execution.Effects, DrainResult]:
+    """One batch in one transaction: fast first, carefully (event by event) if that fails."""
+    effects = execution.Effects()
+    try:
+        with database.session(writer=True) as session:
+            return effects, drain_batch(
+                session, partition, effects, batch, careful=False
+            )
+    except Exception:
+        log.debug(
+            "batch of partition %s failed fast; applying it event by event", partition
+        )
+    effects = execution.Effects()
+    with database.session(writer=True) as session:
+        return effects, drain_batch(session, partition, effects, batch, careful=True)

@@ -7,6 +7,7 @@ import logging
 
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from rq.worker import DequeueStrategy
 
 import engine.jobs  # noqa: F401 - preloaded so no job pays for imports
 from engine import runtime
@@ -28,7 +29,15 @@ def run(burst: bool = False, max_jobs: int | None = None) -> bool:
         "worker %s on queues %s", worker.name, ", ".join(q.name for q in worker.queues)
     )
     try:
-        return bool(worker.work(burst=burst, max_jobs=max_jobs, with_scheduler=False))
+        # Round robin: a steady stream of event drains must not starve the deliveries.
+        return bool(
+            worker.work(
+                burst=burst,
+                max_jobs=max_jobs,
+                with_scheduler=False,
+                dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
+            )
+        )
     finally:
         rt.close()
 

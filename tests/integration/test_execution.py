@@ -337,3 +337,45 @@ def test_exit_on_ends_a_waiting_run_and_pause_holds_entries(world):
     assert (
         len(world.session.scalars(select(Run)).all()) == 1
     )  # a paused journey takes no one in
+
+
+def test_a_bad_stored_event_fails_alone_and_its_batch_is_applied_once(world):
+    """The fast path of a batch fails on the bad event; the batch is redone event by event."""
+    from engine import ingest, runtime
+
+    world.publish(sample())
+    web = world.session.scalars(select(Channel).where(Channel.slug == "web")).one()
+    bodies = [
+        {**CART, "customer": {"id": "c-1"}},
+        {"type": "cart_abandoned", "customer": {}},  # no identifier: cannot be applied
+        {**CART, "customer": {"id": "c-2"}},
+    ]
+    for n, body in enumerate(bodies):
+        world.session.add(
+            Event(
+                channel_id=web.id,
+                webhook_id=f"stored-{n}",
+                type=body["type"],
+                partition=0,
+                payload=body,
+                occurred_at=utcnow(),
+            )
+        )
+    world.session.commit()
+
+    result = ingest.drain_partition(
+        runtime.current().database, 0, lambda effects, result: None
+    )
+
+    world.session.rollback()
+    assert (result.processed, result.failed) == (2, 1)
+    statuses = dict(world.session.execute(select(Event.webhook_id, Event.status)).all())
+    assert statuses == {
+        "stored-0": EventStatus.processed,
+        "stored-1": EventStatus.failed,
+        "stored-2": EventStatus.processed,
+    }
+    failed = world.session.scalars(select(Event).where(Event.webhook_id == "stored-1"))
+    assert "customer" in failed.one().error
+    assert len(world.session.scalars(select(Run)).all()) == 2
+    assert {i.value for i in world.session.scalars(select(Identity))} == {"c-1", "c-2"}
