@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, journeys
+from engine import audit, journeys, starters
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.models import (
@@ -22,8 +20,6 @@ from engine.models import (
     Identity,
     utcnow,
 )
-
-STARTERS = Path(__file__).parent / "starters"
 
 CHANNELS = [
     ("web", "Web site", ChannelKind.web),
@@ -79,9 +75,8 @@ IDENTIFIER_KINDS = ("id", "email", "phone", "anonymous_id")
 
 
 def starter(name: str) -> dict[str, Any]:
-    """A starter journey document shipped with Throughline, by file name."""
-    document: dict[str, Any] = json.loads((STARTERS / f"{name}.json").read_text())
-    return document
+    """A starter journey document shipped with Throughline, by its key."""
+    return starters.document(name)
 
 
 def load_demo(session: Session, box: SecretBox) -> bool:

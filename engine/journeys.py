@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from engine import audit, graph
 from engine.channels import channel_slugs
-from engine.models import Journey, JourneyStatus, JourneyVersion, User
+from engine.models import Journey, JourneyStatus, JourneyVersion, Run, RunStatus, User
 from engine.nodes import CheckContext
 
 
@@ -194,6 +195,66 @@ def resume(session: Session, journey: Journey, actor: User | None) -> None:
         )
     journey.status = JourneyStatus.live
     audit.record(session, actor, "journey.resume", "journey", journey.id)
+
+
+def archive(
+    session: Session, journey: Journey, actor: User | None, now: datetime
+) -> int:
+    """Hide a journey that is not live and end its runs; returns how many runs ended."""
+    if journey.status is JourneyStatus.live:
+        raise JourneyError(409, "pause the journey before archiving it")
+    if journey.status is JourneyStatus.archived:
+        return 0
+    statement = (
+        update(Run)
+        .where(
+            Run.journey_id == journey.id,
+            Run.status.in_([RunStatus.active, RunStatus.waiting]),
+        )
+        .values(
+            status=RunStatus.exited, ended_at=now, wake_at=None, awaiting_event=None
+        )
+    )
+    ended = cast(CursorResult[Any], session.execute(statement)).rowcount
+    journey.status = JourneyStatus.archived
+    audit.record(
+        session, actor, "journey.archive", "journey", journey.id, {"runs_ended": ended}
+    )
+    return int(ended or 0)
+
+
+def restore(session: Session, journey: Journey, actor: User | None) -> None:
+    """Bring an archived journey back: paused if it was ever published, else a draft."""
+    if journey.status is not JourneyStatus.archived:
+        raise JourneyError(409, f"the journey is {journey.status.value}, not archived")
+    journey.status = (
+        JourneyStatus.paused
+        if journey.live_version is not None
+        else JourneyStatus.draft
+    )
+    audit.record(session, actor, "journey.restore", "journey", journey.id)
+
+
+def duplicate(
+    session: Session, journey: Journey, ctx: CheckContext, actor: User | None
+) -> Journey:
+    """A new draft journey with a copy of this one's draft, named as a copy."""
+    document = dict(journey.draft)
+    document["name"] = _copy_name(session, journey.name)
+    copy, _problems = create_journey(session, document, ctx, actor, allow_problems=True)
+    return copy
+
+
+def _copy_name(session: Session, name: str) -> str:
+    taken = set(
+        session.scalars(
+            select(Journey.name).where(Journey.name.like(f"Copy of {name}%"))
+        )
+    )
+    candidate, n = f"Copy of {name}", 2
+    while candidate in taken:
+        candidate, n = f"Copy of {name} ({n})", n + 1
+    return candidate[:200]
 
 
 def version_document(

@@ -35,6 +35,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     login_manager.session_protection = "basic"
+    # Templates show or hide actions by role: `current_user.role.includes(Role.marketer)`.
+    app.context_processor(lambda: {"Role": Role})
 
 
 @login_manager.user_loader

@@ -1,15 +1,15 @@
 import copy
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from engine.crypto import SecretBox
 from engine.models import AuditEntry, JourneyVersion, Role
+from engine.starters import FOLDER as STARTERS
 from tests.factories import api_client, make_channels
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = STARTERS
 
 
 def sample(name="cart_recovery"):

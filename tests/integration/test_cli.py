@@ -7,6 +7,7 @@ from sqlalchemy import select
 from engine import accounts
 from engine.crypto import SecretBox
 from engine.models import AuditEntry, Channel, Journey
+from engine.starters import FOLDER as STARTERS
 from webapp.cli import cli
 
 
@@ -145,10 +146,9 @@ def test_demo_loads_once(run, session):
 
 
 def test_journey_import_publish_and_export_round_trip(run, tmp_path):
-    from pathlib import Path
 
     run("demo")  # the channels the sample names
-    source = Path(__file__).resolve().parents[1] / "data" / "vip_routing.json"
+    source = STARTERS / "vip_routing.json"
     result = run("journey", "import", str(source), "--publish")
     assert result.exit_code == 0, result.output
     journey_id = int(result.output.split()[1])

@@ -2,7 +2,6 @@
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -25,11 +24,12 @@ from engine.models import (
     Step,
     utcnow,
 )
+from engine.starters import FOLDER as STARTERS
 from tests.channels import Recorder, post_event
 from tests.conftest import work_all
 from webapp.hooks.channels import forget
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = STARTERS
 CART = {
     "type": "cart_abandoned",
     "customer": {"id": "c-42", "email": "ada@example.com"},

@@ -1,13 +1,13 @@
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
 from engine import graph
 from engine.nodes import CheckContext
+from engine.starters import FOLDER as STARTERS
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = STARTERS
 SAMPLES = sorted(DATA.glob("*.json"))
 CHANNELS = CheckContext(
     channels=frozenset({"email", "sms", "app", "web", "support-desk"})

@@ -1,13 +1,13 @@
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from engine import graph
 from engine.simulate import SimulationError, simulate
+from engine.starters import FOLDER as STARTERS
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = STARTERS
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 

@@ -1,16 +1,35 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import request
-from sqlalchemy import select
+from flask import Response, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
 
-from engine.models import Journey, JourneyStatus, Role
+from engine import graph, journeys, starters
+from engine.journeys import JourneyError
+from engine.models import Journey, JourneyStatus, Role, Run, RunStatus, utcnow
 from webapp.designer import bp
+from webapp.designer.forms import BLANK, ConfirmForm, ImportForm, NewJourneyForm
 from webapp.htmx import page_or_partial
 from webapp.paging import paginate
-from webapp.security import requires
-from webapp.services import db
+from webapp.security import acting_user, requires
+from webapp.services import db, services
+
+MAX_IMPORT_BYTES = 1024 * 1024
+
+
+def _context() -> Any:
+    return journeys.check_context(db(), services().settings.webhook_allowed_hosts)
+
+
+def _journey(journey_id: int) -> Journey:
+    try:
+        return journeys.get_journey(db(), journey_id)
+    except JourneyError as error:
+        from werkzeug.exceptions import NotFound
+
+        raise NotFound(str(error)) from error
 
 
 @bp.get("/")
@@ -35,4 +54,205 @@ def index() -> Any:
         query=query,
         status=status,
         statuses=list(JourneyStatus),
+        starters=starters.CATALOGUE,
     )
+
+
+def _blank(name: str) -> dict[str, Any]:
+    return {
+        "schema": graph.SCHEMA,
+        "name": name,
+        "nodes": [
+            {"id": "start", "type": "trigger", "config": {"event": ""}},
+            {"id": "end", "type": "exit", "config": {}},
+        ],
+        "edges": [{"from": "start", "to": "end"}],
+        "layout": {"start": {"x": 80, "y": 60}, "end": {"x": 80, "y": 240}},
+    }
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires(Role.marketer)
+def new() -> Any:
+    """Create a journey, blank or from a starter."""
+    form = NewJourneyForm()
+    if request.method == "GET" and request.args.get("starter"):
+        form.starter.data = request.args["starter"]
+        chosen = next(
+            (s for s in starters.CATALOGUE if s.key == form.starter.data), None
+        )
+        form.name.data = form.name.data or (chosen.title if chosen else "")
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template(
+            "designer/new.html", form=form, starters=starters.CATALOGUE
+        ), status
+    name = form.name.data or ""
+    document = (
+        _blank(name)
+        if form.starter.data == BLANK
+        else {**starters.document(form.starter.data or ""), "name": name}
+    )
+    journey, problems = journeys.create_journey(
+        db(), document, _context(), acting_user(), allow_problems=True
+    )
+    db().commit()
+    flash(_created_message(journey.name, problems), "success")
+    return redirect(url_for("designer.show", journey_id=journey.id))
+
+
+def _created_message(name: str, problems: list[graph.Problem]) -> str:
+    if not problems:
+        return f"Created “{name}”. It is a draft until you publish it."
+    return (
+        f"Created “{name}” as a draft with {len(problems)} problem"
+        f"{'' if len(problems) == 1 else 's'} to fix before it can be published."
+    )
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@requires(Role.marketer)
+def import_document() -> Any:
+    """Create a journey from an uploaded document; a readable one with problems is kept as a draft."""
+    form = ImportForm()
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("designer/import.html", form=form, problems=[]), status
+    raw_bytes = form.document.data.read(MAX_IMPORT_BYTES + 1)
+    problems: list[dict[str, Any]] = []
+    if len(raw_bytes) > MAX_IMPORT_BYTES:
+        form.document.errors = ["the file is larger than 1 MiB"]
+    else:
+        try:
+            raw = json.loads(raw_bytes)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            form.document.errors = [f"the file is not JSON: {error}"]
+        else:
+            try:
+                journey, found = journeys.create_journey(
+                    db(), raw, _context(), acting_user(), allow_problems=True
+                )
+            except JourneyError as error:
+                form.document.errors = [f"{error}:"]
+                problems = [p.to_dict() for p in error.problems]
+            else:
+                db().commit()
+                flash(_created_message(journey.name, found), "success")
+                return redirect(url_for("designer.show", journey_id=journey.id))
+    return render_template("designer/import.html", form=form, problems=problems), 400
+
+
+@bp.get("/<int:journey_id>")
+@requires(Role.viewer)
+def show(journey_id: int) -> Any:
+    """One journey: its draft's nodes and problems, its versions, and what can be done."""
+    journey = _journey(journey_id)
+    description = journeys.describe(db(), journey, _context())
+    in_flight = db().scalar(
+        select(func.count())
+        .select_from(Run)
+        .where(
+            Run.journey_id == journey.id,
+            Run.status.in_([RunStatus.active, RunStatus.waiting]),
+        )
+    )
+    return render_template(
+        "designer/show.html",
+        journey=journey,
+        description=description,
+        problems_by_node=_problems_by_node(description["problems"]),
+        in_flight=in_flight or 0,
+        form=ConfirmForm(),
+        can_edit=acting_user().role.includes(Role.marketer),
+    )
+
+
+def _problems_by_node(problems: list[dict[str, Any]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for problem in problems:
+        grouped.setdefault(problem.get("node") or "", []).append(problem["message"])
+    return grouped
+
+
+@bp.get("/<int:journey_id>/export")
+@requires(Role.viewer)
+def export(journey_id: int) -> Any:
+    """The draft (or `?version=live` / a number) as a journey document to download."""
+    journey = _journey(journey_id)
+    which = request.args.get("version", "draft")
+    try:
+        document = graph.to_dict(journeys.version_document(db(), journey, which))
+    except (JourneyError, ValueError) as error:
+        from werkzeug.exceptions import NotFound
+
+        raise NotFound(str(error)) from error
+    slug = "".join(c if c.isalnum() else "-" for c in journey.name.lower()).strip("-")
+    return Response(
+        json.dumps(document, indent=2) + "\n",
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="{slug or "journey"}-{which}.json"'
+        },
+    )
+
+
+@bp.post("/<int:journey_id>/duplicate")
+@requires(Role.marketer)
+def duplicate(journey_id: int) -> Any:
+    """Copy the draft into a new draft journey."""
+    form = ConfirmForm()
+    journey = _journey(journey_id)
+    if not form.validate_on_submit():
+        return redirect(url_for("designer.show", journey_id=journey.id))
+    copy = journeys.duplicate(db(), journey, _context(), acting_user())
+    db().commit()
+    flash(f"Created “{copy.name}” from the draft of “{journey.name}”.", "success")
+    return redirect(url_for("designer.show", journey_id=copy.id))
+
+
+@bp.route("/<int:journey_id>/archive", methods=["GET", "POST"])
+@requires(Role.marketer)
+def archive(journey_id: int) -> Any:
+    """Ask, then archive: the journey leaves the list and its runs end."""
+    journey = _journey(journey_id)
+    form = ConfirmForm()
+    in_flight = db().scalar(
+        select(func.count())
+        .select_from(Run)
+        .where(
+            Run.journey_id == journey.id,
+            Run.status.in_([RunStatus.active, RunStatus.waiting]),
+        )
+    )
+    if not form.validate_on_submit():
+        return render_template(
+            "designer/archive.html", journey=journey, form=form, in_flight=in_flight
+        )
+    try:
+        ended = journeys.archive(db(), journey, acting_user(), utcnow())
+    except JourneyError as error:
+        flash(str(error).capitalize() + ".", "error")
+        return redirect(url_for("designer.show", journey_id=journey.id))
+    db().commit()
+    flash(
+        f"Archived “{journey.name}”"
+        + (f"; {ended} run{'' if ended == 1 else 's'} ended." if ended else "."),
+        "success",
+    )
+    return redirect(url_for("designer.index"))
+
+
+@bp.post("/<int:journey_id>/restore")
+@requires(Role.marketer)
+def restore(journey_id: int) -> Any:
+    """Bring an archived journey back to the list."""
+    journey = _journey(journey_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            journeys.restore(db(), journey, acting_user())
+        except JourneyError as error:
+            flash(str(error).capitalize() + ".", "error")
+        else:
+            db().commit()
+            flash(f"Restored “{journey.name}” as {journey.status.value}.", "success")
+    return redirect(url_for("designer.show", journey_id=journey.id))

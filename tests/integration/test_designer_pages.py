@@ -1,0 +1,207 @@
+"""The journeys pages: create blank or from a starter, import, export, duplicate, archive."""
+
+import io
+import json
+
+import pytest
+from sqlalchemy import select
+
+from engine import starters
+from engine.models import AuditEntry, Journey, JourneyStatus, Role, Run, RunStatus
+from tests.factories import csrf_token, login, make_user
+
+
+@pytest.fixture
+def marketer(client, session):
+    login(client, make_user(session, Role.marketer))
+    return client
+
+
+def _post(client, path, data=None, **kwargs):
+    token = csrf_token(client, "/journeys/")
+    return client.post(path, data={"csrf_token": token, **(data or {})}, **kwargs)
+
+
+def test_a_blank_journey_is_a_draft_that_names_what_to_fix(marketer, session):
+    response = _post(marketer, "/journeys/new", {"name": "Welcome", "starter": "blank"})
+    assert response.status_code == 302
+    journey = session.scalars(select(Journey)).one()
+    assert journey.name == "Welcome" and journey.status is JourneyStatus.draft
+    page = marketer.get(response.headers["Location"]).get_data(as_text=True)
+    assert "1 problem to fix" in page
+    assert "the trigger event must be non-empty text" in page
+    assert [n["type"] for n in journey.draft["nodes"]] == ["trigger", "exit"]
+
+
+@pytest.mark.parametrize("starter", [s.key for s in starters.CATALOGUE])
+def test_every_starter_creates_its_journey(marketer, session, starter):
+    response = _post(marketer, "/journeys/new", {"name": "Mine", "starter": starter})
+    assert response.status_code == 302
+    journey = session.scalars(select(Journey)).one()
+    expected = starters.document(starter)
+    assert journey.name == "Mine"
+    assert [n["id"] for n in journey.draft["nodes"]] == [
+        n["id"] for n in expected["nodes"]
+    ]
+
+
+def test_a_new_journey_needs_a_name(marketer, session):
+    response = _post(marketer, "/journeys/new", {"name": "  ", "starter": "blank"})
+    assert response.status_code == 400
+    assert "This field is required." in response.get_data(as_text=True)
+    assert session.scalars(select(Journey)).all() == []
+
+
+def test_the_form_is_refused_without_its_csrf_token(marketer, session):
+    response = marketer.post("/journeys/new", data={"name": "X", "starter": "blank"})
+    assert response.status_code == 400
+    assert session.scalars(select(Journey)).all() == []
+
+
+def test_import_keeps_a_readable_document_and_explains_an_unreadable_one(
+    marketer, session
+):
+    document = starters.document("cart_recovery")
+    response = _post(
+        marketer,
+        "/journeys/import",
+        {"document": (io.BytesIO(json.dumps(document).encode()), "cart.json")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    journey = session.scalars(select(Journey)).one()
+    assert journey.name == "Cart recovery"
+    page = marketer.get(response.headers["Location"]).get_data(as_text=True)
+    assert "channel" in page  # no channels exist here: the sends name unknown ones
+
+    response = _post(
+        marketer,
+        "/journeys/import",
+        {"document": (io.BytesIO(b"{not json"), "bad.json")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "the file is not JSON" in response.get_data(as_text=True)
+
+    response = _post(
+        marketer,
+        "/journeys/import",
+        {"document": (io.BytesIO(b'{"schema": "other/v9"}'), "odd.json")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "cannot be read" in response.get_data(as_text=True)
+    assert len(session.scalars(select(Journey)).all()) == 1
+
+
+def test_export_downloads_the_draft_as_a_document(marketer, session):
+    _post(marketer, "/journeys/new", {"name": "Cart", "starter": "cart_recovery"})
+    journey = session.scalars(select(Journey)).one()
+    response = marketer.get(f"/journeys/{journey.id}/export")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert json.loads(response.data) == journey.draft
+    assert (
+        marketer.get(f"/journeys/{journey.id}/export?version=live").status_code == 404
+    )
+
+
+def test_duplicate_copies_the_draft_under_a_new_name(marketer, session):
+    _post(marketer, "/journeys/new", {"name": "Cart", "starter": "cart_recovery"})
+    original = session.scalars(select(Journey)).one()
+    _post(marketer, f"/journeys/{original.id}/duplicate")
+    _post(marketer, f"/journeys/{original.id}/duplicate")
+    session.rollback()  # end the test's read snapshot to see the app's commits
+    names = sorted(session.scalars(select(Journey.name)))
+    assert names == ["Cart", "Copy of Cart", "Copy of Cart (2)"]
+    copy = session.scalars(select(Journey).where(Journey.name == "Copy of Cart")).one()
+    assert copy.draft["nodes"] == original.draft["nodes"]
+    assert copy.status is JourneyStatus.draft
+
+
+def test_archive_asks_first_then_ends_runs_and_can_be_undone(
+    marketer, session, settings
+):
+    from engine import journeys
+    from engine.models import Customer, utcnow
+
+    _post(marketer, "/journeys/new", {"name": "Cart", "starter": "blank"})
+    journey = session.scalars(select(Journey)).one()
+    journey.status, journey.live_version = JourneyStatus.live, None
+    session.commit()
+    page = marketer.get(f"/journeys/{journey.id}/archive").get_data(as_text=True)
+    assert "Pause it first" in page
+    assert _post(marketer, f"/journeys/{journey.id}/archive").status_code == 302
+    session.rollback()
+    session.refresh(journey)
+    assert journey.status is JourneyStatus.live  # refused while live
+
+    journey.status = JourneyStatus.paused
+    draft = json.loads(json.dumps(journey.draft))
+    draft["nodes"][0]["config"]["event"] = "signed_up"
+    journey.draft = draft
+    customer = Customer(traits={}, consent={})
+    session.add(customer)
+    session.flush()
+    version = journeys.publish(session, journey, journeys.check_context(session), None)
+    journey.status = JourneyStatus.paused
+    session.add(
+        Run(
+            journey_id=journey.id,
+            version_id=version.id,
+            customer_id=customer.id,
+            status=RunStatus.waiting,
+            current_node="end",
+            wake_at=utcnow(),
+        )
+    )
+    session.commit()
+
+    page = marketer.get(f"/journeys/{journey.id}/archive").get_data(as_text=True)
+    assert "1 customer still in it will leave it now" in page
+    session.rollback()
+    session.refresh(journey)
+    assert journey.status is JourneyStatus.paused  # asking changed nothing
+
+    response = _post(marketer, f"/journeys/{journey.id}/archive")
+    assert response.status_code == 302 and response.headers["Location"] == "/journeys/"
+    session.rollback()
+    assert journey.status is JourneyStatus.archived
+    run = session.scalars(select(Run)).one()
+    assert run.status is RunStatus.exited and run.wake_at is None
+    assert "1 run ended" in marketer.get("/journeys/").get_data(as_text=True)
+    assert session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "journey.archive")
+    ).one().detail == {"runs_ended": 1}
+
+    _post(marketer, f"/journeys/{journey.id}/restore")
+    session.rollback()
+    assert journey.status is JourneyStatus.paused
+
+
+def test_a_viewer_reads_and_exports_but_changes_nothing(client, session):
+    owner = make_user(session, Role.marketer)
+    from engine import journeys
+
+    journey, _ = journeys.create_journey(
+        session,
+        starters.document("onboarding"),
+        journeys.check_context(session),
+        owner,
+        allow_problems=True,
+    )
+    session.commit()
+    login(client, make_user(session, Role.viewer))
+    page = client.get(f"/journeys/{journey.id}").get_data(as_text=True)
+    assert "Onboarding across email and app" in page
+    assert "Duplicate" not in page and "Archive" not in page
+    assert "New journey" not in client.get("/journeys/").get_data(as_text=True)
+    assert client.get(f"/journeys/{journey.id}/export").status_code == 200
+    for path in (
+        "/journeys/new",
+        f"/journeys/{journey.id}/duplicate",
+        f"/journeys/{journey.id}/archive",
+        "/journeys/import",
+    ):
+        assert _post(client, path).status_code == 403
+    assert client.get("/journeys/999999").status_code == 404
