@@ -8,6 +8,8 @@ const out = join(root, "static", "vendor");
 const files = {
   "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
   "pico.min.css": "node_modules/@picocss/pico/css/pico.min.css",
+  "x6.min.js": "node_modules/@antv/x6/dist/x6.min.js",
+  "dagre.min.js": "node_modules/@dagrejs/dagre/dist/dagre.min.js",
 };
 
 mkdirSync(out, { recursive: true });

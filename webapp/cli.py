@@ -103,7 +103,7 @@ def up(host: str, port: int, workers: int, demo: bool) -> None:
             )
             supervisor = launcher.Supervisor(children, env, _say)
             supervisor.start_all()
-            if launcher.wait_for_port(host, port, lambda: children[0].alive):
+            if launcher.wait_until_ready(host, port, lambda: children[0].alive):
                 shown = f"[{host}]" if ":" in host else host
                 click.echo(f"\nThroughline is up at http://{shown}:{port}/")
                 if password:

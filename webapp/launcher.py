@@ -6,10 +6,11 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -136,19 +137,23 @@ def embedded_redis(settings: Settings, log: Callable[[str], None]) -> Iterator[N
         log("embedded Redis stopped")
 
 
-def wait_for_port(
-    host: str, port: int, alive: Callable[[], bool], timeout: float = 30.0
+def wait_until_ready(
+    host: str, port: int, alive: Callable[[], bool], timeout: float = 90.0
 ) -> bool:
+    """True once the web server answers /healthz with 200 (its workers have booted)."""
     target = (
         "127.0.0.1" if host in {"0.0.0.0", ""} else ("::1" if host == "::" else host)
     )
+    url = f"http://{f'[{target}]' if ':' in target else target}:{port}/healthz"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and alive():
         try:
-            with socket.create_connection((target, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.1)
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return True
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.2)
     return False
 
 

@@ -33,9 +33,11 @@ def test_a_marketer_creates_from_a_starter_then_archives_with_the_keyboard(
         page.get_by_role("heading", name="Ticket routing for spring")
     ).to_be_visible()
     expect(page.get_by_text("Created “Ticket routing for spring”")).to_be_visible()
+    expect(page.locator('#canvas [data-node-id="premium"]')).to_be_visible()
+    page.get_by_text("The draft's steps as a list").click()
     steps = page.get_by_role("table")
     expect(steps.get_by_text("premium", exact=True)).to_be_visible()
-    page.screenshot(path=str(screenshot_dir / "journey.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "journey.png"))
 
     page.get_by_role("button", name="Archive…").focus()
     page.keyboard.press("Enter")

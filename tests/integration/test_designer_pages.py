@@ -205,3 +205,78 @@ def test_a_viewer_reads_and_exports_but_changes_nothing(client, session):
     ):
         assert _post(client, path).status_code == 403
     assert client.get("/journeys/999999").status_code == 404
+
+
+def _put_draft(client, journey_id, body, token=None):
+    token = token or csrf_token(client, "/journeys/")
+    return client.put(
+        f"/journeys/{journey_id}/draft.json",
+        json=body,
+        headers={"X-CSRFToken": token},
+    )
+
+
+def test_the_canvas_autosave_checks_the_revision_and_loses_nothing(marketer, session):
+    _post(marketer, "/journeys/new", {"name": "Cart", "starter": "blank"})
+    journey = session.scalars(select(Journey)).one()
+    loaded = marketer.get(f"/journeys/{journey.id}/draft.json").get_json()
+    assert loaded["revision"] == 1
+    assert loaded["ports"] == {
+        "start": [{"name": "out", "required": True}],
+        "end": [],
+    }
+    assert [p["node"] for p in loaded["problems"]] == ["start"]
+
+    fixed = json.loads(json.dumps(loaded["document"]))
+    fixed["nodes"][0]["config"]["event"] = "signed_up"
+    saved = _put_draft(marketer, journey.id, {"revision": 1, "document": fixed})
+    assert saved.status_code == 200
+    assert saved.get_json()["revision"] == 2 and saved.get_json()["problems"] == []
+
+    stale = json.loads(json.dumps(fixed))
+    stale["name"] = "Changed in another tab"
+    conflict = _put_draft(marketer, journey.id, {"revision": 1, "document": stale})
+    assert conflict.status_code == 412
+    assert conflict.get_json()["revision"] == 2
+    assert "changed since revision 1" in conflict.get_json()["error"]
+    session.rollback()
+    assert session.get(Journey, journey.id).draft == fixed  # the first save stands
+
+    bad = _put_draft(marketer, journey.id, {"document": fixed})
+    assert bad.status_code == 400 and "revision" in bad.get_json()["error"]
+    unreadable = _put_draft(
+        marketer, journey.id, {"revision": 2, "document": {"schema": "nope"}}
+    )
+    assert unreadable.status_code == 422 and unreadable.get_json()["problems"]
+    no_token = marketer.put(
+        f"/journeys/{journey.id}/draft.json", json={"revision": 2, "document": fixed}
+    )
+    assert no_token.status_code == 400
+    session.rollback()
+    assert session.get(Journey, journey.id).draft_revision == 2
+
+
+def test_a_viewer_can_load_the_draft_but_not_save_it(client, session):
+    from engine import journeys
+
+    journey, _ = journeys.create_journey(
+        session,
+        starters.document("cart_recovery"),
+        journeys.check_context(session),
+        None,
+        allow_problems=True,
+    )
+    session.commit()
+    login(client, make_user(session, Role.viewer))
+    loaded = client.get(f"/journeys/{journey.id}/draft.json")
+    assert loaded.status_code == 200
+    ports = loaded.get_json()["ports"]
+    assert [p["name"] for p in ports["wait"]] == ["event", "timeout"]
+    assert [(p["name"], p["required"]) for p in ports["mail"]] == [
+        ("out", True),
+        ("error", False),
+    ]
+    response = _put_draft(
+        client, journey.id, {"revision": 1, "document": loaded.get_json()["document"]}
+    )
+    assert response.status_code == 403

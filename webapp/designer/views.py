@@ -3,13 +3,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import func, select
 
 from engine import graph, journeys, starters
 from engine.journeys import JourneyError
 from engine.models import Journey, JourneyStatus, Role, Run, RunStatus, utcnow
-from webapp.designer import bp
+from webapp.designer import bp, palette
 from webapp.designer.forms import BLANK, ConfirmForm, ImportForm, NewJourneyForm
 from webapp.htmx import page_or_partial
 from webapp.paging import paginate
@@ -164,6 +172,7 @@ def show(journey_id: int) -> Any:
         in_flight=in_flight or 0,
         form=ConfirmForm(),
         can_edit=acting_user().role.includes(Role.marketer),
+        palette=palette.catalogue(),
     )
 
 
@@ -256,3 +265,61 @@ def restore(journey_id: int) -> Any:
             db().commit()
             flash(f"Restored “{journey.name}” as {journey.status.value}.", "success")
     return redirect(url_for("designer.show", journey_id=journey.id))
+
+
+def _draft_answer(journey: Journey, problems: list[graph.Problem]) -> dict[str, Any]:
+    """The draft as the canvas needs it: document, revision, problems, ports per node."""
+    return {
+        "revision": journey.draft_revision,
+        "document": journey.draft,
+        "problems": [p.to_dict() for p in problems],
+        "ports": {
+            node["id"]: palette.ports_of(node["type"], node.get("config") or {})
+            for node in journey.draft.get("nodes", [])
+            if isinstance(node, dict) and "id" in node and "type" in node
+        },
+        "status": journey.status.value,
+    }
+
+
+@bp.get("/<int:journey_id>/draft.json")
+@requires(Role.viewer)
+def draft(journey_id: int) -> Any:
+    """The draft for the canvas."""
+    journey = _journey(journey_id)
+    _document, problems = graph.check(journey.draft, _context())
+    return jsonify(_draft_answer(journey, problems))
+
+
+@bp.put("/<int:journey_id>/draft.json")
+@requires(Role.marketer)
+def save_draft(journey_id: int) -> Any:
+    """Autosave from the canvas: `{revision, document}`; 412 when another save came first."""
+    journey = _journey(journey_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("revision"), int):
+        return _json_error(400, 'send {"revision": <number>, "document": {...}}')
+    try:
+        problems = journeys.replace_draft(
+            db(),
+            journey,
+            body.get("document"),
+            _context(),
+            acting_user(),
+            expected_revision=body["revision"],
+        )
+    except JourneyError as error:
+        db().rollback()
+        answer: dict[str, Any] = {
+            "error": str(error),
+            "problems": [p.to_dict() for p in error.problems],
+        }
+        if error.status == 412:
+            answer["revision"] = journey.draft_revision
+        return jsonify(answer), error.status
+    db().commit()
+    return jsonify(_draft_answer(journey, problems))
+
+
+def _json_error(status: int, message: str) -> Any:
+    return jsonify(error=message), status

@@ -1,0 +1,460 @@
+// The journey canvas: draws the draft with X6, edits it, and autosaves it with its revision.
+// The server is the judge of a document: every save answers with its problems and the ports
+// of each node, which the canvas then shows.
+(function () {
+  "use strict";
+
+  const root = document.getElementById("designer");
+  if (!root || !window.X6) return;
+
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const draftUrl = root.dataset.draftUrl;
+  const editable = root.dataset.editable === "true";
+  const catalogue = JSON.parse(document.getElementById("palette-data").textContent);
+  const byType = Object.fromEntries(catalogue.map((item) => [item.type, item]));
+  const statusLine = document.getElementById("save-status");
+  const problemList = document.getElementById("problems");
+  const panel = document.getElementById("node-panel");
+  const NODE_W = 220;
+  const NODE_H = 64;
+
+  let revision = 0;
+  let documentBase = {};
+  let loading = false;
+  let saveTimer = null;
+  let saving = false;
+  let saveAgain = false;
+  let conflicted = false;
+
+  const graph = new X6.Graph({
+    container: document.getElementById("canvas"),
+    autoResize: true,
+    grid: { visible: true, size: 10 },
+    background: { color: "#fbfbfd" },
+    panning: { enabled: true, eventTypes: ["rightMouseDown", "leftMouseDown"], modifiers: "shift" },
+    mousewheel: { enabled: true, modifiers: ["ctrl", "meta"], minScale: 0.2, maxScale: 2 },
+    interacting: () => ({ nodeMovable: editable, edgeMovable: editable, magnetConnectable: editable }),
+    connecting: {
+      snap: { radius: 24 },
+      allowBlank: false,
+      allowLoop: false,
+      allowNode: false,
+      allowEdge: false,
+      allowMulti: true,
+      highlight: true,
+      router: { name: "manhattan", args: { padding: 16 } },
+      connector: { name: "rounded", args: { radius: 8 } },
+      validateMagnet: ({ magnet }) => editable && magnet.getAttribute("port-group") === "out",
+      validateConnection: ({ targetMagnet, sourceCell, targetCell }) =>
+        Boolean(targetMagnet) &&
+        targetMagnet.getAttribute("port-group") === "in" &&
+        sourceCell !== targetCell,
+      createEdge: () => graph.createEdge(edgeStyle()),
+    },
+  });
+
+  // The bundled build does not add the plugins' shortcut methods to Graph: call the plugins.
+  const selection = new X6.Selection({ enabled: true, multiple: true, rubberband: true, modifiers: "shift", showNodeSelectionBox: true });
+  const keyboard = new X6.Keyboard({ enabled: true, global: false });
+  const clipboard = new X6.Clipboard({ enabled: true });
+  const history = new X6.History({ enabled: true, stackSize: 100, beforeAddCommand: () => !loading });
+  graph.use(selection);
+  graph.use(new X6.Snapline({ enabled: true }));
+  graph.use(keyboard);
+  graph.use(clipboard);
+  graph.use(history);
+  graph.use(new X6.MiniMap({ container: document.getElementById("minimap"), width: 200, height: 140, padding: 10 }));
+
+  // ---- drawing ----------------------------------------------------------------------------
+
+  function edgeStyle() {
+    return {
+      attrs: { line: { stroke: "#5a6b8c", strokeWidth: 2, targetMarker: { name: "block", width: 10, height: 8 } } },
+      zIndex: 0,
+    };
+  }
+
+  const portGroups = {
+    in: {
+      position: "top",
+      attrs: { circle: { r: 6, magnet: "passive", stroke: "#5a6b8c", strokeWidth: 2, fill: "#fff" } },
+    },
+    out: {
+      position: "bottom",
+      label: { position: { name: "bottom", args: { y: 10 } } },
+      attrs: {
+        circle: { r: 7, magnet: true, stroke: "#1f6feb", strokeWidth: 2, fill: "#fff", cursor: "crosshair" },
+        text: { fontSize: 11, fill: "#334" },
+      },
+    },
+  };
+
+  function portItems(type, ports) {
+    const items = type === "trigger" ? [] : [{ id: "in", group: "in" }];
+    for (const port of ports) {
+      items.push({
+        id: `out:${port.name}`,
+        group: "out",
+        attrs: { text: { text: port.name === "out" ? "" : port.name + (port.required ? "" : "?") } },
+      });
+    }
+    return items;
+  }
+
+  function label(node) {
+    const item = byType[node.type];
+    return `${item ? item.label : node.type}\n${node.id}`;
+  }
+
+  function nodeSpec(node, position, ports) {
+    return {
+      id: node.id,
+      shape: "rect",
+      x: position.x,
+      y: position.y,
+      width: NODE_W,
+      height: NODE_H,
+      attrs: {
+        body: { rx: 8, ry: 8, fill: "#ffffff", stroke: "#9aa7bf", strokeWidth: 1.5 },
+        label: { text: label(node), fontSize: 13, fill: "#1d2433", textWrap: { width: NODE_W - 16 } },
+      },
+      ports: { groups: portGroups, items: portItems(node.type, ports) },
+      data: { type: node.type, config: node.config || {} },
+    };
+  }
+
+  // Tests and assistive tools find nodes by these attributes.
+  graph.on("node:added", ({ node }) => markNode(node));
+  graph.on("view:mounted", ({ view }) => { if (view.cell.isNode()) markNode(view.cell); });
+  function markNode(node) {
+    const view = graph.findViewByCell(node);
+    if (!view) return;
+    view.container.setAttribute("data-node-id", node.id);
+    view.container.setAttribute("data-node-type", node.getData().type);
+  }
+
+  function draw(answer) {
+    loading = true;
+    const doc = answer.document;
+    documentBase = doc;
+    const layout = doc.layout || {};
+    graph.clearCells();
+    (doc.nodes || []).forEach((node, index) => {
+      const position = layout[node.id] || { x: 80 + (index % 4) * 260, y: 60 + Math.floor(index / 4) * 140 };
+      graph.addNode(nodeSpec(node, position, answer.ports[node.id] || []));
+    });
+    for (const edge of doc.edges || []) {
+      if (!graph.getCellById(edge.from) || !graph.getCellById(edge.to)) continue;
+      graph.addEdge({
+        ...edgeStyle(),
+        source: { cell: edge.from, port: `out:${edge.port || "out"}` },
+        target: { cell: edge.to, port: "in" },
+      });
+    }
+    loading = false;
+    // A document without a layout, or one drawn for other node sizes, is arranged on open;
+    // the arrangement is saved with the marketer's first edit.
+    if (Object.keys(layout).length === 0 || overlapping()) autoLayout(false);
+    showProblems(answer.problems);
+  }
+
+  function overlapping() {
+    const boxes = graph.getNodes().map((node) => node.getBBox());
+    for (let i = 0; i < boxes.length; i += 1) {
+      for (let j = i + 1; j < boxes.length; j += 1) {
+        if (boxes[i].isIntersectWithRect(boxes[j])) return true;
+      }
+    }
+    return false;
+  }
+
+  // ---- the document -----------------------------------------------------------------------
+
+  function currentDocument() {
+    const nodes = graph.getNodes();
+    const layout = {};
+    for (const key of Object.keys(documentBase.layout || {})) {
+      if (!graph.getCellById(key)) layout[key] = documentBase.layout[key]; // notes and the like
+    }
+    for (const node of nodes) {
+      const p = node.getPosition();
+      layout[node.id] = { x: Math.round(p.x), y: Math.round(p.y) };
+    }
+    const edges = [];
+    for (const edge of graph.getEdges()) {
+      const port = (edge.getSourcePortId() || "out:out").replace(/^out:/, "");
+      const to = edge.getTargetCellId();
+      if (!to) continue;
+      const item = { from: edge.getSourceCellId(), to };
+      if (port !== "out") item.port = port;
+      edges.push(item);
+    }
+    return {
+      ...documentBase,
+      nodes: nodes.map((node) => ({ id: node.id, type: node.getData().type, config: node.getData().config })),
+      edges,
+      layout,
+    };
+  }
+
+  function scheduleSave() {
+    if (loading || !editable || conflicted) return;
+    setStatus("Unsaved changes…");
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(save, 500);
+  }
+
+  async function save() {
+    if (saving) { saveAgain = true; return; }
+    saving = true;
+    const sent = currentDocument();
+    try {
+      const response = await fetch(draftUrl, {
+        method: "PUT",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+        body: JSON.stringify({ revision, document: sent }),
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (response.ok) {
+        revision = answer.revision;
+        documentBase = answer.document;
+        updatePorts(answer.ports);
+        showProblems(answer.problems);
+        setStatus(`Saved · revision ${revision}`);
+      } else if (response.status === 412) {
+        conflict(sent, answer);
+      } else {
+        setStatus(answer.error || `Not saved (${response.status}); your change is still here.`, true);
+        if (answer.problems) showProblems(answer.problems);
+      }
+    } catch (error) {
+      setStatus("Not saved: the server did not answer. Retrying in 5 s…", true);
+      saveTimer = setTimeout(save, 5000);
+    } finally {
+      saving = false;
+      if (saveAgain) { saveAgain = false; scheduleSave(); }
+    }
+  }
+
+  function conflict(mine, answer) {
+    conflicted = true;
+    const box = document.getElementById("conflict");
+    const link = box.querySelector("a[download]");
+    link.href = URL.createObjectURL(new Blob([JSON.stringify(mine, null, 2)], { type: "application/json" }));
+    box.querySelector("[data-their-revision]").textContent = answer.revision;
+    box.hidden = false;
+    setStatus("Not saved: someone else changed this draft.", true);
+  }
+
+  function setStatus(text, bad) {
+    statusLine.textContent = text;
+    statusLine.classList.toggle("bad", Boolean(bad));
+  }
+
+  function updatePorts(ports) {
+    loading = true;
+    for (const node of graph.getNodes()) {
+      const wanted = portItems(node.getData().type, ports[node.id] || []);
+      const have = node.getPorts().map((p) => p.id).join(",");
+      if (wanted.map((p) => p.id).join(",") !== have) {
+        node.removePorts();
+        node.addPorts(wanted);
+      }
+    }
+    loading = false;
+  }
+
+  // ---- problems ---------------------------------------------------------------------------
+
+  function showProblems(problems) {
+    const wasLoading = loading;
+    loading = true; // marking problems is not an edit: keep it out of undo and autosave
+    for (const node of graph.getNodes()) node.attr("body/stroke", "#9aa7bf");
+    problemList.replaceChildren();
+    document.getElementById("problem-count").textContent = problems.length
+      ? `${problems.length} problem${problems.length === 1 ? "" : "s"}`
+      : "No problems";
+    for (const problem of problems) {
+      const node = problem.node && graph.getCellById(problem.node);
+      if (node && node.isNode()) node.attr("body/stroke", "#c62828");
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link";
+      button.textContent = problem.node ? `${problem.node}: ${problem.message}` : problem.message;
+      button.addEventListener("click", () => focusNode(problem.node));
+      li.append(button);
+      problemList.append(li);
+    }
+    loading = wasLoading;
+    const publish = document.getElementById("publish-state");
+    if (publish) publish.textContent = problems.length ? "Fix the problems to publish." : "Ready to publish.";
+  }
+
+  function focusNode(id) {
+    const node = id && graph.getCellById(id);
+    if (!node) return;
+    selection.clean();
+    selection.select(node);
+    graph.centerCell(node);
+  }
+
+  // ---- editing ----------------------------------------------------------------------------
+
+  function newId(type) {
+    let n = 1;
+    while (graph.getCellById(`${type}_${n}`)) n += 1;
+    return `${type}_${n}`;
+  }
+
+  function addNode(type, point) {
+    const item = byType[type];
+    const at = point || graph.graphToLocal(graph.getGraphArea().center);
+    const node = graph.addNode(
+      nodeSpec({ id: newId(type), type, config: structuredClone(item.config) },
+        { x: Math.round(at.x - NODE_W / 2), y: Math.round(at.y - NODE_H / 2) }, item.ports),
+    );
+    selection.clean();
+    selection.select(node);
+    return node;
+  }
+
+  for (const button of document.querySelectorAll("#palette [data-node-type]")) {
+    button.addEventListener("click", () => addNode(button.dataset.nodeType));
+    button.addEventListener("dragstart", (event) => {
+      event.dataTransfer.setData("application/x-throughline-node", button.dataset.nodeType);
+      event.dataTransfer.effectAllowed = "copy";
+    });
+  }
+  const canvasBox = document.getElementById("canvas");
+  canvasBox.addEventListener("dragover", (event) => {
+    if (editable && event.dataTransfer.types.includes("application/x-throughline-node")) event.preventDefault();
+  });
+  canvasBox.addEventListener("drop", (event) => {
+    const type = event.dataTransfer.getData("application/x-throughline-node");
+    if (!type || !editable) return;
+    event.preventDefault();
+    addNode(type, graph.clientToLocal(event.clientX, event.clientY));
+  });
+
+  // One edge per output port: a new connection from a port replaces the old one.
+  graph.on("edge:connected", ({ edge, isNew }) => {
+    const port = edge.getSourcePortId();
+    for (const other of graph.getConnectedEdges(edge.getSourceCell(), { outgoing: true })) {
+      if (other !== edge && other.getSourcePortId() === port) other.remove();
+    }
+    if (isNew) scheduleSave();
+  });
+  graph.on("cell:added", ({ cell }) => { if (cell.isNode()) scheduleSave(); });
+  graph.on("cell:removed", scheduleSave);
+  graph.on("node:moved", scheduleSave);
+  graph.on("edge:change:target", ({ edge }) => { if (edge.getTargetCellId()) scheduleSave(); });
+  graph.on("history:change", updateHistoryButtons);
+
+  function removeSelection() {
+    if (!editable) return false;
+    const cells = selection.getSelectedCells();
+    if (cells.length) graph.removeCells(cells);
+    return false;
+  }
+  function undo() { if (history.canUndo()) history.undo(); return false; }
+  function redo() { if (history.canRedo()) history.redo(); return false; }
+  function copy() { const cells = selection.getSelectedCells(); if (cells.length) clipboard.copy(cells); return false; }
+  function paste() {
+    if (!editable || clipboard.isEmpty()) return false;
+    const pasted = clipboard.paste({ offset: 32 });
+    selection.clean();
+    selection.select(pasted);
+    return false;
+  }
+  function zoom(delta) { graph.zoom(delta, { minScale: 0.2, maxScale: 2 }); return false; }
+  function fit() {
+    graph.zoomToFit({ padding: { top: 72, right: 40, bottom: 40, left: 40 }, maxScale: 1 });
+    return false;
+  }
+
+  function autoLayout(record = true) {
+    const g = new dagre.graphlib.Graph();
+    g.setGraph({ rankdir: "TB", nodesep: 50, ranksep: 56 });
+    g.setDefaultEdgeLabel(() => ({}));
+    for (const node of graph.getNodes()) g.setNode(node.id, { width: NODE_W, height: NODE_H + 24 });
+    for (const edge of graph.getEdges()) {
+      if (edge.getTargetCellId()) g.setEdge(edge.getSourceCellId(), edge.getTargetCellId());
+    }
+    dagre.layout(g);
+    const move = () => {
+      for (const node of graph.getNodes()) {
+        const p = g.node(node.id);
+        node.position(Math.round(p.x - NODE_W / 2), Math.round(p.y - p.height / 2));
+      }
+    };
+    if (record) {
+      graph.batchUpdate("layout", move);
+      scheduleSave();
+    } else {
+      loading = true;
+      move();
+      loading = false;
+    }
+    fit();
+    return false;
+  }
+
+  keyboard.bindKey(["delete", "backspace"], removeSelection);
+  keyboard.bindKey(["ctrl+z", "meta+z"], undo);
+  keyboard.bindKey(["ctrl+shift+z", "meta+shift+z", "ctrl+y"], redo);
+  keyboard.bindKey(["ctrl+c", "meta+c"], copy);
+  keyboard.bindKey(["ctrl+v", "meta+v"], paste);
+  keyboard.bindKey(["ctrl+a", "meta+a"], () => { selection.select(graph.getNodes()); return false; });
+  keyboard.bindKey(["=", "+"], () => zoom(0.1));
+  keyboard.bindKey(["-"], () => zoom(-0.1));
+  keyboard.bindKey(["shift+1"], fit);
+  keyboard.bindKey(["shift+l"], () => autoLayout());
+
+  const actions = { undo, redo, "zoom-in": () => zoom(0.1), "zoom-out": () => zoom(-0.1), fit, layout: () => autoLayout(), delete: removeSelection };
+  for (const button of document.querySelectorAll("[data-action]")) {
+    button.addEventListener("click", () => { actions[button.dataset.action](); canvasBox.focus(); });
+  }
+  function updateHistoryButtons() {
+    document.querySelector('[data-action="undo"]').disabled = !history.canUndo();
+    document.querySelector('[data-action="redo"]').disabled = !history.canRedo();
+  }
+
+  // ---- the side panel ---------------------------------------------------------------------
+
+  graph.on("selection:changed", () => {
+    const nodes = selection.getSelectedCells().filter((cell) => cell.isNode());
+    if (nodes.length !== 1) {
+      panel.querySelector("[data-empty]").hidden = false;
+      panel.querySelector("[data-node]").hidden = true;
+      return;
+    }
+    const node = nodes[0];
+    const item = byType[node.getData().type] || { label: node.getData().type, help: "" };
+    panel.querySelector("[data-empty]").hidden = true;
+    const box = panel.querySelector("[data-node]");
+    box.hidden = false;
+    box.querySelector("[data-field=title]").textContent = `${item.label} · ${node.id}`;
+    box.querySelector("[data-field=help]").textContent = item.help;
+    box.querySelector("[data-field=config]").textContent = JSON.stringify(node.getData().config, null, 2);
+  });
+
+  // ---- start ------------------------------------------------------------------------------
+
+  canvasBox.tabIndex = 0;
+  fetch(draftUrl, { headers: { Accept: "application/json" } })
+    .then((response) => response.json())
+    .then((answer) => {
+      revision = answer.revision;
+      draw(answer);
+      history.clean();
+      updateHistoryButtons();
+      fit();
+      requestAnimationFrame(() => fit()); // again once the page has its final size
+      setStatus(`Revision ${revision}`);
+      root.dataset.ready = "true";
+    })
+    .catch(() => setStatus("The draft could not be loaded; reload the page.", true));
+
+  window.throughlineDesigner = { graph, currentDocument, save };
+})();

@@ -1,0 +1,85 @@
+import json
+
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from engine.crypto import SecretBox
+from engine.demo import load_demo
+from engine.models import Journey, Role
+from tests.browser.test_pages import _sign_in
+from tests.factories import make_user
+
+
+def _center(page: Page, selector: str) -> tuple[float, float]:
+    box = page.locator(selector).bounding_box()
+    assert box, f"{selector} is not on the page"
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def _drag(page: Page, source: str, target: str) -> None:
+    page.mouse.move(*_center(page, source))
+    page.mouse.down()
+    x, y = _center(page, target)
+    page.mouse.move(x, y + 3, steps=12)
+    page.mouse.move(x, y, steps=3)
+    page.mouse.up()
+
+
+def test_add_connect_undo_and_autosave_on_the_canvas(
+    page: Page, live_server, session, settings, screenshot_dir
+):
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    load_demo(session, SecretBox(settings.encryption_key))
+    make_user(session, Role.marketer, email="marketer@example.com")
+    journey = session.scalars(
+        select(Journey).where(Journey.name == "Cart recovery")
+    ).one()
+    _sign_in(page, live_server, "marketer@example.com")
+    page.get_by_role("link", name="Cart recovery", exact=True).click()
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+    nodes = page.locator("#canvas [data-node-id]")
+    expect(nodes).to_have_count(6)
+    expect(page.locator('#canvas [data-node-id="vip"]')).to_have_attribute(
+        "data-node-type", "condition"
+    )
+    expect(page.locator("#palette [data-node-type]")).to_have_count(11)
+    expect(page.locator("#problem-count")).to_have_text("No problems")
+
+    page.locator('#palette [data-node-type="wait"]').click()
+    expect(nodes).to_have_count(7)
+    expect(page.locator('#canvas [data-node-id="wait_1"]')).to_be_visible()
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 2")
+    expect(page.locator("#problems")).to_contain_text("wait_1")
+
+    page.get_by_role("button", name="Undo").click()
+    expect(nodes).to_have_count(6)
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 3")
+    expect(page.locator("#problem-count")).to_have_text("No problems")
+    page.get_by_role("button", name="Redo").click()
+    expect(nodes).to_have_count(7)
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 4")
+
+    page.get_by_role("button", name="Arrange").click()
+    _drag(
+        page,
+        '[data-node-id="mail"] [port="out:error"]',
+        '[data-node-id="wait_1"] [port="in"]',
+    )
+    _drag(
+        page,
+        '[data-node-id="wait_1"] [port="out:out"]',
+        '[data-node-id="end"] [port="in"]',
+    )
+    expect(page.locator("#problem-count")).to_have_text("No problems")
+    page.screenshot(path=str(screenshot_dir / "canvas.png"))
+
+    saved = json.loads(
+        page.request.get(f"{live_server}/journeys/{journey.id}/draft.json").text()
+    )
+    edges = saved["document"]["edges"]
+    assert {"from": "mail", "port": "error", "to": "wait_1"} in edges
+    assert {"from": "wait_1", "to": "end"} in edges
+    assert saved["problems"] == []
+    assert "wait_1" in saved["document"]["layout"]
+    assert errors == []
