@@ -257,6 +257,83 @@ def _copy_name(session: Session, name: str) -> str:
     return candidate[:200]
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What publishing the draft would change in the live version, node by node."""
+
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    edges_changed: bool
+    settings_changed: bool
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.added
+            or self.removed
+            or self.changed
+            or self.edges_changed
+            or self.settings_changed
+        )
+
+
+def changes(live: dict[str, Any] | None, draft: dict[str, Any]) -> Changes:
+    """Compare two canonical documents (layout and notes do not count as changes)."""
+    before = {n["id"]: n for n in (live or {}).get("nodes", [])}
+    after = {n["id"]: n for n in draft.get("nodes", [])}
+
+    def edges(doc: dict[str, Any] | None) -> set[tuple[str, str, str]]:
+        return {
+            (e["from"], e.get("port") or "out", e["to"])
+            for e in (doc or {}).get("edges", [])
+        }
+
+    keys = ("name", "entry", "goal", "exit_on")
+    return Changes(
+        added=[i for i in after if i not in before],
+        removed=[i for i in before if i not in after],
+        changed=[i for i in after if i in before and after[i] != before[i]],
+        edges_changed=edges(live) != edges(draft),
+        settings_changed=live is not None
+        and any((live or {}).get(k) != draft.get(k) for k in keys),
+    )
+
+
+def in_flight_by_node(session: Session, journey: Journey) -> dict[str, int]:
+    """Customers in the journey now, by the node they are at."""
+    rows = session.execute(
+        select(Run.current_node, func.count())
+        .where(
+            Run.journey_id == journey.id,
+            Run.status.in_([RunStatus.active, RunStatus.waiting]),
+        )
+        .group_by(Run.current_node)
+    ).all()
+    return {str(node): int(count) for node, count in rows}
+
+
+def restore_version(
+    session: Session,
+    journey: Journey,
+    number: int,
+    ctx: CheckContext,
+    actor: User | None,
+) -> list[graph.Problem]:
+    """Make published version `number` the draft again (the live version is untouched)."""
+    document = graph.to_dict(version_document(session, journey, number))
+    problems = replace_draft(session, journey, document, ctx, actor)
+    audit.record(
+        session,
+        actor,
+        "journey.restore_version",
+        "journey",
+        journey.id,
+        {"version": number},
+    )
+    return problems
+
+
 def version_document(
     session: Session, journey: Journey, which: str | int
 ) -> graph.Document:

@@ -35,7 +35,7 @@ def requested_page() -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else 1
 
 
-def paginate(session: Session, statement: Select[Any], scalars: bool = True) -> Page:
+def paginate(session: Session, statement: Select, scalars: bool = True) -> Page:  # type: ignore[type-arg]
     """Run `statement` for the page asked for in ?page=, counting every row it would return.
 
     With `scalars` the page holds the first column of each row, else whole rows.

@@ -82,4 +82,15 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
     assert {"from": "wait_1", "to": "end"} in edges
     assert saved["problems"] == []
     assert "wait_1" in saved["document"]["layout"]
+
+    page.get_by_role("button", name="Publish…").click()
+    expect(
+        page.get_by_role("heading", name="What changes from version 1")
+    ).to_be_visible()
+    expect(page.get_by_text("Added: wait_1")).to_be_visible()
+    page.screenshot(path=str(screenshot_dir / "publish.png"))
+    page.get_by_role("button", name="Publish version 2").click()
+    expect(page.get_by_text("Published version 2 of “Cart recovery”")).to_be_visible()
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+    expect(page.locator('#canvas [data-node-id="wait_1"]')).to_be_visible()
     assert errors == []

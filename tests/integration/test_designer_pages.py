@@ -280,3 +280,106 @@ def test_a_viewer_can_load_the_draft_but_not_save_it(client, session):
         client, journey.id, {"revision": 1, "document": loaded.get_json()["document"]}
     )
     assert response.status_code == 403
+
+
+def _valid_blank(marketer, session, name="Welcome"):
+    _post(marketer, "/journeys/new", {"name": name, "starter": "blank"})
+    journey = session.scalars(select(Journey).where(Journey.name == name)).one()
+    loaded = marketer.get(f"/journeys/{journey.id}/draft.json").get_json()
+    document = loaded["document"]
+    document["nodes"][0]["config"]["event"] = "signed_up"
+    _put_draft(marketer, journey.id, {"revision": 1, "document": document})
+    return journey, document
+
+
+def test_publish_shows_the_changes_and_customers_in_flight_first(marketer, session):
+    journey, document = _valid_blank(marketer, session)
+    page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
+    assert "This is the first version" in page and "Publish version 1" in page
+    session.rollback()
+    assert (
+        session.get(Journey, journey.id).live_version is None
+    )  # asking changed nothing
+
+    response = _post(marketer, f"/journeys/{journey.id}/publish")
+    assert response.status_code == 302
+    session.rollback()
+    assert session.get(Journey, journey.id).status is JourneyStatus.live
+
+    from engine.models import Customer, JourneyVersion, utcnow
+
+    customer = Customer(traits={}, consent={})
+    session.add(customer)
+    session.flush()
+    version = session.scalars(select(JourneyVersion)).one()
+    session.add(
+        Run(
+            journey_id=journey.id,
+            version_id=version.id,
+            customer_id=customer.id,
+            status=RunStatus.waiting,
+            current_node="end",
+            wake_at=utcnow(),
+        )
+    )
+    session.commit()
+    document["nodes"].insert(
+        1, {"id": "hour", "type": "wait", "config": {"duration": "PT1H"}}
+    )
+    document["edges"] = [{"from": "start", "to": "hour"}, {"from": "hour", "to": "end"}]
+    assert (
+        _put_draft(
+            marketer, journey.id, {"revision": 2, "document": document}
+        ).status_code
+        == 200
+    )
+
+    page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
+    assert "Added: <code>hour</code>" in page
+    assert "Connections between steps changed." in page
+    assert "1 customer already in the journey finish on version 1" in page
+    assert "Publish version 2" in page
+    done = _post(marketer, f"/journeys/{journey.id}/publish", follow_redirects=True)
+    assert "Published version 2 of “Welcome”" in done.get_data(as_text=True)
+    session.rollback()
+    session.expire_all()  # nothing ran since the last commit, so the rollback expired nothing
+    assert session.get(Journey, journey.id).live_version == 2
+
+
+def test_a_draft_with_problems_cannot_be_published_from_the_page(marketer, session):
+    _post(marketer, "/journeys/new", {"name": "Broken", "starter": "blank"})
+    journey = session.scalars(select(Journey)).one()
+    page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
+    assert "the trigger event must be non-empty text" in page
+    assert "Publish version" not in page
+    _post(marketer, f"/journeys/{journey.id}/publish")
+    session.rollback()
+    assert session.get(Journey, journey.id).status is JourneyStatus.draft
+
+
+def test_pause_resume_and_restore_a_past_version(marketer, session):
+    journey, document = _valid_blank(marketer, session)
+    _post(marketer, f"/journeys/{journey.id}/publish")
+    _post(marketer, f"/journeys/{journey.id}/pause")
+    session.rollback()
+    assert session.get(Journey, journey.id).status is JourneyStatus.paused
+    _post(marketer, f"/journeys/{journey.id}/resume")
+    session.rollback()
+    assert session.get(Journey, journey.id).status is JourneyStatus.live
+
+    document["name"] = "Welcome, changed"
+    _put_draft(marketer, journey.id, {"revision": 2, "document": document})
+    page = marketer.get(f"/journeys/{journey.id}/versions").get_data(as_text=True)
+    assert "Open read-only" in page and "Restore as draft" in page
+    shown = marketer.get(f"/journeys/{journey.id}?version=1").get_data(as_text=True)
+    assert "You are looking at version 1, read-only." in shown
+    assert 'data-editable="false"' in shown
+    old = marketer.get(f"/journeys/{journey.id}/draft.json?version=1").get_json()
+    assert old["document"]["name"] == "Welcome"
+    assert marketer.get(f"/journeys/{journey.id}?version=9").status_code == 404
+
+    _post(marketer, f"/journeys/{journey.id}/versions/1/restore")
+    session.rollback()
+    restored = session.get(Journey, journey.id)
+    assert restored.draft["name"] == "Welcome" and restored.live_version == 1
+    assert "journey.restore_version" in set(session.scalars(select(AuditEntry.action)))

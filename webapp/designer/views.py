@@ -16,7 +16,16 @@ from sqlalchemy import func, select
 
 from engine import graph, journeys, starters
 from engine.journeys import JourneyError
-from engine.models import Journey, JourneyStatus, Role, Run, RunStatus, utcnow
+from engine.models import (
+    Journey,
+    JourneyStatus,
+    JourneyVersion,
+    Role,
+    Run,
+    RunStatus,
+    User,
+    utcnow,
+)
 from webapp.designer import bp, palette
 from webapp.designer.forms import BLANK, ConfirmForm, ImportForm, NewJourneyForm
 from webapp.htmx import page_or_partial
@@ -156,6 +165,11 @@ def show(journey_id: int) -> Any:
     """One journey: its draft's nodes and problems, its versions, and what can be done."""
     journey = _journey(journey_id)
     description = journeys.describe(db(), journey, _context())
+    viewing = request.args.get("version", type=int)
+    if viewing is not None and not any(v.number == viewing for v in journey.versions):
+        from werkzeug.exceptions import NotFound
+
+        raise NotFound(f"the journey has no version {viewing}")
     in_flight = db().scalar(
         select(func.count())
         .select_from(Run)
@@ -173,6 +187,8 @@ def show(journey_id: int) -> Any:
         form=ConfirmForm(),
         can_edit=acting_user().role.includes(Role.marketer),
         palette=palette.catalogue(),
+        viewing=viewing,
+        in_flight_by_node=journeys.in_flight_by_node(db(), journey),
     )
 
 
@@ -287,8 +303,27 @@ def _draft_answer(journey: Journey, problems: list[graph.Problem]) -> dict[str, 
 def draft(journey_id: int) -> Any:
     """The draft for the canvas."""
     journey = _journey(journey_id)
-    _document, problems = graph.check(journey.draft, _context())
-    return jsonify(_draft_answer(journey, problems))
+    number = request.args.get("version", type=int)
+    if number is None:
+        _document, problems = graph.check(journey.draft, _context())
+        return jsonify(_draft_answer(journey, problems))
+    try:
+        document = graph.to_dict(journeys.version_document(db(), journey, number))
+    except JourneyError as error:
+        return _json_error(error.status, str(error))
+    return jsonify(
+        {
+            "revision": journey.draft_revision,
+            "document": document,
+            "problems": [],
+            "ports": {
+                node["id"]: palette.ports_of(node["type"], node.get("config") or {})
+                for node in document["nodes"]
+            },
+            "status": journey.status.value,
+            "version": number,
+        }
+    )
 
 
 @bp.put("/<int:journey_id>/draft.json")
@@ -323,3 +358,107 @@ def save_draft(journey_id: int) -> Any:
 
 def _json_error(status: int, message: str) -> Any:
     return jsonify(error=message), status
+
+
+@bp.route("/<int:journey_id>/publish", methods=["GET", "POST"])
+@requires(Role.marketer)
+def publish(journey_id: int) -> Any:
+    """Show what publishing changes and who is in flight, then publish on confirmation."""
+    journey = _journey(journey_id)
+    form = ConfirmForm()
+    live = journeys.live_version(db(), journey)
+    _document, problems = graph.check(journey.draft, _context())
+    if form.validate_on_submit() and not problems:
+        try:
+            version = journeys.publish(db(), journey, _context(), acting_user())
+        except JourneyError as error:
+            flash(str(error).capitalize() + ".", "error")
+            return redirect(url_for("designer.show", journey_id=journey.id))
+        db().commit()
+        flash(
+            f"Published version {version.number} of “{journey.name}”; new customers "
+            "start on it.",
+            "success",
+        )
+        return redirect(url_for("designer.show", journey_id=journey.id))
+    changes = journeys.changes(live.document if live else None, journey.draft)
+    return render_template(
+        "designer/publish.html",
+        journey=journey,
+        live=live,
+        problems=[p.to_dict() for p in problems],
+        changes=changes,
+        in_flight=journeys.in_flight_by_node(db(), journey),
+        form=form,
+    )
+
+
+@bp.post("/<int:journey_id>/pause")
+@requires(Role.marketer)
+def pause(journey_id: int) -> Any:
+    """Stop entries and hold the customers in flight where they are."""
+    return _switch(
+        journey_id,
+        journeys.pause,
+        "Paused “{}”: no one enters, and customers in it wait where they are.",
+    )
+
+
+@bp.post("/<int:journey_id>/resume")
+@requires(Role.marketer)
+def resume(journey_id: int) -> Any:
+    """Open entries again; held customers go on."""
+    return _switch(journey_id, journeys.resume, "Resumed “{}”.")
+
+
+def _switch(journey_id: int, action: Any, message: str) -> Any:
+    journey = _journey(journey_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            action(db(), journey, acting_user())
+        except JourneyError as error:
+            flash(str(error).capitalize() + ".", "error")
+        else:
+            db().commit()
+            flash(message.format(journey.name), "success")
+    return redirect(url_for("designer.show", journey_id=journey.id))
+
+
+@bp.get("/<int:journey_id>/versions")
+@requires(Role.viewer)
+def versions(journey_id: int) -> Any:
+    """Every published version, newest first, with who published it."""
+    journey = _journey(journey_id)
+    statement = (
+        select(JourneyVersion, User.email)
+        .outerjoin(User, User.id == JourneyVersion.published_by_id)
+        .where(JourneyVersion.journey_id == journey.id)
+        .order_by(JourneyVersion.number.desc())
+    )
+    page = paginate(db(), statement, scalars=False)
+    return render_template(
+        "designer/versions.html",
+        journey=journey,
+        page=page,
+        form=ConfirmForm(),
+        can_edit=acting_user().role.includes(Role.marketer),
+    )
+
+
+@bp.post("/<int:journey_id>/versions/<int:number>/restore")
+@requires(Role.marketer)
+def restore_version(journey_id: int, number: int) -> Any:
+    """Make a past version the draft again."""
+    journey = _journey(journey_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            journeys.restore_version(db(), journey, number, _context(), acting_user())
+        except JourneyError as error:
+            flash(str(error).capitalize() + ".", "error")
+            return redirect(url_for("designer.versions", journey_id=journey.id))
+        db().commit()
+        flash(
+            f"The draft is now a copy of version {number}; publish it to make it live.",
+            "success",
+        )
+    return redirect(url_for("designer.show", journey_id=journey.id))
