@@ -252,14 +252,15 @@
   }
 
   function updatePorts(ports) {
+    // Keep the ports that stay (and their edges); add the new ones, drop the gone ones.
     loading = true;
     for (const node of graph.getNodes()) {
       const wanted = portItems(node.getData().type, ports[node.id] || []);
-      const have = node.getPorts().map((p) => p.id).join(",");
-      if (wanted.map((p) => p.id).join(",") !== have) {
-        node.removePorts();
-        node.addPorts(wanted);
-      }
+      const wantedIds = new Set(wanted.map((p) => p.id));
+      const have = new Set(node.getPorts().map((p) => p.id));
+      for (const id of have) if (!wantedIds.has(id)) node.removePort(id);
+      const missing = wanted.filter((p) => !have.has(p.id));
+      if (missing.length) node.addPorts(missing);
     }
     loading = false;
   }
@@ -421,22 +422,34 @@
   }
 
   // ---- the side panel ---------------------------------------------------------------------
+  // The step's form comes from the server (htmx); saving it answers with the saved draft.
 
-  graph.on("selection:changed", () => {
+  let panelNode = null;
+  graph.on("selection:changed", async () => {
     const nodes = selection.getSelectedCells().filter((cell) => cell.isNode());
-    if (nodes.length !== 1) {
-      panel.querySelector("[data-empty]").hidden = false;
-      panel.querySelector("[data-node]").hidden = true;
-      return;
-    }
+    if (nodes.length !== 1 || !window.htmx) return;
     const node = nodes[0];
-    const item = byType[node.getData().type] || { label: node.getData().type, help: "" };
-    panel.querySelector("[data-empty]").hidden = true;
-    const box = panel.querySelector("[data-node]");
-    box.hidden = false;
-    box.querySelector("[data-field=title]").textContent = `${item.label} · ${node.id}`;
-    box.querySelector("[data-field=help]").textContent = item.help;
-    box.querySelector("[data-field=config]").textContent = JSON.stringify(node.getData().config, null, 2);
+    if (node.id === panelNode) return;
+    panelNode = node.id;
+    if (saveTimer || saving) { clearTimeout(saveTimer); saveTimer = null; await save(); }
+    const url = panel.dataset.panelUrl.replace("__node__", encodeURIComponent(node.id));
+    if (!root.dataset.version) htmx.ajax("GET", url, { target: "#node-panel", swap: "innerHTML" });
+  });
+  graph.on("blank:click", () => { panelNode = null; });
+
+  document.body.addEventListener("draftSaved", (event) => {
+    const answer = event.detail;
+    revision = answer.revision;
+    documentBase = answer.document;
+    loading = true;
+    for (const item of answer.document.nodes) {
+      const node = graph.getCellById(item.id);
+      if (node) node.setData({ config: item.config }, { overwrite: false, deep: false });
+    }
+    loading = false;
+    updatePorts(answer.ports);
+    showProblems(answer.problems);
+    setStatus(`Saved · revision ${revision}`);
   });
 
   // ---- start ------------------------------------------------------------------------------

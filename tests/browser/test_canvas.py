@@ -94,3 +94,55 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
     expect(page.locator("#designer[data-ready=true]")).to_be_attached()
     expect(page.locator('#canvas [data-node-id="wait_1"]')).to_be_visible()
     assert errors == []
+
+
+def test_selecting_a_step_opens_its_form_and_saving_it_updates_the_canvas(
+    page: Page, live_server, session, settings, screenshot_dir
+):
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    load_demo(session, SecretBox(settings.encryption_key))
+    make_user(session, Role.marketer, email="marketer@example.com")
+    journey = session.scalars(
+        select(Journey).where(Journey.name == "Cart recovery")
+    ).one()
+    _sign_in(page, live_server, "marketer@example.com")
+    page.goto(f"{live_server}/journeys/{journey.id}")
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+
+    page.locator('#canvas [data-node-id="wait"]').click()
+    panel = page.locator("#node-panel")
+    expect(panel.get_by_role("heading", name="Wait for event")).to_be_visible()
+    expect(panel.get_by_label("Event to wait for")).to_have_value("order_completed")
+    expect(panel.get_by_label("Give up after")).to_have_value("1")
+    panel.get_by_label("Give up after").fill("3")
+    panel.get_by_label("Unit").select_option("days")
+    panel.get_by_role("button", name="Save step").click()
+    expect(panel.get_by_text("Saved.")).to_be_visible()
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 2")
+
+    page.locator('#canvas [data-node-id="vip"]').click()
+    expect(panel.get_by_role("heading", name="Condition")).to_be_visible()
+    panel.get_by_label("Rule").fill('{"field": "customer.traits.tier", "op": "nearly"')
+    panel.get_by_role("button", name="Save step").click()
+    expect(panel.get_by_text("this is not JSON")).to_be_visible()
+    panel.get_by_label("Rule").fill(
+        '{"field": "customer.traits.tier", "op": "nearly", "value": "vip"}'
+    )
+    panel.get_by_role("button", name="Save step").click()
+    expect(page.locator("#problems")).to_contain_text("vip")
+    expect(page.locator("#problem-count")).to_have_text("1 problem")
+    page.screenshot(path=str(screenshot_dir / "side-panel.png"))
+    panel.get_by_label("Rule").fill(
+        '{"field": "customer.traits.tier", "op": "eq", "value": "vip"}'
+    )
+    panel.get_by_role("button", name="Save step").click()
+    expect(page.locator("#problem-count")).to_have_text("No problems")
+
+    saved = json.loads(
+        page.request.get(f"{live_server}/journeys/{journey.id}/draft.json").text()
+    )
+    wait = next(n for n in saved["document"]["nodes"] if n["id"] == "wait")
+    assert wait["config"]["timeout"] == "P3D"
+    assert saved["revision"] == 4
+    assert errors == []

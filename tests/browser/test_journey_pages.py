@@ -20,7 +20,9 @@ def test_a_marketer_creates_from_a_starter_then_archives_with_the_keyboard(
     page.get_by_role("button", name="New journey").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="New journey")).to_be_visible()
+    expect(page.get_by_label("Name")).to_be_focused()  # autofocus, before any typing
     page.keyboard.type("Ticket routing for spring")
+    expect(page.get_by_label("Name")).to_have_value("Ticket routing for spring")
     page.keyboard.press("Tab")  # onto the first starter choice: Blank
     for _ in range(2):
         page.keyboard.press("ArrowDown")  # Cart recovery, then VIP routing

@@ -383,3 +383,82 @@ def test_pause_resume_and_restore_a_past_version(marketer, session):
     restored = session.get(Journey, journey.id)
     assert restored.draft["name"] == "Welcome" and restored.live_version == 1
     assert "journey.restore_version" in set(session.scalars(select(AuditEntry.action)))
+
+
+def test_a_steps_form_loads_from_the_draft_and_saves_into_it(
+    marketer, session, settings
+):
+    from engine.crypto import SecretBox
+    from tests.factories import make_channels
+
+    make_channels(session, SecretBox(settings.encryption_key), "email", "sms")
+    _post(marketer, "/journeys/new", {"name": "Cart", "starter": "cart_recovery"})
+    journey = session.scalars(select(Journey)).one()
+
+    panel = marketer.get(
+        f"/journeys/{journey.id}/nodes/wait", headers={"HX-Request": "true"}
+    )
+    html = panel.get_data(as_text=True)
+    assert panel.status_code == 200 and "<html" not in html  # the partial alone
+    assert 'name="n-wait-event" required type="text" value="order_completed"' in html
+    assert 'min="1" name="n-wait-amount" required type="number" value="1"' in html
+    assert '<option selected value="H">hours</option>' in html
+    assert html.count('name="n-wait-csrf_token"') == 1 and "None" not in html
+
+    token = csrf_token(marketer, "/journeys/")
+    saved = marketer.post(
+        f"/journeys/{journey.id}/nodes/wait",
+        data={
+            "n-wait-csrf_token": token,
+            "n-wait-revision": "1",
+            "n-wait-event": "order_completed",
+            "n-wait-amount": "2",
+            "n-wait-unit": "D",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert saved.status_code == 200 and "Saved." in saved.get_data(as_text=True)
+    trigger = json.loads(saved.headers["HX-Trigger"])["draftSaved"]
+    assert trigger["revision"] == 2
+    session.rollback()
+    node = next(
+        n for n in session.get(Journey, journey.id).draft["nodes"] if n["id"] == "wait"
+    )
+    assert node["config"] == {"event": "order_completed", "timeout": "P2D"}
+
+    wrong = marketer.post(
+        f"/journeys/{journey.id}/nodes/mail",
+        data={
+            "n-mail-csrf_token": token,
+            "n-mail-revision": "2",
+            "n-mail-channel": "pigeon",
+            "n-mail-message": "no colon here",
+        },
+        headers={"HX-Request": "true"},
+    )
+    html = wrong.get_data(as_text=True)
+    assert "Not saved: fix the fields marked below." in html
+    assert "line 1: write it as name: value" in html
+    assert "Not a valid choice." in html
+    stale = marketer.post(
+        f"/journeys/{journey.id}/nodes/wait",
+        data={
+            "n-wait-csrf_token": token,
+            "n-wait-revision": "1",
+            "n-wait-event": "x",
+            "n-wait-amount": "3",
+            "n-wait-unit": "H",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert "changed since revision 1" in stale.get_data(as_text=True)
+    assert "HX-Trigger" not in stale.headers
+    assert marketer.get(f"/journeys/{journey.id}/nodes/nope").status_code == 404
+
+
+def test_engine_problems_show_on_the_field_they_concern(marketer, session):
+    _post(marketer, "/journeys/new", {"name": "Cart", "starter": "cart_recovery"})
+    journey = session.scalars(select(Journey)).one()
+    html = marketer.get(f"/journeys/{journey.id}/nodes/call").get_data(as_text=True)
+    assert "Channel" in html and "support-desk" in html  # no channels: named unknown
+    assert 'id="n-call-channel-error"' in html
