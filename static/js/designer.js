@@ -452,6 +452,158 @@
     setStatus(`Saved · revision ${revision}`);
   });
 
+  // ---- live counts ----------------------------------------------------------------------
+  // On a published journey, htmx polls the figures; each step shows how many entered it,
+  // wait there and went on. Counting is not an edit: it stays out of undo and autosave.
+
+  let counts = {};
+  document.body.addEventListener("liveCounts", (event) => {
+    const figures = event.detail;
+    counts = figures.nodes || {};
+    loading = true;
+    for (const node of graph.getNodes()) relabel(node);
+    loading = false;
+    const line = document.getElementById("live-figures");
+    if (line) {
+      line.textContent = `${figures.entered} entered, ${figures.active} in it now, ` +
+        `${figures.completed} completed, ${figures.converted} converted.`;
+    }
+  });
+
+  function relabel(node) {
+    const base = label({ id: node.id, type: node.getData().type });
+    const c = counts[node.id];
+    node.attr("label/text", c ? `${base}\n${c.entered} in · ${c.waiting} waiting · ${c.completed} on` : base);
+    const view = graph.findViewByCell(node);
+    if (view && c) {
+      view.container.setAttribute("data-entered", c.entered);
+      view.container.setAttribute("data-waiting", c.waiting);
+      view.container.setAttribute("data-completed", c.completed);
+    }
+  }
+
+  // ---- simulation -------------------------------------------------------------------------
+  // The server runs the draft on a virtual clock; the canvas lights the path step by step.
+
+  const sim = document.getElementById("simulate");
+  let lit = [];
+  let lighting = null;
+
+  function readEvents(text) {
+    const events = [];
+    text.split("\n").forEach((line, index) => {
+      if (!line.trim()) return;
+      const match = line.trim().match(/^(\S+)\s+(\S+)\s*(.*)$/);
+      if (!match) throw new Error(`line ${index + 1}: write it as: after type {properties}`);
+      let properties = {};
+      if (match[3]) {
+        try { properties = JSON.parse(match[3]); } catch (error) {
+          throw new Error(`line ${index + 1}: the properties are not JSON (${error.message})`);
+        }
+      }
+      events.push({ after: match[1], type: match[2], properties });
+    });
+    return events;
+  }
+
+  function unlight() {
+    clearInterval(lighting);
+    loading = true;
+    for (const id of lit) {
+      const node = graph.getCellById(id);
+      if (node) node.attr("body/fill", "#ffffff");
+    }
+    loading = false;
+    lit = [];
+  }
+
+  function light(steps) {
+    unlight();
+    let index = 0;
+    const items = document.querySelectorAll("#sim-result li[data-step]");
+    lighting = setInterval(() => {
+      if (index >= steps.length) { clearInterval(lighting); return; }
+      const node = graph.getCellById(steps[index].node);
+      loading = true;
+      if (node) { node.attr("body/fill", "#dff5e3"); lit.push(node.id); }
+      loading = false;
+      if (items[index]) items[index].classList.add("lit");
+      index += 1;
+    }, 350);
+  }
+
+  function showResult(result) {
+    const box = document.getElementById("sim-result");
+    box.replaceChildren();
+    const final = document.createElement("p");
+    final.innerHTML = `<strong>Ends ${result.final}</strong>, ${result.steps.length} steps, ${result.sends.length} message${result.sends.length === 1 ? "" : "s"}.`;
+    box.append(final);
+    const list = document.createElement("ol");
+    list.className = "sim-steps";
+    result.steps.forEach((step, index) => {
+      const li = document.createElement("li");
+      li.dataset.step = index;
+      const reason = step.detail && (step.detail.reason || step.detail.port || step.detail.branch || "");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link";
+      button.textContent = `${step.node}: ${step.outcome}`;
+      button.addEventListener("click", () => focusNode(step.node));
+      li.append(button);
+      if (reason) li.append(document.createTextNode(` — ${typeof reason === "string" ? reason : JSON.stringify(reason)}`));
+      const at = document.createElement("small");
+      at.className = "muted";
+      at.textContent = ` ${step.at.replace("T", " ").slice(0, 16)}`;
+      li.append(at);
+      list.append(li);
+    });
+    box.append(list);
+    for (const send of result.sends) {
+      const card = document.createElement("div");
+      card.className = "sim-send";
+      const title = document.createElement("strong");
+      title.textContent = `${send.node} → ${send.channel}`;
+      const body = document.createElement("pre");
+      body.textContent = JSON.stringify(send.message, null, 2);
+      card.append(title, body);
+      box.append(card);
+    }
+    light(result.steps);
+  }
+
+  if (sim) {
+    sim.addEventListener("toggle", () => { if (!sim.open) unlight(); });
+    document.getElementById("sim-run").addEventListener("click", async () => {
+      const error = document.getElementById("sim-error");
+      error.hidden = true;
+      let body;
+      try {
+        let traits;
+        try { traits = JSON.parse(document.getElementById("sim-traits").value || "{}"); } catch (e) {
+          throw new Error(`The traits are not JSON (${e.message}).`);
+        }
+        body = { customer: { traits }, events: readEvents(document.getElementById("sim-events").value) };
+      } catch (e) {
+        error.textContent = e.message;
+        error.hidden = false;
+        return;
+      }
+      if (saveTimer || saving) { clearTimeout(saveTimer); saveTimer = null; await save(); }
+      const response = await fetch(sim.dataset.url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+        body: JSON.stringify(body),
+      });
+      const answer = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
+      if (!response.ok) {
+        error.textContent = answer.field ? `${answer.field}: ${answer.error}` : answer.error;
+        error.hidden = false;
+        return;
+      }
+      showResult(answer);
+    });
+  }
+
   // ---- start ------------------------------------------------------------------------------
 
   canvasBox.tabIndex = 0;

@@ -146,3 +146,102 @@ def test_selecting_a_step_opens_its_form_and_saving_it_updates_the_canvas(
     assert wait["config"]["timeout"] == "P3D"
     assert saved["revision"] == 4
     assert errors == []
+
+
+def test_a_live_journey_shows_counts_on_its_steps_without_a_reload(
+    page: Page, live_server, session, settings
+):
+    from engine.models import Customer, JourneyVersion, Run, RunStatus, Step
+
+    load_demo(session, SecretBox(settings.encryption_key))
+    make_user(session, Role.viewer, email="viewer@example.com")
+    journey = session.scalars(
+        select(Journey).where(Journey.name == "Cart recovery")
+    ).one()
+    version = session.scalars(
+        select(JourneyVersion).where(JourneyVersion.journey_id == journey.id)
+    ).one()
+    customer = session.scalars(select(Customer)).first()
+
+    def enter(count: int) -> None:
+        for _ in range(count):
+            run = Run(
+                journey_id=journey.id,
+                version_id=version.id,
+                customer_id=customer.id,
+                status=RunStatus.waiting,
+                current_node="wait",
+            )
+            session.add(run)
+            session.flush()
+            session.add(
+                Step(
+                    run_id=run.id,
+                    node_id="start",
+                    node_type="trigger",
+                    outcome="matched",
+                )
+            )
+            session.add(
+                Step(
+                    run_id=run.id,
+                    node_id="wait",
+                    node_type="wait_for_event",
+                    outcome="waiting",
+                )
+            )
+        session.commit()
+
+    enter(2)
+    _sign_in(page, live_server, "viewer@example.com")
+    page.goto(f"{live_server}/journeys/{journey.id}")
+    wait = page.locator('#canvas [data-node-id="wait"]')
+    expect(wait).to_have_attribute("data-waiting", "2")
+    expect(page.locator('#canvas [data-node-id="start"]')).to_have_attribute(
+        "data-completed", "2"
+    )
+    page.evaluate("window.stillHere = true")
+    enter(1)
+    expect(wait).to_have_attribute("data-waiting", "3", timeout=12_000)
+    expect(page.locator("#live-figures")).to_contain_text("3 in it now")
+    assert (
+        page.evaluate("window.stillHere") is True
+    )  # counted without reloading the page
+
+
+def test_a_simulation_lights_the_path_and_shows_the_rendered_messages(
+    page: Page, live_server, session, settings, screenshot_dir
+):
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    load_demo(session, SecretBox(settings.encryption_key))
+    make_user(session, Role.marketer, email="marketer@example.com")
+    journey = session.scalars(
+        select(Journey).where(Journey.name == "Cart recovery")
+    ).one()
+    _sign_in(page, live_server, "marketer@example.com")
+    page.goto(f"{live_server}/journeys/{journey.id}")
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+
+    page.get_by_text("Simulate", exact=True).click()
+    page.get_by_label("Events, one per line").fill(
+        'PT0S cart_abandoned {"cart_value": 120.5}'
+    )
+    page.get_by_role("button", name="Run simulation").click()
+    result = page.locator("#sim-result")
+    expect(result).to_contain_text("Ends completed")
+    expect(result.locator("li[data-step]").first).to_contain_text("start")
+    expect(result).to_contain_text("call → support-desk")
+    expect(result).to_contain_text("Call Ada")
+    expect(result.locator("li.lit")).to_have_count(
+        result.locator("li[data-step]").count(), timeout=10_000
+    )
+    page.screenshot(path=str(screenshot_dir / "simulation.png"))
+
+    page.get_by_label("Customer traits (JSON)").fill('{"tier": "standard"}')
+    page.get_by_role("button", name="Run simulation").click()
+    expect(result).to_contain_text("mail → email")
+    page.get_by_label("Events, one per line").fill("soon cart_abandoned")
+    page.get_by_role("button", name="Run simulation").click()
+    expect(page.locator("#sim-error")).to_contain_text("events[0].after")
+    assert errors == []

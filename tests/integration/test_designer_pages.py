@@ -462,3 +462,24 @@ def test_engine_problems_show_on_the_field_they_concern(marketer, session):
     html = marketer.get(f"/journeys/{journey.id}/nodes/call").get_data(as_text=True)
     assert "Channel" in html and "support-desk" in html  # no channels: named unknown
     assert 'id="n-call-channel-error"' in html
+
+
+def test_live_counts_arrive_as_an_htmx_event(client, session):
+    from engine import journeys
+
+    journey, _ = journeys.create_journey(
+        session,
+        starters.document("cart_recovery"),
+        journeys.check_context(session),
+        None,
+        allow_problems=True,
+    )
+    session.commit()
+    login(client, make_user(session, Role.viewer))
+    response = client.get(
+        f"/journeys/{journey.id}/counts", headers={"HX-Request": "true"}
+    )
+    figures = json.loads(response.headers["HX-Trigger"])["liveCounts"]
+    assert response.status_code == 200 and response.data == b""
+    assert figures["entered"] == 0 and figures["nodes"] == {}
+    assert response.headers["Cache-Control"] == "no-store"

@@ -7,6 +7,7 @@ from flask import (
     Response,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -14,7 +15,8 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from engine import graph, journeys, starters
+from engine import graph, journeys, starters, stats
+from engine import simulate as simulation
 from engine.channels import channel_slugs
 from engine.journeys import JourneyError
 from engine.models import (
@@ -190,7 +192,16 @@ def show(journey_id: int) -> Any:
         palette=palette.catalogue(),
         viewing=viewing,
         in_flight_by_node=journeys.in_flight_by_node(db(), journey),
+        sample_events=_sample_events(journey.draft),
     )
+
+
+def _sample_events(document: dict[str, Any]) -> str:
+    """A first simulation to run: the trigger's event, now."""
+    for node in document.get("nodes", []):
+        if node.get("type") == "trigger" and (node.get("config") or {}).get("event"):
+            return f"PT0S {node['config']['event']} {{}}"
+    return ""
 
 
 def _problems_by_node(problems: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -556,3 +567,37 @@ def save_node(journey_id: int, node_id: str) -> Any:
         {"draftSaved": _draft_answer(journey, problems)}
     )
     return response
+
+
+@bp.get("/<int:journey_id>/counts")
+@requires(Role.viewer)
+def counts(journey_id: int) -> Any:
+    """Live figures for the canvas, polled by htmx: handed to the page as an event."""
+    journey = _journey(journey_id)
+    figures = stats.journey_stats(db(), journey.id)
+    response = make_response("", 200)
+    response.headers["HX-Trigger"] = json.dumps({"liveCounts": figures})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/<int:journey_id>/simulate.json")
+@requires(Role.marketer)
+def simulate(journey_id: int) -> Any:
+    """Run a sample customer and timed events through the draft; nothing is stored or sent."""
+    journey = _journey(journey_id)
+    body = request.get_json(silent=True)
+    _document, problems = graph.check(journey.draft, _context())
+    if problems:
+        return jsonify(
+            error="the draft has problems; fix them before simulating",
+            problems=[p.to_dict() for p in problems],
+        ), 422
+    document = journeys.version_document(db(), journey, "draft")
+    try:
+        result = simulation.simulate(document, body, utcnow().replace(microsecond=0))
+    except simulation.SimulationError as error:
+        return jsonify(error=str(error), field=error.field), 422
+    finally:
+        db().rollback()  # a simulation reads, never writes
+    return jsonify(result)
