@@ -29,6 +29,7 @@
   const graph = new X6.Graph({
     container: document.getElementById("canvas"),
     autoResize: true,
+    async: false, // draw a loaded journey in one go rather than frame by frame
     grid: { visible: true, size: 10 },
     background: { color: "#fbfbfd" },
     panning: { enabled: true, eventTypes: ["rightMouseDown", "leftMouseDown"], modifiers: "shift" },
@@ -42,7 +43,7 @@
       allowEdge: false,
       allowMulti: true,
       highlight: true,
-      router: { name: "manhattan", args: { padding: 16 } },
+      router: { name: "orth", args: { padding: 16 } },
       connector: { name: "rounded", args: { radius: 8 } },
       validateMagnet: ({ magnet }) => editable && magnet.getAttribute("port-group") === "out",
       validateConnection: ({ targetMagnet, sourceCell, targetCell }) =>
@@ -116,7 +117,7 @@
       height: NODE_H,
       attrs: {
         body: { rx: 8, ry: 8, fill: "#ffffff", stroke: "#9aa7bf", strokeWidth: 1.5 },
-        label: { text: label(node), fontSize: 13, fill: "#1d2433", textWrap: { width: NODE_W - 16 } },
+        label: { text: label(node), fontSize: 13, fill: "#1d2433" },
       },
       ports: { groups: portGroups, items: portItems(node.type, ports) },
       data: { type: node.type, config: node.config || {} },
@@ -138,19 +139,22 @@
     const doc = answer.document;
     documentBase = doc;
     const layout = doc.layout || {};
-    graph.clearCells();
-    (doc.nodes || []).forEach((node, index) => {
-      const position = layout[node.id] || { x: 80 + (index % 4) * 260, y: 60 + Math.floor(index / 4) * 140 };
-      graph.addNode(nodeSpec(node, position, answer.ports[node.id] || []));
-    });
+    // One batch: the views are drawn once, not after every cell.
+    const cells = (doc.nodes || []).map((node, index) => graph.createNode(nodeSpec(
+      node,
+      layout[node.id] || { x: 80 + (index % 4) * 260, y: 60 + Math.floor(index / 4) * 140 },
+      answer.ports[node.id] || [],
+    )));
+    const ids = new Set(cells.map((cell) => cell.id));
     for (const edge of doc.edges || []) {
-      if (!graph.getCellById(edge.from) || !graph.getCellById(edge.to)) continue;
-      graph.addEdge({
+      if (!ids.has(edge.from) || !ids.has(edge.to)) continue;
+      cells.push(graph.createEdge({
         ...edgeStyle(),
         source: { cell: edge.from, port: `out:${edge.port || "out"}` },
         target: { cell: edge.to, port: "in" },
-      });
+      }));
     }
+    graph.resetCells(cells);
     loading = false;
     // A document without a layout, or one drawn for other node sizes, is arranged on open;
     // the arrangement is saved with the marketer's first edit.
@@ -267,17 +271,25 @@
 
   // ---- problems ---------------------------------------------------------------------------
 
+  const marked = new Set();
   function showProblems(problems) {
     const wasLoading = loading;
     loading = true; // marking problems is not an edit: keep it out of undo and autosave
-    for (const node of graph.getNodes()) node.attr("body/stroke", "#9aa7bf");
+    for (const id of marked) {
+      const node = graph.getCellById(id);
+      if (node) node.attr("body/stroke", "#9aa7bf");
+    }
+    marked.clear();
     problemList.replaceChildren();
     document.getElementById("problem-count").textContent = problems.length
       ? `${problems.length} problem${problems.length === 1 ? "" : "s"}`
       : "No problems";
     for (const problem of problems) {
       const node = problem.node && graph.getCellById(problem.node);
-      if (node && node.isNode()) node.attr("body/stroke", "#c62828");
+      if (node && node.isNode() && !marked.has(node.id)) {
+        node.attr("body/stroke", "#c62828");
+        marked.add(node.id);
+      }
       const li = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
@@ -610,8 +622,10 @@
   fetch(draftUrl, { headers: { Accept: "application/json" } })
     .then((response) => response.json())
     .then((answer) => {
+      performance.mark("throughline:draft-loaded");
       revision = answer.revision;
       draw(answer);
+      performance.mark("throughline:drawn");
       history.clean();
       updateHistoryButtons();
       fit();
