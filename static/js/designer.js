@@ -625,6 +625,10 @@
       performance.mark("throughline:draft-loaded");
       revision = answer.revision;
       draw(answer);
+      // Figures that arrived before the steps were drawn are shown now.
+      loading = true;
+      for (const node of graph.getNodes()) if (counts[node.id]) relabel(node);
+      loading = false;
       performance.mark("throughline:drawn");
       history.clean();
       updateHistoryButtons();
