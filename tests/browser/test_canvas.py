@@ -25,6 +25,21 @@ def _drag(page: Page, source: str, target: str) -> None:
     page.mouse.up()
 
 
+def _open_cart_recovery(page: Page, live_server, session, settings):
+    """The demo's Cart recovery on the canvas, for a marketer; returns it and page errors."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    load_demo(session, SecretBox(settings.encryption_key))
+    make_user(session, Role.marketer, email="marketer@example.com")
+    journey = session.scalars(
+        select(Journey).where(Journey.name == "Cart recovery")
+    ).one()
+    _sign_in(page, live_server, "marketer@example.com")
+    page.goto(f"{live_server}/journeys/{journey.id}")
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+    return journey, errors
+
+
 def test_add_connect_undo_and_autosave_on_the_canvas(
     page: Page, live_server, session, settings, screenshot_dir
 ):
@@ -99,16 +114,7 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
 def test_selecting_a_step_opens_its_form_and_saving_it_updates_the_canvas(
     page: Page, live_server, session, settings, screenshot_dir
 ):
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    load_demo(session, SecretBox(settings.encryption_key))
-    make_user(session, Role.marketer, email="marketer@example.com")
-    journey = session.scalars(
-        select(Journey).where(Journey.name == "Cart recovery")
-    ).one()
-    _sign_in(page, live_server, "marketer@example.com")
-    page.goto(f"{live_server}/journeys/{journey.id}")
-    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
 
     page.locator('#canvas [data-node-id="wait"]').click()
     panel = page.locator("#node-panel")
@@ -212,16 +218,7 @@ def test_a_live_journey_shows_counts_on_its_steps_without_a_reload(
 def test_a_simulation_lights_the_path_and_shows_the_rendered_messages(
     page: Page, live_server, session, settings, screenshot_dir
 ):
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    load_demo(session, SecretBox(settings.encryption_key))
-    make_user(session, Role.marketer, email="marketer@example.com")
-    journey = session.scalars(
-        select(Journey).where(Journey.name == "Cart recovery")
-    ).one()
-    _sign_in(page, live_server, "marketer@example.com")
-    page.goto(f"{live_server}/journeys/{journey.id}")
-    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
 
     page.get_by_text("Simulate", exact=True).click()
     page.get_by_label("Events, one per line").fill(

@@ -1,6 +1,7 @@
 """POST /hooks/<slug>: Standard Webhooks verification, dedup, schema, limits."""
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -210,10 +211,13 @@ def test_over_the_channel_rate_gets_429_with_retry_after(client, session, channe
     session.scalars(select(Channel)).one().rate_limit = 3
     session.commit()
     forget()
-    answers = [
-        post_event(client, "web", channel.inbound_secret, EVENT) for _ in range(5)
-    ]
-    assert [a.status_code for a in answers].count(202) <= 3
+    started = time.time()
+    answers = []
+    while len(answers) < 30 and not any(a.status_code == 429 for a in answers):
+        answers.append(post_event(client, "web", channel.inbound_secret, EVENT))
+    # The limit counts per second: a burst that crosses a second boundary gets two windows.
+    windows = int(time.time()) - int(started) + 1
+    assert [a.status_code for a in answers].count(202) <= 3 * windows
     limited = [a for a in answers if a.status_code == 429]
     assert limited and limited[0].headers["Retry-After"] == "1"
 

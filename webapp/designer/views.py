@@ -13,7 +13,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from engine import graph, journeys, starters, stats
 from engine import simulate as simulation
@@ -24,8 +24,6 @@ from engine.models import (
     JourneyStatus,
     JourneyVersion,
     Role,
-    Run,
-    RunStatus,
     User,
     utcnow,
 )
@@ -173,14 +171,8 @@ def show(journey_id: int) -> Any:
         from werkzeug.exceptions import NotFound
 
         raise NotFound(f"the journey has no version {viewing}")
-    in_flight = db().scalar(
-        select(func.count())
-        .select_from(Run)
-        .where(
-            Run.journey_id == journey.id,
-            Run.status.in_([RunStatus.active, RunStatus.waiting]),
-        )
-    )
+    in_flight_by_node = journeys.in_flight_by_node(db(), journey)
+    in_flight = sum(in_flight_by_node.values())
     return render_template(
         "designer/show.html",
         journey=journey,
@@ -191,7 +183,7 @@ def show(journey_id: int) -> Any:
         can_edit=acting_user().role.includes(Role.marketer),
         palette=palette.catalogue(),
         viewing=viewing,
-        in_flight_by_node=journeys.in_flight_by_node(db(), journey),
+        in_flight_by_node=in_flight_by_node,
         sample_events=_sample_events(journey.draft),
     )
 
@@ -253,14 +245,8 @@ def archive(journey_id: int) -> Any:
     """Ask, then archive: the journey leaves the list and its runs end."""
     journey = _journey(journey_id)
     form = ConfirmForm()
-    in_flight = db().scalar(
-        select(func.count())
-        .select_from(Run)
-        .where(
-            Run.journey_id == journey.id,
-            Run.status.in_([RunStatus.active, RunStatus.waiting]),
-        )
-    )
+    in_flight_by_node = journeys.in_flight_by_node(db(), journey)
+    in_flight = sum(in_flight_by_node.values())
     if not form.validate_on_submit():
         return render_template(
             "designer/archive.html", journey=journey, form=form, in_flight=in_flight
