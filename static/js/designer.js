@@ -43,7 +43,6 @@
       allowEdge: false,
       allowMulti: true,
       highlight: true,
-      router: { name: "orth", args: { padding: 16 } },
       connector: { name: "rounded", args: { radius: 8 } },
       validateMagnet: ({ magnet }) => editable && magnet.getAttribute("port-group") === "out",
       validateConnection: ({ targetMagnet, sourceCell, targetCell }) =>
@@ -68,8 +67,11 @@
 
   // ---- drawing ----------------------------------------------------------------------------
 
+  // Manhattan routing steers around steps but costs too much on very large journeys.
+  let routing = { name: "manhattan", args: { padding: 16 } };
   function edgeStyle() {
     return {
+      router: routing,
       attrs: { line: { stroke: "#5a6b8c", strokeWidth: 2, targetMarker: { name: "block", width: 10, height: 8 } } },
       zIndex: 0,
     };
@@ -139,6 +141,9 @@
     const doc = answer.document;
     documentBase = doc;
     const layout = doc.layout || {};
+    routing = (doc.nodes || []).length > 80
+      ? { name: "orth", args: { padding: 16 } }
+      : { name: "manhattan", args: { padding: 16 } };
     // One batch: the views are drawn once, not after every cell.
     const cells = (doc.nodes || []).map((node, index) => graph.createNode(nodeSpec(
       node,

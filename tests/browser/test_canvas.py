@@ -129,19 +129,22 @@ def test_selecting_a_step_opens_its_form_and_saving_it_updates_the_canvas(
 
     page.locator('#canvas [data-node-id="vip"]').click()
     expect(panel.get_by_role("heading", name="Condition")).to_be_visible()
-    panel.get_by_label("Rule").fill('{"field": "customer.traits.tier", "op": "nearly"')
+    rule_box = panel.get_by_label("Or a whole rule (JSON)")
+    expect(panel.get_by_label("Field", exact=True)).to_have_value(
+        "customer.traits.tier"
+    )
+    rule_box.fill('{"field": "customer.traits.tier", "op": "nearly"')
     panel.get_by_role("button", name="Save step").click()
     expect(panel.get_by_text("this is not JSON")).to_be_visible()
-    panel.get_by_label("Rule").fill(
-        '{"field": "customer.traits.tier", "op": "nearly", "value": "vip"}'
-    )
+    rule_box.fill('{"field": "customer.traits.tier", "op": "nearly", "value": "vip"}')
     panel.get_by_role("button", name="Save step").click()
     expect(page.locator("#problems")).to_contain_text("vip")
     expect(page.locator("#problem-count")).to_have_text("1 problem")
     page.screenshot(path=str(screenshot_dir / "side-panel.png"))
-    panel.get_by_label("Rule").fill(
-        '{"field": "customer.traits.tier", "op": "eq", "value": "vip"}'
-    )
+    rule_box.fill("")
+    panel.get_by_label("Comparison").select_option("is at least")
+    panel.get_by_label("Field", exact=True).fill("customer.traits.orders")
+    panel.get_by_label("Value").fill("3")
     panel.get_by_role("button", name="Save step").click()
     expect(page.locator("#problem-count")).to_have_text("No problems")
 
@@ -151,6 +154,12 @@ def test_selecting_a_step_opens_its_form_and_saving_it_updates_the_canvas(
     wait = next(n for n in saved["document"]["nodes"] if n["id"] == "wait")
     assert wait["config"]["timeout"] == "P3D"
     assert saved["revision"] == 4
+    vip = next(n for n in saved["document"]["nodes"] if n["id"] == "vip")
+    assert vip["config"]["rule"] == {
+        "field": "customer.traits.orders",
+        "op": "gte",
+        "value": 3,
+    }
     assert errors == []
 
 

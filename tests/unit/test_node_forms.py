@@ -39,3 +39,52 @@ def test_every_starter_node_survives_a_trip_through_its_form(app):
                     form.set_channels(["app", "email", "sms", "support-desk", "web"])
                 form.load(node["config"])
                 assert form.dump() == (node["config"] or {}), (starter.key, node["id"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "rule"),
+    [
+        (
+            {"field": "event.properties.cart_value", "op": "gte", "value": "50"},
+            {"field": "event.properties.cart_value", "op": "gte", "value": 50},
+        ),
+        (
+            {"field": "customer.traits.tier", "op": "in", "value": '["vip", "gold"]'},
+            {"field": "customer.traits.tier", "op": "in", "value": ["vip", "gold"]},
+        ),
+        (
+            {"field": "customer.traits.tier", "op": "eq", "value": "vip"},
+            {"field": "customer.traits.tier", "op": "eq", "value": "vip"},
+        ),
+        (
+            {"field": "customer.email", "op": "exists", "value": "ignored"},
+            {"field": "customer.email", "op": "exists"},
+        ),
+        (
+            {"rule": '{"any": [{"field": "a", "op": "exists"}]}', "field": ""},
+            {"any": [{"field": "a", "op": "exists"}]},
+        ),
+    ],
+)
+def test_the_condition_form_builds_a_rule_from_plain_fields(app, fields, rule):
+    from werkzeug.datastructures import MultiDict
+
+    with app.test_request_context():
+        form = node_forms.ConditionForm(
+            formdata=MultiDict(fields), meta={"csrf": False}
+        )
+        assert form.validate(), form.errors
+        assert form.dump() == {"rule": rule}
+
+
+def test_the_condition_form_asks_for_a_field_or_a_rule(app):
+    from werkzeug.datastructures import MultiDict
+
+    with app.test_request_context():
+        form = node_forms.ConditionForm(
+            formdata=MultiDict({"op": "eq"}), meta={"csrf": False}
+        )
+        assert not form.validate()
+        assert form.field.errors == [
+            "name the field to compare, or write a whole rule below"
+        ]

@@ -25,7 +25,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
-from engine import durations
+from engine import durations, rules
 from webapp.forms import BaseForm
 
 UNITS = [
@@ -35,6 +35,15 @@ UNITS = [
     SelectChoice("W", "weeks"),
 ]
 _UNIT_MINUTES = {"M": 1, "H": 60, "D": 1440, "W": 10080}
+OPERATOR_CHOICES = [
+    SelectChoice(op, label)
+    for op, label in {
+        "eq": "is", "ne": "is not", "gt": "is more than", "gte": "is at least",
+        "lt": "is less than", "lte": "is at most", "in": "is one of",
+        "not_in": "is none of", "contains": "contains", "starts_with": "starts with",
+        "exists": "is present", "not_exists": "is missing",
+    }.items()
+]  # fmt: skip
 WEEKDAYS = [
     SelectChoice(str(n), name)
     for n, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], start=1)
@@ -250,7 +259,60 @@ class WaitForEventForm(NodeForm, _Duration):
 
 @_registers("condition")
 class ConditionForm(NodeForm):
-    rule = JSONField("Rule", validators=[InputRequired()], description=RULE_HELP)
+    """One comparison in plain fields; a rule with all/any/not goes in the JSON box."""
+
+    field = StringField(
+        "Field",
+        validators=[Optional()],
+        description="e.g. customer.traits.tier, event.properties.cart_value, context.score",
+    )
+    op = SelectField("Comparison", choices=OPERATOR_CHOICES, default="eq")
+    value = StringField(
+        "Value",
+        validators=[Optional()],
+        description="Numbers, true/false and [lists] are read as such.",
+    )
+    rule = JSONField("Or a whole rule (JSON)", description=RULE_HELP)
+
+    def load(self, config: dict[str, Any]) -> None:
+        rule = config.get("rule")
+        if (
+            isinstance(rule, dict)
+            and {"field", "op"} <= set(rule)
+            and set(rule) <= {"field", "op", "value"}
+        ):
+            self.field.data, self.op.data = rule["field"], rule["op"]
+            if "value" in rule:
+                value = rule["value"]
+                self.value.data = value if isinstance(value, str) else json.dumps(value)
+        else:
+            self.rule.data = rule
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = bool(super().validate(extra_validators))
+        if valid and self.rule.data is None and not self.field.data:
+            self.field.errors = [
+                "name the field to compare, or write a whole rule below"
+            ]
+            return False
+        return valid
+
+    def dump(self) -> dict[str, Any]:
+        if self.rule.data is not None:
+            return {"rule": self.rule.data}
+        leaf: dict[str, Any] = {"field": self.field.data, "op": self.op.data}
+        if self.op.data not in rules.NO_VALUE:
+            leaf["value"] = _typed(self.value.data or "")
+        return {"rule": leaf}
+
+
+def _typed(text: str) -> Any:
+    """`42` is a number, `true` a boolean, `["a"]` a list; anything else stays text."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, (int, float, bool, list)) else text
 
 
 @_registers("switch")

@@ -489,6 +489,8 @@ def _panel(journey: Journey, node: dict[str, Any], form: Any, **extra: Any) -> A
     mine = [p.to_dict() for p in problems if p.node == node["id"]]
     for problem in mine:
         name = (problem.get("field") or "").removeprefix("config.").split(".")[0]
+        if name == "rule" and form is not None and "field" in form._fields:
+            name = "rule" if form.rule.data is not None else "field"
         if form is not None and name in form._fields and name != "revision":
             form[name].errors = [*form[name].errors, problem["message"]]
             problem["shown"] = True
