@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -85,6 +86,24 @@ class Signer:
             "webhook-signature": self.webhook.sign(webhook_id, at, body),
             "content-type": "application/json",
         }
+
+
+def web_channel(database: Any, settings: Settings) -> Signer:
+    """Create the `web` channel every intake benchmark posts to; a signer with its secret."""
+    from engine.channels import create_channel
+    from engine.crypto import SecretBox
+
+    with database.session() as session:
+        secret = create_channel(
+            session,
+            SecretBox(settings.encryption_key),
+            "web",
+            "Web",
+            "web",
+            rate_limit=100_000,
+        ).inbound_secret
+        session.commit()
+    return Signer(secret)
 
 
 def percentile(values: list[float], q: float) -> float:

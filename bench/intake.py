@@ -25,9 +25,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Signer, machine, stack  # noqa: E402
-from engine.channels import create_channel  # noqa: E402
-from engine.crypto import SecretBox  # noqa: E402
+from bench.common import ROOT, Signer, machine, stack, web_channel  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.models import Event  # noqa: E402
 
@@ -152,17 +150,7 @@ def main() -> None:
     print(machine())
     with stack(THROUGHLINE_BACKLOG_LIMIT="100000000") as running:
         database = Database(running.settings.database_url)
-        with database.session() as session:
-            secret = create_channel(
-                session,
-                SecretBox(running.settings.encryption_key),
-                "web",
-                "Web",
-                "web",
-                rate_limit=100_000,
-            ).inbound_secret
-            session.commit()
-        signer = Signer(secret)
+        signer = web_channel(database, running.settings)
         running.start_web(args.processes)
         work = Path(tempfile.mkdtemp(prefix="throughline-pool-"))
         threads = 2

@@ -21,10 +21,8 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Signer, machine, rss_mb, stack  # noqa: E402
+from bench.common import machine, rss_mb, stack, web_channel  # noqa: E402
 from bench.intake import run_wrk, write_pool  # noqa: E402
-from engine.channels import create_channel  # noqa: E402
-from engine.crypto import SecretBox  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.models import Event  # noqa: E402
 
@@ -38,17 +36,7 @@ def main() -> None:
     print(machine())
     with stack(THROUGHLINE_BACKLOG_LIMIT=str(args.bound)) as running:
         database = Database(running.settings.database_url)
-        with database.session() as session:
-            secret = create_channel(
-                session,
-                SecretBox(running.settings.encryption_key),
-                "web",
-                "Web",
-                "web",
-                rate_limit=100_000,
-            ).inbound_secret
-            session.commit()
-        signer = Signer(secret)
+        signer = web_channel(database, running.settings)
         running.start_web()
         pids = running.web_pids()
         samples: list[float] = []

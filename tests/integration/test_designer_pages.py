@@ -17,6 +17,21 @@ def marketer(client, session):
     return client
 
 
+def _stored(session, starter, owner=None):
+    """A journey saved straight from a starter document, problems and all."""
+    from engine import journeys
+
+    journey, _ = journeys.create_journey(
+        session,
+        starters.document(starter),
+        journeys.check_context(session),
+        owner,
+        allow_problems=True,
+    )
+    session.commit()
+    return journey
+
+
 def _post(client, path, data=None, **kwargs):
     token = csrf_token(client, "/journeys/")
     return client.post(path, data={"csrf_token": token, **(data or {})}, **kwargs)
@@ -180,17 +195,7 @@ def test_archive_asks_first_then_ends_runs_and_can_be_undone(
 
 
 def test_a_viewer_reads_and_exports_but_changes_nothing(client, session):
-    owner = make_user(session, Role.marketer)
-    from engine import journeys
-
-    journey, _ = journeys.create_journey(
-        session,
-        starters.document("onboarding"),
-        journeys.check_context(session),
-        owner,
-        allow_problems=True,
-    )
-    session.commit()
+    journey = _stored(session, "onboarding", make_user(session, Role.marketer))
     login(client, make_user(session, Role.viewer))
     page = client.get(f"/journeys/{journey.id}").get_data(as_text=True)
     assert "Onboarding across email and app" in page
@@ -257,16 +262,7 @@ def test_the_canvas_autosave_checks_the_revision_and_loses_nothing(marketer, ses
 
 
 def test_a_viewer_can_load_the_draft_but_not_save_it(client, session):
-    from engine import journeys
-
-    journey, _ = journeys.create_journey(
-        session,
-        starters.document("cart_recovery"),
-        journeys.check_context(session),
-        None,
-        allow_problems=True,
-    )
-    session.commit()
+    journey = _stored(session, "cart_recovery")
     login(client, make_user(session, Role.viewer))
     loaded = client.get(f"/journeys/{journey.id}/draft.json")
     assert loaded.status_code == 200
@@ -465,16 +461,7 @@ def test_engine_problems_show_on_the_field_they_concern(marketer, session):
 
 
 def test_live_counts_arrive_as_an_htmx_event(client, session):
-    from engine import journeys
-
-    journey, _ = journeys.create_journey(
-        session,
-        starters.document("cart_recovery"),
-        journeys.check_context(session),
-        None,
-        allow_problems=True,
-    )
-    session.commit()
+    journey = _stored(session, "cart_recovery")
     login(client, make_user(session, Role.viewer))
     response = client.get(
         f"/journeys/{journey.id}/counts", headers={"HX-Request": "true"}

@@ -209,6 +209,8 @@ def durations_iso(delta: timedelta) -> str:
 
 
 def test_live_execution_matches_the_model(database_url, settings):
+    """Hypothesis drives the machine above; its invariant asserts that every customer's runs,
+    steps, sends and traits in SQL equal the simulated model's, and any mismatch fails here."""
     machine = _build(database_url, settings.encryption_key)
     run_state_machine_as_test(
         machine,
