@@ -62,7 +62,11 @@ def merge_customers(
         for channel, allowed in other.consent.items():
             consent[channel] = bool(consent.get(channel, True)) and bool(allowed)
         survivor.consent = consent
+        survivor.seen_channels = sorted(
+            {*(survivor.seen_channels or []), *(other.seen_channels or [])}
+        )
         other.traits, other.consent, other.merged_into_id = {}, {}, survivor.id
+        other.seen_channels = []
     for model in (Identity, Event, Run, Delivery):
         session.execute(
             update(model)

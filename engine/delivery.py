@@ -21,11 +21,13 @@ import httpx
 import pybreaker
 import tenacity
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
-from engine import customers, execution
+from engine import counters, customers, execution
+from engine.counters import Metric
 from engine.crypto import SecretBox
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
 from engine.nodes import Resume
@@ -39,6 +41,7 @@ CONSENT, DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED, BLOCKED = (
     "permanent_4xx", "retries_exhausted", "blocked_address",
 )  # fmt: skip
 CHANNEL_REASONS = {DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED}
+TEST = "test"  # the kind of a delivery an admin sends to try a channel
 _backoff = tenacity.wait_random_exponential(multiplier=1, max=300)
 
 
@@ -176,7 +179,7 @@ class Sender:
             storage = pybreaker.CircuitRedisStorage(
                 pybreaker.STATE_CLOSED,
                 self.redis,
-                namespace=f"throughline:breaker:{channel_id}",
+                namespace=breaker_namespace(channel_id),
             )
             found = pybreaker.CircuitBreaker(
                 fail_max=self.settings.breaker_fail_max,
@@ -280,6 +283,68 @@ class Sender:
         return Outcome(kind, None, status, latency, error)
 
 
+def breaker_namespace(channel_id: int) -> str:
+    """Where a channel's breaker keeps its state in Redis (shared by every worker)."""
+    return f"throughline:breaker:{channel_id}"
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    """A channel breaker as stored: closed, open, half-open, or unknown (Redis unreachable)."""
+
+    state: str
+    failures: int = 0
+    opened_at: datetime | None = None
+
+
+def breaker_states(redis: Redis, channel_ids: list[int]) -> dict[int, BreakerState]:
+    """Read the breakers' stored state; a breaker never used is closed."""
+    keys = pybreaker.CircuitRedisStorage.BASE_NAMESPACE
+    pipe = redis.pipeline(transaction=False)
+    for channel_id in channel_ids:
+        for name in ("state", "fail_counter", "opened_at"):
+            pipe.get(f"{breaker_namespace(channel_id)}:{keys}:{name}")
+    try:
+        values = pipe.execute()
+    except RedisError:
+        return {channel_id: BreakerState("unknown") for channel_id in channel_ids}
+    found = {}
+    for index, channel_id in enumerate(channel_ids):
+        state, failures, opened = values[index * 3 : index * 3 + 3]
+        found[channel_id] = BreakerState(
+            state.decode() if state else pybreaker.STATE_CLOSED,
+            int(failures or 0),
+            datetime.fromtimestamp(int(opened), UTC) if opened else None,
+        )
+    return found
+
+
+def new_test_delivery(channel: Channel, now: datetime) -> Delivery:
+    """A signed test action for `channel`, tried once by the channel's normal drain.
+
+    Its deadline is its creation time, so a failure is final at the first attempt instead
+    of being retried for a day.
+    """
+    return Delivery(
+        channel_id=channel.id,
+        kind=TEST,
+        payload={
+            "body": {
+                "test": True,
+                "journey": None,
+                "node": None,
+                "customer": None,
+                "message": {"text": "A test action from Throughline; ignore it."},
+                "context": {},
+            },
+            "channel": channel.slug,
+        },
+        next_attempt_at=now,
+        deadline_at=now,
+        created_at=now,
+    )
+
+
 class _Retryable(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"HTTP {status}")
@@ -287,8 +352,37 @@ class _Retryable(Exception):
 
 
 def load(session: Session, ids: list[str]) -> None:
-    """Read a claimed batch's rows in one query, so settling each finds it in the session."""
-    list(session.scalars(select(Delivery).where(Delivery.id.in_(ids))))
+    """Read a claimed batch's rows in one query, so settling each finds it in the session,
+    and the journey versions of their runs, which their figures are counted under."""
+    rows = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids))))
+    run_ids = {row.run_id for row in rows if row.run_id is not None}
+    versions: dict[int, int] = session.info.setdefault("run_versions", {})
+    if run_ids:
+        for run_id, version_id in session.execute(
+            select(Run.id, Run.version_id).where(Run.id.in_(run_ids))
+        ):
+            versions[run_id] = version_id
+
+
+def _count(session: Session, row: Delivery, outcome: Outcome, now: datetime) -> None:
+    """Count an attempt's latency and, once final, the delivery's status and reason."""
+    versions: dict[int, int] = session.info.get("run_versions", {})
+    where: dict[str, Any] = {
+        "journey_id": row.journey_id or 0,
+        "version_id": versions.get(row.run_id or 0, 0),
+        "node_id": row.node_id or "",
+        "channel_id": row.channel_id or 0,
+    }
+    if outcome.latency_ms is not None:
+        label = counters.bucket_label(outcome.latency_ms, counters.LATENCY_BOUNDS_MS)
+        counters.add(session, Metric.LATENCY, now, label=label, **where)
+    if outcome.status in ("retry", "postpone"):
+        return
+    counters.add(session, Metric.DELIVERY, now, label=outcome.status, **where)
+    if outcome.status != "delivered":
+        counters.add(
+            session, Metric.REASON, now, label=outcome.reason or "failed", **where
+        )
 
 
 def settle(
@@ -305,6 +399,7 @@ def settle(
         return  # erased meanwhile, or settled by an earlier lease holder
     row.response_status, row.latency_ms = outcome.response_status, outcome.latency_ms
     row.last_error = outcome.error
+    _count(session, row, outcome, now)
     if outcome.status == "retry":
         row.next_attempt_at = now + timedelta(seconds=retry_delay(row.attempts))
         return

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from engine import customers, graph
+from engine import counters, customers, graph
+from engine.counters import Metric
 from engine.models import (
     Channel,
     Customer,
@@ -136,10 +137,102 @@ def save_state(run: Run, state: RunState, now: datetime) -> None:
         "event": state.event,
         "awaiting": _dump_await(state.awaiting),
         "holding_delivery": state.holding_delivery,
+        "channels": (run.state or {}).get("channels", []),
     }
     run.converted_at = state.converted_at
     if state.ended and run.ended_at is None:
         run.ended_at = now
+        session = object_session(run)
+        if session is not None:
+            counters.add(
+                session,
+                Metric.ENDED,
+                now,
+                journey_id=run.journey_id,
+                version_id=run.version_id,
+                label=state.status.value,
+            )
+
+
+def touch_channel(run: Run, slug: str | None) -> None:
+    """Remember that the run met the customer on this channel (events in, messages out)."""
+    if not slug:
+        return
+    seen = list((run.state or {}).get("channels", []))
+    if slug not in seen:
+        run.state = {**(run.state or {}), "channels": [*seen, slug]}
+
+
+def add_step(
+    session: Session,
+    run: Run,
+    node_id: str,
+    node_type: str,
+    outcome: str,
+    detail: dict[str, Any],
+    at: datetime,
+    arrived: bool = True,
+) -> None:
+    """Write a step and count it for the journey's funnel (`arrived`: the run's first step
+    at this node, not the continuation of a wait there)."""
+    session.add(
+        Step(
+            run_id=run.id,
+            node_id=node_id,
+            node_type=node_type,
+            outcome=outcome,
+            detail=detail,
+            at=at,
+        )
+    )
+    where: dict[str, Any] = {"journey_id": run.journey_id, "version_id": run.version_id}
+    counters.add(session, Metric.STEP, at, node_id=node_id, label=outcome, **where)
+    if arrived:
+        counters.add(session, Metric.ARRIVED, at, node_id=node_id, **where)
+    if node_type == "split":
+        counters.add(
+            session,
+            Metric.BRANCH_ENTERED,
+            at,
+            journey_id=run.journey_id,
+            version_id=run.version_id,
+            node_id=node_id,
+            label=outcome,
+        )
+
+
+def count_conversion(
+    session: Session, run: Run, document: graph.Document, now: datetime
+) -> None:
+    """Count a conversion: time to goal, channels touched, and the split branches taken."""
+    where: dict[str, Any] = {"journey_id": run.journey_id, "version_id": run.version_id}
+    counters.add(session, Metric.CONVERTED, now, **where)
+    took = (now - run.started_at).total_seconds()
+    counters.add(
+        session,
+        Metric.TIME_TO_GOAL,
+        now,
+        label=counters.bucket_label(took, counters.TIME_TO_GOAL_BOUNDS),
+        **where,
+    )
+    if len((run.state or {}).get("channels", [])) >= 2:
+        counters.add(session, Metric.CROSS_CHANNEL, now, **where)
+    if any(node.type == "split" for node in document.nodes):
+        session.flush()
+        branches = session.execute(
+            select(Step.node_id, Step.outcome)
+            .where(Step.run_id == run.id, Step.node_type == "split")
+            .distinct()
+        )
+        for node_id, port in branches:
+            counters.add(
+                session,
+                Metric.BRANCH_CONVERTED,
+                now,
+                node_id=node_id,
+                label=port,
+                **where,
+            )
 
 
 @dataclass
@@ -169,18 +262,21 @@ def record(
     customer_scope: dict[str, Any],
     effects: Effects,
     now: datetime,
+    resumed_at: str | None = None,
 ) -> None:
-    """Write the steps and delivery rows an advance produced."""
-    for step in moved.steps:
-        session.add(
-            Step(
-                run_id=run.id,
-                node_id=step.node,
-                node_type=step.type,
-                outcome=step.outcome,
-                detail=step.detail,
-                at=step.at,
-            )
+    """Write the steps and delivery rows an advance produced (`resumed_at`: the node the run
+    was waiting at, whose first step continues that visit)."""
+    for index, step in enumerate(moved.steps):
+        arrived = not (index == 0 and step.node == resumed_at)
+        add_step(
+            session,
+            run,
+            step.node,
+            step.type,
+            step.outcome,
+            step.detail,
+            step.at,
+            arrived,
         )
     if not (moved.sends or moved.webhooks):
         return
@@ -195,6 +291,7 @@ def record(
     journey = {"id": run.journey_id, "name": journey_name, "version": version}
     for send in moved.sends:
         channel = channels.get(send.channel)
+        touch_channel(run, send.channel)
         delivery = Delivery(
             run_id=run.id,
             customer_id=run.customer_id,
@@ -256,6 +353,7 @@ def _advance(
     document = live.document if live else document_of(session, run.version_id)
     # Splits hash the customer's own id (as a simulation of that id does), not the profile number.
     key = str(customer_scope.get("id", run.customer_id))
+    resumed_at = run.current_node if resume is not None else None
     moved = advance(
         document, state, customer_scope, now, key, resume, hold_for_delivery=True
     )
@@ -270,22 +368,22 @@ def _advance(
             (journey.name if journey else ""),
             (version.number if version else 0),
         )
-    record(session, run, name, number, moved, customer_scope, effects, now)
+    record(session, run, name, number, moved, customer_scope, effects, now, resumed_at)
     effects.runs_advanced += 1
 
 
 def _note(session: Session, run: Run, outcome: str, reason: str, now: datetime) -> None:
     document = document_of(session, run.version_id)
     node_type = document.node(run.current_node).type if run.current_node else "trigger"
-    session.add(
-        Step(
-            run_id=run.id,
-            node_id=run.current_node or "",
-            node_type=node_type,
-            outcome=outcome,
-            detail={"reason": reason},
-            at=now,
-        )
+    add_step(
+        session,
+        run,
+        run.current_node or "",
+        node_type,
+        outcome,
+        {"reason": reason},
+        now,
+        arrived=False,
     )
 
 
@@ -314,8 +412,11 @@ def apply_event_to_runs(
         if goal_reached(document, event, state, customer_scope, now):
             state.converted_at = now
             run.converted_at = now
+            touch_channel(run, event.get("channel"))
             _note(session, run, "converted", f"goal {event.get('type')} reached", now)
+            count_conversion(session, run, document, now)
         if awaited_event_arrived(state, event, customer_scope):
+            touch_channel(run, event.get("channel"))
             _advance(
                 session,
                 run,
@@ -356,6 +457,16 @@ def start_runs(
             state={},
             trigger_event_id=event_id,
             started_at=now,
+        )
+        touch_channel(run, event.get("channel"))
+        channel = _channels_by_slug(session).get(str(event.get("channel")))
+        counters.add(
+            session,
+            Metric.ENTERED,
+            now,
+            journey_id=candidate.journey_id,
+            version_id=candidate.version_id,
+            channel_id=channel.id if channel else 0,
         )
         session.add(run)  # inserted by _advance's flush, already advanced
         _advance(session, run, state, customer_scope, None, effects, now, candidate)

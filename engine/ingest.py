@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import customers, execution
+from engine import counters, customers, execution
 from engine.events import EventError, parse_event
-from engine.models import Channel, Event, EventStatus, utcnow
+from engine.models import Channel, Customer, Event, EventStatus, utcnow
 
 log = logging.getLogger("throughline.ingest")
 MAX_ATTEMPTS = 3
@@ -52,6 +52,7 @@ def process_event(
         session, incoming.identifiers, event.channel_id, incoming.traits
     )
     customers.touch(customer, incoming.traits)
+    _count_context(session, customer, event.channel_id, now)
     scope = customers.scope_of(session, customer)
     happened = event_scope(event, channel_slug, event.payload)
     runs = customers.active_runs(session, customer.id)
@@ -66,6 +67,24 @@ def process_event(
         customer.updated_at = now
     event.customer_id = customer.id
     event.status, event.processed_at, event.error = EventStatus.processed, now, None
+
+
+def _count_context(
+    session: Session, customer: Customer, channel_id: int, now: datetime
+) -> None:
+    """Count whether the customer was already known from another channel (context kept)."""
+    seen = list(customer.seen_channels or [])
+    if customers.is_new(session, customer):
+        label = "new"
+    elif any(other != channel_id for other in seen):
+        label = "known"
+    else:
+        label = "same"
+    counters.add(
+        session, counters.Metric.EVENT, now, channel_id=channel_id, label=label
+    )
+    if channel_id not in seen:
+        customer.seen_channels = [*seen, channel_id]
 
 
 @dataclass
@@ -90,6 +109,7 @@ def drain_batch(
     on the first error; the caller then rolls back and repeats the batch carefully.
     """
     now = now or utcnow()
+    counters.set_shard(session, partition)
     statement = (
         select(Event)
         .where(Event.status == EventStatus.pending, Event.partition == partition)

@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from engine import audit, graph
+from engine import audit, counters, graph
 from engine.channels import channel_slugs
 from engine.models import Journey, JourneyStatus, JourneyVersion, Run, RunStatus, User
 from engine.nodes import CheckContext
@@ -205,12 +205,24 @@ def archive(
         raise JourneyError(409, "pause the journey before archiving it")
     if journey.status is JourneyStatus.archived:
         return 0
+    in_flight = (Run.journey_id == journey.id) & Run.status.in_(
+        [RunStatus.active, RunStatus.waiting]
+    )
+    for version_id, count in session.execute(
+        select(Run.version_id, func.count()).where(in_flight).group_by(Run.version_id)
+    ):
+        counters.add(
+            session,
+            counters.Metric.ENDED,
+            now,
+            journey_id=journey.id,
+            version_id=version_id,
+            label=RunStatus.exited.value,
+            amount=count,
+        )
     statement = (
         update(Run)
-        .where(
-            Run.journey_id == journey.id,
-            Run.status.in_([RunStatus.active, RunStatus.waiting]),
-        )
+        .where(in_flight)
         .values(
             status=RunStatus.exited, ended_at=now, wake_at=None, awaiting_event=None
         )

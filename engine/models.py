@@ -239,6 +239,8 @@ class Customer(Base):
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     consent: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Channel ids that have sent events about this person (for context retention).
+    seen_channels: Mapped[list[int]] = mapped_column(JSONDoc, default=list)
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL"), index=True
     )
@@ -466,3 +468,25 @@ class AuditEntry(Base):
     target_type: Mapped[str] = mapped_column(String(32))
     target_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Counter(Base):
+    """Pre-aggregated figures, added to in the same transaction as what they count.
+
+    A row counts `metric` (with its `label`: an outcome, a status, a reason, a histogram
+    bucket) for one journey version, node and channel in one hour. Drains of different
+    partitions write different `shard`s, so they never wait on each other's rows; readers
+    sum over shards. `journey_id` 0 holds figures that belong to no journey (events in).
+    """
+
+    __tablename__ = "counters"
+
+    journey_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -12,7 +12,7 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import func, select
 
-from engine import delivery, execution, ingest, signals, timers
+from engine import counters, delivery, execution, ingest, signals, timers
 from engine.models import Delivery, DeliveryStatus, Event, EventStatus, utcnow
 from engine.runtime import Runtime
 
@@ -20,6 +20,9 @@ log = logging.getLogger("throughline.work")
 EVENT_BATCH = 200
 DELIVERY_BATCH = 64
 TIMER_BATCH = 500
+# Counter shards: event drains write their partition's, delivery drains and sweeps their own.
+DELIVERY_SHARDS = 100_000
+TIMER_SHARD = 200_000
 
 
 def enqueue_event_drain(redis: Redis, partition: int) -> None:
@@ -116,6 +119,7 @@ def drain_deliveries(
             outcomes = list(_pool.map(partial(sender(rt).attempt, now=now), claimed))
             effects = execution.Effects()
             with rt.database.session(writer=True) as session:
+                counters.set_shard(session, DELIVERY_SHARDS + partition)
                 delivery.load(session, [item.id for item in claimed])
                 for item, outcome in zip(claimed, outcomes, strict=True):
                     delivery.settle(
@@ -146,6 +150,7 @@ def sweep_timers(rt: Runtime, budget: float = 0.8) -> int:
     while time.monotonic() < deadline:
         effects = execution.Effects()
         with rt.database.session(writer=True) as session:
+            counters.set_shard(session, TIMER_SHARD)
             lateness = timers.sweep_due_runs(session, utcnow(), effects, TIMER_BATCH)
         follow_up(rt.redis, effects)
         advanced += len(lateness)

@@ -1,0 +1,420 @@
+"""What managers read: a journey's report and the overview, computed from the counters only.
+
+Every figure here is a sum of pre-aggregated counter rows (engine.counters), so a report costs
+the same whether the journey has a thousand step records or ten million.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from math import sqrt
+from statistics import NormalDist
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import counters, graph
+from engine.counters import Metric, Window
+from engine.models import Channel, Journey, JourneyVersion
+
+NOT_PORTS = frozenset({"waiting", "completed", "failed", "exited", "converted"})
+ENDINGS = ("completed", "exited", "failed")
+CONFIDENCE = 0.95
+
+
+def rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+@dataclass
+class NodeFunnel:
+    """A node's figures: runs that arrived, how they left (by port or by ending here)."""
+
+    node_id: str
+    node_type: str
+    arrived: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def left(self) -> int:
+        return sum(v for k, v in self.outcomes.items() if k not in NOT_PORTS)
+
+    @property
+    def ended(self) -> int:
+        return sum(self.outcomes.get(k, 0) for k in ("completed", "failed", "exited"))
+
+    @property
+    def here(self) -> int:
+        """Runs that arrived and have neither left nor ended: waiting or held here now."""
+        return max(self.arrived - self.left - self.ended, 0)
+
+
+@dataclass
+class ChannelFigures:
+    channel_id: int
+    name: str
+    delivered: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    latency: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def settled(self) -> int:
+        return self.delivered + self.failed + self.suppressed
+
+    @property
+    def success_rate(self) -> float | None:
+        return rate(self.delivered, self.delivered + self.failed)
+
+    def latency_ms(self, share: float) -> float | None:
+        return counters.percentile(self.latency, share)
+
+
+@dataclass
+class Uplift:
+    """Conversion of the customers a split sent on, against its holdout branch."""
+
+    node_id: str
+    holdout_port: str
+    treated: int
+    treated_converted: int
+    held: int
+    held_converted: int
+
+    @property
+    def treated_rate(self) -> float | None:
+        return rate(self.treated_converted, self.treated)
+
+    @property
+    def held_rate(self) -> float | None:
+        return rate(self.held_converted, self.held)
+
+    @property
+    def difference(self) -> float | None:
+        if self.treated_rate is None or self.held_rate is None:
+            return None
+        return self.treated_rate - self.held_rate
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% confidence interval of the difference (normal approximation)."""
+        p1, p0 = self.treated_rate, self.held_rate
+        if p1 is None or p0 is None:
+            return None
+        spread = sqrt(p1 * (1 - p1) / self.treated + p0 * (1 - p0) / self.held)
+        z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
+        difference = p1 - p0
+        return difference - z * spread, difference + z * spread
+
+    @property
+    def relative(self) -> float | None:
+        """The difference as a share of the holdout's rate."""
+        if self.difference is None or not self.held_rate:
+            return None
+        return self.difference / self.held_rate
+
+
+@dataclass
+class TrendPoint:
+    at: datetime
+    entered: int = 0
+    converted: int = 0
+    delivered: int = 0
+    failed: int = 0
+
+
+@dataclass
+class JourneyReport:
+    journey_id: int
+    window: Window
+    entered: int
+    active: int
+    completed: int
+    exited: int
+    failed: int
+    converted: int
+    cross_channel: int
+    funnel: list[NodeFunnel]
+    uplifts: list[Uplift]
+    time_to_goal: list[tuple[str, int]]
+    channels: list[ChannelFigures]
+    trend: list[TrendPoint]
+    granularity: str
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return rate(self.converted, self.entered)
+
+
+def _order(document: graph.Document | None, seen: set[str]) -> list[tuple[str, str]]:
+    """Node ids and types from the trigger outwards, then any counted node no longer drawn."""
+    ordered: list[tuple[str, str]] = []
+    if document is not None:
+        queue, visited = deque([document.trigger().id]), set()
+        while queue:
+            node_id = queue.popleft()
+            if node_id in visited:
+                continue
+            visited.add(node_id)
+            ordered.append((node_id, document.node(node_id).type))
+            queue.extend(edge.target for edge in document.edges_from(node_id))
+        ordered += [(n.id, n.type) for n in document.nodes if n.id not in visited]
+    drawn = {node_id for node_id, _ in ordered}
+    return ordered + [(node_id, "") for node_id in sorted(seen - drawn) if node_id]
+
+
+def latest_document(session: Session, journey: Journey) -> graph.Document | None:
+    """The live version's document, else the newest version's, else the draft's."""
+    number = journey.live_version
+    statement = select(JourneyVersion.document).where(
+        JourneyVersion.journey_id == journey.id
+    )
+    if number is not None:
+        statement = statement.where(JourneyVersion.number == number)
+    raw = session.scalar(statement.order_by(JourneyVersion.number.desc()).limit(1))
+    try:
+        return graph.parse(raw if raw is not None else journey.draft)
+    except graph.DocumentError:
+        return None
+
+
+def _split_holdouts(document: graph.Document | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for node in document.nodes if document else ():
+        if node.type != "split":
+            continue
+        for branch in node.config.get("branches") or []:
+            if isinstance(branch, dict) and branch.get("holdout"):
+                found[node.id] = str(branch.get("port"))
+    return found
+
+
+def channel_names(session: Session) -> dict[int, str]:
+    names = dict(session.execute(select(Channel.id, Channel.name)).all())
+    names[0] = "Webhook calls"
+    return names
+
+
+def journey_report(
+    session: Session,
+    journey: Journey,
+    window: Window,
+    granularity: str = "hour",
+) -> JourneyReport:
+    """Every figure of a journey's analytics page over `window`."""
+    sums = counters.totals(session, journey.id, window)
+    ever = counters.totals(
+        session, journey.id, window, (Metric.ENTERED, Metric.ENDED), dated=False
+    )
+
+    def total(metric: str, label: str | None = None, source: Totals = sums) -> int:
+        return sum(
+            v
+            for (m, _, _, found_label), v in source.items()
+            if m == metric and (label is None or found_label == label)
+        )
+
+    document = latest_document(session, journey)
+    funnel_by_node: dict[str, NodeFunnel] = {}
+    for (metric, node_id, _, label), value in sums.items():
+        if metric not in (Metric.ARRIVED, Metric.STEP):
+            continue
+        node = funnel_by_node.setdefault(node_id, NodeFunnel(node_id, ""))
+        if metric == Metric.ARRIVED:
+            node.arrived += value
+        else:
+            node.outcomes[label] = node.outcomes.get(label, 0) + value
+    funnel = []
+    for node_id, node_type in _order(document, set(funnel_by_node)):
+        node = funnel_by_node.get(node_id, NodeFunnel(node_id, node_type))
+        node.node_type = node_type
+        funnel.append(node)
+
+    uplifts = []
+    for node_id, holdout in _split_holdouts(document).items():
+        entered = {
+            label: v
+            for (m, n, _, label), v in sums.items()
+            if m == Metric.BRANCH_ENTERED and n == node_id
+        }
+        converted = {
+            label: v
+            for (m, n, _, label), v in sums.items()
+            if m == Metric.BRANCH_CONVERTED and n == node_id
+        }
+        uplifts.append(
+            Uplift(
+                node_id,
+                holdout,
+                treated=sum(v for k, v in entered.items() if k != holdout),
+                treated_converted=sum(v for k, v in converted.items() if k != holdout),
+                held=entered.get(holdout, 0),
+                held_converted=converted.get(holdout, 0),
+            )
+        )
+
+    to_goal: dict[str, int] = {}
+    for (metric, _, _, label), value in sums.items():
+        if metric == Metric.TIME_TO_GOAL:
+            to_goal[label] = to_goal.get(label, 0) + value
+    bounds = [*map(str, counters.TIME_TO_GOAL_BOUNDS), counters.OVER]
+    time_to_goal = [(label, to_goal.get(label, 0)) for label in bounds]
+
+    names = channel_names(session)
+    channels: dict[int, ChannelFigures] = {}
+    for (metric, _, channel_id, label), value in sums.items():
+        if metric not in (Metric.DELIVERY, Metric.REASON, Metric.LATENCY):
+            continue
+        figures = channels.setdefault(
+            channel_id,
+            ChannelFigures(channel_id, names.get(channel_id, f"channel {channel_id}")),
+        )
+        if metric == Metric.DELIVERY and label in ("delivered", "failed", "suppressed"):
+            setattr(figures, label, getattr(figures, label) + value)
+        elif metric == Metric.REASON:
+            figures.reasons[label] = figures.reasons.get(label, 0) + value
+        elif metric == Metric.LATENCY:
+            figures.latency[label] = figures.latency.get(label, 0) + value
+
+    entered_ever = total(Metric.ENTERED, source=ever)
+    return JourneyReport(
+        journey_id=journey.id,
+        window=window,
+        entered=total(Metric.ENTERED),
+        active=max(entered_ever - total(Metric.ENDED, source=ever), 0),
+        completed=total(Metric.ENDED, "completed"),
+        exited=total(Metric.ENDED, "exited"),
+        failed=total(Metric.ENDED, "failed"),
+        converted=total(Metric.CONVERTED),
+        cross_channel=total(Metric.CROSS_CHANNEL),
+        funnel=funnel,
+        uplifts=uplifts,
+        time_to_goal=time_to_goal,
+        channels=sorted(channels.values(), key=lambda c: c.name.lower()),
+        trend=trend(session, journey.id, window, granularity),
+        granularity=granularity,
+    )
+
+
+Totals = counters.Totals
+
+
+def trend(
+    session: Session, journey_id: int, window: Window, granularity: str
+) -> list[TrendPoint]:
+    """Entered, converted and deliveries per hour or per day, gaps filled with zeros."""
+    hours = counters.by_hour(
+        session,
+        journey_id,
+        window,
+        (Metric.ENTERED, Metric.CONVERTED, Metric.DELIVERY),
+    )
+    step = timedelta(days=1) if granularity == "day" else timedelta(hours=1)
+
+    def slot(moment: datetime) -> datetime:
+        moment = counters.hour_of(moment)
+        return moment.replace(hour=0) if granularity == "day" else moment
+
+    points: dict[datetime, TrendPoint] = {}
+    for (bucket, metric, label), value in hours.items():
+        point = points.setdefault(slot(bucket), TrendPoint(slot(bucket)))
+        if metric == Metric.ENTERED:
+            point.entered += value
+        elif metric == Metric.CONVERTED:
+            point.converted += value
+        elif label == "delivered":
+            point.delivered += value
+        elif label == "failed":
+            point.failed += value
+    if not points:
+        return []
+    first = slot(window.since) if window.since else min(points)
+    last = slot(window.until - timedelta(seconds=1)) if window.until else max(points)
+    filled: list[TrendPoint] = []
+    moment = first
+    while moment <= last and len(filled) < 24 * 366:
+        filled.append(points.get(moment, TrendPoint(moment)))
+        moment += step
+    return filled
+
+
+@dataclass
+class JourneyLine:
+    journey: Journey
+    entered: int
+    active: int
+    converted: int
+    cross_channel: int
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return rate(self.converted, self.entered)
+
+
+@dataclass
+class Overview:
+    lines: list[JourneyLine]
+    events: dict[str, int]
+    entered: int  # over every journey, not only the lines shown
+    converted: int
+    cross_channel: int
+
+    @property
+    def cross_channel_completion(self) -> float | None:
+        """Runs that touched two or more channels and reached their goal, over runs entered."""
+        return rate(self.cross_channel, self.entered)
+
+    @property
+    def context_retention(self) -> float | None:
+        """Events whose customer was already known from another channel, over all events."""
+        return rate(self.events.get("known", 0), sum(self.events.values()))
+
+
+def overview(
+    session: Session, journeys: list[Journey], since: datetime | None = None
+) -> Overview:
+    """Headline figures of these journeys, and the cross-channel figures of every event."""
+    wanted = (Metric.ENTERED, Metric.CONVERTED, Metric.CROSS_CHANNEL)
+    dated = counters.by_journey(session, (*wanted, Metric.EVENT), since)
+    ever = counters.by_journey(session, (Metric.ENTERED, Metric.ENDED))
+
+    def summed(
+        source: dict[tuple[int, str, str], int], journey_id: int, metric: str
+    ) -> int:
+        return sum(
+            v for (j, m, _), v in source.items() if j == journey_id and m == metric
+        )
+
+    lines = [
+        JourneyLine(
+            journey,
+            entered=summed(dated, journey.id, Metric.ENTERED),
+            active=max(
+                summed(ever, journey.id, Metric.ENTERED)
+                - summed(ever, journey.id, Metric.ENDED),
+                0,
+            ),
+            converted=summed(dated, journey.id, Metric.CONVERTED),
+            cross_channel=summed(dated, journey.id, Metric.CROSS_CHANNEL),
+        )
+        for journey in journeys
+    ]
+    events = {
+        label: value
+        for (journey_id, metric, label), value in dated.items()
+        if journey_id == 0 and metric == Metric.EVENT
+    }
+    every = {
+        metric: sum(v for (j, m, _), v in dated.items() if j and m == metric)
+        for metric in wanted
+    }
+    return Overview(
+        lines,
+        events,
+        entered=every[Metric.ENTERED],
+        converted=every[Metric.CONVERTED],
+        cross_channel=every[Metric.CROSS_CHANNEL],
+    )

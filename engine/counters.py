@@ -1,0 +1,300 @@
+"""Pre-aggregated figures: counted in the transaction that does the work, read by analytics.
+
+Engine code adds to a session's tally (`add`); the tally is written as one upsert per
+transaction just before it commits, so a figure is counted exactly when the work it counts is
+committed. A savepoint rolled back takes its additions with it. Readers sum rows over shards
+and hours, so the cost of a page depends on journeys, nodes and hours, not on customers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tallied
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, SessionTransaction
+
+from engine.models import Counter
+
+
+class Metric:
+    """What a counter row counts. Labels are given per metric."""
+
+    ENTERED = "entered"  # runs started; channel: the trigger event's channel
+    ENDED = "ended"  # runs ended; label: completed, exited or failed
+    CONVERTED = "converted"  # runs that reached the goal
+    CROSS_CHANNEL = (
+        "converted_cross"  # converted runs that touched two or more channels
+    )
+    TIME_TO_GOAL = "time_to_goal"  # label: upper bound of the bucket, in seconds
+    BRANCH_ENTERED = "branch_entered"  # node: a split; label: its port
+    BRANCH_CONVERTED = "branch_converted"  # node: a split; label: the port taken
+    STEP = "step"  # steps written at a node; label: the outcome (a port, waiting, ...)
+    ARRIVED = (
+        "arrived"  # runs arriving at a node (a wait's later steps are not arrivals)
+    )
+    DELIVERY = "delivery"  # settled deliveries; label: delivered, failed or suppressed
+    REASON = "delivery_reason"  # failed or suppressed deliveries; label: the reason
+    LATENCY = "latency"  # answered attempts; label: upper bound of the bucket, in ms
+    EVENT = "event"  # journey 0; label: known (from another channel), same or new
+
+
+LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+TIME_TO_GOAL_BOUNDS = (60, 300, 900, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400)
+TIME_TO_GOAL_NAMES = {
+    "60": "under 1 minute",
+    "300": "1-5 minutes",
+    "900": "5-15 minutes",
+    "3600": "15-60 minutes",
+    "21600": "1-6 hours",
+    "86400": "6-24 hours",
+    "259200": "1-3 days",
+    "604800": "3-7 days",
+    "inf": "over 7 days",
+}
+OVER = "inf"
+
+Key = tuple[int, str, datetime, int, str, int, str]
+KEY_COLUMNS = [
+    "journey_id",
+    "metric",
+    "bucket",
+    "version_id",
+    "node_id",
+    "channel_id",
+    "label",
+    "shard",
+]
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def bucket_label(value: float, bounds: tuple[int, ...]) -> str:
+    """The smallest bound `value` does not exceed, as text; `inf` past the last."""
+    for bound in bounds:
+        if value <= bound:
+            return str(bound)
+    return OVER
+
+
+@dataclass
+class Tally:
+    """Additions waiting for their transaction to commit."""
+
+    items: list[tuple[Key, int]] = field(default_factory=list)
+    marks: dict[int, int] = field(default_factory=dict)
+
+    def totals(self) -> Tallied[Key]:
+        summed: Tallied[Key] = Tallied()
+        for key, amount in self.items:
+            summed[key] += amount
+        return summed
+
+
+def tally_of(session: Session) -> Tally:
+    found: Tally | None = session.info.get("tally")
+    if found is None:
+        found = session.info["tally"] = Tally()
+    return found
+
+
+def add(
+    session: Session,
+    metric: str,
+    at: datetime,
+    *,
+    journey_id: int = 0,
+    version_id: int = 0,
+    node_id: str = "",
+    channel_id: int | None = 0,
+    label: str = "",
+    amount: int = 1,
+) -> None:
+    """Count `amount` of `metric` when the session's transaction commits."""
+    key = (
+        journey_id,
+        metric,
+        hour_of(at),
+        version_id,
+        node_id[:100],
+        channel_id or 0,
+        label[:64],
+    )
+    tally_of(session).items.append((key, amount))
+
+
+def set_shard(session: Session, shard: int) -> None:
+    """Name the rows this session writes to (one per drain partition avoids row waits)."""
+    session.info["counter_shard"] = shard
+
+
+def flush(session: Session) -> int:
+    """Write the tally as one upsert (rows in key order, so writers never deadlock)."""
+    tally: Tally | None = session.info.get("tally")
+    if tally is None or not tally.items:
+        return 0
+    shard = int(session.info.get("counter_shard", 0))
+    totals = tally.totals()
+    tally.items.clear()
+    rows = [
+        {
+            "journey_id": key[0],
+            "metric": key[1],
+            "bucket": key[2],
+            "version_id": key[3],
+            "node_id": key[4],
+            "channel_id": key[5],
+            "label": key[6],
+            "shard": shard,
+            "value": amount,
+        }
+        for key, amount in sorted(totals.items())
+        if amount
+    ]
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(Counter).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=KEY_COLUMNS,
+        set_={"value": Counter.value + statement.excluded.value},
+    )
+    session.execute(statement)
+    return len(rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    flush(session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        tally = tally_of(session)
+        tally.marks[id(transaction)] = len(tally.items)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    tally: Tally | None = session.info.get("tally")
+    if tally is None:
+        return
+    if previous.nested:
+        mark = tally.marks.pop(id(previous), None)
+        if mark is not None:
+            del tally.items[mark:]
+    elif previous.parent is None:
+        tally.items.clear()
+        tally.marks.clear()
+
+
+# Reading ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which counters a figure covers: hours [since, until), some versions or all."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    version_ids: tuple[int, ...] = ()
+
+
+def _where(statement: Any, journey_id: int, window: Window, dated: bool = True) -> Any:
+    statement = statement.where(Counter.journey_id == journey_id)
+    if dated and window.since is not None:
+        statement = statement.where(Counter.bucket >= hour_of(window.since))
+    if dated and window.until is not None:
+        statement = statement.where(Counter.bucket < window.until)
+    if window.version_ids:
+        statement = statement.where(Counter.version_id.in_(window.version_ids))
+    return statement
+
+
+Totals = dict[tuple[str, str, int, str], int]
+
+
+def totals(
+    session: Session,
+    journey_id: int,
+    window: Window = Window(),
+    metrics: tuple[str, ...] = (),
+    dated: bool = True,
+) -> Totals:
+    """Sums by (metric, node, channel, label) over the window."""
+    statement = select(
+        Counter.metric,
+        Counter.node_id,
+        Counter.channel_id,
+        Counter.label,
+        func.sum(Counter.value),
+    ).group_by(Counter.metric, Counter.node_id, Counter.channel_id, Counter.label)
+    statement = _where(statement, journey_id, window, dated)
+    if metrics:
+        statement = statement.where(Counter.metric.in_(metrics))
+    return {
+        (metric, node, channel, label): int(value or 0)
+        for metric, node, channel, label, value in session.execute(statement)
+    }
+
+
+def by_hour(
+    session: Session, journey_id: int, window: Window, metrics: tuple[str, ...]
+) -> dict[tuple[datetime, str, str], int]:
+    """Sums by (hour, metric, label), for trends."""
+    statement = select(
+        Counter.bucket, Counter.metric, Counter.label, func.sum(Counter.value)
+    ).group_by(Counter.bucket, Counter.metric, Counter.label)
+    statement = _where(statement, journey_id, window).where(Counter.metric.in_(metrics))
+    return {
+        (bucket, metric, label): int(value or 0)
+        for bucket, metric, label, value in session.execute(statement)
+    }
+
+
+def by_journey(
+    session: Session, metrics: tuple[str, ...], since: datetime | None = None
+) -> dict[tuple[int, str, str], int]:
+    """Sums by (journey, metric, label) for every journey, for the overview."""
+    statement = (
+        select(
+            Counter.journey_id, Counter.metric, Counter.label, func.sum(Counter.value)
+        )
+        .where(Counter.metric.in_(metrics))
+        .group_by(Counter.journey_id, Counter.metric, Counter.label)
+    )
+    if since is not None:
+        statement = statement.where(Counter.bucket >= hour_of(since))
+    return {
+        (journey, metric, label): int(value or 0)
+        for journey, metric, label, value in session.execute(statement)
+    }
+
+
+def percentile(histogram: dict[str, int], share: float) -> float | None:
+    """The bucket bound under which `share` of the counted values fall (None if empty)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    ordered = sorted(
+        histogram.items(),
+        key=lambda item: float("inf") if item[0] == OVER else float(item[0]),
+    )
+    running = 0
+    for label, count in ordered:
+        running += count
+        if running >= share * total:
+            return float("inf") if label == OVER else float(label)
+    return float("inf")
+
+
+def since_hours(now: datetime, hours: int) -> datetime:
+    return hour_of(now) - timedelta(hours=hours - 1)

@@ -1,0 +1,234 @@
+"""Pre-aggregated counters agree with the records they summarise, whatever path the work took."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from engine import analytics, counters
+from engine.counters import Metric, Window
+from engine.models import (
+    Counter,
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventStatus,
+    Run,
+    RunStatus,
+    Step,
+    utcnow,
+)
+from tests.integration.test_execution import CART, World, sample
+
+
+@pytest.fixture
+def world(client, session, settings, redis_client, recorders, engine_runtime):
+    return World(client, session, settings, redis_client, recorders)
+
+
+@pytest.fixture
+def recorders():
+    from tests.channels import Recorder
+
+    with Recorder() as email, Recorder() as sms, Recorder() as desk:
+        yield {"email": email, "sms": sms, "support-desk": desk}
+
+
+def cart(customer_id, email, tier="regular"):
+    return {
+        **CART,
+        "customer": {"id": customer_id, "email": email},
+        "traits": {"first_name": customer_id, "tier": tier},
+    }
+
+
+def summed(session, metric, **where):
+    statement = select(func.coalesce(func.sum(Counter.value), 0)).where(
+        Counter.metric == metric
+    )
+    for name, value in where.items():
+        statement = statement.where(getattr(Counter, name) == value)
+    return session.scalar(statement)
+
+
+def play_cart_recovery(world):
+    journey = world.publish(sample())
+    world.post(cart("vip-1", "vip1@example.com", "vip"))  # times out, gets a call
+    world.post(cart("reg-1", "reg1@example.com"))  # times out, gets an email
+    world.post(cart("buyer", "buyer@example.com"))  # buys on another channel
+    world.post(cart("quitter", "quit@example.com"))  # unsubscribes
+    world.post(cart("waiter", "wait@example.com"))  # still waiting at the end
+    world.post(
+        {"type": "order_completed", "customer": {"email": "buyer@example.com"}},
+        slug="email",
+    )
+    world.post({"type": "unsubscribed", "customer": {"id": "quitter"}})
+    for run in world.session.scalars(
+        select(Run).join(Customer).where(Run.status == RunStatus.waiting)
+    ):
+        if run.customer_id != _customer_of(world, "waiter"):
+            run.wake_at -= timedelta(hours=2)
+    world.session.commit()
+    world.later(timedelta(seconds=0))
+    return journey
+
+
+def _customer_of(world, customer_id):
+    from engine.models import Identity
+
+    return world.session.scalar(
+        select(Identity.customer_id).where(Identity.value == customer_id)
+    )
+
+
+def test_counters_equal_the_records_they_count(world):
+    journey = play_cart_recovery(world)
+    session = world.session
+    session.rollback()
+    runs = list(session.scalars(select(Run)))
+    assert summed(session, Metric.ENTERED, journey_id=journey.id) == len(runs) == 5
+    for status in (RunStatus.completed, RunStatus.exited, RunStatus.failed):
+        assert summed(session, Metric.ENDED, label=status.value) == sum(
+            1 for r in runs if r.status is status
+        )
+    assert (
+        summed(session, Metric.CONVERTED) == 1 == sum(1 for r in runs if r.converted_at)
+    )
+    # Steps by node and outcome, exactly as written.
+    written = dict(
+        session.execute(
+            select(Step.node_id + "/" + Step.outcome, func.count()).group_by(
+                Step.node_id, Step.outcome
+            )
+        ).all()
+    )
+    merged: dict[str, int] = {}
+    for row in session.scalars(select(Counter).where(Counter.metric == Metric.STEP)):
+        key = f"{row.node_id}/{row.label}"
+        merged[key] = merged.get(key, 0) + row.value
+    assert merged == written
+    # Deliveries by channel and final status.
+    settled = dict(
+        session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.status != DeliveryStatus.pending)
+            .group_by(Delivery.status)
+        ).all()
+    )
+    assert settled[DeliveryStatus.delivered] == 2
+    assert summed(session, Metric.DELIVERY, label="delivered") == 2
+    processed = session.scalar(
+        select(func.count())
+        .select_from(Event)
+        .where(Event.status == EventStatus.processed)
+    )
+    assert summed(session, Metric.EVENT, journey_id=0) == processed == 7
+
+
+def test_the_report_reads_the_journey_from_the_counters(world, recorders):
+    journey = play_cart_recovery(world)
+    session = world.session
+    session.rollback()
+    report = analytics.journey_report(session, journey, Window())
+    assert (report.entered, report.active, report.completed, report.exited) == (
+        5,
+        1,
+        3,
+        1,
+    )
+    assert report.converted == 1 and report.conversion_rate == pytest.approx(0.2)
+    # The buyer was met on the web (cart) and by email (order): a cross-channel conversion.
+    assert report.cross_channel == 1
+    funnel = {node.node_id: node for node in report.funnel}
+    assert [node.node_id for node in report.funnel][:2] == ["start", "wait"]
+    assert funnel["start"].arrived == 5
+    assert funnel["wait"].arrived == 5 and funnel["wait"].here == 1
+    assert funnel["wait"].outcomes == {
+        "waiting": 5,
+        "timeout": 2,
+        "event": 1,
+        "converted": 1,
+        "exited": 1,
+    }
+    assert funnel["vip"].arrived == 2 and funnel["vip"].outcomes == {
+        "true": 1,
+        "false": 1,
+    }
+    assert funnel["end"].arrived == 3 and funnel["end"].here == 0
+    by_name = {figures.name: figures for figures in report.channels}
+    assert by_name["email"].delivered == 1 and by_name["support-desk"].delivered == 1
+    assert by_name["email"].success_rate == 1.0
+    assert by_name["email"].latency_ms(0.5) is not None
+    assert sum(count for _, count in report.time_to_goal) == 1
+    assert sum(point.entered for point in report.trend) == 5
+
+
+def test_context_retention_counts_customers_known_from_another_channel(world):
+    world.publish(sample())
+    world.post(cart("c-1", "one@example.com"))  # new
+    world.post(cart("c-1", "one@example.com"))  # same channel again
+    world.post(  # first time on email, known from the web
+        {"type": "opened", "customer": {"email": "one@example.com"}}, slug="email"
+    )
+    world.post(cart("c-1", "one@example.com"))  # web again, now known from email too
+    world.session.rollback()
+    labels: dict[str, int] = {}
+    for row in world.session.scalars(
+        select(Counter).where(Counter.metric == Metric.EVENT)
+    ):
+        labels[row.label] = labels.get(row.label, 0) + row.value
+    assert labels == {"new": 1, "same": 1, "known": 2}
+    report = analytics.overview(world.session, [])
+    assert report.context_retention == pytest.approx(0.5)
+
+
+def test_a_savepoint_rolled_back_takes_its_counts_with_it(session):
+    now = utcnow()
+    counters.add(session, Metric.ENTERED, now, journey_id=7)
+    savepoint = session.begin_nested()
+    counters.add(session, Metric.ENTERED, now, journey_id=7, amount=10)
+    savepoint.rollback()
+    session.commit()
+    assert summed(session, Metric.ENTERED, journey_id=7) == 1
+    counters.add(session, Metric.ENTERED, now, journey_id=7, amount=100)
+    session.rollback()  # the whole transaction: nothing of it is counted
+    session.commit()
+    assert summed(session, Metric.ENTERED, journey_id=7) == 1
+
+
+def test_adding_to_an_existing_row_sums_it(session):
+    now = utcnow()
+    for amount in (2, 3):
+        counters.add(session, Metric.STEP, now, journey_id=3, node_id="a", label="out")
+        counters.add(
+            session,
+            Metric.STEP,
+            now,
+            journey_id=3,
+            node_id="a",
+            label="out",
+            amount=amount,
+        )
+        session.commit()
+    rows = session.execute(text("SELECT value FROM counters")).scalars().all()
+    assert rows == [7]
+
+
+def test_uplift_over_a_holdout_has_a_confidence_interval():
+    uplift = analytics.Uplift("split", "holdout", 1000, 120, 1000, 100)
+    assert uplift.difference == pytest.approx(0.02)
+    low, high = uplift.interval
+    assert low == pytest.approx(-0.007412, abs=1e-5)
+    assert high == pytest.approx(0.047412, abs=1e-5)
+    assert uplift.relative == pytest.approx(0.2)
+    assert analytics.Uplift("split", "holdout", 10, 1, 0, 0).interval is None
+
+
+def test_percentiles_come_from_the_latency_histogram():
+    histogram = {"10": 50, "100": 40, "1000": 9, "inf": 1}
+    assert counters.percentile(histogram, 0.5) == 10
+    assert counters.percentile(histogram, 0.9) == 100
+    assert counters.percentile(histogram, 0.99) == 1000
+    assert counters.percentile(histogram, 1.0) == float("inf")
+    assert counters.percentile({}, 0.5) is None
