@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from engine import audit
-from engine.events import normalize_identifier
+from engine import timeline as history
+from engine.events import IDENTIFIER_KIND, normalize_identifier
 from engine.models import (
     AuditEntry,
+    Base,
+    Channel,
     Customer,
     Delivery,
     Event,
     Identity,
+    Journey,
+    JourneyVersion,
     Run,
     RunStatus,
     Step,
@@ -279,8 +297,41 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
         .where(Customer.id.in_(ids))
         .execution_options(synchronize_session=False)
     )
+    _redact_merge_reasons(session, ids)
     audit.record(session, actor, "customer.erase", "customer", customer.id, counts)
     return counts
+
+
+def _redact_merge_reasons(session: Session, ids: Sequence[int]) -> None:
+    """Merge notes name the identifiers that joined two profiles; an erasure removes those."""
+    for entry in session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.target_type == "customer",
+            AuditEntry.target_id.in_([str(i) for i in ids]),
+            AuditEntry.action == "customer.merge",
+        )
+    ):
+        if "because" in entry.detail:
+            entry.detail = {**entry.detail, "because": "erased"}
+
+
+def erasure_counts(session: Session, customer: Customer) -> dict[str, int]:
+    """What `erase` would delete: profiles (this one and those merged into it) and the rest."""
+    ids = history.profile_ids(session, customer)
+    run_ids = select(Run.id).where(Run.customer_id.in_(ids))
+
+    def count(model: type[Base], condition: ColumnElement[bool]) -> int:
+        found = session.scalar(select(func.count()).select_from(model).where(condition))
+        return int(found or 0)
+
+    return {
+        "profiles": len(ids),
+        "identities": count(Identity, Identity.customer_id.in_(ids)),
+        "events": count(Event, Event.customer_id.in_(ids)),
+        "runs": count(Run, Run.customer_id.in_(ids)),
+        "steps": count(Step, Step.run_id.in_(run_ids)),
+        "deliveries": count(Delivery, Delivery.customer_id.in_(ids)),
+    }
 
 
 def describe(session: Session, customer: Customer) -> dict[str, Any]:
@@ -318,87 +369,14 @@ def describe(session: Session, customer: Customer) -> dict[str, Any]:
 def timeline(
     session: Session, customer: Customer, limit: int = 200, before: str | None = None
 ) -> list[dict[str, Any]]:
-    """Events in, steps, deliveries (with suppressions) and profile changes, newest first."""
-    items: list[dict[str, Any]] = []
-    for event in session.scalars(
-        select(Event)
-        .where(Event.customer_id == customer.id)
-        .order_by(Event.id.desc())
-        .limit(limit)
-    ):
-        items.append(
-            {
-                "at": event.received_at.isoformat(),
-                "kind": "event",
-                "event_id": event.id,
-                "type": event.type,
-                "channel_id": event.channel_id,
-                "status": event.status.value,
-                "properties": event.payload.get("properties", {}),
-            }
-        )
-    steps = session.execute(
-        select(Step, Run.journey_id)
-        .join(Run, Run.id == Step.run_id)
-        .where(Run.customer_id == customer.id)
-        .order_by(Step.id.desc())
-        .limit(limit)
-    )
-    for step, journey_id in steps:
-        items.append(
-            {
-                "at": step.at.isoformat(),
-                "kind": "step",
-                "journey_id": journey_id,
-                "run_id": step.run_id,
-                "node": step.node_id,
-                "type": step.node_type,
-                "outcome": step.outcome,
-                "reason": step.detail.get("reason"),
-            }
-        )
-    for delivery in session.scalars(
-        select(Delivery)
-        .where(Delivery.customer_id == customer.id)
-        .order_by(Delivery.created_at.desc())
-        .limit(limit)
-    ):
-        items.append(
-            {
-                "at": (delivery.finished_at or delivery.created_at).isoformat(),
-                "kind": "delivery",
-                "delivery_id": delivery.id,
-                "channel_id": delivery.channel_id,
-                "node": delivery.node_id,
-                "status": delivery.status.value,
-                "reason": delivery.reason,
-                "attempts": delivery.attempts,
-                "fallback_of": delivery.fallback_of_id,
-            }
-        )
-    notes = session.scalars(
-        select(AuditEntry)
-        .where(
-            AuditEntry.target_type == "customer",
-            or_(AuditEntry.target_id == str(customer.id)),
-        )
-        .order_by(AuditEntry.id.desc())
-        .limit(limit)
-    )
-    for note in notes:
-        items.append(
-            {
-                "at": note.at.isoformat(),
-                "kind": "profile",
-                "action": note.action,
-                "actor": note.actor,
-                "detail": note.detail,
-            }
-        )
-    items.sort(key=lambda item: item["at"], reverse=True)
-    if before:
-        items = [item for item in items if item["at"] < before]
-    return items[:limit]
+    """Events in, steps, deliveries (with suppressions) and profile changes, newest first.
+
+    `before` is the `cursor` of the last entry already shown (or an ISO 8601 date-time).
+    """
+    try:
+        return history.timeline(session, customer, limit, before)
+    except history.CursorError as error:
+        raise CustomerError(400, str(error), "before") from None
 
 
 def active_runs(session: Session, customer_id: int) -> list[Run]:
@@ -419,3 +397,197 @@ def touch(customer: Customer, traits: dict[str, Any]) -> None:
     if traits and any(customer.traits.get(k) != v for k, v in traits.items()):
         customer.traits = {**customer.traits, **traits}
         customer.updated_at = utcnow()
+
+
+@dataclass(frozen=True)
+class IdentityRecord:
+    """An identifier of the profile and the channel that first sent it (None: loaded)."""
+
+    kind: str
+    value: str
+    channel: str | None
+    first_seen: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "value": self.value,
+            "channel": self.channel,
+            "first_seen": self.first_seen.isoformat(),
+        }
+
+
+def identities(session: Session, customer: Customer) -> list[IdentityRecord]:
+    rows = session.execute(
+        select(Identity, Channel.slug)
+        .outerjoin(Channel, Channel.id == Identity.channel_id)
+        .where(Identity.customer_id == customer.id)
+        .order_by(Identity.id)
+    )
+    return [
+        IdentityRecord(identity.kind, identity.value, slug, identity.created_at)
+        for identity, slug in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ConsentSetting:
+    """Whether a channel may contact the customer; `explicit` False means never set, so
+    the default applies (allowed, as delivery checks it)."""
+
+    channel: str
+    name: str
+    allowed: bool
+    explicit: bool
+
+
+def consent_settings(session: Session, customer: Customer) -> list[ConsentSetting]:
+    """One setting per channel, then any set for a channel that no longer exists."""
+    settings = []
+    names = {
+        slug: name
+        for slug, name in session.execute(
+            select(Channel.slug, Channel.name).order_by(Channel.name)
+        )
+    }
+    for slug in [*names, *sorted(set(customer.consent) - set(names))]:
+        explicit = slug in customer.consent
+        settings.append(
+            ConsentSetting(
+                slug,
+                names.get(slug, slug),
+                bool(customer.consent.get(slug, True)),
+                explicit,
+            )
+        )
+    return settings
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run as a person reads it: which journey, where it is, how it went."""
+
+    id: int
+    journey_id: int
+    journey_name: str
+    version: int
+    status: RunStatus
+    node: str | None
+    awaiting_event: str | None
+    wake_at: datetime | None
+    started_at: datetime
+    ended_at: datetime | None
+    converted_at: datetime | None
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id,
+            "journey_id": self.journey_id,
+            "journey": self.journey_name,
+            "version": self.version,
+            "status": self.status.value,
+            "node": self.node,
+            "awaiting_event": self.awaiting_event,
+            "wake_at": iso(self.wake_at),
+            "started_at": self.started_at.isoformat(),
+            "ended_at": iso(self.ended_at),
+            "converted_at": iso(self.converted_at),
+        }
+
+
+IN_FLIGHT = (RunStatus.active, RunStatus.waiting)
+
+
+def runs_of(
+    session: Session, customer: Customer, in_flight_only: bool = False
+) -> list[RunSummary]:
+    """The customer's runs, newest first, with their journey's name; read without locks."""
+    statement = (
+        select(Run, Journey.name, JourneyVersion.number)
+        .join(Journey, Journey.id == Run.journey_id)
+        .join(JourneyVersion, JourneyVersion.id == Run.version_id)
+        .where(Run.customer_id == customer.id)
+        .order_by(Run.id.desc())
+    )
+    if in_flight_only:
+        statement = statement.where(Run.status.in_(IN_FLIGHT))
+    return [
+        RunSummary(
+            run.id,
+            run.journey_id,
+            name,
+            number,
+            run.status,
+            run.current_node,
+            run.awaiting_event,
+            run.wake_at,
+            run.started_at,
+            run.ended_at,
+            run.converted_at,
+        )
+        for run, name, number in session.execute(statement)
+    ]
+
+
+PHONE_LIKE = re.compile(r"^[+\d\s().-]*\d[\d\s().-]*$")
+
+
+def search(query: str) -> Select[Customer]:
+    """Surviving profiles, newest first; with a query, those it names.
+
+    A query matches the start of any identifier (emails in any case, phone numbers with or
+    without spaces and `+`), `kind:value` matches one kind of identifier, and a number
+    (or `#number`) is also a profile number.
+    """
+    statement = (
+        select(Customer)
+        .where(Customer.merged_into_id.is_(None))
+        .order_by(Customer.id.desc())
+    )
+    text = query.strip()
+    if not text:
+        return statement
+    prefixes = {text, text.lower()}
+    if PHONE_LIKE.match(text):
+        compact = re.sub(r"[^\d+]", "", text)
+        prefixes |= {compact, compact if compact.startswith("+") else "+" + compact}
+    conditions = [Identity.value.startswith(p, autoescape=True) for p in prefixes]
+    kind, colon, value = text.partition(":")
+    if colon and IDENTIFIER_KIND.match(kind) and value.strip():
+        conditions.append(
+            and_(
+                Identity.kind == kind,
+                Identity.value.startswith(
+                    normalize_identifier(kind, value), autoescape=True
+                ),
+            )
+        )
+    wanted: ColumnElement[bool] = Customer.id.in_(
+        select(Identity.customer_id).where(or_(*conditions))
+    )
+    number = text.removeprefix("#")
+    if number.isdigit() and len(number) <= 18:
+        wanted = or_(wanted, Customer.id == int(number))
+    return statement.where(wanted)
+
+
+def export(session: Session, customer: Customer, now: datetime) -> dict[str, Any]:
+    """Everything known about the customer, as one JSON document (a subject access copy)."""
+    return {
+        "exported_at": now.isoformat(),
+        "profile": describe(session, customer),
+        "identities": [record.to_dict() for record in identities(session, customer)],
+        "consent": {
+            setting.channel: setting.allowed
+            for setting in consent_settings(session, customer)
+        },
+        "runs": [run.to_dict() for run in runs_of(session, customer)],
+        "timeline": history.whole_timeline(session, customer),
+    }

@@ -38,7 +38,7 @@ def customer_timeline(ref: str) -> Any:
     return jsonify(
         customer_id=customer.id,
         items=items,
-        next_before=items[-1]["at"] if len(items) == limit else None,
+        next_before=items[-1]["cursor"] if len(items) == limit else None,
     )
 
 

@@ -1,0 +1,205 @@
+"""Timeline entries as the profile page shows them: kind, channel, time, one line, details."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import Channel, Journey
+
+# Why a delivery did not happen, in words (engine/delivery.py names the reasons).
+REASONS = {
+    "consent_withdrawn": "consent withdrawn for this channel",
+    "channel_disabled": "the channel is disabled",
+    "no_outbound_url": "the channel has no action URL",
+    "breaker_open": "the channel is failing, calls are paused",
+    "permanent_4xx": "the channel refused it",
+    "retries_exhausted": "no success before the deadline",
+    "blocked_address": "the address is not allowed",
+}
+STATUS_WORDS = {
+    "delivered": "Delivered",
+    "failed": "Failed",
+    "suppressed": "Suppressed",
+    "pending": "Sending",
+}
+ACTIONS = {
+    "customer.consent": "Consent changed",
+    "customer.merge": "Profiles merged",
+    "customer.erase": "Profile erased",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # event, step, delivery, profile: the CSS modifier and icon
+    label: str  # the kind in words, with the status where it matters
+    tone: str  # good, bad, muted or plain: the badge colour
+    source: str  # the channel (or journey, or person) it came from or went to
+    source_kind: str  # channel kind for the icon: web, email, ..., journey, person
+    at: datetime
+    summary: str
+    details: str  # pretty JSON, shown folded
+
+
+def _short(values: dict[str, Any], limit: int = 3) -> str:
+    parts = [
+        f"{key}={json.dumps(value) if isinstance(value, dict | list) else value}"
+        for key, value in list(values.items())[:limit]
+    ]
+    more = len(values) - limit
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+class Presenter:
+    """Turns timeline items into entries, knowing the channels and journeys by id."""
+
+    def __init__(self, session: Session, items: Iterable[dict[str, Any]]) -> None:
+        items = list(items)
+        self.channels = {c.id: c for c in session.scalars(select(Channel))}
+        journey_ids = {i["journey_id"] for i in items if i.get("journey_id")}
+        self.journeys = {
+            journey_id: name
+            for journey_id, name in session.execute(
+                select(Journey.id, Journey.name).where(Journey.id.in_(journey_ids))
+            )
+        }
+        self.items = items
+
+    def entries(self) -> list[Entry]:
+        return [self.entry(item) for item in self.items]
+
+    def _channel(self, channel_id: int | None) -> tuple[str, str]:
+        channel = self.channels.get(channel_id) if channel_id else None
+        if channel is None:
+            return "a removed channel", "other"
+        return channel.name, channel.kind.value
+
+    def _journey(self, item: dict[str, Any]) -> str:
+        return self.journeys.get(item.get("journey_id") or 0, "a deleted journey")
+
+    def entry(self, item: dict[str, Any]) -> Entry:
+        at = datetime.fromisoformat(item["at"])
+        build = getattr(self, "_" + item["kind"])
+        built: Entry = build(item, at)
+        return built
+
+    def _event(self, item: dict[str, Any], at: datetime) -> Entry:
+        source, source_kind = self._channel(item["channel_id"])
+        summary = item["type"]
+        if item["properties"]:
+            summary += f" · {_short(item['properties'])}"
+        if item["traits"]:
+            summary += f" · traits {_short(item['traits'])}"
+        tone, label = "plain", "Event in"
+        if item["status"] == "failed":
+            tone, label = "bad", "Event failed"
+            summary += f" · not applied: {item.get('error') or 'unknown error'}"
+        elif item["status"] == "pending":
+            tone, label = "muted", "Event queued"
+        details = {
+            k: item.get(k)
+            for k in ("event_id", "occurred_at", "properties", "traits", "error")
+        }
+        return Entry(
+            "event", label, tone, source, source_kind, at, summary, _pretty(details)
+        )
+
+    def _step(self, item: dict[str, Any], at: datetime) -> Entry:
+        summary = f"{item['node']} ({item['type']}) → {item['outcome']}"
+        if item.get("reason"):
+            summary += f": {item['reason']}"
+        tone = "bad" if item["outcome"] in {"failed", "error"} else "plain"
+        return Entry(
+            "step",
+            "Step",
+            tone,
+            self._journey(item),
+            "journey",
+            at,
+            summary,
+            _pretty({"run_id": item["run_id"], **(item.get("detail") or {})}),
+        )
+
+    def _delivery(self, item: dict[str, Any], at: datetime) -> Entry:
+        if item.get("action") == "webhook":
+            source, source_kind = "Webhook", "webhook"
+        else:
+            source, source_kind = self._channel(item["channel_id"])
+        status = item["status"]
+        where = f"{self._journey(item)} › {item['node']}" if item.get("node") else ""
+        if status == "suppressed":
+            reason = REASONS.get(item.get("reason") or "", item.get("reason") or "")
+            summary = f"Not sent: {reason}"
+        elif status == "failed":
+            summary = f"Failed after {item['attempts']} attempt(s): " + (
+                REASONS.get(item.get("reason") or "", item.get("reason") or "")
+                or item.get("last_error")
+                or "no answer"
+            )
+        elif status == "delivered":
+            summary = "Sent"
+        else:
+            summary = f"Waiting to be sent ({item['attempts']} attempt(s) so far)"
+        if item.get("message"):
+            summary += f" · {_short(item['message'], 2)}"
+        if where:
+            summary += f" · from {where}"
+        if item.get("fallback_of"):
+            summary += " · fallback"
+        tone = {"delivered": "good", "failed": "bad", "suppressed": "warn"}.get(
+            status, "muted"
+        )
+        details = {
+            k: item.get(k)
+            for k in (
+                "delivery_id",
+                "status",
+                "reason",
+                "attempts",
+                "response_status",
+                "last_error",
+                "fallback_of",
+                "message",
+            )
+            if item.get(k) is not None
+        }
+        return Entry(
+            "delivery",
+            STATUS_WORDS.get(status, status),
+            tone,
+            source,
+            source_kind,
+            at,
+            summary,
+            _pretty(details),
+        )
+
+    def _profile(self, item: dict[str, Any], at: datetime) -> Entry:
+        detail = item.get("detail") or {}
+        action = item["action"]
+        summary = ACTIONS.get(action, action)
+        if action == "customer.consent":
+            changes = detail.get("changes") or {}
+            summary += ": " + ", ".join(
+                f"{slug} {'allowed' if allowed else 'withdrawn'}"
+                for slug, allowed in changes.items()
+            )
+        elif action == "customer.merge":
+            merged = ", ".join(f"#{n}" for n in detail.get("merged") or [])
+            summary += f": {merged} joined this profile"
+        summary += f" · by {item['actor']}"
+        return Entry(
+            "profile", "Profile", "plain", item["actor"], "person", at, summary,
+            _pretty(detail),
+        )  # fmt: skip
