@@ -162,6 +162,8 @@ def _order(document: graph.Document | None, seen: set[str]) -> list[tuple[str, s
             ordered.append((node_id, document.node(node_id).type))
             queue.extend(edge.target for edge in document.edges_from(node_id))
         ordered += [(n.id, n.type) for n in document.nodes if n.id not in visited]
+        # Exits read best at the end of the funnel, after every path leading to them.
+        ordered.sort(key=lambda item: item[1] == "exit")
     drawn = {node_id for node_id, _ in ordered}
     return ordered + [(node_id, "") for node_id in sorted(seen - drawn) if node_id]
 

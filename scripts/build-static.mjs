@@ -10,6 +10,7 @@ const files = {
   "pico.min.css": "node_modules/@picocss/pico/css/pico.min.css",
   "x6.min.js": "node_modules/@antv/x6/dist/x6.min.js",
   "dagre.min.js": "node_modules/@dagrejs/dagre/dist/dagre.min.js",
+  "chart.umd.min.js": "node_modules/chart.js/dist/chart.umd.min.js",
 };
 
 mkdirSync(out, { recursive: true });

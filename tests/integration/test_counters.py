@@ -19,20 +19,7 @@ from engine.models import (
     Step,
     utcnow,
 )
-from tests.integration.test_execution import CART, World, sample
-
-
-@pytest.fixture
-def world(client, session, settings, redis_client, recorders, engine_runtime):
-    return World(client, session, settings, redis_client, recorders)
-
-
-@pytest.fixture
-def recorders():
-    from tests.channels import Recorder
-
-    with Recorder() as email, Recorder() as sms, Recorder() as desk:
-        yield {"email": email, "sms": sms, "support-desk": desk}
+from tests.world import CART, sample
 
 
 def cart(customer_id, email, tier="regular"):

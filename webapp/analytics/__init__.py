@@ -1,5 +1,5 @@
 from flask import Blueprint
 
-bp = Blueprint("analytics", __name__, url_prefix="/analytics")
+bp = Blueprint("analytics", __name__)
 
 from webapp.analytics import views  # noqa: E402,F401

@@ -1,47 +1,275 @@
+"""Analytics: the overview of every journey, and one journey's figures, charts and CSVs."""
+
 from __future__ import annotations
 
+import csv
+import io
+import re
+from collections.abc import Iterable
 from typing import Any
 
-from flask import render_template
-from sqlalchemy import case, func, select
+from flask import Response, render_template, request
+from sqlalchemy import select
+from werkzeug.exceptions import NotFound
+from wtforms import SelectChoice
 
-from engine.models import Journey, JourneyStatus, Role, Run, RunStatus
+from engine import analytics
+from engine.counters import TIME_TO_GOAL_NAMES, Window
+from engine.models import Journey, JourneyStatus, JourneyVersion, Role, utcnow
 from webapp.analytics import bp
+from webapp.analytics.forms import FiltersForm
 from webapp.paging import paginate
 from webapp.security import requires
 from webapp.services import db
 
+TABLES = ("summary", "trend", "funnel", "uplift", "time_to_goal", "channels", "reasons")
 
-@bp.get("/")
+
+@bp.get("/analytics/")
 @requires(Role.viewer)
 def index() -> Any:
-    """Every journey with its run counts."""
-    runs = (
-        select(
-            Run.journey_id,
-            func.count().label("entered"),
-            func.sum(
-                case(
-                    (Run.status.in_([RunStatus.active, RunStatus.waiting]), 1), else_=0
-                )
-            ).label("active"),
-            func.sum(case((Run.status == RunStatus.completed, 1), else_=0)).label(
-                "completed"
-            ),
-            func.sum(case((Run.converted_at.is_not(None), 1), else_=0)).label(
-                "converted"
-            ),
-        )
-        .group_by(Run.journey_id)
-        .subquery()
-    )
+    """Every journey with its headline figures, and the cross-channel figures."""
+    form = FiltersForm(request.args)
+    now = utcnow()
+    window = form.window(now, {})
     statement = (
-        select(
-            Journey, runs.c.entered, runs.c.active, runs.c.completed, runs.c.converted
-        )
-        .outerjoin(runs, runs.c.journey_id == Journey.id)
+        select(Journey)
         .where(Journey.status != JourneyStatus.archived)
         .order_by(Journey.name)
     )
-    page = paginate(db(), statement, scalars=False)
-    return render_template("analytics/index.html", page=page)
+    page = paginate(db(), statement)
+    overview = analytics.overview(db(), list(page.items), window.since)
+    return render_template(
+        "analytics/index.html", page=page, overview=overview, form=form
+    )
+
+
+def _journey(journey_id: int) -> Journey:
+    journey = db().get(Journey, journey_id)
+    if journey is None:
+        raise NotFound("there is no such journey")
+    return journey
+
+
+def _report(journey: Journey) -> tuple[FiltersForm, analytics.JourneyReport]:
+    form = FiltersForm(request.args)
+    versions = {
+        str(number): version_id
+        for version_id, number in db().execute(
+            select(JourneyVersion.id, JourneyVersion.number)
+            .where(JourneyVersion.journey_id == journey.id)
+            .order_by(JourneyVersion.number.desc())
+        )
+    }
+    form.version.choices = [SelectChoice("", "All versions")] + [
+        SelectChoice(number, f"Version {number}") for number in versions
+    ]
+    form.validate()
+    now = utcnow()
+    window = form.window(now, versions)
+    report = analytics.journey_report(db(), journey, window, form.trend_by(window, now))
+    return form, report
+
+
+@bp.get("/journeys/<int:journey_id>/analytics")
+@requires(Role.viewer)
+def journey(journey_id: int) -> Any:
+    """A journey's figures over a period: headline, trend, funnel, uplift, channels."""
+    found = _journey(journey_id)
+    form, report = _report(found)
+    return render_template(
+        "analytics/journey.html",
+        journey=found,
+        form=form,
+        report=report,
+        chart=_chart_data(report),
+        goal_names=TIME_TO_GOAL_NAMES,
+        query=request.args.to_dict(),
+    )
+
+
+@bp.get("/journeys/<int:journey_id>/analytics.csv")
+@requires(Role.viewer)
+def journey_csv(journey_id: int) -> Any:
+    """One table of the page as CSV (`table`: summary, trend, funnel, uplift, ...)."""
+    found = _journey(journey_id)
+    table = request.args.get("table", "summary")
+    if table not in TABLES:
+        return Response(
+            f"table must be one of: {', '.join(TABLES)}\n",
+            status=400,
+            mimetype="text/plain",
+        )
+    _, report = _report(found)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in ROWS[table](report):
+        writer.writerow(row)
+    name = re.sub(r"[^a-z0-9]+", "-", found.name.lower()).strip("-") or "journey"
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}-{table}.csv"'},
+    )
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _window_text(window: Window) -> tuple[str, str]:
+    return (
+        window.since.isoformat() if window.since else "",
+        window.until.isoformat() if window.until else "",
+    )
+
+
+def _summary(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+    since, until = _window_text(report.window)
+    yield ["figure", "value", "since", "until"]
+    for name, value in (
+        ("entered", report.entered),
+        ("active", report.active),
+        ("completed", report.completed),
+        ("exited", report.exited),
+        ("failed", report.failed),
+        ("converted", report.converted),
+        ("conversion_rate", _share(report.conversion_rate)),
+        ("converted_cross_channel", report.cross_channel),
+    ):
+        yield [name, value, since, until]
+
+
+def _trend(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+    yield [report.granularity, "entered", "converted", "delivered", "failed"]
+    for point in report.trend:
+        yield [
+            point.at.isoformat(),
+            point.entered,
+            point.converted,
+            point.delivered,
+            point.failed,
+        ]
+
+
+def _funnel(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+    outcomes = sorted({k for node in report.funnel for k in node.outcomes})
+    yield ["node", "type", "arrived", "here_now", *outcomes]
+    for node in report.funnel:
+        yield [
+            node.node_id,
+            node.node_type,
+            node.arrived,
+            node.here,
+            *(node.outcomes.get(k, 0) for k in outcomes),
+        ]
+
+
+def _uplift(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+    yield [
+        "split",
+        "holdout_port",
+        "treated",
+        "treated_converted",
+        "held_out",
+        "held_out_converted",
+        "difference",
+        "ci95_low",
+        "ci95_high",
+        "relative_uplift",
+    ]
+    for uplift in report.uplifts:
+        low, high = uplift.interval or (None, None)
+        yield [
+            uplift.node_id,
+            uplift.holdout_port,
+            uplift.treated,
+            uplift.treated_converted,
+            uplift.held,
+            uplift.held_converted,
+            _share(uplift.difference),
+            _share(low),
+            _share(high),
+            _share(uplift.relative),
+        ]
+
+
+def _time_to_goal(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+    yield ["time_to_goal", "up_to_seconds", "conversions"]
+    for label, count in report.time_to_goal:
+        yield [TIME_TO_GOAL_NAMES.get(label, label), label, count]
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return ""
+    return "over 30000" if value == float("inf") else f"{value:.0f}"
+
+
+def _channels(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+    yield [
+        "channel",
+        "delivered",
+        "failed",
+        "suppressed",
+        "success_rate",
+        "p50_ms_at_most",
+        "p95_ms_at_most",
+        "p99_ms_at_most",
+    ]
+    for channel in report.channels:
+        yield [
+            channel.name,
+            channel.delivered,
+            channel.failed,
+            channel.suppressed,
+            _share(channel.success_rate),
+            _ms(channel.latency_ms(0.5)),
+            _ms(channel.latency_ms(0.95)),
+            _ms(channel.latency_ms(0.99)),
+        ]
+
+
+def _reasons(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+    yield ["channel", "reason", "deliveries"]
+    for channel in report.channels:
+        for reason, count in sorted(channel.reasons.items()):
+            yield [channel.name, reason, count]
+
+
+ROWS = {
+    "summary": _summary,
+    "trend": _trend,
+    "funnel": _funnel,
+    "uplift": _uplift,
+    "time_to_goal": _time_to_goal,
+    "channels": _channels,
+    "reasons": _reasons,
+}
+
+
+def _chart_data(report: analytics.JourneyReport) -> dict[str, Any]:
+    """What the charts draw (the tables beside them show the same figures)."""
+    day = report.granularity == "day"
+    return {
+        "trend": {
+            "labels": [
+                point.at.strftime("%Y-%m-%d" if day else "%m-%d %H:00")
+                for point in report.trend
+            ],
+            "entered": [point.entered for point in report.trend],
+            "converted": [point.converted for point in report.trend],
+            "delivered": [point.delivered for point in report.trend],
+        },
+        "funnel": {
+            "labels": [node.node_id for node in report.funnel],
+            "arrived": [node.arrived for node in report.funnel],
+            "here": [node.here for node in report.funnel],
+        },
+        "time_to_goal": {
+            "labels": [
+                TIME_TO_GOAL_NAMES.get(label, label) for label, _ in report.time_to_goal
+            ],
+            "conversions": [count for _, count in report.time_to_goal],
+        },
+    }

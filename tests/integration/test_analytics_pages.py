@@ -1,0 +1,151 @@
+"""The analytics pages: overview, one journey's figures, filters and CSV downloads."""
+
+import csv
+import io
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from engine import journeys
+from engine.models import Role, Run, RunStatus
+from tests.factories import login, make_user
+from tests.world import CART, sample
+
+
+def _play(world):
+    """Two carts on the web: one buyer (by email), one still waiting."""
+    journey = world.publish(sample())
+    world.post({**CART, "customer": {"id": "buyer", "email": "b@example.com"}})
+    world.post({**CART, "customer": {"id": "waiter", "email": "w@example.com"}})
+    world.post(
+        {"type": "order_completed", "customer": {"email": "b@example.com"}},
+        slug="email",
+    )
+    return journey
+
+
+def _viewer(world):
+    login(world.client, make_user(world.session, Role.viewer))
+
+
+def _csv(response):
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+
+
+def test_the_overview_shows_each_journey_and_the_cross_channel_figures(world):
+    journey = _play(world)
+    _viewer(world)
+    page = world.client.get("/analytics/?period=24h").get_data(as_text=True)
+    assert "Cross-channel completion" in page and "Context retention" in page
+    # 1 of 2 runs touched the web and email and converted.
+    assert "50.0%" in page
+    assert f"/journeys/{journey.id}/analytics" in page
+
+
+def test_a_journey_page_shows_headline_funnel_and_channels(world):
+    journey = _play(world)
+    _viewer(world)
+    response = world.client.get(f"/journeys/{journey.id}/analytics?period=24h")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    for text in (
+        "Entered",
+        "Funnel by step",
+        "Time to goal",
+        "Deliveries by channel",
+        'id="analytics-data"',
+    ):
+        assert text in page
+    assert '<p class="figure">2</p>' in page  # entered
+    assert "50.0% reached the goal" in page
+
+
+def test_each_table_downloads_as_csv(world):
+    journey = _play(world)
+    _viewer(world)
+    base = f"/journeys/{journey.id}/analytics.csv?period=24h"
+    summary = dict(
+        (row[0], row[1]) for row in _csv(world.client.get(f"{base}&table=summary"))[1:]
+    )
+    assert summary["entered"] == "2" and summary["converted"] == "1"
+    assert summary["converted_cross_channel"] == "1"
+    assert summary["active"] == "1"
+    funnel = _csv(world.client.get(f"{base}&table=funnel"))
+    header, rows = funnel[0], {row[0]: row for row in funnel[1:]}
+    assert header[:4] == ["node", "type", "arrived", "here_now"]
+    assert rows["wait"][2:4] == ["2", "1"]
+    trend = _csv(world.client.get(f"{base}&table=trend"))
+    assert sum(int(row[1]) for row in trend[1:]) == 2
+    goal = _csv(world.client.get(f"{base}&table=time_to_goal"))
+    assert goal[1][0] == "under 1 minute" and goal[1][2] == "1"
+    for table in ("uplift", "channels", "reasons"):
+        assert _csv(world.client.get(f"{base}&table={table}"))[0]
+    bad = world.client.get(f"{base}&table=secrets")
+    assert bad.status_code == 400 and "table must be one of" in bad.get_data(True)
+
+
+def test_filters_by_version_and_dates(world):
+    journey = _play(world)
+    # A second version: no one entered it yet.
+    document = sample()
+    document["name"] = "Cart recovery v2"
+    ctx = journeys.check_context(world.session, world.settings.webhook_allowed_hosts)
+    journeys.replace_draft(world.session, journey, document, ctx, None)
+    journeys.publish(world.session, journey, ctx, None)
+    world.session.commit()
+    _viewer(world)
+    base = f"/journeys/{journey.id}/analytics.csv?table=summary&period=all"
+    v1 = dict(row[:2] for row in _csv(world.client.get(f"{base}&version=1"))[1:])
+    v2 = dict(row[:2] for row in _csv(world.client.get(f"{base}&version=2"))[1:])
+    assert v1["entered"] == "2" and v2["entered"] == "0"
+    old = "period=custom&since=2020-01-01&until=2020-01-31"
+    before = dict(
+        row[:2]
+        for row in _csv(
+            world.client.get(
+                f"/journeys/{journey.id}/analytics.csv?table=summary&{old}"
+            )
+        )[1:]
+    )
+    assert before["entered"] == "0"
+    page = world.client.get(
+        f"/journeys/{journey.id}/analytics?period=custom&since=2026-02-01&until=2026-01-01"
+    ).get_data(as_text=True)
+    assert "the end date is before the start date" in page
+
+
+def test_archiving_counts_the_runs_it_ends(world):
+    journey = _play(world)
+    journeys.pause(world.session, journey, None)
+    journeys.archive(world.session, journey, None, world_now())
+    world.session.commit()
+    assert (
+        world.session.scalars(select(Run).where(Run.status == RunStatus.waiting)).all()
+        == []
+    )
+    _viewer(world)
+    summary = dict(
+        row[:2]
+        for row in _csv(
+            world.client.get(
+                f"/journeys/{journey.id}/analytics.csv?table=summary&period=all"
+            )
+        )[1:]
+    )
+    assert summary["active"] == "0" and summary["exited"] == "1"
+
+
+def world_now():
+    from engine.models import utcnow
+
+    return utcnow() + timedelta(seconds=1)
+
+
+def test_unknown_journeys_are_404_pages(client, session):
+    login(client, make_user(session, Role.viewer))
+    response = client.get("/journeys/999/analytics")
+    assert response.status_code == 404
+    assert "Traceback" not in response.get_data(as_text=True)
