@@ -16,6 +16,7 @@ from engine.crypto import SecretBox
 from engine.models import Channel, ChannelKind
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MAX_RATE_LIMIT = 100_000
 
 
 class ChannelError(ValueError):
@@ -50,11 +51,7 @@ def create_channel(
     rate_limit: int = 100,
 ) -> NewChannel:
     """Add a channel with fresh secrets; the caller commits."""
-    if not SLUG.match(slug):
-        raise ChannelError(
-            "slug",
-            "use 1 to 63 lower-case letters, digits and dashes, starting with a letter",
-        )
+    check_slug(slug)
     try:
         kind = ChannelKind(kind)
     except ValueError:
@@ -65,10 +62,7 @@ def create_channel(
     if session.scalar(select(Channel.id).where(Channel.slug == slug)) is not None:
         raise ChannelError("slug", f"a channel with the slug {slug!r} already exists")
     check_outbound_url(outbound_url)
-    if not 1 <= rate_limit <= 100_000:
-        raise ChannelError(
-            "rate_limit", "the rate limit is 1 to 100000 events per second"
-        )
+    check_rate_limit(rate_limit)
     inbound, outbound = generate_secret(), generate_secret()
     channel = Channel(
         slug=slug,
@@ -102,6 +96,43 @@ def check_outbound_url(url: str | None) -> None:
         raise ChannelError(
             "outbound_url", "give a full http:// or https:// URL, or nothing"
         )
+
+
+def check_slug(slug: str) -> None:
+    """Raise ChannelError unless `slug` can name a channel in its webhook URL."""
+    if not SLUG.match(slug):
+        raise ChannelError(
+            "slug",
+            "use 1 to 63 lower-case letters, digits and dashes, not starting with a dash",
+        )
+
+
+def check_rate_limit(rate_limit: int) -> None:
+    """Raise ChannelError unless `rate_limit` is 1 to MAX_RATE_LIMIT events per second."""
+    if not 1 <= rate_limit <= MAX_RATE_LIMIT:
+        raise ChannelError(
+            "rate_limit", f"the rate limit is 1 to {MAX_RATE_LIMIT} events per second"
+        )
+
+
+def update_channel(
+    channel: Channel, name: str, outbound_url: str | None, rate_limit: int
+) -> dict[str, list[object]]:
+    """Change what may change after creation; returns {field: [before, after]} of each change."""
+    check_outbound_url(outbound_url)
+    check_rate_limit(rate_limit)
+    wanted: dict[str, object] = {
+        "name": name or channel.slug,
+        "outbound_url": outbound_url or None,
+        "rate_limit": rate_limit,
+    }
+    changes: dict[str, list[object]] = {}
+    for field, value in wanted.items():
+        before = getattr(channel, field)
+        if before != value:
+            changes[field] = [before, value]
+            setattr(channel, field, value)
+    return changes
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,18 @@ def requested_page() -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else 1
 
 
-def paginate(session: Session, statement: Select, scalars: bool = True) -> Page:  # type: ignore[type-arg]
+def paginate(
+    session: Session,
+    statement: Select,  # type: ignore[type-arg]
+    scalars: bool = True,
+    size: int | None = None,
+) -> Page:
     """Run `statement` for the page asked for in ?page=, counting every row it would return.
 
-    With `scalars` the page holds the first column of each row, else whole rows.
+    With `scalars` the page holds the first column of each row, else whole rows; `size`
+    overrides the configured page size (a short list inside a bigger page).
     """
-    size = int(current_app.config["PAGE_SIZE"])
+    size = size or int(current_app.config["PAGE_SIZE"])
     number = requested_page()
     total = session.scalar(
         select(func.count()).select_from(statement.order_by(None).subquery())

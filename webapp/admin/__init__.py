@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from webapp.admin import views  # noqa: E402,F401
+from webapp.admin import audit_log, views  # noqa: E402,F401

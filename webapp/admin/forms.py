@@ -1,5 +1,12 @@
-from wtforms import BooleanField, EmailField, SelectChoice, SelectField
-from wtforms.validators import DataRequired, Length
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from engine.models import Role
 from webapp.forms import BaseForm
@@ -26,3 +33,23 @@ SHORT_ROLE_CHOICES = [
 class EditUserForm(BaseForm):
     role = SelectField("Role", choices=SHORT_ROLE_CHOICES)
     active = BooleanField("Can sign in")
+
+
+DATE_HELP = "give a date as YYYY-MM-DD"
+
+
+class AuditFilterForm(BaseForm):
+    """The audit log's filters, read from the query string."""
+
+    class Meta:
+        csrf = False
+
+    action = StringField("Action")
+    actor = StringField("Who", validators=[Length(max=254)])
+    target = StringField("Target", validators=[Length(max=100)])
+    since = DateField("From", validators=[Optional()], invalid_value_message=DATE_HELP)
+    until = DateField("To", validators=[Optional()], invalid_value_message=DATE_HELP)
+
+    def validate_until(self, field: DateField) -> None:
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError("the end date is before the start date")

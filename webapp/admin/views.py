@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
 from engine import accounts, audit
-from engine.models import AuditEntry, Role, User
+from engine.models import Role, User
 from webapp.admin import bp
 from webapp.admin.forms import EditUserForm, NewUserForm
 from webapp.paging import paginate
@@ -93,15 +93,3 @@ def update_user(user_id: int) -> Any:
         db().commit()
         flash(f"Updated {user.email}.", "success")
     return redirect(url_for("admin.index"))
-
-
-@bp.get("/audit")
-@requires(Role.admin)
-def audit_log() -> Any:
-    """The audit log, newest first, filterable by action."""
-    action = request.args.get("action", "").strip()
-    statement = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-    if action:
-        statement = statement.where(AuditEntry.action.startswith(action))
-    page = paginate(db(), statement)
-    return render_template("admin/audit.html", page=page, action=action)

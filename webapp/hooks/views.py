@@ -5,9 +5,10 @@ from functools import partial
 from typing import Any
 
 from flask import Response, jsonify, request
+from redis.exceptions import RedisError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from engine import signals, work
+from engine import channel_health, signals, work
 from engine.events import EventError, parse_event
 from engine.intake import ToStore, store_events
 from engine.models import utcnow
@@ -51,7 +52,21 @@ def _refused(refusal: Refusal) -> Response:
     response.status_code = refusal.status
     if refusal.retry_after:
         response.headers["Retry-After"] = str(refusal.retry_after)
+    _count(refusal)
     return response
+
+
+def _count(refusal: Refusal) -> None:
+    """Count a known channel's refused request for its health figures (best effort)."""
+    slug = (request.view_args or {}).get("slug")
+    if not slug or refusal.code == "unknown_channel":
+        return
+    try:
+        channel_health.record_rejection(
+            services().redis, slug, refusal.status, refusal.code, str(refusal), utcnow()
+        )
+    except RedisError:
+        pass  # the channel's answer matters more than the count
 
 
 def _channel(slug: str) -> IntakeChannel:
