@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
@@ -129,6 +129,12 @@ def add(
     tally_of(session).items.append((key, amount))
 
 
+# Shards below zero hold folded rows: one per hour (recent) or per day (older).
+HOURLY = -1
+DAILY = -2
+HOURLY_FOR = timedelta(days=2)
+
+
 def set_shard(session: Session, shard: int) -> None:
     """Name the rows this session writes to (one per drain partition avoids row waits)."""
     session.info["counter_shard"] = shard
@@ -159,15 +165,66 @@ def flush(session: Session) -> int:
     ]
     if not rows:
         return 0
+    _upsert(session, rows)
+    return len(rows)
+
+
+def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Counter).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=KEY_COLUMNS,
-        set_={"value": Counter.value + statement.excluded.value},
+    for start in range(0, len(rows), 2000):
+        statement = insert(Counter).values(rows[start : start + 2000])
+        statement = statement.on_conflict_do_update(
+            index_elements=KEY_COLUMNS,
+            set_={"value": Counter.value + statement.excluded.value},
+        )
+        session.execute(statement)
+
+
+def compact(session: Session, now: datetime) -> int:
+    """Fold the shards of finished hours into one row per hour, and hours older than two
+    days into one row per day, so reading a long period sums few rows. Returns the number
+    of rows folded away. Rows are taken with DELETE ... RETURNING, so an addition made
+    meanwhile is either folded or left for the next run, never lost."""
+    finished = hour_of(now) - timedelta(hours=1)
+    daily_before = (hour_of(now) - HOURLY_FOR).replace(hour=0)
+    columns = [getattr(Counter, name) for name in (*KEY_COLUMNS, "value")]
+    taken = list(
+        session.execute(
+            delete(Counter)
+            .where(Counter.shard >= 0, Counter.bucket < finished)
+            .returning(*columns)
+        )
     )
-    session.execute(statement)
-    return len(rows)
+    taken += session.execute(
+        delete(Counter)
+        .where(Counter.shard == HOURLY, Counter.bucket < daily_before)
+        .returning(*columns)
+    )
+    folded: Tallied[tuple[Any, ...]] = Tallied()
+    for journey, metric, bucket, version, node, channel, label, _shard, value in taken:
+        if bucket < daily_before:
+            key = (
+                journey,
+                metric,
+                bucket.replace(hour=0),
+                version,
+                node,
+                channel,
+                label,
+                DAILY,
+            )
+        else:
+            key = (journey, metric, bucket, version, node, channel, label, HOURLY)
+        folded[key] += value
+    _upsert(
+        session,
+        [
+            dict(zip([*KEY_COLUMNS, "value"], (*key, value), strict=True))
+            for key, value in sorted(folded.items())
+        ],
+    )
+    return len(taken) - len(folded)
 
 
 @event.listens_for(Session, "before_commit")

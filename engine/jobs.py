@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import maintenance, runtime, work
+from engine import counters, maintenance, runtime, work
 from engine.models import utcnow
 
 
@@ -22,3 +22,9 @@ def expire_rotated_secrets() -> int:
     """Forget previous inbound secrets whose grace period has ended."""
     with runtime.current().database.session() as session:
         return maintenance.expire_rotated_secrets(session, now=utcnow())
+
+
+def compact_counters() -> int:
+    """Fold finished hours' counter shards (and older hours into days)."""
+    with runtime.current().database.session(writer=True) as session:
+        return counters.compact(session, now=utcnow())

@@ -37,6 +37,10 @@ def enqueue_expire_rotated_secrets(rt: runtime.Runtime) -> None:
     queue("default", rt.redis).enqueue(jobs.expire_rotated_secrets, job_timeout=60)
 
 
+def enqueue_compact_counters(rt: runtime.Runtime) -> None:
+    queue("default", rt.redis).enqueue(jobs.compact_counters, job_timeout=600)
+
+
 def periodic_tasks() -> list[Periodic]:
     """Everything the scheduler does, and how often."""
     return [
@@ -44,6 +48,7 @@ def periodic_tasks() -> list[Periodic]:
         Periodic("recover", 2, work.recover),
         Periodic("heartbeat", 5, beat),
         Periodic("expire_rotated_secrets", 60, enqueue_expire_rotated_secrets),
+        Periodic("compact_counters", 300, enqueue_compact_counters),
     ]
 
 

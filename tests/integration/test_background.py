@@ -87,4 +87,7 @@ def test_the_default_schedule_beats_and_enqueues_housekeeping(settings, redis_cl
     rt.close()
     assert redis_client.get(scheduler.HEARTBEAT_KEY) is not None
     names = [job.func_name for job in queue("default", redis_client).jobs]
-    assert names == ["engine.jobs.expire_rotated_secrets"]
+    assert names == [
+        "engine.jobs.expire_rotated_secrets",
+        "engine.jobs.compact_counters",
+    ]

@@ -219,3 +219,37 @@ def test_percentiles_come_from_the_latency_histogram():
     assert counters.percentile(histogram, 0.99) == 1000
     assert counters.percentile(histogram, 1.0) == float("inf")
     assert counters.percentile({}, 0.5) is None
+
+
+def test_compaction_folds_shards_and_old_hours_without_changing_any_sum(session):
+    now = utcnow()
+    moments = [now, now - timedelta(hours=3), now - timedelta(days=5, hours=7)]
+    for shard in (0, 1, 2):
+        counters.set_shard(session, shard)
+        for moment in moments:
+            counters.add(
+                session, Metric.STEP, moment, journey_id=1, node_id="a", label="out"
+            )
+            counters.add(session, Metric.ENTERED, moment, journey_id=1, amount=2)
+        session.commit()
+    before = counters.totals(session, 1)
+    rows_before = session.scalar(select(func.count()).select_from(Counter))
+    folded = counters.compact(session, now)
+    session.commit()
+    assert counters.totals(session, 1) == before
+    rows = list(session.scalars(select(Counter)))
+    assert folded == rows_before - len(rows) == 8
+    by_shard: dict[int, set] = {}
+    for row in rows:
+        by_shard.setdefault(row.shard, set()).add(row.bucket)
+    assert by_shard[counters.DAILY] == {counters.hour_of(moments[2]).replace(hour=0)}
+    assert by_shard[counters.HOURLY] == {counters.hour_of(moments[1])}
+    assert {row.shard for row in rows if row.bucket == counters.hour_of(now)} == {
+        0,
+        1,
+        2,
+    }
+    # A second run finds nothing left to fold; figures over a window are unchanged too.
+    assert counters.compact(session, now) == 0
+    week = Window(since=now - timedelta(days=7))
+    assert counters.totals(session, 1, week)[(Metric.ENTERED, "", 0, "")] == 18
