@@ -70,7 +70,7 @@ def fill(
                 "INSERT INTO runs (id, journey_id, version_id, customer_id, status, current_node,"
                 " context, state, started_at, updated_at, ended_at, converted_at)"
                 " SELECT g, :journey, :version, g, 'completed', 'end', '{}'::jsonb,"
-                " '{}'::jsonb, now() - make_interval(secs => (g * 7919) % :seconds),"
+                " '{}'::jsonb, now() - make_interval(secs => ((g::bigint * 7919) % :seconds)::int),"
                 " now(), now(), CASE WHEN g % 3 = 2 THEN now() END"
                 " FROM generate_series(1, :runs) g"
             ),
