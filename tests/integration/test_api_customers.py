@@ -14,7 +14,7 @@ from engine.models import (
     Step,
 )
 from tests.factories import api_client
-from tests.integration.test_execution import CART, World, sample
+from tests.world import CART, World, sample
 
 
 @pytest.fixture

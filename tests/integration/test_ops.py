@@ -80,7 +80,7 @@ def test_metrics_report_backlog_and_timer_lateness(
 
     from engine import work
     from engine.models import Run, utcnow
-    from tests.integration.test_execution import CART, World, sample
+    from tests.world import CART, World, sample
 
     world = World(client, session, engine_runtime.settings, redis_client, {})
     world.publish(sample())

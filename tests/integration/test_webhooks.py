@@ -9,7 +9,7 @@ from engine import delivery
 from engine.models import Customer, DeliveryStatus
 from tests.channels import Recorder
 from tests.conftest import make_settings
-from tests.integration.test_execution import World
+from tests.world import World
 
 SIGNED_UP = {
     "type": "signed_up",
