@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, batch
 from engine import timeline as history
 from engine.events import IDENTIFIER_KIND, normalize_identifier
 from engine.models import (
@@ -117,47 +117,75 @@ def resolve(
     """The one profile these identifiers name: found, created (with `traits`), or merged
     from several."""
     pairs = list(dict.fromkeys(identifiers))
-    rows = session.execute(
-        select(Identity.kind, Identity.value, Identity.customer_id).where(
-            tuple_(Identity.kind, Identity.value).in_(pairs)
-        )
-    ).all()
-    found_ids = sorted({row.customer_id for row in rows})
+    prefetched = batch.current(session)
+    if prefetched is not None and prefetched.knows(pairs):
+        owners = {
+            pair: prefetched.owner[pair] for pair in pairs if pair in prefetched.owner
+        }
+    else:
+        prefetched = None
+        owners = {
+            (row.kind, row.value): row.customer_id
+            for row in session.execute(
+                select(Identity.kind, Identity.value, Identity.customer_id).where(
+                    tuple_(Identity.kind, Identity.value).in_(pairs)
+                )
+            )
+        }
+    found_ids = sorted(set(owners.values()))
     known_identifiers = _known_identifiers(session)
     session.info["new_customers"] = set()
     if not found_ids:
-        customer = Customer(traits=dict(traits or {}), consent={})
+        customer = Customer(
+            id=batch.next_id(session, "customers"),
+            traits=dict(traits or {}),
+            consent={},
+        )
         session.add(customer)
-        session.flush()
+        if customer.id is None:
+            session.flush()
         session.info["new_customers"].add(customer.id)
         first: dict[str, str] = {}
         for kind, value in pairs:
             first.setdefault(kind, value)
         known_identifiers[customer.id] = first
+        if prefetched is not None:
+            prefetched.runs[customer.id] = []
+            prefetched.customers[customer.id] = customer
     else:
-        customers = _lock(session, found_ids)
+        if prefetched is not None:  # read and locked with the batch
+            customers = [prefetched.customers[i] for i in found_ids]
+        else:
+            customers = _lock(session, found_ids)
         customer = customers[0]
         if len(customers) > 1:
+            batch.drop(session)  # the merge moves rows the batch has read
+            prefetched = None
             merge_customers(
                 session,
                 customer,
                 customers[1:],
                 {"because": [f"{k}:{v}" for k, v in pairs]},
             )
-    known = {(row.kind, row.value) for row in rows}
     for kind, value in pairs:
-        if (kind, value) not in known:
-            if found_ids:
+        if (kind, value) not in owners:
+            if prefetched is not None:
+                prefetched.owner[(kind, value)] = customer.id
+                known_identifiers.setdefault(customer.id, {}).setdefault(kind, value)
+            elif found_ids:
                 known_identifiers.pop(customer.id, None)
-            session.add(
-                Identity(
-                    customer_id=customer.id,
-                    kind=kind,
-                    value=value,
-                    channel_id=channel_id,
-                )
+            identity = Identity(
+                id=batch.next_id(session, "identities"),
+                customer_id=customer.id,
+                kind=kind,
+                value=value,
+                channel_id=channel_id,
             )
-    session.flush()
+            if not found_ids:
+                identity.customer = customer  # inserted after the new profile
+            session.add(identity)
+    if prefetched is None:
+        session.flush()
     return customer
 
 
@@ -171,6 +199,7 @@ def forget_cached(session: Session) -> None:
     """After a rollback: profiles created in it are gone (SQLite may reuse their ids)."""
     session.info.pop("identifiers", None)
     session.info.pop("new_customers", None)
+    batch.drop(session)
 
 
 def is_new(session: Session, customer: Customer) -> bool:
@@ -380,6 +409,10 @@ def timeline(
 
 
 def active_runs(session: Session, customer_id: int) -> list[Run]:
+    """The customer's runs under way, locked on PostgreSQL (or as the batch read them)."""
+    prefetched = batch.runs_of(session, customer_id)
+    if prefetched is not None:
+        return prefetched
     statement = (
         select(Run)
         .where(
@@ -406,6 +439,7 @@ class IdentityRecord:
     kind: str
     value: str
     channel: str | None
+    channel_name: str | None
     first_seen: datetime
 
     def to_dict(self) -> dict[str, Any]:
@@ -419,14 +453,14 @@ class IdentityRecord:
 
 def identities(session: Session, customer: Customer) -> list[IdentityRecord]:
     rows = session.execute(
-        select(Identity, Channel.slug)
+        select(Identity, Channel.slug, Channel.name)
         .outerjoin(Channel, Channel.id == Identity.channel_id)
         .where(Identity.customer_id == customer.id)
         .order_by(Identity.id)
     )
     return [
-        IdentityRecord(identity.kind, identity.value, slug, identity.created_at)
-        for identity, slug in rows
+        IdentityRecord(identity.kind, identity.value, slug, name, identity.created_at)
+        for identity, slug, name in rows
     ]
 
 

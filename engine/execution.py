@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from engine import counters, customers, graph
+from engine import batch, counters, customers, graph
 from engine.counters import Metric
 from engine.models import (
     Channel,
@@ -177,6 +177,8 @@ def add_step(
     at this node, not the continuation of a wait there)."""
     session.add(
         Step(
+            id=batch.next_id(session, "steps"),
+            run=run,
             run_id=run.id,
             node_id=node_id,
             node_type=node_type,
@@ -293,6 +295,7 @@ def record(
         channel = channels.get(send.channel)
         touch_channel(run, send.channel)
         delivery = Delivery(
+            run=run,
             run_id=run.id,
             customer_id=run.customer_id,
             journey_id=run.journey_id,
@@ -324,6 +327,7 @@ def record(
     for call in moved.webhooks:
         session.add(
             Delivery(
+                run=run,
                 run_id=run.id,
                 customer_id=run.customer_id,
                 journey_id=run.journey_id,
@@ -358,7 +362,8 @@ def _advance(
         document, state, customer_scope, now, key, resume, hold_for_delivery=True
     )
     save_state(run, state, now)
-    session.flush()
+    if run.id is None:
+        session.flush()  # the steps and deliveries name the run
     if live:
         name, number = live.name, live.number
     else:
@@ -448,6 +453,8 @@ def start_runs(
             continue
         state = start(candidate.document, event, now)
         run = Run(
+            id=batch.next_id(session, "runs"),
+            customer=customer,
             journey_id=candidate.journey_id,
             version_id=candidate.version_id,
             customer_id=customer.id,
@@ -468,7 +475,8 @@ def start_runs(
             version_id=candidate.version_id,
             channel_id=channel.id if channel else 0,
         )
-        session.add(run)  # inserted by _advance's flush, already advanced
+        session.add(run)  # inserted by the next flush, already advanced
+        batch.started(session, run)
         _advance(session, run, state, customer_scope, None, effects, now, candidate)
 
 
@@ -481,6 +489,9 @@ def _history(
         session, customer
     ):
         return EntryHistory(0, False)
+    prefetched = batch.entries_of(session, candidate.journey_id, customer.id)
+    if prefetched is not None:
+        return EntryHistory(*prefetched)
     entries, active = session.execute(
         select(
             func.count(Run.id),

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import counters, customers, execution
+from engine import batch, counters, customers, execution
 from engine.events import EventError, parse_event
 from engine.models import Channel, Customer, Event, EventStatus, utcnow
 
@@ -65,7 +65,7 @@ def process_event(
     if scope["traits"] != customer.traits:
         customer.traits = scope["traits"]  # profile updates made by the journeys
         customer.updated_at = now
-    event.customer_id = customer.id
+    event.customer_id, event.customer = customer.id, customer
     event.status, event.processed_at, event.error = EventStatus.processed, now, None
 
 
@@ -85,6 +85,13 @@ def _count_context(
     )
     if channel_id not in seen:
         customer.seen_channels = [*seen, channel_id]
+
+
+def _identifiers(event: Event) -> tuple[tuple[str, str], ...]:
+    try:
+        return parse_event(event.payload).identifiers
+    except EventError:
+        return ()  # it fails when applied
 
 
 @dataclass
@@ -125,6 +132,7 @@ def drain_batch(
     slugs = dict(session.execute(select(Channel.id, Channel.slug)).all())
     live = execution.live_journeys(session)
     if not careful:
+        batch.prefetch(session, [_identifiers(event) for event in events])
         for event in events:
             process_event(
                 session, event, slugs.get(event.channel_id, ""), live, effects, now

@@ -301,6 +301,10 @@ class Event(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
 
+    # For the order of inserts within one flush (rows this one names are written first);
+    # code reads and writes the id columns.
+    customer: Mapped[Customer | None] = relationship(lazy="raise")
+
 
 class Journey(Base):
     """A journey: an editable draft document plus the number of its live version."""
@@ -383,6 +387,10 @@ class Run(Base):
     converted_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    # For the order of inserts within one flush (rows this one names are written first);
+    # code reads and writes the id columns.
+    customer: Mapped[Customer] = relationship(lazy="raise")
+
 
 class Step(Base):
     """One node a run passed through, with the reason it went where it went."""
@@ -397,6 +405,10 @@ class Step(Base):
     outcome: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # For the order of inserts within one flush (rows this one names are written first);
+    # code reads and writes the id columns.
+    run: Mapped[Run] = relationship(lazy="raise")
 
 
 def new_delivery_id() -> str:
@@ -447,6 +459,11 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+    # For the order of inserts within one flush (rows this one names are written first);
+    # code reads and writes the id columns.
+    run: Mapped[Run | None] = relationship(lazy="raise")
+    customer: Mapped[Customer | None] = relationship(lazy="raise")
 
 
 class AuditEntry(Base):

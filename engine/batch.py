@@ -1,0 +1,194 @@
+"""What a drain batch reads up front, so applying its events one by one makes no queries.
+
+A drain applies up to a few hundred events in one transaction. Read event by event, each would
+look up its identities, lock its customer, read its runs and its entry history: a handful of
+round trips per event, and a flush before each. `prefetch` reads all of that for the whole batch
+in one query per table (locking the customers and runs, in id order, on PostgreSQL), and keeps
+it on the session; the engine's lookups consult it first and keep it current as they create
+customers, identities and runs. On PostgreSQL new rows take ids drawn from their sequences in
+blocks, so nothing needs to be flushed until the batch commits and every insert is batched.
+
+A profile merge changes rows behind the cache's back: it drops the cache, and the rest of the
+batch reads as it goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, func, select, text, tuple_
+from sqlalchemy.orm import Session, SessionTransaction
+
+from engine.models import Customer, Identity, Run, RunStatus
+
+KEY = "batch"
+CHUNK = 500
+ID_BLOCK = 256
+TABLES = {t: t for t in ("customers", "identities", "runs", "steps")}
+IN_FLIGHT = (RunStatus.active, RunStatus.waiting)
+
+
+@dataclass
+class Batch:
+    """The customers, identities, runs and entry counts a batch's events concern."""
+
+    looked_up: set[tuple[str, str]] = field(default_factory=set)
+    owner: dict[tuple[str, str], int] = field(default_factory=dict)
+    customers: dict[int, Customer] = field(default_factory=dict)
+    runs: dict[int, list[Run]] = field(default_factory=dict)
+    entries: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    ids: dict[str, list[int]] = field(default_factory=dict)
+    after: dict[str, int] = field(default_factory=dict)
+
+    def knows(self, pairs: Iterable[tuple[str, str]]) -> bool:
+        return all(pair in self.looked_up for pair in pairs)
+
+
+def current(session: Session) -> Batch | None:
+    found: Batch | None = session.info.get(KEY)
+    return found
+
+
+def drop(session: Session) -> None:
+    session.info.pop(KEY, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_after_commit(session: Session) -> None:
+    drop(session)  # its locks are released: the next batch reads afresh
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_after_rollback(session: Session, previous: SessionTransaction) -> None:
+    drop(session)
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def prefetch(
+    session: Session, identifiers: Iterable[Sequence[tuple[str, str]]]
+) -> Batch:
+    """Read (and on PostgreSQL lock) what the events naming these identifiers will need."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    batch = Batch()
+    pairs = sorted({pair for named in identifiers for pair in named})
+    batch.looked_up.update(pairs)
+    for chunk in _chunks(pairs):
+        for kind, value, customer_id in session.execute(
+            select(Identity.kind, Identity.value, Identity.customer_id).where(
+                tuple_(Identity.kind, Identity.value).in_(chunk)
+            )
+        ):
+            batch.owner[(kind, value)] = customer_id
+    customer_ids = sorted(set(batch.owner.values()))
+    known: dict[int, dict[str, str]] = session.info.setdefault("identifiers", {})
+    for chunk in _chunks(customer_ids):
+        statement = select(Customer).where(Customer.id.in_(chunk)).order_by(Customer.id)
+        for customer in session.scalars(
+            statement.with_for_update() if postgres else statement
+        ):
+            batch.customers[customer.id] = customer
+        for customer_id, kind, value in session.execute(
+            select(Identity.customer_id, Identity.kind, Identity.value)
+            .where(Identity.customer_id.in_(chunk))
+            .order_by(Identity.id)
+        ):
+            known.setdefault(customer_id, {}).setdefault(kind, value)
+        runs = (
+            select(Run)
+            .where(Run.customer_id.in_(chunk), Run.status.in_(IN_FLIGHT))
+            .order_by(Run.id)
+        )
+        for run in session.scalars(runs.with_for_update() if postgres else runs):
+            batch.runs.setdefault(run.customer_id, []).append(run)
+        for journey_id, customer_id, entries, active in session.execute(
+            select(
+                Run.journey_id,
+                Run.customer_id,
+                func.count(Run.id),
+                func.count(Run.id).filter(Run.status.in_(IN_FLIGHT)),
+            )
+            .where(Run.customer_id.in_(chunk))
+            .group_by(Run.journey_id, Run.customer_id)
+        ):
+            batch.entries[(journey_id, customer_id)] = [entries, active]
+    for customer_id in customer_ids:
+        batch.runs.setdefault(customer_id, [])
+    session.info[KEY] = batch
+    return batch
+
+
+def next_id(session: Session, table: str) -> int | None:
+    """A fresh primary key for `table`, or None: flush to get one.
+
+    PostgreSQL: drawn from the table's sequence in blocks. SQLite: the next after the largest,
+    which is safe because a writer session holds the database's write lock from its start.
+    """
+    batch = current(session)
+    if batch is None:
+        return None
+    pool = batch.ids.setdefault(table, [])
+    if pool:
+        return pool.pop()
+    dialect = session.get_bind().dialect.name
+    with session.no_autoflush:  # nothing pending needs writing to draw ids
+        if dialect == "postgresql":
+            pool.extend(
+                session.execute(
+                    text(
+                        "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
+                        " FROM generate_series(1, :count)"
+                    ),
+                    {"table": table, "count": ID_BLOCK},
+                ).scalars()
+            )
+            pool.reverse()
+            return pool.pop()
+        writer = session.connection().get_execution_options().get("sqlite_immediate")
+        if dialect != "sqlite" or not writer:
+            return None
+        if table not in batch.after:
+            largest = session.execute(
+                text(f"SELECT max(id) FROM {TABLES[table]}")
+            ).scalar()
+            batch.after[table] = int(largest or 0)
+    batch.after[table] += 1  # ids handed out are not in the table until the flush
+    return batch.after[table]
+
+
+def runs_of(session: Session, customer_id: int) -> list[Run] | None:
+    """The customer's runs under way, if the batch read them; None means read them now."""
+    batch = current(session)
+    if batch is None or customer_id not in batch.runs:
+        return None
+    return [run for run in batch.runs[customer_id] if run.status in IN_FLIGHT]
+
+
+def started(session: Session, run: Run) -> None:
+    """Keep the batch current after a run starts."""
+    batch = current(session)
+    if batch is None:
+        return
+    batch.runs.setdefault(run.customer_id, []).append(run)
+    counts = batch.entries.setdefault((run.journey_id, run.customer_id), [0, 0])
+    counts[0] += 1
+    counts[1] += 1
+
+
+def entries_of(
+    session: Session, journey_id: int, customer_id: int
+) -> tuple[int, bool] | None:
+    """How many times the customer entered the journey, and whether a run is under way."""
+    batch = current(session)
+    if batch is None or customer_id not in batch.runs:
+        return None
+    entries, _ = batch.entries.get((journey_id, customer_id), [0, 0])
+    active = any(
+        run.journey_id == journey_id for run in runs_of(session, customer_id) or []
+    )
+    return entries, active
