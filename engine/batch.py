@@ -123,6 +123,24 @@ def prefetch(
     return batch
 
 
+def customers_of(session: Session, customer_ids: Iterable[int]) -> Batch:
+    """Read these customers and their identifiers in one query each (for timer sweeps)."""
+    batch = Batch()
+    wanted = sorted(set(customer_ids))
+    known: dict[int, dict[str, str]] = session.info.setdefault("identifiers", {})
+    for chunk in _chunks(wanted):
+        for customer in session.scalars(select(Customer).where(Customer.id.in_(chunk))):
+            batch.customers[customer.id] = customer
+        for customer_id, kind, value in session.execute(
+            select(Identity.customer_id, Identity.kind, Identity.value)
+            .where(Identity.customer_id.in_(chunk))
+            .order_by(Identity.id)
+        ):
+            known.setdefault(customer_id, {}).setdefault(kind, value)
+    session.info[KEY] = batch
+    return batch
+
+
 def next_id(session: Session, table: str) -> int | None:
     """A fresh primary key for `table`, or None: flush to get one.
 

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import customers, execution
-from engine.models import Customer, Journey, JourneyStatus, Run, RunStatus
+from engine import batch, customers, execution
+from engine.models import Journey, JourneyStatus, Run, RunStatus
 from engine.nodes import Resume
 
 
@@ -34,10 +34,12 @@ def sweep_due_runs(
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(of=Run, skip_locked=True)
     lateness = []
-    for run in session.scalars(statement):
+    due = list(session.scalars(statement))
+    read = batch.customers_of(session, (run.customer_id for run in due))
+    for run in due:
         assert run.wake_at is not None
         lateness.append((now - run.wake_at).total_seconds())
-        customer = session.get(Customer, run.customer_id)
+        customer = read.customers.get(run.customer_id)
         if customer is None:
             continue
         scope = customers.scope_of(session, customer)
