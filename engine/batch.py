@@ -41,6 +41,7 @@ class Batch:
     entries: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     ids: dict[str, list[int]] = field(default_factory=dict)
     after: dict[str, int] = field(default_factory=dict)
+    counted: bool = True
 
     def knows(self, pairs: Iterable[tuple[str, str]]) -> bool:
         return all(pair in self.looked_up for pair in pairs)
@@ -71,9 +72,15 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def prefetch(
-    session: Session, identifiers: Iterable[Sequence[tuple[str, str]]]
+    session: Session,
+    identifiers: Iterable[Sequence[tuple[str, str]]],
+    count_entries: bool = True,
 ) -> Batch:
-    """Read (and on PostgreSQL lock) what the events naming these identifiers will need."""
+    """Read (and on PostgreSQL lock) what the events naming these identifiers will need.
+
+    `count_entries`: read how often each customer entered each journey (only entry rules
+    that limit entries need it; whether a run is under way comes from the runs read).
+    """
     postgres = session.get_bind().dialect.name == "postgresql"
     batch = Batch()
     pairs = sorted({pair for named in identifiers for pair in named})
@@ -106,6 +113,8 @@ def prefetch(
         )
         for run in session.scalars(runs.with_for_update() if postgres else runs):
             batch.runs.setdefault(run.customer_id, []).append(run)
+        if not count_entries:
+            continue
         for journey_id, customer_id, entries, active in session.execute(
             select(
                 Run.journey_id,
@@ -119,8 +128,29 @@ def prefetch(
             batch.entries[(journey_id, customer_id)] = [entries, active]
     for customer_id in customer_ids:
         batch.runs.setdefault(customer_id, [])
+    batch.counted = count_entries
     session.info[KEY] = batch
     return batch
+
+
+def reserve(session: Session, counts: dict[str, int]) -> None:
+    """Draw ids for the rows a batch is expected to write, one round trip for every table
+    (PostgreSQL; SQLite counts up from the largest id when asked)."""
+    batch = current(session)
+    if batch is None or session.get_bind().dialect.name != "postgresql":
+        return
+    parts = [
+        f"SELECT '{table}', nextval(pg_get_serial_sequence('{TABLES[table]}', 'id'))"
+        f" FROM generate_series(1, {int(count)})"
+        for table, count in counts.items()
+        if count > 0
+    ]
+    if not parts:
+        return
+    with session.no_autoflush:
+        drawn = session.execute(text(" UNION ALL ".join(parts))).all()
+    for table, value in sorted(drawn, key=lambda row: -row[1]):
+        batch.ids.setdefault(table, []).append(int(value))
 
 
 def customers_of(session: Session, customer_ids: Iterable[int]) -> Batch:
@@ -199,11 +229,14 @@ def started(session: Session, run: Run) -> None:
 
 
 def entries_of(
-    session: Session, journey_id: int, customer_id: int
+    session: Session, journey_id: int, customer_id: int, need_count: bool = True
 ) -> tuple[int, bool] | None:
-    """How many times the customer entered the journey, and whether a run is under way."""
+    """How many times the customer entered the journey (0 when not `need_count` and not
+    read), and whether a run of it is under way; None: not read, ask the database."""
     batch = current(session)
     if batch is None or customer_id not in batch.runs:
+        return None
+    if need_count and not batch.counted:
         return None
     entries, _ = batch.entries.get((journey_id, customer_id), [0, 0])
     active = any(

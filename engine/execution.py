@@ -489,7 +489,12 @@ def _history(
         session, customer
     ):
         return EntryHistory(0, False)
-    prefetched = batch.entries_of(session, candidate.journey_id, customer.id)
+    prefetched = batch.entries_of(
+        session,
+        candidate.journey_id,
+        customer.id,
+        need_count=entry.reentry == "never" or entry.max_entries is not None,
+    )
     if prefetched is not None:
         return EntryHistory(*prefetched)
     entries, active = session.execute(

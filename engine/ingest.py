@@ -132,7 +132,23 @@ def drain_batch(
     slugs = dict(session.execute(select(Channel.id, Channel.slug)).all())
     live = execution.live_journeys(session)
     if not careful:
-        batch.prefetch(session, [_identifiers(event) for event in events])
+        journeys = [j for found in live.values() for j in found]
+        limits = any(
+            j.document.entry.reentry == "never" or j.document.entry.max_entries
+            for j in journeys
+        )
+        batch.prefetch(session, [_identifiers(e) for e in events], count_entries=limits)
+        n = len(events)
+        steps = sum(len(j.document.nodes) for j in journeys)
+        batch.reserve(
+            session,
+            {
+                "customers": n,
+                "identities": 2 * n,
+                "runs": n,
+                "steps": min(steps, 8) * n,
+            },
+        )
         for event in events:
             process_event(
                 session, event, slugs.get(event.channel_id, ""), live, effects, now

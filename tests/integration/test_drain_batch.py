@@ -147,3 +147,28 @@ def test_waiting_runs_of_known_customers_resume_in_a_batch(session, database):
     runs = session.scalars(select(Run)).all()
     assert len(runs) == 5
     assert all(r.status is RunStatus.completed and r.converted_at for r in runs)
+
+
+def test_entry_limits_hold_across_batches_and_within_one(session, database):
+    box = SecretBox(Fernet.generate_key().decode())
+    for slug in ("web", "email", "sms", "support-desk"):
+        create_channel(session, box, slug, slug, "other")
+    document = sample()
+    document["entry"] = {"reentry": "never", "max_entries": None}
+    ctx = journeys.check_context(session)
+    journey, _ = journeys.create_journey(session, document, ctx, None)
+    journeys.publish(session, journey, ctx, None)
+    session.commit()
+    _store(
+        session,
+        cart(id="n-1"),
+        {"type": "order_completed", "customer": {"id": "n-1"}},
+        cart(id="n-1"),  # same batch, after the run ended: never again
+    )
+    _drain(database)
+    _store(session, cart(id="n-1"), cart(id="n-2"))  # a later batch: still never
+    _drain(database)
+    session.expire_all()
+    runs = session.scalars(select(Run).order_by(Run.id)).all()
+    assert len(runs) == 2
+    assert runs[0].status is RunStatus.completed
