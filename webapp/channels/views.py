@@ -28,7 +28,15 @@ from engine.channels import (
     update_channel,
 )
 from engine.delivery import TEST, new_test_delivery
-from engine.models import Channel, Delivery, Event, Journey, Role, utcnow
+from engine.models import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Journey,
+    Role,
+    utcnow,
+)
 from webapp.channels import bp
 from webapp.channels.example import TOLERANCE_MINUTES, signed_example
 from webapp.channels.forms import (
@@ -93,6 +101,12 @@ def _deliveries(channel: Channel, size: int | None = None) -> dict[str, Any]:
         else {}
     )
     return {"deliveries": page, "journey_names": names}
+
+
+def _health(channel: Channel) -> channel_health.Health:
+    return channel_health.channel_health(db(), services().redis, [channel], utcnow())[
+        channel.id
+    ]
 
 
 def _field_error(form: Any, error: ChannelError) -> None:
@@ -191,13 +205,10 @@ def show(slug: str) -> Any:
         test = db().get(Delivery, request.args["test"])
         if test is not None and (test.channel_id != channel.id or test.kind != TEST):
             test = None
-    health = channel_health.channel_health(db(), services().redis, [channel], utcnow())[
-        channel.id
-    ]
     return render_template(
         "channels/show.html",
         channel=channel,
-        health=health,
+        health=_health(channel),
         events=_events(channel, RECENT),
         **_deliveries(channel, RECENT),
         compact=True,
@@ -209,6 +220,23 @@ def show(slug: str) -> Any:
         reset_seconds=services().settings.breaker_reset_seconds,
         now=utcnow(),
     )
+
+
+@bp.get("/<slug>/health")
+@requires(Role.viewer)
+def health(slug: str) -> Any:
+    """The channel page's health figures, polled by it."""
+    channel = _channel(slug)
+    response = make_response(
+        render_template(
+            "channels/_figures.html",
+            channel=channel,
+            health=_health(channel),
+            reset_seconds=services().settings.breaker_reset_seconds,
+        )
+    )
+    response.headers.add("Vary", "HX-Request")
+    return response
 
 
 @bp.get("/<slug>/events")
@@ -386,4 +414,6 @@ def _test_result(channel: Channel, row: Delivery) -> Response:
         )
     )
     response.headers.add("Vary", "HX-Request")
+    if row.status is not DeliveryStatus.pending:
+        response.headers["HX-Trigger"] = "delivery-settled"  # the list shows it now
     return response
