@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, journeys, starters
+from engine import audit, intake, journeys, starters
 from engine.channels import create_channel
 from engine.crypto import SecretBox
+from engine.events import parse_event
 from engine.models import (
     Channel,
     ChannelKind,
@@ -18,6 +20,8 @@ from engine.models import (
     Event,
     EventStatus,
     Identity,
+    Journey,
+    JourneyStatus,
     utcnow,
 )
 
@@ -130,3 +134,83 @@ def load_demo(session: Session, box: SecretBox) -> bool:
         session, None, "demo.load", "system", "demo", {"channels": len(channels)}
     )
     return True
+
+
+NAMES = ("Ada", "Grace", "Alan", "Katherine", "Edsger", "Barbara", "Donald", "Frances")
+
+
+def _story(rng: random.Random, number: int) -> list[tuple[str, dict[str, Any]]]:
+    """One made-up customer's events, in order, across channels."""
+    who = {"id": f"d-{number:04d}", "email": f"d{number:04d}@example.com"}
+    traits = {
+        "first_name": rng.choice(NAMES),
+        "tier": "vip" if rng.random() < 0.2 else "standard",
+    }
+    roll = rng.random()
+    if roll < 0.55:  # a cart on the web; some buy later, by email link or in the app
+        told = [
+            (
+                "web",
+                {
+                    "type": "cart_abandoned",
+                    "customer": {"id": who["id"]},
+                    "traits": traits,
+                    "properties": {"cart_value": rng.randint(20, 300)},
+                },
+            )
+        ]
+        if rng.random() < 0.4:
+            told.append(
+                (
+                    rng.choice(("email", "app")),
+                    {
+                        "type": "order_completed",
+                        "customer": who,
+                        "properties": {"order_value": rng.randint(20, 300)},
+                    },
+                )
+            )
+        return told
+    told = [("app", {"type": "signed_up", "customer": who, "traits": traits})]
+    if rng.random() < 0.6:
+        told.append(("app", {"type": "app_opened", "customer": {"id": who["id"]}}))
+    if rng.random() < 0.35:
+        told.append(("web", {"type": "first_project_created", "customer": who}))
+    if rng.random() < 0.05:
+        told.append(("email", {"type": "unsubscribed", "customer": who}))
+    return told
+
+
+def burst(
+    session: Session,
+    partitions: int,
+    count: int = 300,
+    seed: int = 7,
+    now: datetime | None = None,
+) -> int:
+    """Store about `count` events as the channels would post them, for the workers to apply.
+
+    The onboarding journey is published first if it is still a draft, so both demo journeys
+    have customers. Each made-up customer's events keep their order; the same `seed` gives
+    the same webhook ids, so a second burst stores nothing twice. Returns how many were new.
+    """
+    now = now or utcnow()
+    ctx = journeys.check_context(session)
+    for journey in session.scalars(
+        select(Journey).where(Journey.status == JourneyStatus.draft)
+    ):
+        if journey.name == starter("onboarding")["name"]:
+            journeys.publish(session, journey, ctx, None)
+    channels = dict(session.execute(select(Channel.slug, Channel.id)).all())
+    rng = random.Random(seed)
+    stored, index, number = 0, 0, 0
+    while index < count:
+        number += 1
+        for slug, body in _story(rng, number):
+            index += 1
+            item = intake.ToStore(f"demo-{seed}-{index}", body, parse_event(body))
+            [result] = intake.store_events(
+                session, channels[slug], [item], partitions, now
+            )
+            stored += 0 if result.duplicate else 1
+    return stored

@@ -15,6 +15,7 @@ from engine import accounts, audit, graph, journeys, migrate
 from engine.channels import ChannelError, create_channel
 from engine.crypto import SecretBox
 from engine.db import Database
+from engine.demo import burst as store_burst
 from engine.demo import load_demo
 from engine.models import ChannelKind, Role
 from engine.settings import Settings, SettingsError, load_settings
@@ -30,6 +31,9 @@ def _settings() -> Settings:
         return load_settings()
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
+
+
+DEMO_BURST = 300  # events `up --demo` stores, so analytics have figures from the start
 
 
 @contextmanager
@@ -91,7 +95,12 @@ def up(host: str, port: int, workers: int, demo: bool) -> None:
             if demo:
                 with _session(settings) as session:
                     loaded = load_demo(session, SecretBox(settings.encryption_key))
+                    stored = store_burst(session, settings.partitions, DEMO_BURST)
                 _say("demo data loaded" if loaded else "demo data already present")
+                if stored:
+                    _say(
+                        f"{stored} demo events stored; the workers apply them in a moment"
+                    )
             env = launcher.child_environment(settings)
             children = [launcher.Child("web", launcher.gunicorn_command(host, port))]
             children += [
@@ -360,13 +369,22 @@ def journey_export(journey_id: int, which: str) -> None:
 
 
 @cli.command()
-def demo() -> None:
+@click.option(
+    "--burst",
+    type=click.IntRange(0, 100_000),
+    default=0,
+    help="Also store this many made-up events for the workers to apply (once per size).",
+)
+def demo(burst: int) -> None:
     """Load sample channels, customers, events and journeys (once)."""
     settings = _settings()
     migrate.upgrade(settings.database_url)
     with _session(settings) as session:
         loaded = load_demo(session, SecretBox(settings.encryption_key))
+        stored = store_burst(session, settings.partitions, burst) if burst else 0
     _say("demo data loaded" if loaded else "demo data already present; nothing changed")
+    if burst:
+        _say(f"{stored} demo events stored; running workers apply them")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from redis import Redis
 from sqlalchemy.orm import Session
 
@@ -37,10 +37,22 @@ def services() -> Services:
     return found
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def db() -> Session:
-    """The request's SQL session, opened on first use and closed at teardown."""
+    """The request's SQL session, opened on first use and closed at teardown.
+
+    A request that may write (not GET, HEAD or OPTIONS) gets a writer session: on SQLite it
+    takes the write lock when it begins and waits its turn, where a transaction that read
+    first would fail with "database is locked" if a worker wrote in between.
+    """
     if "db_session" not in g:
-        g.db_session = services().database.sessionmaker()
+        database = services().database
+        writes = has_request_context() and request.method not in SAFE_METHODS
+        g.db_session = (
+            database.writer_sessionmaker() if writes else database.sessionmaker()
+        )
     session: Session = g.db_session
     return session
 

@@ -184,3 +184,34 @@ def test_journey_import_names_each_problem(run, tmp_path):
     not_json = tmp_path / "x.json"
     not_json.write_text("{")
     assert "is not JSON" in run("journey", "import", str(not_json)).output
+
+
+def test_a_demo_burst_is_applied_by_the_workers_and_fills_the_analytics(
+    run, session, redis_client, engine_runtime
+):
+    from engine import analytics, work
+    from engine.counters import Window
+    from engine.models import Event, EventStatus, Run
+    from tests.conftest import work_all
+
+    result = run("demo", "--burst", "60")
+    assert result.exit_code == 0 and "demo events stored" in result.output
+    pending = session.scalars(
+        select(Event).where(Event.status == EventStatus.pending)
+    ).all()
+    assert len(pending) >= 60
+    again = run("demo", "--burst", "60")
+    assert "0 demo events stored" in again.output  # the same webhook ids: nothing twice
+    work.recover(engine_runtime)  # the scheduler's sweeper finds the pending partitions
+    work_all(redis_client)
+    session.rollback()
+    assert not session.scalars(
+        select(Event).where(Event.status == EventStatus.pending)
+    ).all()
+    assert session.scalars(select(Run)).all()
+    journeys = session.scalars(select(Journey).order_by(Journey.id)).all()
+    assert {j.status.value for j in journeys} == {"live"}
+    report = analytics.overview(session, journeys)
+    assert report.entered > 10 and sum(report.events.values()) >= 60
+    cart = analytics.journey_report(session, journeys[0], Window())
+    assert cart.funnel[0].arrived == cart.entered
