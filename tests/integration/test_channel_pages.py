@@ -343,8 +343,10 @@ def test_a_test_delivery_reaches_the_channel_and_shows_its_answer(
         assert "Sending the test action" in pending
         poll = re.search(r'hx-get="([^"]+)"', pending).group(1)
         work_all(redis_client)
-        result = admin.get(poll, headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert shown in result and "hx-get" not in result
+        settled = admin.get(poll, headers={"HX-Request": "true"})
+    result = settled.get_data(as_text=True)
+    assert shown in result and "hx-get" not in result  # no more polling
+    assert settled.headers["HX-Trigger"] == "delivery-settled"  # the lists refresh
     (received,) = channel_server.received
     assert channel_server.bad_signatures == 0
     assert received["body"]["test"] is True and received["body"]["customer"] is None
@@ -402,3 +404,19 @@ def test_only_admins_change_channels_and_others_see_no_buttons(
     channel = session.scalars(select(Channel)).one()
     assert channel.enabled and channel.name == "Web site"
     assert session.scalars(select(Delivery)).all() == []
+
+
+def test_the_figures_refresh_as_a_partial_and_count_refusals_of_known_channels_only(
+    client, session, web, redis_client
+):
+    login(client, make_user(session, Role.viewer))
+    post_event(client, "web", web.inbound_secret, EVENT)
+    post_event(client, "web", web.inbound_secret, "{not json")  # 400 bad_json
+    post_event(client, "nowhere", web.inbound_secret, EVENT)  # 404: not counted
+    partial = client.get("/channels/web/health", headers={"HX-Request": "true"})
+    text = re.sub(r"\s+", " ", partial.get_data(as_text=True))
+    assert "<html" not in text
+    assert '<p class="figure">1</p>' in text and "1 refused</span> (bad_json 1)" in text
+    assert "400 bad_json" in text  # the latest refusal, with its sentence
+    keys = [key.decode() for key in redis_client.keys("throughline:rejections:*")]
+    assert keys and all(key.startswith("throughline:rejections:web:") for key in keys)
