@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -13,7 +14,14 @@ MAX_TEMPLATE_LENGTH = 20_000
 
 
 class TemplateError(ValueError):
-    """A template that cannot be parsed or rendered, with a sentence saying why."""
+    """A template that cannot be parsed or rendered, with a sentence saying why.
+
+    `line` is the template's line (from 1) the problem is on, when the parser knows it.
+    """
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class _Sandbox(Environment):
@@ -33,6 +41,39 @@ def _sentence(error: LiquidError) -> str:
     return first or type(error).__name__
 
 
+_UNCLOSED = re.compile(r"expected tag end(\w+)")
+
+
+def _unclosed(source: str, sentence: str) -> tuple[str, int] | None:
+    """For a block left open (the parser knows no line then): which one, and its line."""
+    found = _UNCLOSED.search(sentence)
+    if found is None:
+        return None
+    tag = found.group(1)
+    stack: list[int] = []
+    for match in re.finditer(r"\{%-?\s*(end)?" + re.escape(tag) + r"\b", source):
+        if match.group(1):
+            if stack:
+                stack.pop()
+        else:
+            stack.append(match.start())
+    if not stack:
+        return None
+    line = source.count("\n", 0, stack[-1]) + 1
+    return (
+        f"the {{% {tag} %}} on line {line} is never closed: add {{% end{tag} %}}",
+        line,
+    )
+
+
+def _line(error: LiquidError) -> int | None:
+    try:
+        found = error.context()
+    except (AttributeError, ValueError):
+        return None
+    return found[0] if found else None
+
+
 @lru_cache(maxsize=2048)
 def _compile(source: str) -> BoundTemplate:
     if len(source) > MAX_TEMPLATE_LENGTH:
@@ -42,9 +83,11 @@ def _compile(source: str) -> BoundTemplate:
     try:
         return _ENVIRONMENT.from_string(source)
     except LiquidError as error:
-        raise TemplateError(
-            f"the template does not parse: {_sentence(error)}"
-        ) from None
+        line = _line(error)
+        sentence = _sentence(error)
+        if line is None and (unclosed := _unclosed(source, sentence)) is not None:
+            sentence, line = unclosed
+        raise TemplateError(f"the template does not parse: {sentence}", line) from None
 
 
 def check(source: object) -> str | None:
@@ -66,7 +109,7 @@ def render(source: str, scope: Mapping[str, Any]) -> str:
         return _compile(source).render(**scope)
     except LiquidError as error:
         raise TemplateError(
-            f"the template cannot be rendered: {_sentence(error)}"
+            f"the template cannot be rendered: {_sentence(error)}", _line(error)
         ) from None
 
 

@@ -453,6 +453,9 @@
     if (!root.dataset.version) htmx.ajax("GET", url, { target: "#node-panel", swap: "innerHTML" });
   });
   graph.on("blank:click", () => { panelNode = null; });
+  // The journey's settings share the panel: a step clicked afterwards loads its form again.
+  const settingsButton = document.getElementById("journey-settings");
+  if (settingsButton) settingsButton.addEventListener("click", () => { panelNode = null; selection.clean(); });
 
   document.body.addEventListener("draftSaved", (event) => {
     const answer = event.detail;

@@ -428,13 +428,15 @@ def test_a_steps_form_loads_from_the_draft_and_saves_into_it(
             "n-mail-csrf_token": token,
             "n-mail-revision": "2",
             "n-mail-channel": "pigeon",
-            "n-mail-message": "no colon here",
+            "n-mail-message.present": "1",
+            "n-mail-message.0.name": "",
+            "n-mail-message.0.template": "a template with no field name",
         },
         headers={"HX-Request": "true"},
     )
     html = wrong.get_data(as_text=True)
     assert "Not saved: fix the fields marked below." in html
-    assert "line 1: write it as name: value" in html
+    assert "Name this field, e.g. subject or text" in html
     assert "Not a valid choice." in html
     stale = marketer.post(
         f"/journeys/{journey.id}/nodes/wait",

@@ -41,50 +41,84 @@ def test_every_starter_node_survives_a_trip_through_its_form(app):
                 assert form.dump() == (node["config"] or {}), (starter.key, node["id"])
 
 
+def _builder(condition: dict[str, str]) -> dict[str, str]:
+    """What the page posts for a condition step's rule of one condition."""
+    posted = {"rule.mode": "builder", "rule.0.kind": "all", "rule.0.bare": "1"}
+    posted.update({f"rule.0.0.{key}": value for key, value in condition.items()})
+    return posted
+
+
 @pytest.mark.parametrize(
-    ("fields", "rule"),
+    ("posted", "rule"),
     [
         (
-            {"field": "event.properties.cart_value", "op": "gte", "value": "50"},
+            _builder(
+                {
+                    "field": "event.properties.cart_value",
+                    "op": "gte",
+                    "type": "number",
+                    "value": "50",
+                }
+            ),
             {"field": "event.properties.cart_value", "op": "gte", "value": 50},
         ),
         (
-            {"field": "customer.traits.tier", "op": "in", "value": '["vip", "gold"]'},
+            _builder(
+                {
+                    "field": "customer.traits.tier",
+                    "op": "in",
+                    "type": "list",
+                    "value": "vip\r\ngold",
+                }
+            ),
             {"field": "customer.traits.tier", "op": "in", "value": ["vip", "gold"]},
         ),
         (
-            {"field": "customer.traits.tier", "op": "eq", "value": "vip"},
+            _builder(
+                {
+                    "field": "customer.traits.tier",
+                    "op": "eq",
+                    "type": "text",
+                    "value": "vip",
+                }
+            ),
             {"field": "customer.traits.tier", "op": "eq", "value": "vip"},
         ),
         (
-            {"field": "customer.email", "op": "exists", "value": "ignored"},
+            _builder({"field": "customer.email", "op": "exists", "value": "ignored"}),
             {"field": "customer.email", "op": "exists"},
         ),
         (
-            {"rule": '{"any": [{"field": "a", "op": "exists"}]}', "field": ""},
+            {
+                "rule.mode": "json",
+                "rule.json": '{"any": [{"field": "a", "op": "exists"}]}',
+            },
             {"any": [{"field": "a", "op": "exists"}]},
         ),
     ],
 )
-def test_the_condition_form_builds_a_rule_from_plain_fields(app, fields, rule):
+def test_the_condition_form_builds_a_rule_from_plain_fields(app, posted, rule):
     from werkzeug.datastructures import MultiDict
 
     with app.test_request_context():
         form = node_forms.ConditionForm(
-            formdata=MultiDict(fields), meta={"csrf": False}
+            formdata=MultiDict(posted), meta={"csrf": False}
         )
         assert form.validate(), form.errors
         assert form.dump() == {"rule": rule}
 
 
-def test_the_condition_form_asks_for_a_field_or_a_rule(app):
+def test_the_condition_form_asks_for_a_field(app):
     from werkzeug.datastructures import MultiDict
 
     with app.test_request_context():
         form = node_forms.ConditionForm(
-            formdata=MultiDict({"op": "eq"}), meta={"csrf": False}
+            formdata=MultiDict(_builder({"op": "eq", "type": "text"})),
+            meta={"csrf": False},
         )
         assert not form.validate()
-        assert form.field.errors == [
-            "name the field to compare, or write a whole rule below"
+        assert form.rule.errors == ["Fix the conditions marked below."]
+        condition = form.rule.editor.root.members[0]
+        assert condition.errors == [
+            "Name the field to compare, e.g. customer.traits.tier"
         ]

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_wtf.file import FileField, FileRequired
-from wtforms import RadioField, SelectChoice, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import (
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from engine import starters
+from webapp.designer.editors import ExitsField, RuleField
+from webapp.designer.node_forms import UNITS, from_iso, to_iso
 from webapp.forms import BaseForm
 
 BLANK = "blank"
@@ -29,3 +41,87 @@ class ImportForm(BaseForm):
 
 class ConfirmForm(BaseForm):
     """A form with nothing but its CSRF token, for actions that only need a yes."""
+
+
+REENTRY_CHOICES = [
+    SelectChoice("never", "Once: a customer enters at most one time"),
+    SelectChoice("after_exit", "Again, once they have left it"),
+    SelectChoice("always", "Any time, even while already in it"),
+]
+
+
+class JourneySettingsForm(BaseForm):
+    """The document-level settings: name, entry, goal and exit events."""
+
+    revision = HiddenField()
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField("Description", validators=[Optional()])
+    reentry = SelectField("A customer may enter", choices=REENTRY_CHOICES)
+    max_entries = IntegerField(
+        "At most this many times (blank: no limit)",
+        validators=[Optional(), NumberRange(min=1)],
+    )
+    goal_event = StringField(
+        "Goal: the event that counts as converting",
+        validators=[Optional()],
+        description="Blank for no goal. A customer who converts leaves the journey.",
+    )
+    goal_amount = IntegerField(
+        "Within", validators=[Optional(), NumberRange(min=1)], default=7
+    )
+    goal_unit = SelectField("Unit", choices=UNITS, default="D")
+    goal_where = RuleField("Only when", optional=True)
+    exit_on = ExitsField(
+        "Exit events",
+        description="A customer who does one of these leaves the journey at once.",
+    )
+
+    def load(self, document: dict[str, Any]) -> None:
+        self.name.data = document.get("name")
+        self.description.data = document.get("description")
+        entry = document.get("entry") or {}
+        self.reentry.data = entry.get("reentry", "after_exit")
+        self.max_entries.data = entry.get("max_entries")
+        goal = document.get("goal") or {}
+        self.goal_event.data = goal.get("event")
+        found = from_iso(goal.get("within"))
+        if found:
+            self.goal_amount.data, self.goal_unit.data = found
+        self.goal_where.load(goal.get("where"))
+        self.exit_on.load(document.get("exit_on") or [])
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = bool(super().validate(extra_validators))
+        if (self.goal_event.data or "").strip() and not self.goal_amount.data:
+            self.goal_amount.errors = [
+                *self.goal_amount.errors,
+                "Give the time to convert in.",
+            ]
+            valid = False
+        return valid
+
+    def dump_into(self, document: dict[str, Any]) -> dict[str, Any]:
+        """A copy of `document` with these settings in it."""
+        found = {**document, "name": (self.name.data or "").strip()}
+        description = (self.description.data or "").strip()
+        if description:
+            found["description"] = description
+        else:
+            found.pop("description", None)
+        found["entry"] = {
+            "reentry": self.reentry.data,
+            "max_entries": self.max_entries.data,
+        }
+        event = (self.goal_event.data or "").strip()
+        if event:
+            goal: dict[str, Any] = {
+                "event": event,
+                "within": to_iso(int(self.goal_amount.data or 1), self.goal_unit.data),
+            }
+            if self.goal_where.data is not None:
+                goal["where"] = self.goal_where.data
+            found["goal"] = goal
+        else:
+            found.pop("goal", None)
+        found["exit_on"] = self.exit_on.data
+        return found

@@ -25,7 +25,13 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
-from engine import durations, rules
+from engine import durations
+from webapp.designer.editors import (
+    CasesField,
+    MessageField,
+    RowsField,
+    RuleField,
+)
 from webapp.forms import BaseForm
 
 UNITS = [
@@ -35,15 +41,6 @@ UNITS = [
     SelectChoice("W", "weeks"),
 ]
 _UNIT_MINUTES = {"M": 1, "H": 60, "D": 1440, "W": 10080}
-OPERATOR_CHOICES = [
-    SelectChoice(op, label)
-    for op, label in {
-        "eq": "is", "ne": "is not", "gt": "is more than", "gte": "is at least",
-        "lt": "is less than", "lte": "is at most", "in": "is one of",
-        "not_in": "is none of", "contains": "contains", "starts_with": "starts with",
-        "exists": "is present", "not_exists": "is missing",
-    }.items()
-]  # fmt: skip
 WEEKDAYS = [
     SelectChoice(str(n), name)
     for n, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], start=1)
@@ -121,7 +118,9 @@ class NodeForm(BaseForm):
 
     def load(self, config: dict[str, Any]) -> None:
         for name, field in self._config_fields().items():
-            if name in config:
+            if isinstance(field, RuleField | RowsField):
+                field.load(config.get(name))
+            elif name in config:
                 field.data = config[name]
 
     def dump(self) -> dict[str, Any]:
@@ -135,8 +134,10 @@ class NodeForm(BaseForm):
         return {
             name: field
             for name, field in self._fields.items()
-            if name not in {"revision", "csrf_token"}
+            if name not in {"revision", "csrf_token", *self.not_config}
         }
+
+    not_config: tuple[str, ...] = ()
 
 
 FORMS: dict[str, type[NodeForm]] = {}
@@ -169,16 +170,14 @@ class _Duration:
         return to_iso(int(form.amount.data), form.unit.data)
 
 
-RULE_HELP = (
-    'A rule: {"field": "customer.traits.tier", "op": "eq", "value": "vip"}, or '
-    '{"all": [...]}, {"any": [...]}, {"not": rule}'
-)
-
-
 @_registers("trigger")
 class TriggerForm(NodeForm):
     event = StringField("Event that starts the journey", validators=[DataRequired()])
-    where = JSONField("Only when (rule, optional)", description=RULE_HELP)
+    where = RuleField(
+        "Only when",
+        optional=True,
+        description="With no condition, every such event starts the journey.",
+    )
 
 
 @_registers("wait")
@@ -236,7 +235,11 @@ class WaitUntilForm(NodeForm):
 class WaitForEventForm(NodeForm, _Duration):
     key = "timeout"
     event = StringField("Event to wait for", validators=[DataRequired()])
-    where = JSONField("Only when (rule, optional)", description=RULE_HELP)
+    where = RuleField(
+        "Only when",
+        optional=True,
+        description="With no condition, any such event ends the wait.",
+    )
     amount = IntegerField(
         "Give up after", validators=[InputRequired(), NumberRange(min=1)], default=1
     )
@@ -244,7 +247,7 @@ class WaitForEventForm(NodeForm, _Duration):
 
     def load(self, config: dict[str, Any]) -> None:
         self.event.data = config.get("event")
-        self.where.data = config.get("where")
+        self.where.load(config.get("where"))
         self.load_duration(self, config)
 
     def dump(self) -> dict[str, Any]:
@@ -259,68 +262,18 @@ class WaitForEventForm(NodeForm, _Duration):
 
 @_registers("condition")
 class ConditionForm(NodeForm):
-    """One comparison in plain fields; a rule with all/any/not goes in the JSON box."""
-
-    field = StringField(
-        "Field",
-        validators=[Optional()],
-        description="e.g. customer.traits.tier, event.properties.cart_value, context.score",
+    rule = RuleField(
+        "Take the true path when",
+        description="Customers who do not match take the false path.",
     )
-    op = SelectField("Comparison", choices=OPERATOR_CHOICES, default="eq")
-    value = StringField(
-        "Value",
-        validators=[Optional()],
-        description="Numbers, true/false and [lists] are read as such.",
-    )
-    rule = JSONField("Or a whole rule (JSON)", description=RULE_HELP)
-
-    def load(self, config: dict[str, Any]) -> None:
-        rule = config.get("rule")
-        if (
-            isinstance(rule, dict)
-            and {"field", "op"} <= set(rule)
-            and set(rule) <= {"field", "op", "value"}
-        ):
-            self.field.data, self.op.data = rule["field"], rule["op"]
-            if "value" in rule:
-                value = rule["value"]
-                self.value.data = value if isinstance(value, str) else json.dumps(value)
-        else:
-            self.rule.data = rule
-
-    def validate(self, extra_validators: Any = None) -> bool:
-        valid = bool(super().validate(extra_validators))
-        if valid and self.rule.data is None and not self.field.data:
-            self.field.errors = [
-                "name the field to compare, or write a whole rule below"
-            ]
-            return False
-        return valid
-
-    def dump(self) -> dict[str, Any]:
-        if self.rule.data is not None:
-            return {"rule": self.rule.data}
-        leaf: dict[str, Any] = {"field": self.field.data, "op": self.op.data}
-        if self.op.data not in rules.NO_VALUE:
-            leaf["value"] = _typed(self.value.data or "")
-        return {"rule": leaf}
-
-
-def _typed(text: str) -> Any:
-    """`42` is a number, `true` a boolean, `["a"]` a list; anything else stays text."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    return value if isinstance(value, (int, float, bool, list)) else text
 
 
 @_registers("switch")
 class SwitchForm(NodeForm):
-    cases = JSONField(
+    cases = CasesField(
         "Cases, tested in order",
-        validators=[InputRequired()],
-        description='A list of {"port": "vip", "rule": rule}; customers matching none take "default".',
+        description="A customer takes the path of the first case that holds; "
+        "one who matches none takes the default path.",
     )
 
 
@@ -352,11 +305,14 @@ class SendForm(NodeForm, _Channels):
     channel = SelectField(
         "Channel", validators=[DataRequired("choose the channel to send through")]
     )
-    message = LinesField(
-        "Message fields",
-        description="One per line, as name: template, e.g. subject: Still thinking, {{ customer.traits.first_name }}?",
+    message = MessageField(
+        "Message",
+        description="Each field is a Liquid template, e.g. "
+        "Still thinking, {{ customer.traits.first_name }}?",
     )
     fallback_channel = SelectField("If it fails, try", validators=[Optional()])
+    sample = TextAreaField("Preview with these traits (JSON)", validators=[Optional()])
+    not_config = ("sample",)
 
     def _channel_fields(self) -> list[SelectField]:
         return [self.channel, self.fallback_channel]

@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from engine import graph, journeys, starters, stats
 from engine import simulate as simulation
-from engine.channels import channel_slugs
 from engine.journeys import JourneyError
 from engine.models import (
     Journey,
@@ -27,7 +26,7 @@ from engine.models import (
     User,
     utcnow,
 )
-from webapp.designer import bp, node_forms, palette
+from webapp.designer import bp, palette
 from webapp.designer.forms import BLANK, ConfirmForm, ImportForm, NewJourneyForm
 from webapp.htmx import page_or_partial
 from webapp.paging import paginate
@@ -460,101 +459,6 @@ def restore_version(journey_id: int, number: int) -> Any:
             "success",
         )
     return redirect(url_for("designer.show", journey_id=journey.id))
-
-
-def _node(journey: Journey, node_id: str) -> dict[str, Any]:
-    for node in journey.draft.get("nodes", []):
-        if isinstance(node, dict) and node.get("id") == node_id:
-            return node
-    from werkzeug.exceptions import NotFound
-
-    raise NotFound(f"the draft has no step {node_id!r}")
-
-
-def _node_form(
-    node: dict[str, Any], formdata: Any = None
-) -> node_forms.NodeForm | None:
-    try:
-        form_class = node_forms.form_for(node["type"])
-    except KeyError:
-        return None
-    form = form_class(formdata=formdata, prefix=f"n-{node['id']}")
-    if isinstance(form, node_forms._Channels):
-        form.set_channels(sorted(channel_slugs(db())))
-    return form
-
-
-def _panel(journey: Journey, node: dict[str, Any], form: Any, **extra: Any) -> Any:
-    _document, problems = graph.check(journey.draft, _context())
-    mine = [p.to_dict() for p in problems if p.node == node["id"]]
-    for problem in mine:
-        name = (problem.get("field") or "").removeprefix("config.").split(".")[0]
-        if name == "rule" and form is not None and "field" in form._fields:
-            name = "rule" if form.rule.data is not None else "field"
-        if form is not None and name in form._fields and name != "revision":
-            form[name].errors = [*form[name].errors, problem["message"]]
-            problem["shown"] = True
-    item = next((i for i in palette.catalogue() if i["type"] == node["type"]), None)
-    return page_or_partial(
-        "designer/node.html",
-        "designer/_node_panel.html",
-        journey=journey,
-        node=node,
-        item=item,
-        form=form,
-        problems=mine,
-        can_edit=acting_user().role.includes(Role.marketer)
-        and journey.status is not JourneyStatus.archived,
-        **extra,
-    )
-
-
-@bp.get("/<int:journey_id>/nodes/<node_id>")
-@requires(Role.viewer)
-def node_panel(journey_id: int, node_id: str) -> Any:
-    """The side panel of one step: its form, filled from the draft."""
-    journey = _journey(journey_id)
-    node = _node(journey, node_id)
-    form = _node_form(node)
-    if form is not None:
-        form.load(node.get("config") or {})
-        form.revision.data = str(journey.draft_revision)
-    return _panel(journey, node, form)
-
-
-@bp.post("/<int:journey_id>/nodes/<node_id>")
-@requires(Role.marketer)
-def save_node(journey_id: int, node_id: str) -> Any:
-    """Save a step's form into the draft; answers with the panel and the saved draft."""
-    journey = _journey(journey_id)
-    node = _node(journey, node_id)
-    form = _node_form(node, request.form)
-    if form is None or not form.validate():
-        return _panel(journey, node, form, saved=False)
-    document = json.loads(json.dumps(journey.draft))
-    for item in document["nodes"]:
-        if item.get("id") == node_id:
-            item["config"] = form.dump()
-    try:
-        problems = journeys.replace_draft(
-            db(),
-            journey,
-            document,
-            _context(),
-            acting_user(),
-            expected_revision=int(form.revision.data or 0),
-        )
-    except JourneyError as error:
-        db().rollback()
-        return _panel(journey, node, form, conflict=str(error))
-    db().commit()
-    node = _node(journey, node_id)
-    form.revision.data = str(journey.draft_revision)
-    response = _panel(journey, node, form, saved=True)
-    response.headers["HX-Trigger"] = json.dumps(
-        {"draftSaved": _draft_answer(journey, problems)}
-    )
-    return response
 
 
 @bp.get("/<int:journey_id>/counts")
