@@ -279,6 +279,7 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("channel_id", "webhook_id"),
         Index("ix_events_pending", "status", "partition", "id"),
+        Index("ix_events_channel_received", "channel_id", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
@@ -422,6 +423,8 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_customer", "customer_id", "created_at"),
+        Index("ix_deliveries_channel_created", "channel_id", "created_at"),
+        Index("ix_deliveries_channel_finished", "channel_id", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(
