@@ -17,8 +17,9 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from engine import starters
-from webapp.designer.editors import ExitsField, RuleField
+from webapp.designer.editors import RuleField
 from webapp.designer.node_forms import UNITS, from_iso, to_iso
+from webapp.designer.row_fields import ExitsField
 from webapp.forms import BaseForm
 
 BLANK = "blank"
@@ -62,7 +63,7 @@ class JourneySettingsForm(BaseForm):
         validators=[Optional(), NumberRange(min=1)],
     )
     goal_event = StringField(
-        "Goal: the event that counts as converting",
+        "Event that counts as converting",
         validators=[Optional()],
         description="Blank for no goal. A customer who converts leaves the journey.",
     )
@@ -114,10 +115,11 @@ class JourneySettingsForm(BaseForm):
         }
         event = (self.goal_event.data or "").strip()
         if event:
-            goal: dict[str, Any] = {
-                "event": event,
-                "within": to_iso(int(self.goal_amount.data or 1), self.goal_unit.data),
-            }
+            amount, unit = int(self.goal_amount.data or 1), self.goal_unit.data
+            within = (document.get("goal") or {}).get("within")
+            if from_iso(within) != (amount, unit):  # P7D stays P7D, not P1W
+                within = to_iso(amount, unit)
+            goal: dict[str, Any] = {"event": event, "within": within}
             if self.goal_where.data is not None:
                 goal["where"] = self.goal_where.data
             found["goal"] = goal

@@ -26,12 +26,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
 from engine import durations
-from webapp.designer.editors import (
-    CasesField,
-    MessageField,
-    RowsField,
-    RuleField,
-)
+from webapp.designer.editors import RuleField
+from webapp.designer.row_fields import CasesField, MessageField, RowsField
 from webapp.forms import BaseForm
 
 UNITS = [

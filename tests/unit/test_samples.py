@@ -1,0 +1,140 @@
+"""What the designer offers as examples: field names from recent data, a sample customer."""
+
+from datetime import timedelta
+
+from engine import samples
+from engine.crypto import SecretBox
+from engine.models import Channel, Customer, Event, EventStatus, Identity, utcnow
+from tests.factories import make_channels
+
+
+def _customer(session, traits, **identities):
+    customer = Customer(traits=traits, consent={})
+    customer.identities = [Identity(kind=k, value=v) for k, v in identities.items()]
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def _event(session, channel, kind, properties, customer=None, at=None):
+    at = at or utcnow()
+    event = Event(
+        channel_id=channel.id,
+        webhook_id=f"w-{kind}-{session.query(Event).count()}",
+        type=kind,
+        customer_id=customer.id if customer else None,
+        payload={"type": kind, "properties": properties, "occurred_at": at.isoformat()},
+        status=EventStatus.processed,
+        occurred_at=at,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def test_trait_names_come_from_recent_customers_most_common_first(session):
+    _customer(session, {"tier": "vip", "first_name": "Ada"})
+    _customer(
+        session, {"tier": "gold", "address": {"city": "Leeds", "geo": {"lat": 1}}}
+    )
+    merged = _customer(session, {"merged_only": 1})
+    merged.merged_into_id = _customer(session, {"tier": "x"}).id
+    session.commit()
+    assert samples.trait_keys(session) == [
+        "tier",
+        "address",
+        "address.city",
+        "address.geo",
+        "address.geo.lat",
+        "first_name",
+    ]
+    assert samples.trait_keys(session, limit=1) == ["tier"]  # the newest only
+
+
+def test_property_names_come_from_recent_events_of_one_type(session, settings):
+    make_channels(session, SecretBox(settings.encryption_key), "web")
+    web = session.query(Channel).one()
+    _event(session, web, "cart_abandoned", {"old_only": 1})
+    for value in (120, 80):
+        _event(session, web, "cart_abandoned", {"cart_value": value, "items": 2})
+    _event(session, web, "cart_abandoned", {"cart_value": 5, "coupon": {"code": "X"}})
+    _event(session, web, "page_viewed", {"url": "/"})
+    session.commit()
+    assert samples.property_keys(session, "cart_abandoned") == [
+        "cart_value",
+        "items",
+        "coupon",
+        "coupon.code",
+        "old_only",
+    ]
+    assert samples.property_keys(session, "cart_abandoned", limit=3) == [
+        "cart_value",
+        "items",
+        "coupon",
+        "coupon.code",
+    ]
+    assert samples.property_keys(session, "nothing_like_it") == []
+
+
+def test_field_suggestions_name_whole_paths_with_where_they_come_from(
+    session, settings
+):
+    make_channels(session, SecretBox(settings.encryption_key), "web")
+    web = session.query(Channel).one()
+    _customer(session, {"tier": "vip"})
+    _event(session, web, "cart_abandoned", {"cart_value": 120})
+    _event(session, web, "order_completed", {"total": 99})
+    session.commit()
+    hints = {
+        h.path: h.note
+        for h in samples.field_suggestions(
+            session, "cart_abandoned", ["cart_abandoned", "order_completed"]
+        )
+    }
+    assert hints["customer.traits.tier"] == "trait"
+    assert hints["customer.email"] == "identifier"
+    assert hints["event.properties.cart_value"] == "cart_abandoned property"
+    assert hints["event.properties.total"] == "order_completed property"
+    assert hints["trigger.properties.cart_value"] == "cart_abandoned property"
+    assert "trigger.properties.total" not in hints
+    assert hints["event.type"] == "event type"
+
+
+def test_the_sample_is_the_newest_customer_and_the_latest_trigger_event(
+    session, settings
+):
+    make_channels(session, SecretBox(settings.encryption_key), "web")
+    web = session.query(Channel).one()
+    _customer(session, {"first_name": "Ada"}, email="ada@example.com")
+    grace = _customer(session, {"first_name": "Grace"}, email="grace@example.com")
+    _event(
+        session,
+        web,
+        "cart_abandoned",
+        {"cart_value": 1},
+        grace,
+        utcnow() - timedelta(hours=1),
+    )
+    _event(session, web, "cart_abandoned", {"cart_value": 2}, grace)
+    session.commit()
+    sample = samples.sample_scope(session, "cart_abandoned")
+    assert sample.label == "the newest customer, grace@example.com"
+    scope = sample.scope
+    assert scope["customer"]["traits"] == {"first_name": "Grace"}
+    assert scope["customer"]["email"] == "grace@example.com"
+    assert scope["trigger"]["properties"] == {"cart_value": 2}
+    assert scope["trigger"]["channel"] == "web"
+    assert scope["event"] == scope["trigger"] and scope["context"] == {}
+    tried = samples.sample_scope(session, "cart_abandoned", {"first_name": "Kay"})
+    assert tried.scope["customer"]["traits"] == {"first_name": "Kay"}
+    assert tried.label.endswith("with the sample traits below")
+    same = samples.sample_scope(session, "cart_abandoned", {"first_name": "Grace"})
+    assert same.label == "the newest customer, grace@example.com"
+
+
+def test_with_no_data_yet_the_demo_profile_stands_in(session):
+    sample = samples.sample_scope(session, "cart_abandoned")
+    assert sample.label == "a sample customer (there are no customers yet)"
+    assert sample.scope["customer"]["traits"]["first_name"] == "Ada"
+    assert sample.scope["trigger"]["properties"] == {"cart_value": 120.5, "items": 3}
+    assert samples.sample_scope(session, None).scope["trigger"]["properties"] == {}
