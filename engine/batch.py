@@ -56,14 +56,26 @@ def drop(session: Session) -> None:
     session.info.pop(KEY, None)
 
 
+# What engine code reads once per transaction and keeps on the session.
+TRANSACTION_CACHES = (KEY, "versions_read", "channels_by_slug")
+
+
+def forget(session: Session) -> None:
+    for name in TRANSACTION_CACHES:
+        session.info.pop(name, None)
+
+
 @event.listens_for(Session, "after_commit")
 def _forget_after_commit(session: Session) -> None:
-    drop(session)  # its locks are released: the next batch reads afresh
+    forget(session)  # locks are released: the next transaction reads afresh
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_after_rollback(session: Session, previous: SessionTransaction) -> None:
-    drop(session)
+    if previous.parent is None:
+        forget(session)
+    else:
+        drop(session)
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:

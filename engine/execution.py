@@ -367,14 +367,29 @@ def _advance(
     if live:
         name, number = live.name, live.number
     else:
-        journey = session.get(Journey, run.journey_id)
-        version = session.get(JourneyVersion, run.version_id)
-        name, number = (
-            (journey.name if journey else ""),
-            (version.number if version else 0),
-        )
+        name, number = _journey_of(session, run.version_id)[1:]
     record(session, run, name, number, moved, customer_scope, effects, now, resumed_at)
     effects.runs_advanced += 1
+
+
+def _journey_of(
+    session: Session, version_id: int
+) -> tuple[JourneyStatus | None, str, int]:
+    """The status and name of a version's journey and the version's number, read once per
+    transaction (a sweep advances hundreds of runs of the same few versions)."""
+    known: dict[int, tuple[JourneyStatus | None, str, int]] = session.info.setdefault(
+        "versions_read", {}
+    )
+    found = known.get(version_id)
+    if found is None:
+        row = session.execute(
+            select(Journey.status, Journey.name, JourneyVersion.number)
+            .join(JourneyVersion, JourneyVersion.journey_id == Journey.id)
+            .where(JourneyVersion.id == version_id)
+        ).first()
+        found = (row[0], row[1], row[2]) if row else (None, "", 0)
+        known[version_id] = found
+    return found
 
 
 def _note(session: Session, run: Run, outcome: str, reason: str, now: datetime) -> None:
@@ -403,8 +418,8 @@ def apply_event_to_runs(
 ) -> None:
     """Exit rules, goals and awaited events for the customer's runs under way."""
     for run in runs:
-        journey = session.get(Journey, run.journey_id)
-        if journey is None or journey.status is JourneyStatus.paused:
+        status = _journey_of(session, run.version_id)[0]
+        if status is None or status is JourneyStatus.paused:
             continue  # a paused journey holds its runs where they are
         document = document_of(session, run.version_id)
         state = load_state(run)
