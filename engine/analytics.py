@@ -19,7 +19,8 @@ from engine import counters, graph
 from engine.counters import Metric, Window
 from engine.models import Channel, Journey, JourneyVersion
 
-NOT_PORTS = frozenset({"waiting", "completed", "failed", "exited", "converted"})
+ENDED_HERE = ("completed", "failed", "exited", "erased")
+NOT_PORTS = frozenset({"waiting", "converted", *ENDED_HERE})
 ENDINGS = ("completed", "exited", "failed")
 CONFIDENCE = 0.95
 
@@ -43,12 +44,14 @@ class NodeFunnel:
 
     @property
     def ended(self) -> int:
-        return sum(self.outcomes.get(k, 0) for k in ("completed", "failed", "exited"))
+        return sum(self.outcomes.get(k, 0) for k in ENDED_HERE)
 
-    @property
-    def here(self) -> int:
-        """Runs that arrived and have neither left nor ended: waiting or held here now."""
-        return max(self.arrived - self.left - self.ended, 0)
+    here: int = 0  # waiting or held here now, whatever the period
+
+    def settle_here(self, arrived_ever: int, outcomes_ever: dict[str, int]) -> None:
+        """Runs that ever arrived and have neither left nor ended: they are here now."""
+        ever = NodeFunnel(self.node_id, self.node_type, arrived_ever, outcomes_ever)
+        self.here = max(ever.arrived - ever.left - ever.ended, 0)
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Uplift:
         p1, p0 = self.treated_rate, self.held_rate
         if p1 is None or p0 is None:
             return None
+        p1, p0 = min(max(p1, 0.0), 1.0), min(max(p0, 0.0), 1.0)
         spread = sqrt(p1 * (1 - p1) / self.treated + p0 * (1 - p0) / self.held)
         z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
         difference = p1 - p0
@@ -153,13 +157,15 @@ def _order(document: graph.Document | None, seen: set[str]) -> list[tuple[str, s
     """Node ids and types from the trigger outwards, then any counted node no longer drawn."""
     ordered: list[tuple[str, str]] = []
     if document is not None:
-        queue, visited = deque([document.trigger().id]), set()
+        types = {node.id: node.type for node in document.nodes}
+        starts = [node.id for node in document.nodes if node.type == "trigger"]
+        queue, visited = deque(starts[:1]), set()
         while queue:
             node_id = queue.popleft()
-            if node_id in visited:
-                continue
+            if node_id in visited or node_id not in types:
+                continue  # a draft may have edges to steps that are gone
             visited.add(node_id)
-            ordered.append((node_id, document.node(node_id).type))
+            ordered.append((node_id, types[node_id]))
             queue.extend(edge.target for edge in document.edges_from(node_id))
         ordered += [(n.id, n.type) for n in document.nodes if n.id not in visited]
         # Exits read best at the end of the funnel, after every path leading to them.
@@ -209,7 +215,11 @@ def journey_report(
     """Every figure of a journey's analytics page over `window`."""
     sums = counters.totals(session, journey.id, window)
     ever = counters.totals(
-        session, journey.id, window, (Metric.ENTERED, Metric.ENDED), dated=False
+        session,
+        journey.id,
+        window,
+        (Metric.ENTERED, Metric.ENDED, Metric.ARRIVED, Metric.STEP),
+        dated=False,
     )
 
     def total(metric: str, label: str | None = None, source: Totals = sums) -> int:
@@ -229,10 +239,20 @@ def journey_report(
             node.arrived += value
         else:
             node.outcomes[label] = node.outcomes.get(label, 0) + value
+    arrived_ever: dict[str, int] = {}
+    outcomes_ever: dict[str, dict[str, int]] = {}
+    for (metric, node_id, _, label), value in ever.items():
+        if metric == Metric.ARRIVED:
+            arrived_ever[node_id] = arrived_ever.get(node_id, 0) + value
+        elif metric == Metric.STEP:
+            found = outcomes_ever.setdefault(node_id, {})
+            found[label] = found.get(label, 0) + value
     funnel = []
-    for node_id, node_type in _order(document, set(funnel_by_node)):
+    seen = set(funnel_by_node) | set(arrived_ever)
+    for node_id, node_type in _order(document, seen):
         node = funnel_by_node.get(node_id, NodeFunnel(node_id, node_type))
         node.node_type = node_type
+        node.settle_here(arrived_ever.get(node_id, 0), outcomes_ever.get(node_id, {}))
         funnel.append(node)
 
     uplifts = []
@@ -376,11 +396,11 @@ class Overview:
 
 
 def overview(
-    session: Session, journeys: list[Journey], since: datetime | None = None
+    session: Session, journeys: list[Journey], window: Window | None = None
 ) -> Overview:
     """Headline figures of these journeys, and the cross-channel figures of every event."""
     wanted = (Metric.ENTERED, Metric.CONVERTED, Metric.CROSS_CHANNEL)
-    dated = counters.by_journey(session, (*wanted, Metric.EVENT), since)
+    dated = counters.by_journey(session, (*wanted, Metric.EVENT), window or Window())
     ever = counters.by_journey(session, (Metric.ENTERED, Metric.ENDED))
 
     def summed(

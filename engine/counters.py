@@ -229,6 +229,8 @@ def compact(session: Session, now: datetime) -> int:
 
 @event.listens_for(Session, "before_commit")
 def _write_before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its additions stay in the tally for the real commit
     flush(session)
 
 
@@ -265,12 +267,29 @@ class Window:
     version_ids: tuple[int, ...] = ()
 
 
+def first_bucket(since: datetime, now: datetime | None = None) -> datetime:
+    """Where a window starting at `since` starts reading: its hour, or its day's midnight
+    when that day is folded into one row (older than the hourly horizon)."""
+    start = hour_of(since)
+    if start < (hour_of(now or datetime.now(since.tzinfo)) - HOURLY_FOR).replace(
+        hour=0
+    ):
+        return start.replace(hour=0)
+    return start
+
+
+def _dated(statement: Any, window: Window) -> Any:
+    if window.since is not None:
+        statement = statement.where(Counter.bucket >= first_bucket(window.since))
+    if window.until is not None:
+        statement = statement.where(Counter.bucket < window.until)
+    return statement
+
+
 def _where(statement: Any, journey_id: int, window: Window, dated: bool = True) -> Any:
     statement = statement.where(Counter.journey_id == journey_id)
-    if dated and window.since is not None:
-        statement = statement.where(Counter.bucket >= hour_of(window.since))
-    if dated and window.until is not None:
-        statement = statement.where(Counter.bucket < window.until)
+    if dated:
+        statement = _dated(statement, window)
     if window.version_ids:
         statement = statement.where(Counter.version_id.in_(window.version_ids))
     return statement
@@ -318,7 +337,7 @@ def by_hour(
 
 
 def by_journey(
-    session: Session, metrics: tuple[str, ...], since: datetime | None = None
+    session: Session, metrics: tuple[str, ...], window: Window | None = None
 ) -> dict[tuple[int, str, str], int]:
     """Sums by (journey, metric, label) for every journey, for the overview."""
     statement = (
@@ -328,8 +347,8 @@ def by_journey(
         .where(Counter.metric.in_(metrics))
         .group_by(Counter.journey_id, Counter.metric, Counter.label)
     )
-    if since is not None:
-        statement = statement.where(Counter.bucket >= hour_of(since))
+    if window is not None:
+        statement = _dated(statement, window)
     return {
         (journey, metric, label): int(value or 0)
         for journey, metric, label, value in session.execute(statement)

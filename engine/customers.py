@@ -6,7 +6,7 @@ import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from engine import audit, batch
+from engine import audit, batch, counters
 from engine import timeline as history
 from engine.events import IDENTIFIER_KIND, normalize_identifier
 from engine.models import (
@@ -301,6 +301,25 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
             select(Customer.id).where(Customer.merged_into_id == customer.id)
         ),
     ]
+    # Runs under way leave their journeys: the figures count them as ended ("erased"),
+    # without anything that names the person.
+    now = datetime.now(UTC)
+    for journey_id, version_id, node in session.execute(
+        select(Run.journey_id, Run.version_id, Run.current_node).where(
+            Run.customer_id.in_(ids),
+            Run.status.in_([RunStatus.active, RunStatus.waiting]),
+        )
+    ):
+        where: dict[str, Any] = {"journey_id": journey_id, "version_id": version_id}
+        counters.add(session, counters.Metric.ENDED, now, label="erased", **where)
+        counters.add(
+            session,
+            counters.Metric.STEP,
+            now,
+            node_id=node or "",
+            label="erased",
+            **where,
+        )
     run_ids = select(Run.id).where(Run.customer_id.in_(ids))
     counts = {
         "steps": session.execute(delete(Step).where(Step.run_id.in_(run_ids))).rowcount,  # type: ignore[attr-defined]

@@ -206,19 +206,24 @@ def add_step(
 def count_conversion(
     session: Session, run: Run, document: graph.Document, now: datetime
 ) -> None:
-    """Count a conversion: time to goal, channels touched, and the split branches taken."""
+    """Count a conversion: time to goal, channels touched, and the split branches taken.
+
+    Conversions are counted in the hour the run entered (its cohort), so a period's
+    conversion rate is that of the runs that entered in it and never passes 100%.
+    """
+    cohort = run.started_at
     where: dict[str, Any] = {"journey_id": run.journey_id, "version_id": run.version_id}
-    counters.add(session, Metric.CONVERTED, now, **where)
+    counters.add(session, Metric.CONVERTED, cohort, **where)
     took = (now - run.started_at).total_seconds()
     counters.add(
         session,
         Metric.TIME_TO_GOAL,
-        now,
+        cohort,
         label=counters.bucket_label(took, counters.TIME_TO_GOAL_BOUNDS),
         **where,
     )
     if len((run.state or {}).get("channels", [])) >= 2:
-        counters.add(session, Metric.CROSS_CHANNEL, now, **where)
+        counters.add(session, Metric.CROSS_CHANNEL, cohort, **where)
     if any(node.type == "split" for node in document.nodes):
         session.flush()
         branches = session.execute(
@@ -230,7 +235,7 @@ def count_conversion(
             counters.add(
                 session,
                 Metric.BRANCH_CONVERTED,
-                now,
+                cohort,
                 node_id=node_id,
                 label=port,
                 **where,

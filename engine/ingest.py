@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from engine import batch, counters, customers, execution
@@ -99,6 +99,14 @@ class DrainResult:
     processed: int = 0
     failed: int = 0
     more: bool = False
+    interrupted: bool = False
+
+
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+
+
+def _transient(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
 def drain_batch(
@@ -156,6 +164,8 @@ def drain_batch(
             result.processed += 1
         return result
     for event in events:
+        if result.interrupted:
+            break
         for attempt in (1, 2):
             savepoint = session.begin_nested()
             try:
@@ -175,6 +185,20 @@ def drain_batch(
                         now,
                         result,
                     )
+            except OperationalError as error:
+                savepoint.rollback()
+                customers.forget_cached(session)
+                if not _transient(error):
+                    log.exception("event %s could not be applied", event.id)
+                    _fail(event, f"{type(error).__name__}: {error}", now, result)
+                    break
+                # A deadlock or serialization failure says nothing about the event: leave
+                # it and the rest of the batch (in order) for the next drain, uncounted.
+                log.info(
+                    "event %s met a transient database error; retried later", event.id
+                )
+                result.more = result.interrupted = True
+                break
             except (EventError, LookupError) as error:
                 savepoint.rollback()
                 customers.forget_cached(session)

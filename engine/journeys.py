@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine import audit, counters, graph
 from engine.channels import channel_slugs
-from engine.models import Journey, JourneyStatus, JourneyVersion, Run, RunStatus, User
+from engine.execution import document_of
+from engine.models import (
+    Journey,
+    JourneyStatus,
+    JourneyVersion,
+    Run,
+    RunStatus,
+    Step,
+    User,
+)
 from engine.nodes import CheckContext
 
 
@@ -208,31 +217,55 @@ def archive(
     in_flight = (Run.journey_id == journey.id) & Run.status.in_(
         [RunStatus.active, RunStatus.waiting]
     )
-    for version_id, count in session.execute(
-        select(Run.version_id, func.count()).where(in_flight).group_by(Run.version_id)
-    ):
-        counters.add(
-            session,
-            counters.Metric.ENDED,
-            now,
-            journey_id=journey.id,
-            version_id=version_id,
-            label=RunStatus.exited.value,
-            amount=count,
-        )
-    statement = (
+    # RETURNING names exactly the runs this statement ended (not one a worker ended meanwhile).
+    ended_runs = session.execute(
         update(Run)
         .where(in_flight)
         .values(
             status=RunStatus.exited, ended_at=now, wake_at=None, awaiting_event=None
         )
-    )
-    ended = cast(CursorResult[Any], session.execute(statement)).rowcount
+        .returning(Run.id, Run.version_id, Run.current_node)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if ended_runs:
+        session.execute(
+            insert(Step),
+            [
+                {
+                    "run_id": run_id,
+                    "node_id": node or "",
+                    "node_type": _node_type(session, version_id, node),
+                    "outcome": RunStatus.exited.value,
+                    "detail": {"reason": "the journey was archived"},
+                    "at": now,
+                }
+                for run_id, version_id, node in ended_runs
+            ],
+        )
+    for _run_id, version_id, node in ended_runs:
+        where: dict[str, Any] = {"journey_id": journey.id, "version_id": version_id}
+        counters.add(session, counters.Metric.ENDED, now, label="exited", **where)
+        counters.add(
+            session,
+            counters.Metric.STEP,
+            now,
+            node_id=node or "",
+            label="exited",
+            **where,
+        )
+    ended = len(ended_runs)
     journey.status = JourneyStatus.archived
     audit.record(
         session, actor, "journey.archive", "journey", journey.id, {"runs_ended": ended}
     )
-    return int(ended or 0)
+    return ended
+
+
+def _node_type(session: Session, version_id: int, node_id: str | None) -> str:
+    try:
+        return document_of(session, version_id).node(node_id or "").type
+    except (KeyError, LookupError):
+        return "trigger"
 
 
 def restore(session: Session, journey: Journey, actor: User | None) -> None:

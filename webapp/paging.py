@@ -32,7 +32,9 @@ class Page:
 
 def requested_page() -> int:
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        return 1
+    return max(int(raw), 1)
 
 
 def paginate(

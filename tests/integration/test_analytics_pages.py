@@ -4,6 +4,7 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from engine import journeys
@@ -149,3 +150,83 @@ def test_unknown_journeys_are_404_pages(client, session):
     response = client.get("/journeys/999/analytics")
     assert response.status_code == 404
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+BAD_QUERIES = [
+    "table=funnel",
+    "journey_id=7",
+    "_external=1",
+    "period=custom",
+    "period=custom&since=2026-01-01",
+    "period=custom&until=2026-01-01",
+    "period=custom&since=2026-01-01&until=9999-12-31",
+    "period=custom&since=0001-01-01&until=0001-01-01",
+    "period=custom&since=bad&until=bad",
+    "period=custom&since=2026-01-01&until=2025-01-01",
+    "period=bogus&version=zzz&granularity=bogus",
+    "granularity=hour&period=90d",
+    "page=%C2%B2",
+    "page=99999999999999999999",
+]
+
+
+@pytest.mark.parametrize("query", BAD_QUERIES)
+def test_no_query_string_breaks_an_analytics_page(world, query):
+    journey = _play(world)
+    _viewer(world)
+    for url in (
+        f"/analytics/?{query}",
+        f"/journeys/{journey.id}/analytics?{query}",
+        f"/journeys/{journey.id}/analytics.csv?{query}&table=trend",
+    ):
+        response = world.client.get(url)
+        assert response.status_code < 500, (url, response.status_code)
+        assert "http://localhost" not in response.get_data(as_text=True)
+
+
+def test_a_custom_range_without_both_dates_says_so(world):
+    journey = _play(world)
+    _viewer(world)
+    page = world.client.get(
+        f"/journeys/{journey.id}/analytics?period=custom&since=2026-01-01"
+    ).get_data(as_text=True)
+    assert "give both dates, or choose a period above" in page
+
+
+def test_a_draft_with_dangling_edges_still_has_an_analytics_page(client, session):
+    from engine.models import Journey, JourneyStatus
+
+    login(client, make_user(session, Role.viewer))
+    broken = Journey(
+        name="Half drawn",
+        status=JourneyStatus.draft,
+        draft={
+            "schema": "throughline.journey/v1",
+            "name": "Half drawn",
+            "nodes": [{"id": "a", "type": "wait", "config": {}}],
+            "edges": [{"from": "a", "to": "gone"}],
+        },
+    )
+    session.add(broken)
+    session.commit()
+    assert client.get(f"/journeys/{broken.id}/analytics").status_code == 200
+
+
+def test_here_now_counts_runs_that_arrived_before_the_period(world):
+    journey = _play(world)  # one run waits at "wait"
+    from engine.models import Counter
+
+    for row in world.session.scalars(select(Counter)):
+        row.bucket -= timedelta(days=3)  # everything happened three days ago
+    world.session.commit()
+    _viewer(world)
+    funnel = _csv(
+        world.client.get(
+            f"/journeys/{journey.id}/analytics.csv?table=funnel&period=24h"
+        )
+    )
+    rows = {row[0]: row for row in funnel[1:]}
+    assert rows["wait"][2:4] == [
+        "0",
+        "1",
+    ]  # none arrived in the last day; one waits now

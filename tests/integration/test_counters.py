@@ -253,3 +253,62 @@ def test_compaction_folds_shards_and_old_hours_without_changing_any_sum(session)
     assert counters.compact(session, now) == 0
     week = Window(since=now - timedelta(days=7))
     assert counters.totals(session, 1, week)[(Metric.ENTERED, "", 0, "")] == 18
+
+
+def test_a_released_savepoint_keeps_its_counts_for_the_commit(session):
+    now = utcnow()
+    counters.add(session, Metric.ENTERED, now, journey_id=9, label="x")
+    outer = session.begin_nested()
+    inner = session.begin_nested()
+    counters.add(session, Metric.ENTERED, now, journey_id=9, label="b")
+    inner.commit()  # released, still inside `outer`
+    counters.add(session, Metric.ENTERED, now, journey_id=9, label="c")
+    outer.rollback()  # takes b and c with it
+    session.commit()
+    labels = {row.label for row in session.scalars(select(Counter))}
+    assert labels == {"x"}
+
+
+def test_after_compaction_a_rolling_window_starts_at_its_first_days_midnight(session):
+    now = utcnow()
+    start = now - timedelta(days=8)
+    for hour in range(8 * 24):
+        counters.add(
+            session, Metric.ENTERED, start + timedelta(hours=hour), journey_id=4
+        )
+    session.commit()
+    week = Window(since=now - timedelta(days=7))
+    counters.compact(session, now)
+    session.commit()
+    first = counters.first_bucket(week.since, now)
+    assert first == counters.hour_of(week.since).replace(hour=0)
+    expected = sum(
+        1
+        for hour in range(8 * 24)
+        if counters.hour_of(start + timedelta(hours=hour)) >= first
+    )
+    assert counters.totals(session, 4, week)[(Metric.ENTERED, "", 0, "")] == expected
+    assert counters.totals(session, 4)[(Metric.ENTERED, "", 0, "")] == 8 * 24
+
+
+def test_archiving_counts_each_run_it_ends_once_with_a_step(world):
+    from engine import journeys as journeys_module
+
+    journey = world.publish(sample())
+    world.post(cart("a", "a@example.com"))
+    world.post(cart("b", "b@example.com"))
+    journeys_module.pause(world.session, journey, None)
+    ended = journeys_module.archive(world.session, journey, None, utcnow())
+    world.session.commit()
+    assert ended == 2
+    assert summed(world.session, Metric.ENDED, label="exited") == 2
+    exits = world.session.scalars(select(Step).where(Step.outcome == "exited")).all()
+    assert [(s.node_id, s.node_type) for s in exits] == [("wait", "wait_for_event")] * 2
+    report = analytics.journey_report(world.session, journey, Window())
+    assert report.active == 0
+    assert {node.node_id: node.here for node in report.funnel}["wait"] == 0
+
+
+def test_a_holdout_with_more_conversions_than_entries_in_a_period_does_not_break():
+    uplift = analytics.Uplift("split", "holdout", 10, 2, 1, 3)
+    assert uplift.interval is not None

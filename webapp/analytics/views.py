@@ -30,17 +30,21 @@ TABLES = ("summary", "trend", "funnel", "uplift", "time_to_goal", "channels", "r
 def index() -> Any:
     """Every journey with its headline figures, and the cross-channel figures."""
     form = FiltersForm(request.args)
-    now = utcnow()
-    window = form.window(now, {})
+    form.validate()
+    window = form.window(utcnow(), {})
     statement = (
         select(Journey)
         .where(Journey.status != JourneyStatus.archived)
         .order_by(Journey.name)
     )
     page = paginate(db(), statement)
-    overview = analytics.overview(db(), list(page.items), window.since)
+    overview = analytics.overview(db(), list(page.items), window)
     return render_template(
-        "analytics/index.html", page=page, overview=overview, form=form
+        "analytics/index.html",
+        page=page,
+        overview=overview,
+        form=form,
+        query=form.query(),
     )
 
 
@@ -84,7 +88,7 @@ def journey(journey_id: int) -> Any:
         report=report,
         chart=_chart_data(report),
         goal_names=TIME_TO_GOAL_NAMES,
-        query=request.args.to_dict(),
+        query=form.query(),
     )
 
 
