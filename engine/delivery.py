@@ -354,7 +354,12 @@ class _Retryable(Exception):
 def load(session: Session, ids: list[str]) -> None:
     """Read a claimed batch's rows in one query, so settling each finds it in the session,
     and the journey versions of their runs, which their figures are counted under."""
-    rows = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids))))
+    statement = select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)
+    if session.get_bind().dialect.name == "postgresql":
+        # Two drains holding an expired lease on the same row settle it one after the
+        # other; the second then finds it settled and leaves it.
+        statement = statement.with_for_update()
+    rows = list(session.scalars(statement))
     run_ids = {row.run_id for row in rows if row.run_id is not None}
     versions: dict[int, int] = session.info.setdefault("run_versions", {})
     if run_ids:
