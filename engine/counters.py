@@ -129,6 +129,20 @@ def add(
     tally_of(session).items.append((key, amount))
 
 
+def run_left(
+    session: Session,
+    at: datetime,
+    journey_id: int,
+    version_id: int,
+    node_id: str | None,
+    how: str,
+) -> None:
+    """Count a run that left its journey outside the runner (archived, erased) at a node."""
+    where: dict[str, Any] = {"journey_id": journey_id, "version_id": version_id}
+    add(session, Metric.ENDED, at, label=how, **where)
+    add(session, Metric.STEP, at, node_id=node_id or "", label=how, **where)
+
+
 # Shards below zero hold folded rows: one per hour (recent) or per day (older).
 HOURLY = -1
 DAILY = -2

@@ -310,16 +310,7 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
             Run.status.in_([RunStatus.active, RunStatus.waiting]),
         )
     ):
-        where: dict[str, Any] = {"journey_id": journey_id, "version_id": version_id}
-        counters.add(session, counters.Metric.ENDED, now, label="erased", **where)
-        counters.add(
-            session,
-            counters.Metric.STEP,
-            now,
-            node_id=node or "",
-            label="erased",
-            **where,
-        )
+        counters.run_left(session, now, journey_id, version_id, node, "erased")
     run_ids = select(Run.id).where(Run.customer_id.in_(ids))
     counts = {
         "steps": session.execute(delete(Step).where(Step.run_id.in_(run_ids))).rowcount,  # type: ignore[attr-defined]

@@ -193,13 +193,7 @@ def add_step(
         counters.add(session, Metric.ARRIVED, at, node_id=node_id, **where)
     if node_type == "split":
         counters.add(
-            session,
-            Metric.BRANCH_ENTERED,
-            at,
-            journey_id=run.journey_id,
-            version_id=run.version_id,
-            node_id=node_id,
-            label=outcome,
+            session, Metric.BRANCH_ENTERED, at, node_id=node_id, label=outcome, **where
         )
 
 

@@ -243,16 +243,7 @@ def archive(
             ],
         )
     for _run_id, version_id, node in ended_runs:
-        where: dict[str, Any] = {"journey_id": journey.id, "version_id": version_id}
-        counters.add(session, counters.Metric.ENDED, now, label="exited", **where)
-        counters.add(
-            session,
-            counters.Metric.STEP,
-            now,
-            node_id=node or "",
-            label="exited",
-            **where,
-        )
+        counters.run_left(session, now, journey.id, version_id, node, "exited")
     ended = len(ended_runs)
     journey.status = JourneyStatus.archived
     audit.record(
