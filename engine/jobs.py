@@ -28,3 +28,8 @@ def compact_counters() -> int:
     """Fold finished hours' counter shards (and older hours into days)."""
     with runtime.current().database.session(writer=True) as session:
         return counters.compact(session, now=utcnow())
+
+
+def sweep_due_timers(helper: int) -> int:
+    """Help the scheduler fire due timers when it has more than it can sweep alone."""
+    return work.sweep_timers(runtime.current(), budget=2.0, helper=helper)

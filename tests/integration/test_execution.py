@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from engine import journeys
+from engine import journeys, work
 from engine.models import (
     AuditEntry,
     Channel,
@@ -262,3 +262,29 @@ def test_a_bad_stored_event_fails_alone_and_its_batch_is_applied_once(world):
     assert "customer" in failed.one().error
     assert len(world.session.scalars(select(Run)).all()) == 2
     assert {i.value for i in world.session.scalars(select(Identity))} == {"c-1", "c-2"}
+
+
+def test_when_the_scheduler_cannot_sweep_every_due_run_the_workers_help(
+    world, monkeypatch
+):
+    from engine import runtime
+    from engine.queues import all_queues
+    from tests.conftest import work_all
+
+    world.publish(sample())
+    for number in range(5):
+        world.post({**CART, "customer": {"id": f"t-{number}"}})
+    for run in world.session.scalars(select(Run)):
+        run.wake_at -= timedelta(hours=2)
+    world.session.commit()
+    monkeypatch.setattr(work, "TIMER_BATCH", 2)
+    advanced = work.sweep_timers(runtime.current(), budget=0)
+    assert advanced == 2  # one batch, then out of time
+    queued = [job.func_name for q in all_queues(world.redis) for job in q.jobs]
+    assert queued.count("engine.jobs.sweep_due_timers") == work.TIMER_HELPERS
+    assert work.ask_for_timer_help(world.redis) == 0  # asked once per two seconds
+    work_all(world.redis)
+    world.session.rollback()
+    world.session.expire_all()
+    statuses = [run.status for run in world.session.scalars(select(Run))]
+    assert RunStatus.waiting not in statuses, statuses
