@@ -30,6 +30,9 @@
     container: document.getElementById("canvas"),
     autoResize: true,
     async: false, // draw a loaded journey in one go rather than frame by frame
+    // Only the steps and edges in view (and a margin around it) get an SVG view; the others
+    // are drawn when panning or zooming brings them in.
+    virtual: { enabled: true, margin: 160 },
     grid: { visible: true, size: 10 },
     background: { color: "#fbfbfd" },
     panning: { enabled: true, eventTypes: ["rightMouseDown", "leftMouseDown"], modifiers: "shift" },
@@ -63,7 +66,37 @@
   graph.use(keyboard);
   graph.use(clipboard);
   graph.use(history);
-  graph.use(new X6.MiniMap({ container: document.getElementById("minimap"), width: 200, height: 140, padding: 10 }));
+
+  // The minimap shows each step as a plain box and leaves edges out: drawing the full views a
+  // second time cost as much as the canvas itself. It is built once the canvas is on screen.
+  class MapNodeView extends X6.NodeView {
+    renderMarkup() { return this.renderJSONMarkup({ tagName: "rect", selector: "body" }); }
+    renderPorts() {}
+    update() {
+      const size = this.cell.getSize();
+      const body = this.container.firstChild;
+      if (!body) return;
+      body.setAttribute("width", size.width);
+      body.setAttribute("height", size.height);
+      body.setAttribute("rx", 8);
+      body.setAttribute("fill", "#9aa7bf");
+    }
+  }
+  let minimap = null;
+  function addMinimap() {
+    if (minimap) return;
+    minimap = new X6.MiniMap({
+      container: document.getElementById("minimap"),
+      width: 200,
+      height: 140,
+      padding: 10,
+      graphOptions: {
+        async: true,
+        createCellView: (cell) => (cell.isNode() ? MapNodeView : null),
+      },
+    });
+    graph.use(minimap);
+  }
 
   // ---- drawing ----------------------------------------------------------------------------
 
@@ -159,11 +192,18 @@
         target: { cell: edge.to, port: "in" },
       }));
     }
+    // Set the view first, so that only the steps in it get drawn.
+    const fitAfter = !openView(contentBox(cells.filter((cell) => cell.isNode())), cells);
     graph.resetCells(cells);
     loading = false;
     // A document without a layout, or one drawn for other node sizes, is arranged on open;
     // the arrangement is saved with the marketer's first edit.
-    if (Object.keys(layout).length === 0 || overlapping()) autoLayout(false);
+    if (Object.keys(layout).length === 0 || overlapping()) {
+      autoLayout(false);
+      openView();
+    } else if (fitAfter) {
+      fit();
+    }
     showProblems(answer.problems);
   }
 
@@ -315,6 +355,7 @@
     selection.clean();
     selection.select(node);
     graph.centerCell(node);
+    drawView();
   }
 
   // ---- editing ----------------------------------------------------------------------------
@@ -385,10 +426,57 @@
     selection.select(pasted);
     return false;
   }
-  function zoom(delta) { graph.zoom(delta, { minScale: 0.2, maxScale: 2 }); return false; }
+  function zoom(delta) { graph.zoom(delta, { minScale: 0.2, maxScale: 2 }); drawView(); return false; }
+  const FIT_PADDING = { top: 72, right: 40, bottom: 40, left: 40 };
   function fit() {
-    graph.zoomToFit({ padding: { top: 72, right: 40, bottom: 40, left: 40 }, maxScale: 1 });
+    graph.zoomToFit({ padding: FIT_PADDING, maxScale: 1 });
+    drawView();
     return false;
+  }
+
+  // X6 redraws the area in view at most every 200 ms while panning; after a move of ours the
+  // steps now in view are drawn at once.
+  function drawView() {
+    const area = graph.getGraphArea();
+    area.inflate(160, 160);
+    graph.renderer.setRenderArea(area);
+  }
+
+  // Opening a journey fits it to the screen, unless that would make its steps too small to read:
+  // then it opens at a readable size on its first steps (Fit still shows the whole journey).
+  const READABLE = 0.6;
+  function contentBox(nodes) {
+    if (!nodes.length) return null;
+    let box = nodes[0].getBBox();
+    for (const node of nodes.slice(1)) box = box.union(node.getBBox());
+    return box;
+  }
+
+  // Before the cells are in the graph (`cells` given), a journey that fits readably is left for
+  // fit() to place afterwards: the answer is false then.
+  let openedAt = "";
+  function openView(content, cells) {
+    const nodes = cells ? cells.filter((cell) => cell.isNode()) : graph.getNodes();
+    const box = canvasBox.getBoundingClientRect();
+    openedAt = `${box.width}x${box.height}`;
+    if (nodes.length === 0) return true;
+    const area = content || graph.getContentArea();
+    const across = (box.width - FIT_PADDING.left - FIT_PADDING.right) / Math.max(area.width, 1);
+    const down = (box.height - FIT_PADDING.top - FIT_PADDING.bottom) / Math.max(area.height, 1);
+    if (Math.min(across, down) >= READABLE) {
+      if (cells) return false; // before the cells are in the graph, Fit has nothing to measure
+      fit();
+      return true;
+    }
+    graph.zoomTo(READABLE);
+    // The journey's top left corner at the top left of the canvas, below the toolbar.
+    const sx = READABLE;
+    graph.translate(
+      FIT_PADDING.left - area.x * sx,
+      FIT_PADDING.top - area.y * sx,
+    );
+    drawView();
+    return true;
   }
 
   function autoLayout(record = true) {
@@ -413,6 +501,7 @@
       loading = true;
       move();
       loading = false;
+      return false; // opening the journey sets the view
     }
     fit();
     return false;
@@ -627,7 +716,8 @@
   // ---- start ------------------------------------------------------------------------------
 
   canvasBox.tabIndex = 0;
-  fetch(draftUrl, { headers: { Accept: "application/json" } })
+  const draftRequest = window.throughlineDraft || fetch(draftUrl, { headers: { Accept: "application/json" } });
+  draftRequest
     .then((response) => response.json())
     .then((answer) => {
       performance.mark("throughline:draft-loaded");
@@ -640,8 +730,13 @@
       performance.mark("throughline:drawn");
       history.clean();
       updateHistoryButtons();
-      fit();
-      requestAnimationFrame(() => fit()); // again once the page has its final size
+      requestAnimationFrame(() => {
+        const box = canvasBox.getBoundingClientRect();
+        if (openedAt !== `${box.width}x${box.height}`) openView(); // the page changed size meanwhile
+        performance.mark("throughline:opened");
+        const later = window.requestIdleCallback || ((fn) => setTimeout(fn, 50));
+        later(addMinimap, { timeout: 1000 });
+      });
       setStatus(`Revision ${revision}`);
       root.dataset.ready = "true";
     })
