@@ -96,6 +96,10 @@
       },
     });
     graph.use(minimap);
+    // The minimap refits itself when the journey changes; its frame must follow, or it shows
+    // the visible area at the minimap's previous scale.
+    const map = minimap.targetGraph;
+    if (map) for (const name of ["scale", "translate", "resize"]) map.on(name, () => minimap.updateViewport());
   }
 
   // ---- drawing ----------------------------------------------------------------------------

@@ -25,6 +25,26 @@ def _drag(page: Page, source: str, target: str) -> None:
     page.mouse.up()
 
 
+# How far (in px) the minimap's frame is from the visible part of the canvas, drawn to the
+# minimap's scale: each edge of the frame against the canvas area mapped into the minimap.
+_FRAME_ERROR = """() => {
+  const graph = window.throughlineDesigner.graph;
+  const map = graph.getPlugin("minimap");
+  const target = map.targetGraph;
+  const s = target.transform.getScale().sx;
+  const t = target.translate();
+  const svg = target.container.getBoundingClientRect();
+  const area = graph.getGraphArea();
+  const want = [svg.left + area.x * s + t.tx, svg.top + area.y * s + t.ty,
+                area.width * s, area.height * s];
+  const element = document.querySelector("#minimap .x6-widget-minimap-viewport");
+  const frame = element.getBoundingClientRect(); // the inside of its border
+  const got = [frame.left + element.clientLeft, frame.top + element.clientTop,
+               element.clientWidth, element.clientHeight];
+  return Math.max(...want.map((value, i) => Math.abs(value - got[i])));
+}"""
+
+
 def _open_cart_recovery(page: Page, live_server, session, settings):
     """The demo's Cart recovery on the canvas, for a marketer; returns it and page errors."""
     errors: list[str] = []
@@ -87,6 +107,16 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
         '[data-node-id="end"] [port="in"]',
     )
     expect(page.locator("#problem-count")).to_have_text("No problems")
+    # The minimap is built after the first paint; its frame shows what the canvas shows,
+    # also after the journey changed under it.
+    expect(page.locator("#minimap .x6-widget-minimap-viewport")).to_be_attached()
+    page.wait_for_timeout(100)
+    assert page.evaluate(_FRAME_ERROR) < 1.5
+    page.get_by_role("button", name="Zoom in").click()
+    page.wait_for_timeout(100)
+    assert page.evaluate(_FRAME_ERROR) < 1.5
+    page.get_by_role("button", name="Fit").click()
+    page.wait_for_timeout(100)
     page.screenshot(path=str(screenshot_dir / "canvas.png"))
 
     saved = json.loads(
