@@ -521,6 +521,62 @@
   keyboard.bindKey(["-"], () => zoom(-0.1));
   keyboard.bindKey(["shift+1"], fit);
   keyboard.bindKey(["shift+l"], () => autoLayout());
+  keyboard.bindKey(["c"], () => { openConnect(); return false; });
+
+  // ---- connecting with the keyboard -------------------------------------------------------
+  // With one step selected, C lists its free outputs and the steps it can lead to; the edge
+  // made is the one a drag from the port would make.
+
+  const connectDialog = document.getElementById("connect-dialog");
+  function freePorts(node) {
+    const used = new Set(graph.getConnectedEdges(node, { outgoing: true }).map((edge) => edge.getSourcePortId()));
+    return node.getPorts().filter((port) => port.group === "out" && !used.has(port.id));
+  }
+  function openConnect() {
+    if (!editable || !connectDialog) return;
+    const nodes = selection.getSelectedCells().filter((cell) => cell.isNode());
+    if (nodes.length !== 1) { setStatus("Select one step to connect it.", true); return; }
+    const node = nodes[0];
+    const ports = freePorts(node);
+    const portSelect = document.getElementById("connect-port");
+    const targetSelect = document.getElementById("connect-target");
+    portSelect.replaceChildren(...ports.map((port) => new Option(port.id.replace(/^out:/, ""), port.id)));
+    const targets = graph.getNodes().filter((other) => other !== node && other.hasPort("in"));
+    targetSelect.replaceChildren(...targets.map((other) => new Option(label({ id: other.id, type: other.getData().type }).replace("\n", " · "), other.id)));
+    connectDialog.querySelector("[data-connect-from]").textContent = node.id;
+    const none = ports.length === 0 || targets.length === 0;
+    connectDialog.querySelector("[data-connect-none]").hidden = ports.length !== 0;
+    connectDialog.querySelector("[data-connect-ok]").disabled = none;
+    connectDialog.dataset.node = node.id;
+    connectDialog.showModal();
+    (none ? connectDialog.querySelector("[data-connect-cancel]") : portSelect).focus();
+  }
+  function connectChosen() {
+    const node = graph.getCellById(connectDialog.dataset.node);
+    const port = document.getElementById("connect-port").value;
+    const to = document.getElementById("connect-target").value;
+    if (!node || !port || !to) return;
+    for (const other of graph.getConnectedEdges(node, { outgoing: true })) {
+      if (other.getSourcePortId() === port) other.remove();
+    }
+    graph.addEdge({ ...edgeStyle(), source: { cell: node.id, port }, target: { cell: to, port: "in" } });
+    scheduleSave();
+  }
+  if (connectDialog) {
+    connectDialog.querySelector("form").addEventListener("submit", (event) => {
+      if (event.submitter && event.submitter.value !== "connect") return;
+      connectChosen();
+    });
+    connectDialog.addEventListener("keydown", (event) => {
+      // Enter on a list chooses, as on the Connect button.
+      if (event.key === "Enter" && event.target.tagName === "SELECT") {
+        event.preventDefault();
+        if (!connectDialog.querySelector("[data-connect-ok]").disabled) { connectChosen(); connectDialog.close(); }
+      }
+    });
+    connectDialog.querySelector("[data-connect-cancel]").addEventListener("click", () => connectDialog.close());
+    connectDialog.addEventListener("close", () => canvasBox.focus());
+  }
 
   const actions = { undo, redo, "zoom-in": () => zoom(0.1), "zoom-out": () => zoom(-0.1), fit, layout: () => autoLayout(), delete: removeSelection };
   for (const button of document.querySelectorAll("[data-action]")) {

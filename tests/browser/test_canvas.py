@@ -287,3 +287,48 @@ def test_a_simulation_lights_the_path_and_shows_the_rendered_messages(
     page.get_by_role("button", name="Run simulation").click()
     expect(page.locator("#sim-error")).to_contain_text("events[0].after")
     assert errors == []
+
+
+def test_connect_a_step_with_the_keyboard(
+    page: Page, live_server, session, settings, screenshot_dir
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    draft_url = f"{live_server}/journeys/{journey.id}/draft.json"
+    page.locator('#palette [data-node-type="wait"]').press("Enter")
+    expect(page.locator('#canvas [data-node-id="wait_1"]')).to_be_visible()
+    expect(page.locator("#problems")).to_contain_text("wait_1")
+    page.locator("#canvas").focus()
+    page.keyboard.press("c")
+    dialog = page.get_by_role("dialog", name="Connect wait_1")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#connect-port option")).to_have_text(["out"])
+    expect(page.locator("#connect-port")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    page.keyboard.press("c")
+    expect(dialog).to_be_visible()
+    page.get_by_label("To the step").select_option("end")
+    page.screenshot(path=str(screenshot_dir / "connect-dialog.png"))
+    page.get_by_label("To the step").press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 3")
+    saved = json.loads(page.request.get(draft_url).text())
+    assert {"from": "wait_1", "to": "end"} in saved["document"]["edges"]
+    assert not any(
+        p.get("node") == "wait_1" and "out" in p["message"] for p in saved["problems"]
+    )
+
+    # Its only output is taken now: the dialog says so and offers nothing.
+    page.keyboard.press("c")
+    expect(
+        dialog.get_by_text("Every output of this step is already connected")
+    ).to_be_visible()
+    expect(dialog.get_by_role("button", name="Connect")).to_be_disabled()
+    page.keyboard.press("Escape")
+
+    page.keyboard.press("Control+z")
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 4")
+    saved = json.loads(page.request.get(draft_url).text())
+    assert {"from": "wait_1", "to": "end"} not in saved["document"]["edges"]
+    assert errors == []
