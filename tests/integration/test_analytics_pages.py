@@ -230,3 +230,10 @@ def test_here_now_counts_runs_that_arrived_before_the_period(world):
         "0",
         "1",
     ]  # none arrived in the last day; one waits now
+
+
+def test_the_journeys_list_links_a_published_journey_to_its_analytics(world):
+    journey = _play(world)
+    _viewer(world)
+    page = world.client.get("/journeys/").get_data(as_text=True)
+    assert f'href="/journeys/{journey.id}/analytics"' in page
