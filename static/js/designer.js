@@ -163,12 +163,33 @@
     };
   }
 
+  // Sticky notes are X6 nodes too, but not steps: they live in the draft's layout ("notes")
+  // and never reach the engine.
+  const isNote = (cell) => cell.isNode() && Boolean(cell.getData() && cell.getData().note);
+  const steps = () => graph.getNodes().filter((node) => !isNote(node));
+  function noteSpec(note) {
+    return {
+      id: note.id,
+      shape: "rect",
+      x: note.x,
+      y: note.y,
+      width: 180,
+      height: 90,
+      attrs: {
+        body: { rx: 4, ry: 4, fill: "#fff5b1", stroke: "#d4b106", strokeWidth: 1 },
+        label: { text: note.text || "", fontSize: 12, fill: "#3d3200", textWrap: { width: -16, height: -12, ellipsis: true } },
+      },
+      data: { note: true, text: note.text || "" },
+    };
+  }
+
   // Tests and assistive tools find nodes by these attributes.
   graph.on("node:added", ({ node }) => markNode(node));
   graph.on("view:mounted", ({ view }) => { if (view.cell.isNode()) markNode(view.cell); });
   function markNode(node) {
     const view = graph.findViewByCell(node);
     if (!view) return;
+    if (isNote(node)) { view.container.setAttribute("data-note-id", node.id); return; }
     view.container.setAttribute("data-node-id", node.id);
     view.container.setAttribute("data-node-type", node.getData().type);
   }
@@ -188,6 +209,9 @@
       answer.ports[node.id] || [],
     )));
     const ids = new Set(cells.map((cell) => cell.id));
+    for (const note of Array.isArray(layout.notes) ? layout.notes : []) {
+      if (note && typeof note.id === "string" && !ids.has(note.id)) cells.push(graph.createNode(noteSpec(note)));
+    }
     for (const edge of doc.edges || []) {
       if (!ids.has(edge.from) || !ids.has(edge.to)) continue;
       cells.push(graph.createEdge({
@@ -197,7 +221,7 @@
       }));
     }
     // Set the view first, so that only the steps in it get drawn.
-    const fitAfter = !openView(contentBox(cells.filter((cell) => cell.isNode())), cells);
+    const fitAfter = !openView(contentBox(cells.filter((cell) => cell.isNode() && !isNote(cell))), cells);
     graph.resetCells(cells);
     loading = false;
     // A document without a layout, or one drawn for other node sizes, is arranged on open;
@@ -212,7 +236,7 @@
   }
 
   function overlapping() {
-    const boxes = graph.getNodes().map((node) => node.getBBox());
+    const boxes = steps().map((node) => node.getBBox());
     for (let i = 0; i < boxes.length; i += 1) {
       for (let j = i + 1; j < boxes.length; j += 1) {
         if (boxes[i].isIntersectWithRect(boxes[j])) return true;
@@ -224,7 +248,7 @@
   // ---- the document -----------------------------------------------------------------------
 
   function currentDocument() {
-    const nodes = graph.getNodes();
+    const nodes = steps();
     const layout = {};
     for (const key of Object.keys(documentBase.layout || {})) {
       if (!graph.getCellById(key)) layout[key] = documentBase.layout[key]; // notes and the like
@@ -233,6 +257,12 @@
       const p = node.getPosition();
       layout[node.id] = { x: Math.round(p.x), y: Math.round(p.y) };
     }
+    const notes = graph.getNodes().filter(isNote).map((note) => {
+      const p = note.getPosition();
+      return { id: note.id, x: Math.round(p.x), y: Math.round(p.y), text: note.getData().text };
+    });
+    if (notes.length) layout.notes = notes;
+    else delete layout.notes;
     const edges = [];
     for (const edge of graph.getEdges()) {
       const port = (edge.getSourcePortId() || "out:out").replace(/^out:/, "");
@@ -307,7 +337,7 @@
   function updatePorts(ports) {
     // Keep the ports that stay (and their edges); add the new ones, drop the gone ones.
     loading = true;
-    for (const node of graph.getNodes()) {
+    for (const node of steps()) {
       const wanted = portItems(node.getData().type, ports[node.id] || []);
       const wantedIds = new Set(wanted.map((p) => p.id));
       const have = new Set(node.getPorts().map((p) => p.id));
@@ -410,7 +440,8 @@
   });
   graph.on("cell:added", ({ cell }) => { if (cell.isNode()) scheduleSave(); });
   graph.on("cell:removed", scheduleSave);
-  graph.on("node:moved", scheduleSave);
+  // Moving a step by itself or with the selection it belongs to (the latter fires no node:moved).
+  graph.on("node:change:position", scheduleSave);
   graph.on("edge:change:target", ({ edge }) => { if (edge.getTargetCellId()) scheduleSave(); });
   graph.on("history:change", updateHistoryButtons);
 
@@ -460,7 +491,7 @@
   // fit() to place afterwards: the answer is false then.
   let openedAt = "";
   function openView(content, cells) {
-    const nodes = cells ? cells.filter((cell) => cell.isNode()) : graph.getNodes();
+    const nodes = cells ? cells.filter((cell) => cell.isNode() && !isNote(cell)) : steps();
     const box = canvasBox.getBoundingClientRect();
     openedAt = `${box.width}x${box.height}`;
     if (nodes.length === 0) return true;
@@ -487,13 +518,13 @@
     const g = new dagre.graphlib.Graph();
     g.setGraph({ rankdir: "TB", nodesep: 50, ranksep: 56 });
     g.setDefaultEdgeLabel(() => ({}));
-    for (const node of graph.getNodes()) g.setNode(node.id, { width: NODE_W, height: NODE_H + 24 });
+    for (const node of steps()) g.setNode(node.id, { width: NODE_W, height: NODE_H + 24 });
     for (const edge of graph.getEdges()) {
       if (edge.getTargetCellId()) g.setEdge(edge.getSourceCellId(), edge.getTargetCellId());
     }
     dagre.layout(g);
     const move = () => {
-      for (const node of graph.getNodes()) {
+      for (const node of steps()) {
         const p = g.node(node.id);
         node.position(Math.round(p.x - NODE_W / 2), Math.round(p.y - p.height / 2));
       }
@@ -535,13 +566,13 @@
   function openConnect() {
     if (!editable || !connectDialog) return;
     const nodes = selection.getSelectedCells().filter((cell) => cell.isNode());
-    if (nodes.length !== 1) { setStatus("Select one step to connect it.", true); return; }
+    if (nodes.length !== 1 || isNote(nodes[0])) { setStatus("Select one step to connect it.", true); return; }
     const node = nodes[0];
     const ports = freePorts(node);
     const portSelect = document.getElementById("connect-port");
     const targetSelect = document.getElementById("connect-target");
     portSelect.replaceChildren(...ports.map((port) => new Option(port.id.replace(/^out:/, ""), port.id)));
-    const targets = graph.getNodes().filter((other) => other !== node && other.hasPort("in"));
+    const targets = steps().filter((other) => other !== node && other.hasPort("in"));
     targetSelect.replaceChildren(...targets.map((other) => new Option(label({ id: other.id, type: other.getData().type }).replace("\n", " · "), other.id)));
     connectDialog.querySelector("[data-connect-from]").textContent = node.id;
     const none = ports.length === 0 || targets.length === 0;
@@ -578,9 +609,44 @@
     connectDialog.addEventListener("close", () => canvasBox.focus());
   }
 
-  const actions = { undo, redo, "zoom-in": () => zoom(0.1), "zoom-out": () => zoom(-0.1), fit, layout: () => autoLayout(), delete: removeSelection };
+  // A note's text is typed in the side panel; the note shows it as it is typed.
+  function addNote() {
+    if (!editable) return false;
+    const at = graph.graphToLocal(graph.getGraphArea().center);
+    let n = 1;
+    while (graph.getCellById(`note_${n}`)) n += 1;
+    const note = graph.addNode(noteSpec({ id: `note_${n}`, x: Math.round(at.x - 90), y: Math.round(at.y - 45), text: "" }));
+    selection.clean();
+    selection.select(note);
+    return false;
+  }
+  function showNotePanel(note) {
+    const heading = document.createElement("h2");
+    heading.textContent = "Note";
+    const hint = document.createElement("p");
+    hint.className = "muted";
+    hint.textContent = "For the people editing this journey; customers never see it. Delete removes it.";
+    const labelEl = document.createElement("label");
+    labelEl.htmlFor = "note-text";
+    labelEl.textContent = "Text";
+    const text = document.createElement("textarea");
+    text.id = "note-text";
+    text.rows = 5;
+    text.maxLength = 2000;
+    text.value = note.getData().text || "";
+    text.disabled = !editable;
+    text.addEventListener("input", () => {
+      note.setData({ text: text.value });
+      note.attr("label/text", text.value);
+      scheduleSave();
+    });
+    panel.replaceChildren(heading, hint, labelEl, text);
+    text.focus();
+  }
+
+  const actions = { note: addNote, undo, redo, "zoom-in": () => zoom(0.1), "zoom-out": () => zoom(-0.1), fit, layout: () => autoLayout(), delete: removeSelection };
   for (const button of document.querySelectorAll("[data-action]")) {
-    button.addEventListener("click", () => { actions[button.dataset.action](); canvasBox.focus(); });
+    button.addEventListener("click", () => { actions[button.dataset.action](); if (button.dataset.action !== "note") canvasBox.focus(); });
   }
   function updateHistoryButtons() {
     document.querySelector('[data-action="undo"]').disabled = !history.canUndo();
@@ -597,6 +663,7 @@
     const node = nodes[0];
     if (node.id === panelNode) return;
     panelNode = node.id;
+    if (isNote(node)) { showNotePanel(node); return; }
     if (saveTimer || saving) { clearTimeout(saveTimer); saveTimer = null; await save(); }
     const url = panel.dataset.panelUrl.replace("__node__", encodeURIComponent(node.id));
     if (!root.dataset.version) htmx.ajax("GET", url, { target: "#node-panel", swap: "innerHTML" });
@@ -630,7 +697,7 @@
     const figures = event.detail;
     counts = figures.nodes || {};
     loading = true;
-    for (const node of graph.getNodes()) relabel(node);
+    for (const node of steps()) relabel(node);
     loading = false;
     const line = document.getElementById("live-figures");
     if (line) {
@@ -785,7 +852,7 @@
       draw(answer);
       // Figures that arrived before the steps were drawn are shown now.
       loading = true;
-      for (const node of graph.getNodes()) if (counts[node.id]) relabel(node);
+      for (const node of steps()) if (counts[node.id]) relabel(node);
       loading = false;
       performance.mark("throughline:drawn");
       history.clean();

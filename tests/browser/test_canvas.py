@@ -332,3 +332,42 @@ def test_connect_a_step_with_the_keyboard(
     saved = json.loads(page.request.get(draft_url).text())
     assert {"from": "wait_1", "to": "end"} not in saved["document"]["edges"]
     assert errors == []
+
+
+def test_a_sticky_note_is_added_typed_moved_kept_and_deleted(
+    page: Page, live_server, session, settings, screenshot_dir
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    draft_url = f"{live_server}/journeys/{journey.id}/draft.json"
+    page.get_by_role("button", name="Note").click()
+    note = page.locator('#canvas [data-note-id="note_1"]')
+    expect(note).to_be_visible()
+    page.get_by_label("Text").fill("Ask legal about the wording")
+    expect(note).to_contain_text("Ask legal")
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 2")
+    before = note.bounding_box()
+    assert before
+    page.mouse.move(before["x"] + 20, before["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(before["x"] - 60, before["y"] + 80, steps=8)
+    page.mouse.up()
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 3")
+    layout = json.loads(page.request.get(draft_url).text())["document"]["layout"]
+    (stored,) = layout["notes"]
+    assert stored["text"] == "Ask legal about the wording"
+    assert "note_1" not in layout  # not a step
+    page.screenshot(path=str(screenshot_dir / "sticky-note.png"))
+
+    page.reload()
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+    expect(note).to_contain_text("Ask legal")
+    expect(page.locator("#canvas [data-node-id]")).to_have_count(6)
+    expect(page.locator("#problem-count")).to_have_text("No problems")
+    note.click()
+    expect(page.get_by_label("Text")).to_have_value("Ask legal about the wording")
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(note).to_have_count(0)
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 4")
+    layout = json.loads(page.request.get(draft_url).text())["document"]["layout"]
+    assert "notes" not in layout
+    assert errors == []

@@ -787,3 +787,31 @@ def test_a_viewer_reads_the_panels_but_cannot_post_to_them(client, session):
         assert answer.status_code == 403, path
     session.rollback()
     assert session.get(Journey, journey.id).draft_revision == 1
+
+
+def test_sticky_notes_live_in_the_layout_and_are_not_steps(marketer, session):
+    _post(marketer, "/journeys/new", {"name": "Cart", "starter": "blank"})
+    journey = session.scalars(select(Journey)).one()
+    loaded = marketer.get(f"/journeys/{journey.id}/draft.json").get_json()
+    document = json.loads(json.dumps(loaded["document"]))
+    document["nodes"][0]["config"]["event"] = "signed_up"
+    notes = [{"id": "note_1", "x": 40, "y": 300, "text": "Ask legal about the wording"}]
+    document["layout"] = {**document.get("layout", {}), "notes": notes}
+    saved = _put_draft(marketer, journey.id, {"revision": 1, "document": document})
+    assert saved.status_code == 200
+    answer = saved.get_json()
+    assert answer["problems"] == []
+    assert answer["document"]["layout"]["notes"] == notes
+    assert set(answer["ports"]) == {"start", "end"}  # a note is not a step
+    assert [n["id"] for n in answer["document"]["nodes"]] == ["start", "end"]
+
+    session.rollback()
+    assert session.get(Journey, journey.id).draft["layout"]["notes"] == notes
+    reloaded = marketer.get(f"/journeys/{journey.id}/draft.json").get_json()
+    assert reloaded["document"]["layout"]["notes"] == notes
+    exported = json.loads(marketer.get(f"/journeys/{journey.id}/export").data)
+    assert exported["layout"]["notes"] == notes
+    _post(marketer, f"/journeys/{journey.id}/duplicate")
+    session.rollback()
+    copy = session.scalars(select(Journey).where(Journey.id != journey.id)).one()
+    assert copy.draft["layout"]["notes"] == notes
