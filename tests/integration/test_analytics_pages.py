@@ -237,3 +237,10 @@ def test_the_journeys_list_links_a_published_journey_to_its_analytics(world):
     _viewer(world)
     page = world.client.get("/journeys/").get_data(as_text=True)
     assert f'href="/journeys/{journey.id}/analytics"' in page
+
+
+def test_a_published_journeys_canvas_page_links_to_its_analytics(world):
+    journey = _play(world)
+    _viewer(world)
+    page = world.client.get(f"/journeys/{journey.id}").get_data(as_text=True)
+    assert f'href="/journeys/{journey.id}/analytics"' in page
