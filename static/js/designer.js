@@ -657,6 +657,13 @@
   // The step's form comes from the server (htmx); saving it answers with the saved draft.
 
   let panelNode = null;
+  const panelIntro = panel.innerHTML;
+  // A removed step or note takes its form with it: the panel shows its opening text again.
+  graph.on("cell:removed", ({ cell }) => {
+    if (cell.id !== panelNode) return;
+    panelNode = null;
+    panel.innerHTML = panelIntro;
+  });
   graph.on("selection:changed", async () => {
     const nodes = selection.getSelectedCells().filter((cell) => cell.isNode());
     if (nodes.length !== 1 || !window.htmx) return;

@@ -367,6 +367,8 @@ def test_a_sticky_note_is_added_typed_moved_kept_and_deleted(
     expect(page.get_by_label("Text")).to_have_value("Ask legal about the wording")
     page.get_by_role("button", name="Delete", exact=True).click()
     expect(note).to_have_count(0)
+    expect(page.get_by_label("Text")).to_have_count(0)  # the panel forgets the note
+    expect(page.locator("#node-panel")).to_contain_text("Select a step")
     expect(page.locator("#save-status")).to_have_text("Saved · revision 4")
     layout = json.loads(page.request.get(draft_url).text())["document"]["layout"]
     assert "notes" not in layout
