@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field as default
@@ -43,7 +44,7 @@ class Row:
         self.errors.setdefault(part, []).append(message)
 
 
-class RowsField(Field):
+class RowsField(Field, ABC):
     """A list of rows of plain text parts and, optionally, a rule each (`rule_part`).
 
     Subclasses say how a row reads from and writes to the config (`row_of`, `item_of`) and
@@ -180,12 +181,13 @@ class RowsField(Field):
         row.error(part if part in self.parts else self.parts[0], message)
         return True
 
-    # to define
+    @abstractmethod
     def row_of(self, item: Any, data: Any) -> tuple[dict[str, str], Any]:
-        raise NotImplementedError
+        """A config item as a row: its text parts and its rule (or None)."""
 
+    @abstractmethod
     def item_of(self, values: dict[str, str], rule: Any) -> Any:
-        raise NotImplementedError
+        """A row as a config item."""
 
     def check_rows(self) -> None:
         """Put errors on rows (row.error) that the config cannot be written with."""
@@ -237,15 +239,14 @@ class MessageField(RowsField):
         text = value if isinstance(value, str) else json.dumps(value)
         return {"name": str(item), "template": text}, None
 
-    def item_list(self) -> Any:
-        return {
-            row.values["name"].strip(): row.values["template"]
-            for row in self.rows
-            if row.values["name"].strip() or row.values["template"].strip()
-        }
-
     def item_of(self, values: dict[str, str], rule: Any) -> Any:
-        raise NotImplementedError  # item_list builds the object directly
+        return values["name"].strip(), values["template"]
+
+    def item_list(self) -> Any:
+        """The message as one object of named templates; blank rows are left out."""
+        return {
+            name: text for name, text in super().item_list() if name or text.strip()
+        }
 
     def check_rows(self) -> None:
         seen: set[str] = set()
