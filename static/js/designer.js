@@ -379,8 +379,22 @@
       problemList.append(li);
     }
     loading = wasLoading;
+    forgetFixed(problems);
     const publish = document.getElementById("publish-state");
     if (publish) publish.textContent = problems.length ? "Fix the problems to publish." : "Ready to publish.";
+  }
+
+  // The open step's form lists its problems as they were when it loaded; those fixed since
+  // on the canvas (an output connected, say) leave the list.
+  function forgetFixed(problems) {
+    const body = panel.querySelector("[data-panel-node]");
+    const list = body && body.querySelector("ul.problems");
+    if (!list) return;
+    const still = new Set(problems.filter((p) => p.node === body.dataset.panelNode).map((p) => p.message));
+    for (const item of list.querySelectorAll("li")) {
+      if (!still.has(item.textContent.trim())) item.remove();
+    }
+    if (!list.children.length) list.remove();
   }
 
   function focusNode(id) {
@@ -462,9 +476,27 @@
     return false;
   }
   function zoom(delta) { graph.zoom(delta, { minScale: 0.2, maxScale: 2 }); drawView(); return false; }
-  const FIT_PADDING = { top: 72, right: 40, bottom: 40, left: 40 };
+  // The toolbar floats over the canvas and wraps to two lines on a narrow stage: the journey
+  // is fitted below it, whatever its height.
+  const toolbar = document.querySelector(".stage .toolbar");
+  function fitPadding() {
+    const below = toolbar ? toolbar.getBoundingClientRect().bottom - canvasBox.getBoundingClientRect().top : 0;
+    return { top: Math.max(72, Math.round(below + 24)), right: 40, bottom: 40, left: 40 };
+  }
+  // X6's zoomToFit centres the journey in the whole canvas, under the toolbar: this centres
+  // it in the part left free by the padding.
   function fit() {
-    graph.zoomToFit({ padding: FIT_PADDING, maxScale: 1 });
+    const area = graph.getContentArea();
+    if (area.width === 0 && area.height === 0) return false;
+    const box = canvasBox.getBoundingClientRect();
+    const pad = fitPadding();
+    const free = { width: box.width - pad.left - pad.right, height: box.height - pad.top - pad.bottom };
+    const scale = Math.max(0.2, Math.min(1, free.width / Math.max(area.width, 1), free.height / Math.max(area.height, 1)));
+    graph.zoomTo(scale);
+    graph.translate(
+      pad.left + (free.width - area.width * scale) / 2 - area.x * scale,
+      pad.top + Math.max(0, (free.height - area.height * scale) / 2) - area.y * scale,
+    );
     drawView();
     return false;
   }
@@ -496,8 +528,9 @@
     openedAt = `${box.width}x${box.height}`;
     if (nodes.length === 0) return true;
     const area = content || graph.getContentArea();
-    const across = (box.width - FIT_PADDING.left - FIT_PADDING.right) / Math.max(area.width, 1);
-    const down = (box.height - FIT_PADDING.top - FIT_PADDING.bottom) / Math.max(area.height, 1);
+    const padding = fitPadding();
+    const across = (box.width - padding.left - padding.right) / Math.max(area.width, 1);
+    const down = (box.height - padding.top - padding.bottom) / Math.max(area.height, 1);
     if (Math.min(across, down) >= READABLE) {
       if (cells) return false; // before the cells are in the graph, Fit has nothing to measure
       fit();
@@ -507,8 +540,8 @@
     // The journey's top left corner at the top left of the canvas, below the toolbar.
     const sx = READABLE;
     graph.translate(
-      FIT_PADDING.left - area.x * sx,
-      FIT_PADDING.top - area.y * sx,
+      padding.left - area.x * sx,
+      padding.top - area.y * sx,
     );
     drawView();
     return true;

@@ -96,6 +96,9 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
     expect(page.locator("#save-status")).to_have_text("Saved · revision 4")
 
     page.get_by_role("button", name="Arrange").click()
+    page.locator('#canvas [data-node-id="wait_1"]').click()
+    panel_problems = page.locator("#node-panel ul.problems")
+    expect(panel_problems).to_contain_text("no path from the trigger")
     _drag(
         page,
         '[data-node-id="mail"] [port="out:error"]',
@@ -107,6 +110,7 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
         '[data-node-id="end"] [port="in"]',
     )
     expect(page.locator("#problem-count")).to_have_text("No problems")
+    expect(panel_problems).to_have_count(0)  # the open form forgets what is fixed
     # The minimap is built after the first paint; its frame shows what the canvas shows,
     # also after the journey changed under it.
     expect(page.locator("#minimap .x6-widget-minimap-viewport")).to_be_attached()

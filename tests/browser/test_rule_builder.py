@@ -42,7 +42,8 @@ def _scroll_side_to(page: Page, selector: str) -> None:
     )
 
 
-def _api_draft(page: Page, live_server: str, session, journey_id: int) -> dict:
+def _api_journey(page: Page, live_server: str, session, journey_id: int) -> dict:
+    """The journey as a script reads it: GET /api/v1/journeys/<id>, draft and live."""
     session.rollback()  # let go of the read snapshot before writing
     user = session.query(User).filter_by(email="marketer@example.com").one()
     token = accounts.create_token(session, user, "browser test")
@@ -52,7 +53,11 @@ def _api_draft(page: Page, live_server: str, session, journey_id: int) -> dict:
         headers={"Authorization": f"Bearer {token}"},
     )
     assert answer.ok, answer.text()
-    return answer.json()["draft"]
+    return answer.json()
+
+
+def _api_draft(page: Page, live_server: str, session, journey_id: int) -> dict:
+    return _api_journey(page, live_server, session, journey_id)["draft"]
 
 
 def test_build_a_nested_rule_with_keyboard_and_mouse(
