@@ -491,7 +491,7 @@
     const box = canvasBox.getBoundingClientRect();
     const pad = fitPadding();
     const free = { width: box.width - pad.left - pad.right, height: box.height - pad.top - pad.bottom };
-    const scale = Math.max(0.2, Math.min(1, free.width / Math.max(area.width, 1), free.height / Math.max(area.height, 1)));
+    const scale = Math.max(0.01, Math.min(1, free.width / Math.max(area.width, 1), free.height / Math.max(area.height, 1)));
     graph.zoomTo(scale);
     graph.translate(
       pad.left + (free.width - area.width * scale) / 2 - area.x * scale,
