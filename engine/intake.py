@@ -1,19 +1,33 @@
-"""Storing inbound events: one durable insert each, a repeat of a webhook id answered as before."""
+"""Storing inbound events durably, a repeat of a webhook id answered as before; single events
+of concurrent requests are committed in groups."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import datetime
+from queue import Empty, SimpleQueue
 from typing import Any, cast
 
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from engine import signals
+from engine.db import Database
 from engine.events import IncomingEvent, partition_for
-from engine.models import Event, EventStatus
+from engine.models import Event, EventStatus, utcnow
+
+log = logging.getLogger("throughline.intake")
+# The committing thread of an idle process ends after this long; the next event starts one.
+IDLE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -89,11 +103,152 @@ def store_events(
             for webhook_id, event_id, partition in found
         }
     result = []
+    answered: set[str] = set()
     for item in items:
-        if item.webhook_id in inserted:
-            event_id, partition = inserted[item.webhook_id]
-            result.append(Stored(item.webhook_id, event_id, partition, False))
-        else:
-            event_id, partition = earlier[item.webhook_id]
-            result.append(Stored(item.webhook_id, event_id, partition, True))
+        # The same id twice in one insert (two requests racing) stores one event: the
+        # first is answered as new, the other as a repeat.
+        new = item.webhook_id in inserted and item.webhook_id not in answered
+        answered.add(item.webhook_id)
+        event_id, partition = (inserted if item.webhook_id in inserted else earlier)[
+            item.webhook_id
+        ]
+        result.append(Stored(item.webhook_id, event_id, partition, not new))
     return result
+
+
+def fresh_per_partition(stored: Sequence[Stored]) -> dict[int, int]:
+    """How many new events each partition got (what the drains are signalled about)."""
+    fresh: dict[int, int] = {}
+    for item in stored:
+        if not item.duplicate:
+            fresh[item.partition] = fresh.get(item.partition, 0) + 1
+    return fresh
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The answer to one submitted event: stored (new or a repeat), or refused by Redis."""
+
+    stored: Stored | None
+    verdict: int = signals.ADMITTED
+
+
+@dataclass
+class _Waiting:
+    channel_id: int
+    rate_limit: int
+    item: ToStore
+    answer: Future[Admitted] = field(default_factory=Future)
+
+
+class GroupCommitter:
+    """Stores the single events of one process's request threads, many per transaction.
+
+    Each request hands its verified event over and waits. One thread takes whatever has
+    gathered (one event when traffic is light, dozens under load: nothing waits for a group
+    to fill) and admits them in one Redis round trip, inserts them in one statement per
+    channel, commits once, and signals their partitions in one more round trip. An event is
+    answered only after the commit that made it durable.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        redis: Redis,
+        partitions: int,
+        backlog_bound: int,
+        enqueue_drain: Callable[[int], object],
+        largest: int = 500,
+    ) -> None:
+        self.database, self.redis = database, redis
+        self.partitions, self.backlog_bound = partitions, backlog_bound
+        self.enqueue_drain, self.largest = enqueue_drain, largest
+        self._queue: SimpleQueue[_Waiting] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def submit(
+        self, channel_id: int, rate_limit: int, item: ToStore, timeout: float = 30.0
+    ) -> Admitted:
+        """Store one event (or refuse it); raises what storing it raised."""
+        waiting = _Waiting(channel_id, rate_limit, item)
+        with self._lock:
+            # The thread ends when idle, and a forked process (a gunicorn worker) has none
+            # of its parent's: start one if needed, in the same step as queueing.
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._queue = SimpleQueue()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._queue,), name="intake", daemon=True
+                )
+                self._thread.start()
+            self._queue.put(waiting)
+        return waiting.answer.result(timeout)
+
+    def _run(self, queue: SimpleQueue[_Waiting]) -> None:
+        # A connection of its own, not pinged before each group: a dropped one fails that
+        # group (its requests may retry) and is replaced for the next.
+        database = Database(self.database.url, pool_size=1, pool_pre_ping=False)
+        while True:
+            try:
+                first = queue.get(timeout=IDLE_SECONDS)
+            except Empty:
+                with self._lock:
+                    if queue.empty():
+                        self._thread = None
+                        database.dispose()
+                        return
+                continue
+            group = [first]
+            while len(group) < self.largest:
+                try:
+                    group.append(queue.get_nowait())
+                except Empty:
+                    break
+            try:
+                answers = self._apply(group, database)
+            except BaseException as error:  # every waiting request hears of it
+                for waiting in group:
+                    waiting.answer.set_exception(error)
+            else:
+                for waiting, answer in zip(group, answers, strict=True):
+                    waiting.answer.set_result(answer)
+
+    def _apply(
+        self, group: list[_Waiting], database: Database | None = None
+    ) -> list[Admitted]:
+        verdicts = signals.admit_many(
+            self.redis,
+            [signals.Ask(w.channel_id, 1, w.rate_limit) for w in group],
+            self.backlog_bound,
+        )
+        answers = [Admitted(None, verdict) for verdict in verdicts]
+        by_channel: dict[int, list[int]] = {}
+        for index, verdict in enumerate(verdicts):
+            if verdict == signals.ADMITTED:
+                by_channel.setdefault(group[index].channel_id, []).append(index)
+        if not by_channel:
+            return answers
+        stored: list[Stored] = []
+        with (database or self.database).session(writer=True) as session:
+            now = utcnow()
+            for channel_id, indexes in by_channel.items():
+                found = store_events(
+                    session,
+                    channel_id,
+                    [group[i].item for i in indexes],
+                    self.partitions,
+                    now,
+                )
+                for index, one in zip(indexes, found, strict=True):
+                    answers[index] = Admitted(one)
+                stored += found
+        try:
+            signals.signal_events(
+                self.redis, fresh_per_partition(stored), self.enqueue_drain
+            )
+        except RedisError:
+            # Stored is stored: the sweeper finds pending events without a queued drain.
+            log.warning("intake: events stored but their drains not signalled")
+        return answers

@@ -7,7 +7,8 @@ and the sweeper rebuilds the signals from it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from redis import Redis
 from rq import Queue
@@ -22,16 +23,30 @@ TIMER_STATS_KEY = f"{PREFIX}:timers"
 FLAG_TTL = 20
 LOCK_TTL = 20
 
-# One round trip before an event is stored: count it against its channel's rate for this
-# second, and refuse it if the backlog of unapplied events is past the bound.
-# KEYS: rate key, backlog key. ARGV: cost, rate limit, backlog bound.
+# One round trip before events are stored: count each request's events against its channel's
+# rate for this second, and refuse those past the rate or past the backlog bound (the events
+# admitted earlier in the same call count towards the backlog).
+# KEYS: backlog key, then one rate key per request. ARGV: backlog bound, then cost and rate
+# limit per request. Returns one verdict per request.
 _ADMIT = """
-local used = redis.call('INCRBY', KEYS[1], ARGV[1])
-if used == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], 2) end
-if used > tonumber(ARGV[2]) then return 1 end
-local backlog = tonumber(redis.call('GET', KEYS[2]) or '0')
-if backlog + tonumber(ARGV[1]) > tonumber(ARGV[3]) then return 2 end
-return 0
+local backlog = tonumber(redis.call('GET', KEYS[1]) or '0')
+local bound = tonumber(ARGV[1])
+local taken = 0
+local verdicts = {}
+for i = 2, #KEYS do
+  local cost = tonumber(ARGV[2 * i - 2])
+  local used = redis.call('INCRBY', KEYS[i], cost)
+  if used == cost then redis.call('EXPIRE', KEYS[i], 2) end
+  if used > tonumber(ARGV[2 * i - 1]) then
+    verdicts[i - 1] = 1
+  elseif backlog + taken + cost > bound then
+    verdicts[i - 1] = 2
+  else
+    verdicts[i - 1] = 0
+    taken = taken + cost
+  end
+end
+return verdicts
 """
 
 # One round trip after events are stored: add them to the backlog and raise the drain flag
@@ -53,23 +68,50 @@ def lock_key(kind: str, partition: int) -> str:
     return f"{PREFIX}:drain-lock:{kind}:{partition}"
 
 
+@dataclass(frozen=True)
+class Ask:
+    """A request's events to admit: how many, for which channel, at what rate limit."""
+
+    channel_id: int
+    cost: int
+    rate_limit: int
+
+
+def admit_many(redis: Redis, asks: Sequence[Ask], backlog_bound: int) -> list[int]:
+    """ADMITTED, OVER_RATE or OVER_BACKLOG for each ask, in one round trip."""
+    if not asks:
+        return []
+    second = int(time.time())
+    keys = [BACKLOG_KEY] + [f"{PREFIX}:rate:{a.channel_id}:{second}" for a in asks]
+    args: list[int] = [backlog_bound]
+    for ask in asks:
+        args += [ask.cost, ask.rate_limit]
+    verdicts = redis.eval(_ADMIT, len(keys), *keys, *args)
+    return [int(v) for v in verdicts]  # type: ignore[union-attr]
+
+
 def admit(
     redis: Redis, channel_id: int, cost: int, rate_limit: int, backlog_bound: int
 ) -> int:
     """ADMITTED, OVER_RATE or OVER_BACKLOG for `cost` events of a channel, this second."""
-    key = f"{PREFIX}:rate:{channel_id}:{int(time.time())}"
-    return int(redis.eval(_ADMIT, 2, key, BACKLOG_KEY, cost, rate_limit, backlog_bound))  # type: ignore[arg-type]
+    return admit_many(redis, [Ask(channel_id, cost, rate_limit)], backlog_bound)[0]
 
 
 def signal_events(
-    redis: Redis, partition: int, count: int, enqueue: Callable[[], object]
+    redis: Redis, counts: Mapping[int, int], enqueue: Callable[[int], object]
 ) -> None:
-    """Count stored events into the backlog; make sure their partition's drain is queued."""
-    raised = redis.eval(
-        _SIGNAL, 2, BACKLOG_KEY, flag_key("events", partition), count, FLAG_TTL
-    )
-    if int(raised):  # type: ignore[arg-type]
-        enqueue()
+    """Count stored events (per partition) into the backlog, in one round trip; make sure
+    each partition's drain is queued (`enqueue(partition)` where its flag was down)."""
+    if not counts:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for partition, count in counts.items():
+        pipe.eval(
+            _SIGNAL, 2, BACKLOG_KEY, flag_key("events", partition), count, FLAG_TTL
+        )
+    for partition, raised in zip(counts, pipe.execute(), strict=True):
+        if int(raised):
+            enqueue(partition)
 
 
 def raise_flag(

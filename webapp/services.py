@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from flask import Flask, current_app, g, has_request_context, request
 from redis import Redis
@@ -10,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from engine.crypto import SecretBox
 from engine.db import Database
+from engine.intake import GroupCommitter
 from engine.queues import connect
 from engine.settings import Settings
+from engine.work import enqueue_event_drain
 
 
 @dataclass
@@ -20,14 +23,24 @@ class Services:
     database: Database
     redis: Redis
     box: SecretBox
+    intake: GroupCommitter
 
 
 def init_app(app: Flask, settings: Settings) -> None:
+    database = Database(settings.database_url)
+    redis = connect(settings.redis_url)
     app.extensions["throughline"] = Services(
         settings=settings,
-        database=Database(settings.database_url),
-        redis=connect(settings.redis_url),
+        database=database,
+        redis=redis,
         box=SecretBox(settings.encryption_key),
+        intake=GroupCommitter(
+            database,
+            redis,
+            settings.partitions,
+            settings.backlog_limit,
+            partial(enqueue_event_drain, redis),
+        ),
     )
     app.teardown_appcontext(_close_session)
 

@@ -1,14 +1,17 @@
 """POST /hooks/<slug>: Standard Webhooks verification, dedup, schema, limits."""
 
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 
+from engine import intake, signals
 from engine.channels import create_channel, rotate_secrets
 from engine.crypto import SecretBox
+from engine.events import parse_event
 from engine.models import Channel, Event, EventStatus, utcnow
 from engine.queues import queue
 from tests.channels import post_event, signed_headers
@@ -293,3 +296,104 @@ def test_a_batch_is_answered_per_event(client, session, channel):
         ).status_code
         == 400
     )
+
+
+def _waiting(channel_id: int, webhook_id: str, rate_limit: int = 1000):
+    body = {**EVENT, "customer": {"id": webhook_id}}
+    return intake._Waiting(
+        channel_id, rate_limit, intake.ToStore(webhook_id, body, parse_event(body))
+    )
+
+
+def test_a_group_of_single_events_is_admitted_stored_and_signalled_at_once(
+    database, session, settings, redis_client, channel
+):
+    other = create_channel(
+        session, SecretBox(settings.encryption_key), "app", "App", "app", rate_limit=2
+    )
+    session.commit()
+    web, app = channel.channel.id, other.channel.id
+    drains: list[int] = []
+    committer = intake.GroupCommitter(
+        database, redis_client, settings.partitions, 1000, drains.append
+    )
+    commits: list[int] = []
+    event.listen(database.engine, "commit", lambda _conn: commits.append(1))
+    group = [_waiting(web, f"g-{n}") for n in range(40)]
+    group += [_waiting(web, "g-0")]  # the same id twice in one group: one event
+    group += [_waiting(app, f"a-{n}", rate_limit=2) for n in range(3)]
+
+    answers = committer._apply(group)
+
+    assert len(commits) == 1  # one transaction for the whole group
+    web_answers = answers[:41]
+    assert all(a.verdict == signals.ADMITTED for a in web_answers)
+    assert len({a.stored.event_id for a in web_answers}) == 40
+    assert [a.stored.duplicate for a in web_answers] == [False] * 40 + [True]
+    assert web_answers[40].stored.event_id == web_answers[0].stored.event_id
+    # the app channel's rate is 2 a second: its third event is refused, not stored
+    assert [a.verdict for a in answers[41:]] == [
+        signals.ADMITTED,
+        signals.ADMITTED,
+        signals.OVER_RATE,
+    ]
+    assert answers[43].stored is None
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Event)) == 42
+    stored_partitions = set(session.scalars(select(Event.partition)))
+    assert sorted(drains) == sorted(stored_partitions)  # each partition signalled once
+    assert int(redis_client.get(signals.BACKLOG_KEY)) == 42
+
+
+def test_single_events_from_many_threads_each_get_their_own_answer(
+    database, session, settings, redis_client, channel
+):
+    committer = intake.GroupCommitter(
+        database, redis_client, settings.partitions, 100_000, lambda _p: None
+    )
+    web = channel.channel.id
+    answers: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def post(thread: int) -> None:
+        for n in range(25):
+            webhook_id = f"t{thread}-{n}"
+            answer = committer.submit(web, 100_000, _waiting(web, webhook_id).item)
+            with lock:
+                answers[webhook_id] = answer.stored.event_id
+
+    threads = [threading.Thread(target=post, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(answers) == 200 and len(set(answers.values())) == 200
+    session.rollback()
+    rows = dict(session.execute(select(Event.webhook_id, Event.id)).all())
+    assert rows == answers
+
+
+def test_intake_without_redis_answers_503_and_stores_nothing(
+    app_factory, tmp_path, database_url, redis_url, session
+):
+    settings = make_settings(tmp_path / "home", database_url, "redis://127.0.0.1:1/0")
+    made = create_channel(
+        session, SecretBox(settings.encryption_key), "web", "Web", "web"
+    )
+    session.commit()
+    forget()
+    client = app_factory(settings).test_client()
+    answer = post_event(client, "web", made.inbound_secret, EVENT)
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.get_json()["error"]["code"] == "unavailable"
+    batch = post_event(
+        client,
+        "web",
+        made.inbound_secret,
+        {"events": [{"id": "b-1", **EVENT}]},
+        path="/batch",
+    )
+    assert batch.status_code == 503
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Event)) == 0

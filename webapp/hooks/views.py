@@ -6,11 +6,12 @@ from typing import Any
 
 from flask import Response, jsonify, request
 from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from engine import channel_health, signals, work
 from engine.events import EventError, parse_event
-from engine.intake import ToStore, store_events
+from engine.intake import ToStore, fresh_per_partition, store_events
 from engine.models import utcnow
 from webapp.hooks import bp
 from webapp.hooks.channels import IntakeChannel, intake_channel
@@ -153,11 +154,7 @@ def _verify(channel: IntakeChannel, text: str, headers: dict[str, str]) -> None:
     )
 
 
-def _admit(channel: IntakeChannel, cost: int) -> None:
-    settings = services().settings
-    verdict = signals.admit(
-        services().redis, channel.id, cost, channel.rate_limit, settings.backlog_limit
-    )
+def _refuse(verdict: int, channel: IntakeChannel) -> None:
     if verdict == signals.OVER_RATE:
         raise Refusal(
             429,
@@ -174,22 +171,40 @@ def _admit(channel: IntakeChannel, cost: int) -> None:
         )
 
 
+def _unavailable() -> Refusal:
+    return Refusal(
+        503,
+        "unavailable",
+        "events cannot be taken in right now; retry shortly",
+        retry_after=5,
+    )
+
+
 def _store(channel: IntakeChannel, items: list[ToStore]) -> list[Any]:
+    """Admit and store a batch's events in this request's transaction; signal the drains."""
     settings = services().settings
+    redis = services().redis
+    try:
+        _refuse(
+            signals.admit(
+                redis,
+                channel.id,
+                len(items),
+                channel.rate_limit,
+                settings.backlog_limit,
+            ),
+            channel,
+        )
+    except RedisError:
+        raise _unavailable() from None
     stored = store_events(db(), channel.id, items, settings.partitions, utcnow())
     db().commit()
-    fresh: dict[int, int] = {}
-    for item in stored:
-        if not item.duplicate:
-            fresh[item.partition] = fresh.get(item.partition, 0) + 1
-    redis = services().redis
-    for partition, count in fresh.items():
+    try:
         signals.signal_events(
-            redis,
-            partition,
-            count,
-            partial(work.enqueue_event_drain, redis, partition),
+            redis, fresh_per_partition(stored), partial(work.enqueue_event_drain, redis)
         )
+    except RedisError:
+        pass  # stored is stored: the sweeper finds pending events without a queued drain
     return stored
 
 
@@ -203,8 +218,17 @@ def receive(slug: str) -> Any:
         parsed = parse_event(body)
     except EventError as error:
         raise Refusal(400, "invalid_event", str(error), error.field) from None
-    _admit(channel, 1)
-    stored = _store(channel, [ToStore(webhook_id, body, parsed)])[0]
+    try:
+        answer = services().intake.submit(
+            channel.id, channel.rate_limit, ToStore(webhook_id, body, parsed)
+        )
+    except (RedisError, OperationalError, TimeoutError):
+        # Nothing answered in time or a service is down: the channel retries with the same
+        # webhook-id, which is answered as the first time if it was stored after all.
+        raise _unavailable() from None
+    _refuse(answer.verdict, channel)
+    stored = answer.stored
+    assert stored is not None
     response = jsonify(event_id=stored.event_id)
     response.status_code = 202
     if stored.duplicate:
@@ -279,7 +303,6 @@ def receive_batch(slug: str) -> Any:
                 }
             )
     if accepted:
-        _admit(channel, len(accepted))
         for (index, _item), stored in zip(
             accepted, _store(channel, [item for _, item in accepted]), strict=True
         ):
