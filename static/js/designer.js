@@ -14,6 +14,7 @@
   const byType = Object.fromEntries(catalogue.map((item) => [item.type, item]));
   const statusLine = document.getElementById("save-status");
   const problemList = document.getElementById("problems");
+  const publishLink = document.getElementById("publish-link");
   const panel = document.getElementById("node-panel");
   const NODE_W = 220;
   const NODE_H = 64;
@@ -382,6 +383,21 @@
     forgetFixed(problems);
     const publish = document.getElementById("publish-state");
     if (publish) publish.textContent = problems.length ? "Fix the problems to publish." : "Ready to publish.";
+    if (publishLink && !root.dataset.version) {
+      publishLink.setAttribute("aria-disabled", problems.length ? "true" : "false");
+      publishLink.title = problems.length
+        ? `Fix the ${problems.length === 1 ? "problem" : `${problems.length} problems`} listed beside the canvas to publish`
+        : "Review the changes, then publish";
+    }
+  }
+  // Publishing waits until the draft has no problems: the button says so and leads to them.
+  if (publishLink) {
+    publishLink.addEventListener("click", (event) => {
+      if (publishLink.getAttribute("aria-disabled") !== "true") return;
+      event.preventDefault();
+      const first = problemList.querySelector("button");
+      if (first) first.focus();
+    });
   }
 
   // The open step's form lists its problems as they were when it loaded; those fixed since

@@ -171,6 +171,12 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
     # The blank trigger names no event yet: the canvas says so before anything is drawn.
     expect(page.locator("#problems")).to_contain_text("start")
     expect(page.locator("#publish-state")).to_have_text("Fix the problems to publish.")
+    publish = page.get_by_role("button", name="Publish…")
+    expect(publish).to_have_attribute("aria-disabled", "true")
+    publish.focus()
+    page.keyboard.press("Enter")  # leads to the problems instead of publishing
+    expect(page.locator("#problems button").first).to_be_focused()
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
 
     # The trigger: its event and, through the rule builder, a minimum cart value.
     panel = _open(page, "start", "Trigger")
@@ -256,6 +262,7 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
     _connect_by_keyboard(page, "send_2", "out", "end")
     expect(page.locator("#problem-count")).to_have_text("No problems")
     expect(page.locator("#publish-state")).to_have_text("Ready to publish.")
+    expect(publish).to_have_attribute("aria-disabled", "false")
 
     # The journey's goal and exit event, in its settings.
     page.get_by_role("button", name="Settings").click()
