@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter as Tallied
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import Table, delete, event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
@@ -183,16 +183,30 @@ def flush(session: Session) -> int:
     return len(rows)
 
 
-def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    for start in range(0, len(rows), 2000):
-        statement = insert(Counter).values(rows[start : start + 2000])
-        statement = statement.on_conflict_do_update(
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_statement(dialect: str) -> Any:
+    """One statement per dialect, run with many rows: compiled once and cached, where a
+    statement with the rows as its VALUES would be compiled afresh for every batch."""
+    found = _UPSERTS.get(dialect)
+    if found is None:
+        table = cast(Table, Counter.__table__)
+        insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+        found = _UPSERTS[dialect] = insert.on_conflict_do_update(
             index_elements=KEY_COLUMNS,
-            set_={"value": Counter.value + statement.excluded.value},
+            set_={"value": table.c.value + insert.excluded.value},
         )
-        session.execute(statement)
+    return found
+
+
+def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add the rows' values to their counters (rows have distinct keys, in key order)."""
+    if not rows:
+        return
+    connection = session.connection()
+    statement = _upsert_statement(connection.dialect.name)
+    connection.execute(statement, rows[0] if len(rows) == 1 else rows)
 
 
 def compact(session: Session, now: datetime) -> int:
