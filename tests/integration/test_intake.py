@@ -329,6 +329,9 @@ def test_a_group_of_single_events_is_admitted_stored_and_signalled_at_once(
     web_answers = answers[:41]
     assert all(a.verdict == signals.ADMITTED for a in web_answers)
     assert len({a.stored.event_id for a in web_answers}) == 40
+    # ids follow arrival order: drains apply a partition's events in id order
+    first_ids = [a.stored.event_id for a in web_answers[:40]]
+    assert first_ids == sorted(first_ids)
     assert [a.stored.duplicate for a in web_answers] == [False] * 40 + [True]
     assert web_answers[40].stored.event_id == web_answers[0].stored.event_id
     # the app channel's rate is 2 a second: its third event is refused, not stored
