@@ -57,7 +57,13 @@ def drop(session: Session) -> None:
 
 
 # What engine code reads once per transaction and keeps on the session.
-TRANSACTION_CACHES = (KEY, "versions_read", "channels_by_slug")
+TRANSACTION_CACHES = (
+    KEY,
+    "versions_read",
+    "channels_by_slug",
+    "held_runs",
+    "loaded_deliveries",
+)
 
 
 def forget(session: Session) -> None:

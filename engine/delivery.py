@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
-from engine import counters, customers, execution
+from engine import batch, counters, customers, execution
 from engine.counters import Metric
 from engine.crypto import SecretBox
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
@@ -351,6 +351,10 @@ class _Retryable(Exception):
         self.status = status
 
 
+_HELD_RUNS = "held_runs"
+_LOADED = "loaded_deliveries"
+
+
 def load(session: Session, ids: list[str]) -> None:
     """Read a claimed batch's rows in one query, so settling each finds it in the session,
     and the journey versions of their runs, which their figures are counted under."""
@@ -367,6 +371,20 @@ def load(session: Session, ids: list[str]) -> None:
             select(Run.id, Run.version_id).where(Run.id.in_(run_ids))
         ):
             versions[run_id] = version_id
+    # The runs these deliveries hold, locked in id order, with their customers: settling
+    # each delivery then resumes its run without a query of its own.
+    held = sorted({r.run_id for r in rows if r.holds_run and r.run_id is not None})
+    found: list[Run] = []
+    if held:
+        runs = select(Run).where(Run.id.in_(held)).order_by(Run.id)
+        if session.get_bind().dialect.name == "postgresql":
+            runs = runs.with_for_update()
+        found = list(session.scalars(runs))
+        batch.customers_of(session, (run.customer_id for run in found))
+        session.info.setdefault(_HELD_RUNS, set()).update(run.id for run in found)
+    # The session holds its objects weakly: keep the batch's until it commits, or settling
+    # each would read its row (and flush everything before) again.
+    session.info[_LOADED] = (rows, found)
 
 
 def _count(session: Session, row: Delivery, outcome: Outcome, now: datetime) -> None:
@@ -453,10 +471,14 @@ def _resume_run(
 ) -> None:
     if not row.holds_run or row.run_id is None:
         return
-    query = select(Run).where(Run.id == row.run_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    run = session.scalar(query)
+    run: Run | None
+    if row.run_id in session.info.get(_HELD_RUNS, ()):
+        run = session.get(Run, row.run_id)  # read and locked by load()
+    else:
+        query = select(Run).where(Run.id == row.run_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        run = session.scalar(query)
     if (
         run is None
         or run.status is not RunStatus.waiting

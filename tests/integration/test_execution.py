@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 
 from engine import journeys, work
@@ -17,6 +18,8 @@ from engine.models import (
     RunStatus,
     utcnow,
 )
+from tests.channels import post_event
+from tests.conftest import work_all
 from tests.world import CART, sample
 
 
@@ -288,3 +291,57 @@ def test_when_the_scheduler_cannot_sweep_every_due_run_the_workers_help(
     world.session.expire_all()
     statuses = [run.status for run in world.session.scalars(select(Run))]
     assert RunStatus.waiting not in statuses, statuses
+
+
+def test_a_batch_of_deliveries_is_settled_without_reading_each_row_again(
+    world, engine_runtime
+):
+    world.publish(
+        {
+            "schema": "throughline.journey/v1",
+            "name": "Welcome call",
+            "nodes": [
+                {"id": "start", "type": "trigger", "config": {"event": "signed_up"}},
+                {
+                    "id": "call",
+                    "type": "send",
+                    "config": {"channel": "support-desk", "message": {"task": "Hi"}},
+                },
+                {"id": "end", "type": "exit", "config": {}},
+            ],
+            "edges": [
+                {"from": "start", "to": "call"},
+                {"from": "call", "to": "end"},
+                {"from": "call", "port": "error", "to": "end"},
+            ],
+        }
+    )
+    for number in range(20):
+        answer = post_event(
+            world.client,
+            "web",
+            world.secrets["web"],
+            {"type": "signed_up", "customer": {"id": f"c-{number}"}},
+        )
+        assert answer.status_code == 202
+    statements: list[str] = []
+    sa_event.listen(
+        engine_runtime.database.engine,
+        "before_cursor_execute",
+        lambda *args: statements.append(args[2]),
+    )
+    work_all(world.redis)
+    world.session.rollback()
+
+    assert len(world.recorders["support-desk"].received) == 20
+    assert {d.status for d in world.deliveries()} == {DeliveryStatus.delivered}
+    runs = world.session.scalars(select(Run)).all()
+    assert len(runs) == 20 and {r.status for r in runs} == {RunStatus.completed}
+    # The delivery drain reads its batch (and the runs it resumes) in one query each.
+    one_by_one = [
+        s
+        for s in statements
+        if ("FROM deliveries" in s and "WHERE deliveries.id = " in s)
+        or ("FROM runs" in s and "WHERE runs.id = " in s)
+    ]
+    assert one_by_one == []
