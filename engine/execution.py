@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from engine import batch, counters, customers, graph
+from engine import batch, counters, customers, graph, steps
 from engine.counters import Metric
 from engine.models import (
     Channel,
@@ -175,18 +175,7 @@ def add_step(
 ) -> None:
     """Write a step and count it for the journey's funnel (`arrived`: the run's first step
     at this node, not the continuation of a wait there)."""
-    session.add(
-        Step(
-            id=batch.next_id(session, "steps"),
-            run=run,
-            run_id=run.id,
-            node_id=node_id,
-            node_type=node_type,
-            outcome=outcome,
-            detail=detail,
-            at=at,
-        )
-    )
+    steps.add(session, run, node_id, node_type, outcome, detail, at)
     where: dict[str, Any] = {"journey_id": run.journey_id, "version_id": run.version_id}
     counters.add(session, Metric.STEP, at, node_id=node_id, label=outcome, **where)
     if arrived:
@@ -219,7 +208,6 @@ def count_conversion(
     if len((run.state or {}).get("channels", [])) >= 2:
         counters.add(session, Metric.CROSS_CHANNEL, cohort, **where)
     if any(node.type == "split" for node in document.nodes):
-        session.flush()
         branches = session.execute(
             select(Step.node_id, Step.outcome)
             .where(Step.run_id == run.id, Step.node_type == "split")

@@ -1,0 +1,59 @@
+"""Steps are kept as rows until the session queries or commits, and a rollback forgets them."""
+
+from sqlalchemy import func, select
+
+from engine import steps
+from engine.models import Run, Step, utcnow
+from tests.integration.test_drain_batch import _drain, _setup, _store, cart
+
+
+def _a_run(session, database) -> Run:
+    _setup(session)
+    _store(session, cart(id="c-1"))
+    _drain(database)
+    return session.scalars(select(Run)).one()
+
+
+def _count(session) -> int:
+    return session.scalar(select(func.count()).select_from(Step))
+
+
+def test_recorded_steps_are_seen_by_a_query_and_written_once(session, database):
+    run = _a_run(session, database)
+    before = _count(session)
+    steps.add(session, run, "note", "exit", "looked", {"n": 1}, utcnow())
+    steps.add(session, run, "note", "exit", "looked", {"n": 2}, utcnow())
+    assert _count(session) == before + 2  # written before the query ran
+    steps.add(session, run, "note", "exit", "looked", {"n": 3}, utcnow())
+    session.commit()
+    details = session.scalars(
+        select(Step.detail).where(Step.outcome == "looked").order_by(Step.id)
+    ).all()
+    assert details == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+def test_a_savepoint_rolled_back_forgets_only_its_own_steps(session, database):
+    run = _a_run(session, database)
+    before = _count(session)
+    steps.add(session, run, "kept", "exit", "before", {}, utcnow())
+    savepoint = session.begin_nested()
+    steps.add(session, run, "gone", "exit", "inside", {}, utcnow())
+    savepoint.rollback()
+    savepoint = session.begin_nested()
+    steps.add(session, run, "kept", "exit", "released", {}, utcnow())
+    savepoint.commit()
+    session.commit()
+    outcomes = session.scalars(
+        select(Step.outcome).where(Step.node_id.in_(["kept", "gone"])).order_by(Step.id)
+    ).all()
+    assert outcomes == ["before", "released"]
+    assert _count(session) == before + 2
+
+
+def test_a_rollback_forgets_unwritten_steps(session, database):
+    run = _a_run(session, database)
+    before = _count(session)
+    steps.add(session, run, "gone", "exit", "never", {}, utcnow())
+    session.rollback()
+    session.commit()
+    assert _count(session) == before
