@@ -173,6 +173,7 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
     expect(page.locator("#publish-state")).to_have_text("Fix the problems to publish.")
     publish = page.get_by_role("button", name="Publish…")
     expect(publish).to_have_attribute("aria-disabled", "true")
+    page.screenshot(path=str(screenshot_dir / "blank-journey.png"))
     publish.focus()
     page.keyboard.press("Enter")  # leads to the problems instead of publishing
     expect(page.locator("#problems button").first).to_be_focused()
