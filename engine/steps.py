@@ -88,8 +88,10 @@ def discard(session: Session, ended: SessionTransaction | None = None) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _before_query(state: ORMExecuteState) -> None:
-    if state.session.info.get(KEY):
-        write(state.session)  # a query sees the steps written so far, as with autoflush
+    # A query sees the steps recorded so far, as autoflush shows new objects (and, as with
+    # autoflush, not inside `no_autoflush`, where the engine draws ids mid-construction).
+    if state.session.autoflush and state.session.info.get(KEY):
+        write(state.session)
 
 
 @event.listens_for(Session, "before_commit")

@@ -1,8 +1,11 @@
 """Steps are kept as rows until the session queries or commits, and a rollback forgets them."""
 
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from engine import steps
+from engine import journeys, steps
+from engine.channels import create_channel
+from engine.crypto import SecretBox
 from engine.models import Run, Step, utcnow
 from tests.integration.test_drain_batch import _drain, _setup, _store, cart
 
@@ -57,3 +60,45 @@ def test_a_rollback_forgets_unwritten_steps(session, database):
     session.rollback()
     session.commit()
     assert _count(session) == before
+
+
+def test_a_batch_writing_more_steps_than_it_reserved_ids_for(session, database):
+    box = SecretBox(Fernet.generate_key().decode())
+    create_channel(session, box, "web", "web", "other")
+    chain = [f"set_{n}" for n in range(9)]
+    document = {
+        "schema": "throughline.journey/v1",
+        "name": "Long chain",
+        "nodes": [
+            {"id": "start", "type": "trigger", "config": {"event": "cart_abandoned"}},
+            *[
+                {
+                    "id": node,
+                    "type": "update_profile",
+                    "config": {"increment": {"visits": 1}},
+                }
+                for node in chain
+            ],
+            {"id": "end", "type": "exit", "config": {}},
+        ],
+        "edges": [
+            {"from": a, "to": b}
+            for a, b in zip(["start", *chain], [*chain, "end"], strict=True)
+        ],
+    }
+    ctx = journeys.check_context(session)
+    journey, problems = journeys.create_journey(session, document, ctx, None)
+    assert problems == []
+    journeys.publish(session, journey, ctx, None)
+    session.commit()
+    _store(session, *[cart(id=f"c-{n}") for n in range(60)])
+
+    assert _drain(database).processed == 60
+
+    session.rollback()
+    assert _count(session) == 60 * 11  # more than the 8 a run reserves ids for
+    assert session.scalar(select(func.count(func.distinct(Step.id)))) == 60 * 11
+    per_run = session.execute(
+        select(Step.run_id, func.count()).group_by(Step.run_id)
+    ).all()
+    assert len(per_run) == 60 and {count for _run, count in per_run} == {11}
