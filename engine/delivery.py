@@ -364,13 +364,7 @@ def load(session: Session, ids: list[str]) -> None:
         # other; the second then finds it settled and leaves it.
         statement = statement.with_for_update()
     rows = list(session.scalars(statement))
-    run_ids = {row.run_id for row in rows if row.run_id is not None}
     versions: dict[int, int] = session.info.setdefault("run_versions", {})
-    if run_ids:
-        for run_id, version_id in session.execute(
-            select(Run.id, Run.version_id).where(Run.id.in_(run_ids))
-        ):
-            versions[run_id] = version_id
     # The runs these deliveries hold, locked in id order, with their customers: settling
     # each delivery then resumes its run without a query of its own.
     held = sorted({r.run_id for r in rows if r.holds_run and r.run_id is not None})
@@ -382,6 +376,13 @@ def load(session: Session, ids: list[str]) -> None:
         found = list(session.scalars(runs))
         batch.customers_of(session, (run.customer_id for run in found))
         session.info.setdefault(_HELD_RUNS, set()).update(run.id for run in found)
+        versions.update((run.id, run.version_id) for run in found)
+    others = {r.run_id for r in rows if r.run_id is not None} - set(versions)
+    if others:
+        for run_id, version_id in session.execute(
+            select(Run.id, Run.version_id).where(Run.id.in_(others))
+        ):
+            versions[run_id] = version_id
     # The session holds its objects weakly: keep the batch's until it commits, or settling
     # each would read its row (and flush everything before) again.
     session.info[_LOADED] = (rows, found)
