@@ -210,7 +210,7 @@ def burst(
             index += 1
             item = intake.ToStore(f"demo-{seed}-{index}", body, parse_event(body))
             [result] = intake.store_events(
-                session, channels[slug], [item], partitions, now
+                session.connection(), channels[slug], [item], partitions, now
             )
             stored += 0 if result.duplicate else 1
     return stored

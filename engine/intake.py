@@ -8,18 +8,15 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from queue import Empty, SimpleQueue
 from typing import Any, cast
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Table, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, Table, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from engine import signals
 from engine.db import Database
@@ -31,18 +28,18 @@ log = logging.getLogger("throughline.intake")
 IDLE_SECONDS = 5.0
 
 
-# Many events in one statement on PostgreSQL: one array per column, so the statement stays
-# the same whatever the number of rows (the driver prepares it once; a VALUES list of
-# thousands of placeholders is parsed again for every request), in arrival order.
-_PG_INSERT_MANY = text(
+# The events of a request or a group in one statement on PostgreSQL: their rows travel as one
+# JSON document, so the statement is the same whatever their number (the driver prepares it
+# once) and encoding them is one `json.dumps`; ids follow the order of the document.
+_PG_INSERT = text(
     """
     INSERT INTO events (channel_id, webhook_id, type, partition, payload, status,
                         attempts, occurred_at, received_at)
-    SELECT :channel_id, u.webhook_id, u.type, u.partition, u.payload::jsonb, :status,
+    SELECT :channel_id, u.webhook_id, u.type, u.partition, u.payload, :status,
            0, u.occurred_at, :received_at
-    FROM unnest(CAST(:webhook_ids AS text[]), CAST(:types AS text[]),
-                CAST(:partitions AS integer[]), CAST(:payloads AS text[]),
-                CAST(:occurred AS timestamptz[]))
+    FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb))
+                    AS (webhook_id text, type text, partition integer, payload jsonb,
+                        occurred_at timestamptz))
          WITH ORDINALITY AS u(webhook_id, type, partition, payload, occurred_at, n)
     ORDER BY u.n
     ON CONFLICT (channel_id, webhook_id) DO NOTHING
@@ -67,7 +64,7 @@ class Stored:
 
 
 def store_events(
-    session: Session,
+    connection: Connection,
     channel_id: int,
     items: Sequence[ToStore],
     partitions: int,
@@ -76,56 +73,58 @@ def store_events(
     """Insert events (a repeated webhook id inserts nothing); the caller commits."""
     if not items:
         return []
-    rows = []
-    for item in items:
-        parsed = item.parsed
-        rows.append(
-            {
-                "channel_id": channel_id,
-                "webhook_id": item.webhook_id,
-                "type": parsed.type,
-                "partition": partition_for(parsed.identifiers, partitions),
-                "payload": item.body,
-                "status": EventStatus.pending,
-                "attempts": 0,
-                "occurred_at": parsed.occurred_at or now,
-                "received_at": now,
-            }
-        )
-    connection = session.connection()
     found: Iterable[Any]
-    if connection.dialect.name == "postgresql" and len(rows) > 1:
+    if connection.dialect.name == "postgresql":
+        rows = [
+            {
+                "webhook_id": item.webhook_id,
+                "type": item.parsed.type,
+                "partition": partition_for(item.parsed.identifiers, partitions),
+                "payload": item.body,
+                "occurred_at": (item.parsed.occurred_at or now).isoformat(),
+            }
+            for item in items
+        ]
         found = connection.execute(
-            _PG_INSERT_MANY,
+            _PG_INSERT,
             {
                 "channel_id": channel_id,
                 "status": EventStatus.pending.value,
                 "received_at": now,
-                "webhook_ids": [row["webhook_id"] for row in rows],
-                "types": [row["type"] for row in rows],
-                "partitions": [row["partition"] for row in rows],
-                "payloads": [json.dumps(row["payload"]) for row in rows],
-                "occurred": [row["occurred_at"] for row in rows],
+                "rows": json.dumps(rows, separators=(",", ":")),
             },
         )
     else:
         # A Core insert with the rows as parameters: it compiles once and is cached, and
         # skips the ORM's bulk machinery, which costs more than the round trip here.
         table = cast(Table, Event.__table__)
-        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         statement = (
-            insert(table)
+            sqlite_insert(table)
             .on_conflict_do_nothing(index_elements=["channel_id", "webhook_id"])
             .returning(table.c.webhook_id, table.c.id, table.c.partition)
         )
-        found = connection.execute(statement, rows[0] if len(rows) == 1 else rows)
+        values = [
+            {
+                "channel_id": channel_id,
+                "webhook_id": item.webhook_id,
+                "type": item.parsed.type,
+                "partition": partition_for(item.parsed.identifiers, partitions),
+                "payload": item.body,
+                "status": EventStatus.pending,
+                "attempts": 0,
+                "occurred_at": item.parsed.occurred_at or now,
+                "received_at": now,
+            }
+            for item in items
+        ]
+        found = connection.execute(statement, values[0] if len(values) == 1 else values)
     inserted = {
         webhook_id: (event_id, partition) for webhook_id, event_id, partition in found
     }
     missing = [item.webhook_id for item in items if item.webhook_id not in inserted]
     earlier: dict[str, tuple[int, int]] = {}
     if missing:
-        found = session.execute(
+        found = connection.execute(
             select(Event.webhook_id, Event.id, Event.partition).where(
                 Event.channel_id == channel_id, Event.webhook_id.in_(missing)
             )
@@ -165,12 +164,33 @@ class Admitted:
     verdict: int = signals.ADMITTED
 
 
-@dataclass
 class _Waiting:
-    channel_id: int
-    rate_limit: int
-    item: ToStore
-    answer: Future[Admitted] = field(default_factory=Future)
+    """One request's event and, once its group is committed, the answer or the error.
+
+    The request thread waits on a lock the committing thread releases: cheaper, per request,
+    than a Future's condition variable.
+    """
+
+    __slots__ = ("channel_id", "rate_limit", "item", "answer", "error", "_done")
+
+    def __init__(self, channel_id: int, rate_limit: int, item: ToStore) -> None:
+        self.channel_id, self.rate_limit, self.item = channel_id, rate_limit, item
+        self.answer: Admitted | None = None
+        self.error: BaseException | None = None
+        self._done = threading.Lock()
+        self._done.acquire()
+
+    def settle(self, answer: Admitted | None, error: BaseException | None) -> None:
+        self.answer, self.error = answer, error
+        self._done.release()
+
+    def result(self, timeout: float) -> Admitted:
+        if not self._done.acquire(timeout=timeout):
+            raise TimeoutError("no answer from the committing thread in time")
+        if self.error is not None:
+            raise self.error
+        assert self.answer is not None
+        return self.answer
 
 
 class GroupCommitter:
@@ -216,7 +236,7 @@ class GroupCommitter:
                 )
                 self._thread.start()
             self._queue.put(waiting)
-        return waiting.answer.result(timeout)
+        return waiting.result(timeout)
 
     def _run(self, queue: SimpleQueue[_Waiting]) -> None:
         # A connection of its own, not pinged before each group: a dropped one fails that
@@ -242,10 +262,10 @@ class GroupCommitter:
                 answers = self._apply(group, database)
             except BaseException as error:  # every waiting request hears of it
                 for waiting in group:
-                    waiting.answer.set_exception(error)
+                    waiting.settle(None, error)
             else:
                 for waiting, answer in zip(group, answers, strict=True):
-                    waiting.answer.set_result(answer)
+                    waiting.settle(answer, None)
 
     def _apply(
         self, group: list[_Waiting], database: Database | None = None
@@ -263,11 +283,13 @@ class GroupCommitter:
         if not by_channel:
             return answers
         stored: list[Stored] = []
-        with (database or self.database).session(writer=True) as session:
+        engine = (database or self.database).engine
+        # On SQLite the transaction takes the write lock when it begins (engine.db).
+        with engine.execution_options(sqlite_immediate=True).begin() as connection:
             now = utcnow()
             for channel_id, indexes in by_channel.items():
                 found = store_events(
-                    session,
+                    connection,
                     channel_id,
                     [group[i].item for i in indexes],
                     self.partitions,

@@ -7,7 +7,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Flask, Request, g, jsonify, redirect, request, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -24,10 +24,19 @@ PUBLIC = "public"
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
-    """Marks the session cookie Secure whenever the request came over HTTPS."""
+    """Marks the session cookie Secure whenever the request came over HTTPS.
+
+    Inbound webhooks prove themselves by signature and never use a session: they get a null
+    one, which spares every event the cookie's parsing and signature check.
+    """
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith("/hooks/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def init_app(app: Flask, settings: Settings) -> None:

@@ -105,7 +105,7 @@ def _build(database_url: str, encryption_key: str):
             self.sequence += 1
             with self.database.session(writer=True) as session:
                 stored = store_events(
-                    session,
+                    session.connection(),
                     self.channel_id,
                     [ToStore(f"m-{self.sequence}", body, parse_event(body))],
                     PARTITIONS,

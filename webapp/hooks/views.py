@@ -197,7 +197,9 @@ def _store(channel: IntakeChannel, items: list[ToStore]) -> list[Any]:
         )
     except RedisError:
         raise _unavailable() from None
-    stored = store_events(db(), channel.id, items, settings.partitions, utcnow())
+    stored = store_events(
+        db().connection(), channel.id, items, settings.partitions, utcnow()
+    )
     db().commit()
     try:
         signals.signal_events(
