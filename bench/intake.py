@@ -183,7 +183,7 @@ def main() -> None:
             work / "batch",
             signer,
             threads,
-            max(200, 80 * args.seconds),
+            max(400, 200 * args.seconds),  # more than wrk sends: no id is replayed
             args.batch,
             "many",
         )

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pybreaker
 import tenacity
+import urllib3
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -161,17 +161,22 @@ class Sender:
 
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self.settings, self.redis = settings, redis
-        self.client = httpx.Client(
-            timeout=httpx.Timeout(
-                settings.delivery_timeout, connect=min(3.0, settings.delivery_timeout)
+        # Shared by the worker's delivery threads; keeps up to `maxsize` idle connections
+        # per channel host. No retries or redirects of its own: retries are scheduled in
+        # SQL, and a redirect is an answer like any other.
+        self.http = urllib3.PoolManager(
+            num_pools=100,
+            maxsize=32,
+            retries=False,
+            timeout=urllib3.Timeout(
+                connect=min(3.0, settings.delivery_timeout),
+                read=settings.delivery_timeout,
             ),
-            limits=httpx.Limits(max_keepalive_connections=50, max_connections=100),
-            follow_redirects=False,
         )
         self.breakers: dict[int, pybreaker.CircuitBreaker] = {}
 
     def close(self) -> None:
-        self.client.close()
+        self.http.clear()
 
     def breaker(self, channel_id: int) -> pybreaker.CircuitBreaker:
         found = self.breakers.get(channel_id)
@@ -190,7 +195,7 @@ class Sender:
             self.breakers[channel_id] = found
         return found
 
-    def _post(self, item: Claimed) -> httpx.Response:
+    def _post(self, item: Claimed) -> urllib3.BaseHTTPResponse:
         data = json.dumps(item.body, separators=(",", ":"), sort_keys=True)
         headers = {
             "content-type": "application/json",
@@ -202,11 +207,11 @@ class Sender:
             now = datetime.now(UTC)
             headers["webhook-timestamp"] = str(int(now.timestamp()))
             headers["webhook-signature"] = Webhook(item.secret).sign(item.id, now, data)
-        response = self.client.post(
-            str(item.url), content=data.encode(), headers=headers
+        response = self.http.request(
+            "POST", str(item.url), body=data.encode(), headers=headers
         )
-        if response.status_code >= 500 or response.status_code in (408, 429):
-            raise _Retryable(response.status_code)
+        if response.status >= 500 or response.status in (408, 429):
+            raise _Retryable(response.status)
         return response
 
     def attempt(self, item: Claimed, now: datetime) -> Outcome:
@@ -241,7 +246,7 @@ class Sender:
                 error.status,
                 started,
             )
-        except httpx.HTTPError as error:
+        except urllib3.exceptions.HTTPError as error:
             return self._later(
                 item,
                 now,
@@ -252,16 +257,16 @@ class Sender:
                 started,
             )
         latency = int((time.perf_counter() - started) * 1000)
-        if 200 <= response.status_code < 300:
+        if 200 <= response.status < 300:
             return Outcome(
-                "delivered", response_status=response.status_code, latency_ms=latency
+                "delivered", response_status=response.status, latency_ms=latency
             )
         return Outcome(
             "failed",
             PERMANENT,
-            response.status_code,
+            response.status,
             latency,
-            f"HTTP {response.status_code}",
+            f"HTTP {response.status}",
         )
 
     def _later(

@@ -233,7 +233,7 @@ class Effects:
     runs_advanced: int = 0
 
 
-def _channels_by_slug(session: Session) -> dict[str, Channel]:
+def channels_by_slug(session: Session) -> dict[str, Channel]:
     """Channels by slug, read once per transaction (a batch of engine work)."""
     found: dict[str, Channel] | None = session.info.get("channels_by_slug")
     if found is None:
@@ -269,7 +269,7 @@ def record(
         )
     if not (moved.sends or moved.webhooks):
         return
-    channels = _channels_by_slug(session)
+    channels = channels_by_slug(session)
     # A run parked on a delivery waits at the node that made it.
     held_node = run.current_node if run.state.get("holding_delivery") else None
     identifiers = {
@@ -468,7 +468,7 @@ def start_runs(
             started_at=now,
         )
         touch_channel(run, event.get("channel"))
-        channel = _channels_by_slug(session).get(str(event.get("channel")))
+        channel = channels_by_slug(session).get(str(event.get("channel")))
         counters.add(
             session,
             Metric.ENTERED,

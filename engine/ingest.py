@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine import batch, counters, customers, execution
 from engine.events import EventError, parse_event
-from engine.models import Channel, Customer, Event, EventStatus, utcnow
+from engine.models import Customer, Event, EventStatus, utcnow
 
 log = logging.getLogger("throughline.ingest")
 MAX_ATTEMPTS = 3
@@ -137,7 +137,8 @@ def drain_batch(
     result = DrainResult(more=len(events) == limit)
     if not events:
         return result
-    slugs = dict(session.execute(select(Channel.id, Channel.slug)).all())
+    # Read before the batch creates anything, so its rows are flushed once, at the commit.
+    slugs = {c.id: slug for slug, c in execution.channels_by_slug(session).items()}
     live = execution.live_journeys(session)
     if not careful:
         journeys = [j for found in live.values() for j in found]

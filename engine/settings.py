@@ -33,7 +33,7 @@ class Settings:
     login_attempts_per_address: int
     login_window_seconds: int
     webhook_allowed_hosts: frozenset[str] = frozenset()
-    partitions: int = 16
+    partitions: int = 4
     backlog_limit: int = 100_000
     delivery_timeout: float = 10.0
     delivery_max_attempts: int = 8
@@ -123,7 +123,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "THROUGHLINE_LOGIN_ATTEMPTS_PER_ADDRESS", 20
         ),
         login_window_seconds=_int(env, "THROUGHLINE_LOGIN_WINDOW_SECONDS", 900),
-        partitions=_int(env, "THROUGHLINE_PARTITIONS", 16),
+        partitions=_int(env, "THROUGHLINE_PARTITIONS", 4),
         backlog_limit=_int(env, "THROUGHLINE_BACKLOG_LIMIT", 100_000),
         delivery_timeout=float(_int(env, "THROUGHLINE_DELIVERY_TIMEOUT_SECONDS", 10)),
         delivery_max_attempts=_int(env, "THROUGHLINE_DELIVERY_MAX_ATTEMPTS", 8),
