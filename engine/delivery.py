@@ -14,19 +14,19 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-import pybreaker
 import tenacity
 import urllib3
 from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
 from engine import batch, counters, customers, execution
+from engine.breaker import Breaker, BreakerOpen, Gate
 from engine.counters import Metric
 from engine.crypto import SecretBox
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
@@ -173,27 +173,27 @@ class Sender:
                 read=settings.delivery_timeout,
             ),
         )
-        self.breakers: dict[int, pybreaker.CircuitBreaker] = {}
+        self.breakers: dict[int, Breaker] = {}
 
     def close(self) -> None:
         self.http.clear()
 
-    def breaker(self, channel_id: int) -> pybreaker.CircuitBreaker:
+    def breaker(self, channel_id: int) -> Breaker:
         found = self.breakers.get(channel_id)
         if found is None:
-            storage = pybreaker.CircuitRedisStorage(
-                pybreaker.STATE_CLOSED,
+            found = Breaker(
                 self.redis,
-                namespace=breaker_namespace(channel_id),
-            )
-            found = pybreaker.CircuitBreaker(
-                fail_max=self.settings.breaker_fail_max,
-                reset_timeout=self.settings.breaker_reset_seconds,
-                state_storage=storage,
-                name=f"channel-{channel_id}",
+                channel_id,
+                self.settings.breaker_fail_max,
+                self.settings.breaker_reset_seconds,
             )
             self.breakers[channel_id] = found
         return found
+
+    def gates(self, items: list[Claimed]) -> dict[int, Gate]:
+        """The breakers of a batch's channels, each read once."""
+        ids = {item.channel_id for item in items if item.channel_id is not None}
+        return {channel_id: Gate(self.breaker(channel_id)) for channel_id in ids}
 
     def _post(self, item: Claimed) -> urllib3.BaseHTTPResponse:
         data = json.dumps(item.body, separators=(",", ":"), sort_keys=True)
@@ -214,7 +214,9 @@ class Sender:
             raise _Retryable(response.status)
         return response
 
-    def attempt(self, item: Claimed, now: datetime) -> Outcome:
+    def attempt(
+        self, item: Claimed, now: datetime, gates: dict[int, Gate] | None = None
+    ) -> Outcome:
         if item.channel_id is not None:
             if not item.channel_enabled:
                 return Outcome("suppressed", DISABLED)
@@ -229,10 +231,13 @@ class Sender:
         started = time.perf_counter()
         try:
             if item.channel_id is not None:
-                response = self.breaker(item.channel_id).call(self._post, item)
+                gate = (gates or {}).get(item.channel_id) or Gate(
+                    self.breaker(item.channel_id)
+                )
+                response = gate.call(partial(self._post, item))
             else:
                 response = self._post(item)
-        except pybreaker.CircuitBreakerError:
+        except BreakerOpen:
             return self._later(
                 item, now, "postpone", BREAKER, "the channel's circuit breaker is open"
             )
@@ -286,42 +291,6 @@ class Sender:
         ):
             return Outcome("failed", reason, status, latency, error)
         return Outcome(kind, None, status, latency, error)
-
-
-def breaker_namespace(channel_id: int) -> str:
-    """Where a channel's breaker keeps its state in Redis (shared by every worker)."""
-    return f"throughline:breaker:{channel_id}"
-
-
-@dataclass(frozen=True)
-class BreakerState:
-    """A channel breaker as stored: closed, open, half-open, or unknown (Redis unreachable)."""
-
-    state: str
-    failures: int = 0
-    opened_at: datetime | None = None
-
-
-def breaker_states(redis: Redis, channel_ids: list[int]) -> dict[int, BreakerState]:
-    """Read the breakers' stored state; a breaker never used is closed."""
-    keys = pybreaker.CircuitRedisStorage.BASE_NAMESPACE
-    pipe = redis.pipeline(transaction=False)
-    for channel_id in channel_ids:
-        for name in ("state", "fail_counter", "opened_at"):
-            pipe.get(f"{breaker_namespace(channel_id)}:{keys}:{name}")
-    try:
-        values = pipe.execute()
-    except RedisError:
-        return {channel_id: BreakerState("unknown") for channel_id in channel_ids}
-    found = {}
-    for index, channel_id in enumerate(channel_ids):
-        state, failures, opened = values[index * 3 : index * 3 + 3]
-        found[channel_id] = BreakerState(
-            state.decode() if state else pybreaker.STATE_CLOSED,
-            int(failures or 0),
-            datetime.fromtimestamp(int(opened), UTC) if opened else None,
-        )
-    return found
 
 
 def new_test_delivery(channel: Channel, now: datetime) -> Delivery:

@@ -116,7 +116,10 @@ def drain_deliveries(
                 )
             if not claimed:
                 break
-            outcomes = list(_pool.map(partial(sender(rt).attempt, now=now), claimed))
+            attempt = partial(
+                sender(rt).attempt, now=now, gates=sender(rt).gates(claimed)
+            )
+            outcomes = list(_pool.map(attempt, claimed))
             effects = execution.Effects()
             with rt.database.session(writer=True) as session:
                 counters.set_shard(session, DELIVERY_SHARDS + partition)

@@ -45,6 +45,12 @@ def post_event(
     )
 
 
+class _Server(ThreadingHTTPServer):
+    # A worker calls a channel from all its delivery threads at once; the default backlog
+    # of 5 pending connections would reset some of them.
+    request_queue_size = 128
+
+
 class Recorder:
     """A channel on 127.0.0.1 that records what it receives, verifying each signature.
 
@@ -83,7 +89,7 @@ class Recorder:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(
             target=self.server.serve_forever, args=(0.05,), daemon=True
         )

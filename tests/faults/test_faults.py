@@ -165,7 +165,7 @@ def test_a_channel_down_for_a_while_gets_every_delivery_once_and_the_breaker_ope
         def watch():
             with stack.database.session() as session:
                 channel_id = session.scalar(select(Delivery.channel_id).limit(1))
-            state = stack.redis.get(f"throughline:breaker:{channel_id}:pybreaker:state")
+            state = stack.redis.get(f"throughline:breaker:{channel_id}:state")
             if state and (not states or states[-1] != state.decode()):
                 states.append(state.decode())
 

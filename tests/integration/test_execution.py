@@ -333,6 +333,11 @@ def test_a_batch_of_deliveries_is_settled_without_reading_each_row_again(
     work_all(world.redis)
     world.session.rollback()
 
+    assert [
+        (d.status, d.last_error)
+        for d in world.deliveries()
+        if d.status != DeliveryStatus.delivered
+    ] == []
     assert len(world.recorders["support-desk"].received) == 20
     assert {d.status for d in world.deliveries()} == {DeliveryStatus.delivered}
     runs = world.session.scalars(select(Run)).all()
