@@ -131,6 +131,28 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pids_named(name: str) -> list[int]:
+    """Live processes whose command name is `name` (postgres, redis-server)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def children(pid: int) -> list[int]:
     out = subprocess.run(
         ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
@@ -186,6 +208,17 @@ class Stack:
 
     def web_pids(self) -> list[int]:
         return children(self.web.pid) if self.web else []
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each part of the product and by its services."""
+        web = [self.web.pid, *self.web_pids()] if self.web else []
+        return {
+            "web": sum(cpu_seconds(p) for p in web),
+            "workers": sum(cpu_seconds(p.pid) for p in self.workers),
+            "scheduler": cpu_seconds(self.scheduler.pid) if self.scheduler else 0.0,
+            "PostgreSQL": sum(cpu_seconds(p) for p in pids_named("postgres")),
+            "Redis": sum(cpu_seconds(p) for p in pids_named("redis-server")),
+        }
 
     def memory(self) -> dict[str, float]:
         """Peak RSS in MB of the largest web process and the largest worker so far."""

@@ -26,6 +26,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -165,7 +166,7 @@ def pending(database: Database) -> tuple[int, int]:
 
 def run_once(
     running, database: Database, signer: Signer, rate: float, seconds: float, tag: str
-) -> dict[str, float]:
+) -> dict[str, Any]:
     out = Path(tempfile.mkstemp(prefix="throughline-received-")[1])
     channel_port = running.channel_port
     receiver = subprocess.Popen(
@@ -179,12 +180,14 @@ def run_once(
     time.sleep(0.5)
     t0 = time.time() + 3
     planned = requests(signer, rate, seconds, t0, tag)
+    cpu_before = running.cpu()
     acks, statuses = asyncio.run(
         post_all(int(running.url.rsplit(":", 1)[1]), planned, 32)
     )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and any(pending(database)):
         time.sleep(0.5)
+    cpu_after = running.cpu()
     time.sleep(1)
     receiver.terminate()
     receiver.wait(10)
@@ -223,6 +226,10 @@ def run_once(
         "p99": percentile(latencies, 0.99) * 1000,
         "sustained": len([t for t in settled if t <= t0 + seconds]) / window,
         "drained_after": last - (t0 + seconds),
+        "cpu_ms": {  # per event applied and delivered, from the first post to the last
+            part: 1000 * (cpu_after[part] - cpu_before[part]) / max(1, len(set(ids)))
+            for part in cpu_before
+        },
     }
 
 
@@ -282,6 +289,11 @@ def main() -> None:
                     f"drained {figures['drained_after']:,.1f} s after the last post"
                 )
             print(line, flush=True)
+            print(
+                "        CPU per event: "
+                + ", ".join(f"{k} {v:.2f} ms" for k, v in figures["cpu_ms"].items()),
+                flush=True,
+            )
         memory = running.memory()
         print(
             f"peak RSS: largest web process {memory['web']:.0f} MB, largest worker "

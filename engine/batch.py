@@ -151,22 +151,33 @@ def prefetch(
     return batch
 
 
+# The same text whatever the tables and counts, so the driver prepares it once.
+_DRAW_IDS = text(
+    """
+    SELECT t.name, nextval(pg_get_serial_sequence(t.name, 'id'))
+    FROM unnest(CAST(:tables AS text[]), CAST(:counts AS integer[])) AS t(name, n),
+         generate_series(1, t.n)
+    """
+)
+
+
 def reserve(session: Session, counts: dict[str, int]) -> None:
     """Draw ids for the rows a batch is expected to write, one round trip for every table
     (PostgreSQL; SQLite counts up from the largest id when asked)."""
     batch = current(session)
     if batch is None or session.get_bind().dialect.name != "postgresql":
         return
-    parts = [
-        f"SELECT '{table}', nextval(pg_get_serial_sequence('{TABLES[table]}', 'id'))"
-        f" FROM generate_series(1, {int(count)})"
-        for table, count in counts.items()
-        if count > 0
-    ]
-    if not parts:
+    wanted = [(table, int(count)) for table, count in counts.items() if count > 0]
+    if not wanted:
         return
     with session.no_autoflush:
-        drawn = session.execute(text(" UNION ALL ".join(parts))).all()
+        drawn = session.execute(
+            _DRAW_IDS,
+            {
+                "tables": [TABLES[table] for table, _ in wanted],
+                "counts": [count for _, count in wanted],
+            },
+        ).all()
     for table, value in sorted(drawn, key=lambda row: -row[1]):
         batch.ids.setdefault(table, []).append(int(value))
 
