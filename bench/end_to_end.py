@@ -12,7 +12,8 @@ the posting time back; latency is arrival at the channel minus that time.
 "max" offers more than the machine can process and reports the delivery rate it sustains
 once the backlog has built up (deliveries arriving per second after the first quarter).
 Each run then waits for the backlog to drain and counts events lost (acked but never
-processed) and duplicate deliveries (the same delivery id received twice with a 200).
+processed) and duplicate deliveries (the same delivery id received twice with a 200), and
+prints the CPU time web, workers, scheduler, PostgreSQL and Redis used per event delivered.
 """
 
 from __future__ import annotations
