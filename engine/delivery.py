@@ -207,8 +207,9 @@ class Sender:
             now = datetime.now(UTC)
             headers["webhook-timestamp"] = str(int(now.timestamp()))
             headers["webhook-signature"] = Webhook(item.secret).sign(item.id, now, data)
+        # A redirect is not followed: it would take the call past the address checks.
         response = self.http.request(
-            "POST", str(item.url), body=data.encode(), headers=headers
+            "POST", str(item.url), body=data.encode(), headers=headers, redirect=False
         )
         if response.status >= 500 or response.status in (408, 429):
             raise _Retryable(response.status)
@@ -251,7 +252,8 @@ class Sender:
                 error.status,
                 started,
             )
-        except urllib3.exceptions.HTTPError as error:
+        except (urllib3.exceptions.HTTPError, ValueError) as error:
+            # ValueError: a header or address the HTTP client refuses to send.
             return self._later(
                 item,
                 now,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from redis import Redis
 from rq import Queue
@@ -50,10 +51,21 @@ return verdicts
 """
 
 # One round trip after events are stored: add them to the backlog and raise the drain flag
-# of their partition; returns 1 when the flag was down (the caller then enqueues the drain).
+# of their partition; returns 1 when the flag was down and no drain holds the partition (the
+# caller then enqueues the drain). A drain that holds it sees the flag when it lets go, and
+# queues the next drain itself: enqueueing one here too would make one of the two empty.
+# KEYS: backlog, flag, lock. ARGV: events stored, flag TTL.
 _SIGNAL = """
 redis.call('INCRBY', KEYS[1], ARGV[1])
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2])
+   and redis.call('EXISTS', KEYS[3]) == 0 then return 1 end
+return 0
+"""
+
+# The same for other work (deliveries): KEYS: flag, lock. ARGV: flag TTL.
+_RAISE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+   and redis.call('EXISTS', KEYS[2]) == 0 then return 1 end
 return 0
 """
 
@@ -107,7 +119,13 @@ def signal_events(
     pipe = redis.pipeline(transaction=False)
     for partition, count in counts.items():
         pipe.eval(
-            _SIGNAL, 2, BACKLOG_KEY, flag_key("events", partition), count, FLAG_TTL
+            _SIGNAL,
+            3,
+            BACKLOG_KEY,
+            flag_key("events", partition),
+            lock_key("events", partition),
+            count,
+            FLAG_TTL,
         )
     for partition, raised in zip(counts, pipe.execute(), strict=True):
         if int(raised):
@@ -117,12 +135,16 @@ def signal_events(
 def raise_flag(
     redis: Redis, kind: str, partition: int, enqueue: Callable[[], object]
 ) -> bool:
-    """After a commit that made work: enqueue a drain unless one is queued (the flag is up).
+    """After a commit that made work: enqueue a drain unless one is queued (the flag is up)
+    or running (it holds the lock).
 
     A running drain lowers the flag before each batch and, once it lets go of the lock,
     queues one more drain if the flag went up meanwhile; so work committed while it runs is
     either in one of its batches or left to a drain that starts after it."""
-    if redis.set(flag_key(kind, partition), "1", nx=True, ex=FLAG_TTL):
+    raised = redis.eval(
+        _RAISE, 2, flag_key(kind, partition), lock_key(kind, partition), FLAG_TTL
+    )
+    if int(cast(int, raised)):
         enqueue()
         return True
     return False
