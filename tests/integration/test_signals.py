@@ -1,0 +1,48 @@
+"""Drain signals: one queued drain per partition, and none while a drain holds it."""
+
+from __future__ import annotations
+
+from redis import Redis
+
+from engine import signals
+
+
+def test_work_signalled_while_a_drain_holds_the_partition_is_queued_by_that_drain(
+    redis_client: Redis,
+) -> None:
+    queued: list[str] = []
+    drain = signals.DrainLock(redis_client, "deliveries", 5)
+    assert drain.acquire()
+    drain.lower_flag()
+
+    # work committed while the drain runs: the flag goes up, no second drain is queued
+    assert not signals.raise_flag(
+        redis_client, "deliveries", 5, lambda: queued.append("signal")
+    )
+    signals.signal_events(redis_client, {5: 2}, lambda p: queued.append(f"events {p}"))
+    assert queued == ["events 5"]  # the events partition is free: its drain is queued
+
+    drain.release()
+    drain.hand_over(False, lambda: queued.append("hand over"))
+    assert queued == ["events 5", "hand over"]  # the drain saw the flag as it let go
+
+    # the flag is up for the drain just queued: more work queues nothing more
+    assert not signals.raise_flag(
+        redis_client, "deliveries", 5, lambda: queued.append("again")
+    )
+    assert queued == ["events 5", "hand over"]
+
+
+def test_events_signalled_while_their_drain_runs_wait_for_its_hand_over(
+    redis_client: Redis,
+) -> None:
+    queued: list[int] = []
+    drain = signals.DrainLock(redis_client, "events", 3)
+    assert drain.acquire()
+    drain.lower_flag()
+    signals.signal_events(redis_client, {3: 4}, queued.append)
+    assert queued == []
+    assert int(redis_client.get(signals.BACKLOG_KEY) or 0) == 4
+    drain.release()
+    drain.hand_over(False, lambda: queued.append(3))
+    assert queued == [3]
