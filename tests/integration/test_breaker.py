@@ -76,28 +76,37 @@ def test_after_the_reset_time_one_trial_call_closes_or_reopens_it(
     assert Gate(breaker).call(lambda: "again") == "again"
 
 
-def test_calls_of_a_closed_breaker_run_at_the_same_time(redis_client: Redis) -> None:
-    """A slow channel is called by every delivery thread at once, not one after another."""
-    gate = Gate(Breaker(redis_client, 9, fail_max=5, reset_seconds=30))
-    inside = 0
-    most = 0
-    lock = threading.Lock()
+class Overlap:
+    """A call that takes a while and notes how many of its kind ran at the same time."""
 
-    def slow() -> None:
-        nonlocal inside, most
-        with lock:
-            inside += 1
-            most = max(most, inside)
-        time.sleep(0.2)
-        with lock:
-            inside -= 1
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.inside, self.most = seconds, 0, 0
+        self.lock = threading.Lock()
 
-    threads = [threading.Thread(target=gate.call, args=(slow,)) for _ in range(8)]
+    def __call__(self) -> None:
+        with self.lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.inside -= 1
+
+
+def _call_from_threads(gate: Gate, call: Overlap, count: int) -> None:
+    threads = [threading.Thread(target=gate.call, args=(call,)) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(10)
-    assert most == 8
+
+
+def test_calls_of_a_closed_breaker_run_at_the_same_time(redis_client: Redis) -> None:
+    """A slow channel is called by every delivery thread at once, not one after another."""
+    slow = Overlap(0.2)
+    _call_from_threads(
+        Gate(Breaker(redis_client, 9, fail_max=5, reset_seconds=30)), slow, 8
+    )
+    assert slow.most == 8
 
 
 def test_the_half_open_trial_goes_alone_and_its_success_lets_the_rest_through(
@@ -105,27 +114,10 @@ def test_the_half_open_trial_goes_alone_and_its_success_lets_the_rest_through(
 ) -> None:
     breaker = Breaker(redis_client, 10, fail_max=1, reset_seconds=30)
     breaker.open(now=time.time() - 31)
-    gate = Gate(breaker)
-    inside = 0
-    most = 0
-    lock = threading.Lock()
-
-    def call() -> None:
-        nonlocal inside, most
-        with lock:
-            inside += 1
-            most = max(most, inside)
-        time.sleep(0.05)
-        with lock:
-            inside -= 1
-
-    threads = [threading.Thread(target=gate.call, args=(call,)) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    call = Overlap(0.05)
+    _call_from_threads(Gate(breaker), call, 4)
     assert breaker.read().state == CLOSED
-    assert 1 <= most <= 3  # the trial alone, then the other three together
+    assert 1 <= call.most <= 3  # the trial alone, then the other three together
 
 
 def test_an_unreachable_redis_reads_unknown_and_calls_the_channel() -> None:
