@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,10 @@ def live_server(settings, redis_client) -> Iterator[str]:
 
 
 @pytest.fixture
-def screenshot_dir() -> Path:
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """docs/screenshots with THROUGHLINE_SCREENSHOTS=1; otherwise a temporary folder, so a
+    test run leaves the tree as it found it."""
+    if os.environ.get("THROUGHLINE_SCREENSHOTS") != "1":
+        return tmp_path_factory.mktemp("screenshots")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
