@@ -74,25 +74,27 @@ def store_events(
     """Insert events (a repeated webhook id inserts nothing); the caller commits."""
     if not items:
         return []
+    rows = [
+        {
+            "webhook_id": item.webhook_id,
+            "type": item.parsed.type,
+            "partition": partition_for(item.parsed.identifiers, partitions),
+            "payload": item.body,
+            "occurred_at": item.parsed.occurred_at or now,
+        }
+        for item in items
+    ]
     found: Iterable[Any]
     if connection.dialect.name == "postgresql":
-        rows = [
-            {
-                "webhook_id": item.webhook_id,
-                "type": item.parsed.type,
-                "partition": partition_for(item.parsed.identifiers, partitions),
-                "payload": item.body,
-                "occurred_at": (item.parsed.occurred_at or now).isoformat(),
-            }
-            for item in items
-        ]
         found = connection.execute(
             _PG_INSERT,
             {
                 "channel_id": channel_id,
                 "status": EventStatus.pending.value,
                 "received_at": now,
-                "rows": json.dumps(rows, separators=(",", ":")),
+                "rows": json.dumps(
+                    rows, separators=(",", ":"), default=datetime.isoformat
+                ),
             },
         )
     else:
@@ -106,17 +108,13 @@ def store_events(
         )
         values = [
             {
+                **row,
                 "channel_id": channel_id,
-                "webhook_id": item.webhook_id,
-                "type": item.parsed.type,
-                "partition": partition_for(item.parsed.identifiers, partitions),
-                "payload": item.body,
                 "status": EventStatus.pending,
                 "attempts": 0,
-                "occurred_at": item.parsed.occurred_at or now,
                 "received_at": now,
             }
-            for item in items
+            for row in rows
         ]
         found = connection.execute(statement, values[0] if len(values) == 1 else values)
     inserted = {

@@ -116,9 +116,8 @@ def drain_deliveries(
                 )
             if not claimed:
                 break
-            attempt = partial(
-                sender(rt).attempt, now=now, gates=sender(rt).gates(claimed)
-            )
+            send = sender(rt)
+            attempt = partial(send.attempt, now=now, gates=send.gates(claimed))
             outcomes = list(_pool.map(attempt, claimed))
             effects = execution.Effects()
             with rt.database.session(writer=True) as session:
