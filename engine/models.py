@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy import Enum as SQLEnum
 from sqlalchemy.dialects.postgresql import JSONB
@@ -467,6 +468,15 @@ class Delivery(Base):
     # code reads and writes the id columns.
     run: Mapped[Run | None] = relationship(lazy="raise")
     customer: Mapped[Customer | None] = relationship(lazy="raise")
+
+
+@event.listens_for(Delivery, "init")
+def _delivery_id(_target: Delivery, _args: Any, kwargs: dict[str, Any]) -> None:
+    """A delivery gets its id when it is made, not when it is inserted. With every key known,
+    a flush inserts a batch's deliveries through one statement the driver prepares once; with
+    the keys left to the column default, it built a statement of one VALUES group per row,
+    different for every batch size, for the driver and the database to parse each time."""
+    kwargs.setdefault("id", new_delivery_id())
 
 
 class AuditEntry(Base):
