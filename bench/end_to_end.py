@@ -10,7 +10,9 @@ counts against latency instead of lowering the rate. The message sent to the cha
 the posting time back; latency is arrival at the channel minus that time.
 
 "max" offers more than the machine can process and reports the delivery rate it sustains
-once the backlog has built up (deliveries arriving per second after the first quarter).
+once the backlog has built up (deliveries arriving per second after the first quarter, while
+intake still takes its share of the cores) and the rate overall (every event delivered,
+divided by the time from the first post to the last arrival).
 Each run then waits for the backlog to drain and counts events lost (acked but never
 processed) and duplicate deliveries (the same delivery id received twice with a 200), and
 prints the CPU time web, workers, scheduler, PostgreSQL and Redis used per event delivered.
@@ -227,6 +229,9 @@ def run_once(
         "p99": percentile(latencies, 0.99) * 1000,
         "sustained": len([t for t in settled if t <= t0 + seconds]) / window,
         "drained_after": last - (t0 + seconds),
+        # Everything posted, applied and delivered, from the first post to the last arrival.
+        "overall": len(set(ids)) / max(0.001, last - t0),
+        "overall_seconds": last - t0,
         "cpu_ms": {  # per event applied and delivered, from the first post to the last
             part: 1000 * (cpu_after[part] - cpu_before[part]) / max(1, len(set(ids)))
             for part in cpu_before
@@ -287,7 +292,9 @@ def main() -> None:
             if label == "max":
                 line += (
                     f"; sustained {figures['sustained']:,.0f} deliveries/s, backlog "
-                    f"drained {figures['drained_after']:,.1f} s after the last post"
+                    f"drained {figures['drained_after']:,.1f} s after the last post; "
+                    f"all delivered {figures['overall_seconds']:,.1f} s after the first "
+                    f"post, {figures['overall']:,.0f} events/s overall"
                 )
             print(line, flush=True)
             print(
