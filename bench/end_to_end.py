@@ -1,6 +1,7 @@
 """End-to-end benchmark: event posted -> trigger -> condition -> send -> channel received.
 
     python bench/end_to_end.py [--rates 100,300,1000,max] [--seconds 20] [--workers 2]
+                               [--repeat 1] [--warmup 5]
 
 Uses DATABASE_URL and REDIS_URL like bench/intake.py (a fresh `throughline_bench` database
 and Redis database 15 by default). Starts gunicorn, the RQ workers and the scheduler, and a
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -243,6 +245,67 @@ def run_once(
     }
 
 
+def run_rate(
+    running,
+    database: Database,
+    signer: Signer,
+    label: str,
+    rate: float,
+    seconds: float,
+    n: int,
+) -> dict[str, Any]:
+    """One run at `rate`, printed; the n-th of its repeats (each with its own webhook ids)."""
+    figures = run_once(
+        running, database, signer, rate, seconds, f"r{label}" + (f"-{n}" if n else "")
+    )
+    lost = figures["accepted"] - figures["processed"]
+    line = (
+        f"{label:>5} ev/s offered {figures['offered']:,.0f}: accepted "
+        f"{figures['accepted']:,.0f}, refused {figures['refused']:,.0f}, lost {lost:,.0f}, "
+        f"received {figures['received']:,.0f}, duplicates {figures['duplicates']:,.0f}; "
+        f"e2e p50 {figures['p50']:,.0f} ms, p99 {figures['p99']:,.0f} ms; ack p99 "
+        f"{figures['ack_p99']:,.1f} ms"
+    )
+    if label == "max":
+        line += (
+            f"; sustained {figures['sustained']:,.0f} deliveries/s, backlog "
+            f"drained {figures['drained_after']:,.1f} s after the last post; "
+            f"all delivered {figures['overall_seconds']:,.1f} s after the first "
+            f"post, {figures['overall']:,.0f} events/s overall"
+        )
+    print(line, flush=True)
+    print(
+        "        CPU per event: "
+        + ", ".join(f"{k} {v:.2f} ms" for k, v in figures["cpu_ms"].items()),
+        flush=True,
+    )
+    return figures
+
+
+def spread(runs: list[dict[str, Any]], overall: bool) -> str:
+    """Median and range over repeated runs: one run at a near-saturating rate says little."""
+
+    def one(name: str, key: str, unit: str) -> str:
+        values = sorted(run[key] for run in runs)
+        return (
+            f"{name} median {statistics.median(values):,.0f}{unit} "
+            f"({values[0]:,.0f}-{values[-1]:,.0f})"
+        )
+
+    parts = [one("e2e p50", "p50", " ms"), one("p99", "p99", " ms")]
+    if overall:
+        parts.append(one("overall", "overall", " events/s"))
+    cpu = {
+        part: statistics.median(run["cpu_ms"][part] for run in runs)
+        for part in runs[0]["cpu_ms"]
+    }
+    return (
+        "; ".join(parts)
+        + "; median CPU per event: "
+        + ", ".join(f"{k} {v:.2f} ms" for k, v in cpu.items())
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="100,300,1000,max")
@@ -250,6 +313,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--processes", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--max-rate", type=float, default=3000)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each rate; with more than one, the median and range are printed too",
+    )
     parser.add_argument(
         "--warmup",
         type=float,
@@ -294,30 +363,16 @@ def main() -> None:
                 raise SystemExit("warm-up events were not all applied")
         for label in args.rates.split(","):
             rate = args.max_rate if label == "max" else float(label)
-            figures = run_once(
-                running, database, signer, rate, args.seconds, f"r{label}"
-            )
-            lost = figures["accepted"] - figures["processed"]
-            line = (
-                f"{label:>5} ev/s offered {figures['offered']:,.0f}: accepted "
-                f"{figures['accepted']:,.0f}, refused {figures['refused']:,.0f}, lost {lost:,.0f}, "
-                f"received {figures['received']:,.0f}, duplicates {figures['duplicates']:,.0f}; "
-                f"e2e p50 {figures['p50']:,.0f} ms, p99 {figures['p99']:,.0f} ms; ack p99 "
-                f"{figures['ack_p99']:,.1f} ms"
-            )
-            if label == "max":
-                line += (
-                    f"; sustained {figures['sustained']:,.0f} deliveries/s, backlog "
-                    f"drained {figures['drained_after']:,.1f} s after the last post; "
-                    f"all delivered {figures['overall_seconds']:,.1f} s after the first "
-                    f"post, {figures['overall']:,.0f} events/s overall"
+            runs = [
+                run_rate(running, database, signer, label, rate, args.seconds, n)
+                for n in range(args.repeat)
+            ]
+            if len(runs) > 1:
+                print(
+                    f"{label:>5} ev/s, {len(runs)} runs: "
+                    + spread(runs, label == "max"),
+                    flush=True,
                 )
-            print(line, flush=True)
-            print(
-                "        CPU per event: "
-                + ", ".join(f"{k} {v:.2f} ms" for k, v in figures["cpu_ms"].items()),
-                flush=True,
-            )
         memory = running.memory()
         print(
             f"peak RSS: largest web process {memory['web']:.0f} MB, largest worker "
