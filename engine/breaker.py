@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger("throughline.breaker")
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 T = TypeVar("T")
+_FIELDS = ("state", "failures", "opened_at")  # what `_parse` reads, in this order
 
 
 class BreakerOpen(Exception):
@@ -60,7 +61,7 @@ def breaker_states(redis: Redis, channel_ids: list[int]) -> dict[int, BreakerSta
     keys = [
         f"{namespace(channel_id)}:{name}"
         for channel_id in channel_ids
-        for name in ("state", "failures", "opened_at")
+        for name in _FIELDS
     ]
     try:
         values = cast(list[bytes | None], redis.mget(keys)) if keys else []
@@ -85,7 +86,7 @@ class Breaker:
         return f"{self.prefix}:{name}"
 
     def read(self) -> BreakerState:
-        keys = [self._key(n) for n in ("state", "failures", "opened_at")]
+        keys = [self._key(name) for name in _FIELDS]
         return _parse(cast(list[bytes | None], self.redis.mget(keys)))
 
     def take_trial(self) -> bool:

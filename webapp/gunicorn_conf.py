@@ -20,7 +20,7 @@ class AccessLogger(Logger):
     """Logs every request except accepted webhooks.
 
     Channels post thousands of events a second; a line for each accepted one would bury the
-    rest of the log and cost the intake a tenth of its time. `/metrics` counts them by
+    rest of the log and cost the intake about a fifth of its time. `/metrics` counts them by
     channel and answer, and a refused webhook (any 4xx or 5xx) is still logged.
     """
 

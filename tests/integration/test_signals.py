@@ -7,13 +7,19 @@ from redis import Redis
 from engine import signals
 
 
+def _running_drain(redis: Redis, kind: str, partition: int) -> signals.DrainLock:
+    """A drain that holds its partition and has lowered the flag to read its first batch."""
+    drain = signals.DrainLock(redis, kind, partition)
+    assert drain.acquire()
+    drain.lower_flag()
+    return drain
+
+
 def test_work_signalled_while_a_drain_holds_the_partition_is_queued_by_that_drain(
     redis_client: Redis,
 ) -> None:
     queued: list[str] = []
-    drain = signals.DrainLock(redis_client, "deliveries", 5)
-    assert drain.acquire()
-    drain.lower_flag()
+    drain = _running_drain(redis_client, "deliveries", 5)
 
     # work committed while the drain runs: the flag goes up, no second drain is queued
     assert not signals.raise_flag(
@@ -37,9 +43,7 @@ def test_events_signalled_while_their_drain_runs_wait_for_its_hand_over(
     redis_client: Redis,
 ) -> None:
     queued: list[int] = []
-    drain = signals.DrainLock(redis_client, "events", 3)
-    assert drain.acquire()
-    drain.lower_flag()
+    drain = _running_drain(redis_client, "events", 3)
     signals.signal_events(redis_client, {3: 4}, queued.append)
     assert queued == []
     assert int(redis_client.get(signals.BACKLOG_KEY) or 0) == 4
