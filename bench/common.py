@@ -26,7 +26,7 @@ from standardwebhooks.webhooks import Webhook
 from engine.db import create_db_engine
 from engine.migrate import upgrade
 from engine.settings import Settings, load_settings
-from webapp.launcher import gunicorn_command
+from webapp.launcher import web_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/throughline_bench"
@@ -162,7 +162,7 @@ def children(pid: int) -> list[int]:
 
 @dataclass
 class Stack:
-    """The product's processes on a fresh database: web (gunicorn), workers, scheduler."""
+    """The product's processes on a fresh database: web (granian), workers, scheduler."""
 
     settings: Settings
     env: dict[str, str]
@@ -174,7 +174,7 @@ class Stack:
     def start_web(self, processes: int = 2) -> None:
         port = free_port()
         self.web = subprocess.Popen(
-            gunicorn_command("127.0.0.1", port, processes),
+            web_command("127.0.0.1", port, processes),
             env=self.env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

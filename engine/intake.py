@@ -243,7 +243,7 @@ class GroupCommitter:
         """Store one event (or refuse it); raises what storing it raised."""
         waiting = _Waiting(channel_id, rate_limit, item)
         with self._lock:
-            # The thread ends when idle, and a forked process (a gunicorn worker) has none
+            # The thread ends when idle, and a forked process (a web server worker) has none
             # of its parent's: start one if needed, in the same step as queueing.
             if self._thread is None or self._pid != os.getpid():
                 self._pid = os.getpid()

@@ -102,7 +102,7 @@ def up(host: str, port: int, workers: int, demo: bool) -> None:
                         f"{stored} demo events stored; the workers apply them in a moment"
                     )
             env = launcher.child_environment(settings)
-            children = [launcher.Child("web", launcher.gunicorn_command(host, port))]
+            children = [launcher.Child("web", launcher.web_command(host, port))]
             children += [
                 launcher.Child(f"worker-{n}", [sys.executable, "-m", "engine.worker"])
                 for n in range(1, workers + 1)
@@ -140,11 +140,11 @@ def up(host: str, port: int, workers: int, demo: bool) -> None:
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--processes", default=2, show_default=True, type=click.IntRange(1, 64))
 def web(host: str, port: int, processes: int) -> None:
-    """Run only the web server (gunicorn)."""
+    """Run only the web server (granian)."""
     settings = _settings()
     with launcher.embedded_redis(settings, _say):
         env = launcher.child_environment(settings)
-        child = launcher.Child("web", launcher.gunicorn_command(host, port, processes))
+        child = launcher.Child("web", launcher.web_command(host, port, processes))
         supervisor = launcher.Supervisor([child], env, _say)
         launcher.install_signal_handlers(supervisor.request_stop)
         supervisor.start_all()

@@ -32,13 +32,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def gunicorn_command(host: str, port: int, processes: int = 2) -> list[str]:
+def web_command(host: str, port: int, processes: int = 2) -> list[str]:
+    """The web server (webapp.serve): granian serving the Flask app."""
     return [
-        sys.executable, "-m", "gunicorn",
-        "--config", "python:webapp.gunicorn_conf",
-        "--bind", f"{host}:{port}",
-        "--workers", str(processes),
-        "webapp.wsgi:app",
+        sys.executable, "-m", "webapp.serve",
+        "--host", host,
+        "--port", str(port),
+        "--processes", str(processes),
     ]  # fmt: skip
 
 

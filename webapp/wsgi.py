@@ -1,5 +1,6 @@
-"""WSGI entry for gunicorn: `gunicorn webapp.wsgi:app`."""
+"""The web server's entry point: `granian --interface wsgi webapp.wsgi:app`."""
 
-from webapp import create_app
+from webapp import access_log, create_app
 
+access_log.to_stdout()
 app = create_app()

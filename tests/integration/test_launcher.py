@@ -1,4 +1,4 @@
-"""`throughline up` as an operator runs it: a real gunicorn, workers, scheduler, Redis."""
+"""`throughline up` as an operator runs it: a real web server (granian), workers, scheduler, Redis."""
 
 import http.cookiejar
 import os
@@ -100,12 +100,12 @@ def test_up_serves_signs_in_and_stops_everything(tmp_path, database_url):
         assert kinds.count("engine.worker") == 2
         assert (
             "engine.scheduler" in kinds
-            and "gunicorn" in kinds
+            and "webapp.serve" in kinds
             and "redis-server" in kinds
         )
         grandchildren = [
             p for pid in children for p in _children(pid)
-        ]  # gunicorn workers
+        ]  # the web server's workers
 
         launcher.send_signal(signal.SIGTERM)
         assert launcher.wait(timeout=40) == 0

@@ -1,55 +1,74 @@
-"""The web server's access log: every request but accepted webhooks."""
+"""The access log: every request but accepted webhooks."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from gunicorn.config import Config
+from flask import Flask
+from werkzeug.test import Client
 
-from webapp import gunicorn_conf
+from webapp.access_log import AccessLog
 
 
-def _logged(path: str, status: int) -> list[str]:
-    cfg = Config()
-    cfg.set("accesslog", "-")
-    cfg.set("access_log_format", gunicorn_conf.access_log_format)
-    logger = gunicorn_conf.AccessLogger(cfg)
-    lines: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
-    logger.access_log.addHandler(handler)
-    response = SimpleNamespace(
-        status=f"{status} X", status_code=status, sent=2, headers=[]
-    )
-    environ = {
-        "PATH_INFO": path,
-        "RAW_URI": path,
-        "REQUEST_METHOD": "POST",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "QUERY_STRING": "",
-    }
-    logger.access(
-        response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3)
-    )
-    return lines
+def _answering(status: int) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(f"{status} X", [("Content-Length", "2")])
+        return [b"{}"]
+
+    return app
+
+
+def _logged(
+    caplog: pytest.LogCaptureFixture, path: str, status: int, query: str = ""
+) -> list[str]:
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="throughline.access"):
+        answer = Client(AccessLog(_answering(status))).post(
+            path, query_string=query, environ_base={"REMOTE_ADDR": "10.0.0.7"}
+        )
+    assert answer.status_code == status
+    return [r.getMessage() for r in caplog.records if r.name == "throughline.access"]
 
 
 @pytest.mark.parametrize("status", [200, 202])
-def test_an_accepted_webhook_is_not_logged(status: int) -> None:
-    assert _logged("/hooks/web", status) == []
-    assert _logged("/hooks/web/batch", status) == []
+def test_an_accepted_webhook_is_not_logged(
+    caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    assert _logged(caplog, "/hooks/web", status) == []
+    assert _logged(caplog, "/hooks/web/batch", status) == []
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 409, 413, 429, 500])
-def test_a_refused_webhook_is_logged_with_its_status(status: int) -> None:
-    (line,) = _logged("/hooks/web", status)
-    assert "/hooks/web" in line and f" {status} " in line
+def test_a_refused_webhook_is_logged_with_its_status(
+    caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    (line,) = _logged(caplog, "/hooks/web", status)
+    assert f'"POST /hooks/web HTTP/1.1" {status} 2 ' in line
 
 
-def test_other_requests_are_logged() -> None:
-    (line,) = _logged("/journeys", 200)
-    assert '"POST /journeys HTTP/1.1" 200' in line
+def test_other_requests_are_logged_with_their_query(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    (line,) = _logged(caplog, "/journeys", 200, "page=2")
+    assert line.startswith("10.0.0.7 ")
+    assert '"POST /journeys?page=2 HTTP/1.1" 200 2 ' in line
+    assert line.endswith("ms")
+
+
+def test_nothing_is_formatted_when_the_log_is_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="throughline.access"):
+        Client(AccessLog(_answering(200))).get("/journeys")
+    assert not [r for r in caplog.records if r.name == "throughline.access"]
+
+
+def test_the_app_logs_its_requests(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="throughline.access"):
+        assert app.test_client().get("/healthz").status_code == 200
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "throughline.access"]
+    assert '"GET /healthz HTTP/1.1" 200 ' in line

@@ -97,7 +97,7 @@ class LiveCollector(Collector):
 
 
 def exposition(redis: Redis) -> bytes:
-    """The metrics text: this process's (or every gunicorn worker's) plus the live figures."""
+    """The metrics text: this process's (or every web worker's) plus the live figures."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         base = CollectorRegistry()
         MultiProcessCollector(base)

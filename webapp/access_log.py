@@ -1,0 +1,78 @@
+"""The access log: one line per request, written by the app itself, except accepted webhooks.
+
+Channels post thousands of events a second; a line for each accepted one would bury the rest
+of the log and cost the intake a noticeable share of its time. `/metrics` counts them by
+channel and answer, and a refused webhook (any 4xx or 5xx) is still logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+log = logging.getLogger("throughline.access")
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+class AccessLog:
+    """WSGI middleware: `127.0.0.1 "GET /journeys?page=2 HTTP/1.1" 200 5120 4ms`."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+
+    def __call__(
+        self, environ: Environ, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if not log.isEnabledFor(logging.INFO):
+            return self.app(environ, start_response)
+        started = time.perf_counter()
+        answer: list[Any] = []
+
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            answer[:] = [status, headers]
+            return start_response(status, headers, *exc_info)
+
+        body = self.app(environ, start)
+        if answer:
+            _write(environ, answer[0], answer[1], time.perf_counter() - started)
+        return body
+
+
+def _write(
+    environ: Environ, status: str, headers: list[tuple[str, str]], seconds: float
+) -> None:
+    code = int(status[:3]) if status[:3].isdigit() else 0
+    path = environ.get("PATH_INFO", "")
+    if code < 400 and path.startswith("/hooks/"):
+        return
+    query = environ.get("QUERY_STRING")
+    target = f"{path}?{query}" if query else path
+    size = next((v for k, v in headers if k.lower() == "content-length"), "-")
+    log.info(
+        '%s "%s %s %s" %s %s %dms',
+        environ.get("REMOTE_ADDR", "-"),
+        environ.get("REQUEST_METHOD", "-"),
+        target,
+        environ.get("SERVER_PROTOCOL", "-"),
+        code,
+        size,
+        round(seconds * 1000),
+    )
+
+
+def to_stdout() -> None:
+    """Send the access log to standard output (the web server's entry point calls this)."""
+    if any(getattr(h, "throughline_access", False) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    handler.throughline_access = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False

@@ -1,0 +1,49 @@
+"""The web server: `python -m webapp.serve [--host H] [--port P] [--processes N]`.
+
+granian parses HTTP and keeps connections in Rust and calls the Flask app (`webapp.wsgi:app`)
+on a pool of Python threads in each of N processes, respawning a process that fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from granian import Granian
+from granian.constants import Interfaces
+
+# A webhook request mostly waits for its group of events to be committed (engine.intake):
+# many threads per process let many requests share one commit.
+THREADS = 32
+
+
+class _IntendedThreads(logging.Filter):
+    """Drops granian's warning that 32 threads are many for few cores: ours mostly wait."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Python threads" not in record.getMessage()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m webapp.serve")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--processes", type=int, default=2)
+    args = parser.parse_args(argv)
+    server = Granian(
+        "webapp.wsgi:app",
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.WSGI,
+        workers=args.processes,
+        blocking_threads=THREADS,
+        websockets=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=10,
+    )
+    logging.getLogger("_granian").addFilter(_IntendedThreads())
+    server.serve()
+
+
+if __name__ == "__main__":
+    main()
