@@ -12,8 +12,10 @@ server. After each run the events in SQL are counted against the 2xx answers.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -153,6 +155,7 @@ def main() -> None:
         signer = web_channel(database, running.settings)
         running.start_web(args.processes)
         work = Path(tempfile.mkdtemp(prefix="throughline-pool-"))
+        atexit.register(shutil.rmtree, work, True)  # hundreds of MB of signed requests
         threads = 2
 
         write_pool(work / "warm", signer, threads, 2_000, 0, "warm")
