@@ -4,7 +4,7 @@
                                [--repeat 1] [--warmup 5]
 
 Uses DATABASE_URL and REDIS_URL like bench/intake.py (a fresh `throughline_bench` database
-and Redis database 15 by default). Starts gunicorn, the RQ workers and the scheduler, and a
+and Redis database 15 by default). Starts the web server, the RQ workers and the scheduler, and a
 recording channel (bench/receiver.py). Events are posted open-loop at a fixed rate: event i
 is due at t0 + i/rate and carries that time, so a slow answer or a full connection pool
 counts against latency instead of lowering the rate. The message sent to the channel carries
@@ -311,7 +311,7 @@ def main() -> None:
     parser.add_argument("--rates", default="100,300,1000,max")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--processes", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--processes", type=int, default=2, help="web server processes")
     parser.add_argument("--max-rate", type=float, default=3000)
     parser.add_argument(
         "--repeat",

@@ -146,7 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--processes", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--processes", type=int, default=2, help="web server processes")
     parser.add_argument("--batch", type=int, default=500, help="events per batch")
     args = parser.parse_args()
     print(machine())

@@ -21,7 +21,11 @@ WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
 class AccessLog:
-    """WSGI middleware: `127.0.0.1 "GET /journeys?page=2 HTTP/1.1" 200 5120 4ms`."""
+    """WSGI middleware: `127.0.0.1 "GET /journeys?page=2 HTTP/1.1" 200 5120 4ms`.
+
+    The time is until the app has answered; sending a streamed body is not in it, and such a
+    body's size, having no Content-Length, shows as `-`.
+    """
 
     def __init__(self, app: WsgiApp) -> None:
         self.app = app

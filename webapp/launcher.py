@@ -24,7 +24,7 @@ MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: get SIGTERM if the launcher dies, even by kill -9 (Linux only)."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -51,7 +51,7 @@ class Child:
 
     def start(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            self.command, env=env, start_new_session=True, preexec_fn=_die_with_parent
+            self.command, env=env, start_new_session=True, preexec_fn=die_with_parent
         )
 
     @property

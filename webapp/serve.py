@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
+import sys
 
 from granian import Granian
 from granian.constants import Interfaces
@@ -24,12 +26,30 @@ class _IntendedThreads(logging.Filter):
         return "Python threads" not in record.getMessage()
 
 
+def _port_is_free(host: str, port: int) -> bool:
+    """Whether nothing listens on host:port. granian's processes share the port (SO_REUSEPORT),
+    which would let a second server start on it and take half the requests: this probe does
+    not ask to share, so any listener makes its bind fail."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m webapp.serve")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args(argv)
+    if not _port_is_free(args.host, args.port):
+        sys.exit(
+            f"throughline: {args.host}:{args.port} is in use; is another server running?"
+        )
     server = Granian(
         "webapp.wsgi:app",
         address=args.host,

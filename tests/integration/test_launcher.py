@@ -106,6 +106,7 @@ def test_up_serves_signs_in_and_stops_everything(tmp_path, database_url):
         grandchildren = [
             p for pid in children for p in _children(pid)
         ]  # the web server's workers
+        assert len(grandchildren) == 2, children
 
         launcher.send_signal(signal.SIGTERM)
         assert launcher.wait(timeout=40) == 0

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from werkzeug.test import Client
 
+from webapp import access_log
 from webapp.access_log import AccessLog
 
 
@@ -58,11 +59,16 @@ def test_other_requests_are_logged_with_their_query(
 
 
 def test_nothing_is_formatted_when_the_log_is_off(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    written: list[str] = []
+    monkeypatch.setattr(access_log, "_write", lambda *args: written.append("line"))
     with caplog.at_level(logging.WARNING, logger="throughline.access"):
         Client(AccessLog(_answering(200))).get("/journeys")
-    assert not [r for r in caplog.records if r.name == "throughline.access"]
+    assert written == []
+    with caplog.at_level(logging.INFO, logger="throughline.access"):
+        Client(AccessLog(_answering(200))).get("/journeys")
+    assert written == ["line"]
 
 
 def test_the_app_logs_its_requests(
