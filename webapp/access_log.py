@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger("throughline.access")
-
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
 class AccessLog:
@@ -27,11 +26,11 @@ class AccessLog:
     body's size, having no Content-Length, shows as `-`.
     """
 
-    def __init__(self, app: WsgiApp) -> None:
+    def __init__(self, app: WSGIApplication) -> None:
         self.app = app
 
     def __call__(
-        self, environ: Environ, start_response: StartResponse
+        self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         if not log.isEnabledFor(logging.INFO):
             return self.app(environ, start_response)
@@ -49,7 +48,10 @@ class AccessLog:
 
 
 def _write(
-    environ: Environ, status: str, headers: list[tuple[str, str]], seconds: float
+    environ: WSGIEnvironment,
+    status: str,
+    headers: list[tuple[str, str]],
+    seconds: float,
 ) -> None:
     code = int(status[:3]) if status[:3].isdigit() else 0
     path = environ.get("PATH_INFO", "")
@@ -72,11 +74,8 @@ def _write(
 
 def to_stdout() -> None:
     """Send the access log to standard output (the web server's entry point calls this)."""
-    if any(getattr(h, "throughline_access", False) for h in log.handlers):
-        return
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    handler.throughline_access = True  # type: ignore[attr-defined]
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
