@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-static/vendor/.built: package.json package-lock.json scripts/build-static.mjs
+static/vendor/.built: package.json package-lock.json scripts/build-static.mjs scripts/icons.json
 	npm ci --no-audit --no-fund
 	npm run build
 	touch $@

@@ -15,7 +15,7 @@ from statistics import NormalDist
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import counters, graph
+from engine import counters, graph, summaries
 from engine.counters import Metric, Window
 from engine.models import Channel, Journey, JourneyVersion
 
@@ -37,6 +37,9 @@ class NodeFunnel:
     node_type: str
     arrived: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    title: str = ""  # the step's label, else its type's name ("" once removed)
+    label: str | None = None  # the marketer's own name for the step, if any
+    summary: str = ""  # what the step does, in words
 
     @property
     def left(self) -> int:
@@ -249,9 +252,13 @@ def journey_report(
             found[label] = found.get(label, 0) + value
     funnel = []
     seen = set(funnel_by_node) | set(arrived_ever)
+    named = summaries.named_steps(session, graph.to_dict(document) if document else {})
     for node_id, node_type in _order(document, seen):
         node = funnel_by_node.get(node_id, NodeFunnel(node_id, node_type))
         node.node_type = node_type
+        if node_id in named:
+            step = named[node_id]
+            node.title, node.label, node.summary = step.title, step.label, step.summary
         node.settle_here(arrived_ever.get(node_id, 0), outcomes_ever.get(node_id, {}))
         funnel.append(node)
 

@@ -87,6 +87,13 @@ def channel_slugs(session: Session) -> frozenset[str]:
     return frozenset(session.scalars(select(Channel.slug)))
 
 
+def channel_names(session: Session) -> dict[str, str]:
+    """Every channel's name by its slug, for step summaries."""
+    return {
+        slug: name for slug, name in session.execute(select(Channel.slug, Channel.name))
+    }
+
+
 def check_outbound_url(url: str | None) -> None:
     """Raise ChannelError unless `url` is empty or an http(s) URL with a host."""
     if url is None or url == "":

@@ -522,6 +522,7 @@ class RunSummary:
     started_at: datetime
     ended_at: datetime | None
     converted_at: datetime | None
+    version_id: int = 0
 
     @property
     def in_flight(self) -> bool:
@@ -575,6 +576,7 @@ def runs_of(
             run.started_at,
             run.ended_at,
             run.converted_at,
+            run.version_id,
         )
         for run, name, number in session.execute(statement)
     ]

@@ -45,3 +45,51 @@ def as_timedelta(text: str) -> timedelta:
     probe = datetime(2000, 1, 1)
     delta: timedelta = (probe + value) - probe
     return delta
+
+
+_UNITS = (
+    ("year", 365 * 86400),
+    ("month", 30 * 86400),
+    ("week", 7 * 86400),
+    ("day", 86400),
+    ("hour", 3600),
+    ("minute", 60),
+    ("second", 1),
+)
+
+
+def _count(number: int, unit: str) -> str:
+    return f"{number} {unit}{'' if number == 1 else 's'}"
+
+
+def in_words(text: object) -> str:
+    """`PT90M` as "1 hour 30 minutes", `P3D` as "3 days"; the text itself if it is no duration.
+
+    A negative duration reads as its length ("-P3D" is "3 days"): the caller says before or
+    after. Weeks are named only when the days divide evenly into them.
+    """
+    if not isinstance(text, str):
+        return ""
+    try:
+        value = parse(text, allow_negative=True, allow_zero=True)
+    except DurationError:
+        return text
+    parts: list[str] = []
+    if not isinstance(value, timedelta):  # isodate's Duration: years and months by name
+        years, months = abs(int(value.years)), abs(int(value.months))
+        parts += [_count(years, "year")] if years else []
+        parts += [_count(months, "month")] if months else []
+        value = value.tdelta
+    seconds = abs(int(value.total_seconds()))
+    for unit, size in _UNITS[2:]:
+        if unit == "week" and seconds % size:
+            continue
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(_count(amount, unit))
+    return " ".join(parts) if parts else "no time"
+
+
+def is_negative(text: str) -> bool:
+    """Whether the (valid) duration `text` points back in time."""
+    return text.strip().startswith("-")

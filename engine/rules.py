@@ -220,3 +220,84 @@ def evaluate(rule: Mapping[str, Any], scope: Mapping[str, Any]) -> Verdict:
     shown = "" if op in NO_VALUE else f" {_show(expected)}"
     outcome = "true" if matched else "false"
     return Verdict(matched, f"{field} ({_show(actual)}) {op}{shown}: {outcome}")
+
+
+# In words ------------------------------------------------------------------------------------
+
+SYMBOLS = {
+    "eq": "is", "ne": "is not", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤",
+    "in": "is", "not_in": "is not", "contains": "contains",
+    "starts_with": "starts with", "exists": "is set", "not_exists": "is not set",
+}  # fmt: skip
+
+
+# `not` over a leaf reads as the leaf said the other way round, where that is exact (a missing
+# field makes `eq` false and `ne` true, so "not (x is 1)" and "x is not 1" agree).
+NEGATED = {
+    "eq": "is not", "ne": "is", "in": "is not", "not_in": "is",
+    "contains": "does not contain", "starts_with": "does not start with",
+    "exists": "is not set", "not_exists": "is set",
+}  # fmt: skip
+
+
+def field_name(field: object) -> str:
+    """A field as a marketer names it: the last part of its path (`cart_value`)."""
+    if not isinstance(field, str) or not field:
+        return "?"
+    parts = [part for part in field.split(".") if part]
+    if len(parts) == 2 and parts[0] == "customer" and parts[1] == "id":
+        return "customer id"
+    return parts[-1] if parts else "?"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        return value if value.strip() else '""'
+    if isinstance(value, int | float):
+        return str(value)
+    return "…"
+
+
+def _choices(values: Any) -> str:
+    if not isinstance(values, list) or not values:
+        return "…"
+    shown = [_shown(v) for v in values]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
+def describe(rule: object, depth: int = 0) -> str:
+    """A rule as one plain line: `tier is vip or lifetime_value ≥ 1000`.
+
+    Groups nested in other groups are put in brackets; a rule of the wrong shape reads as
+    far as it can, never raises.
+    """
+    if not isinstance(rule, Mapping) or depth > MAX_DEPTH:
+        return "…"
+    if "not" in rule and len(rule) == 1:
+        inner = rule["not"]
+        if isinstance(inner, Mapping) and inner.get("op") in NEGATED:
+            return _leaf(inner, NEGATED)
+        return f"not ({describe(inner, depth + 1)})"
+    for key, joiner in (("all", " and "), ("any", " or ")):
+        if key in rule and len(rule) == 1:
+            members = rule[key] if isinstance(rule[key], list) else []
+            if len(members) == 1:
+                return describe(members[0], depth)
+            text = joiner.join(describe(m, depth + 1) for m in members) or "…"
+            return f"({text})" if depth and len(members) > 1 else text
+    return _leaf(rule, SYMBOLS)
+
+
+def _leaf(rule: Mapping[str, Any], words: Mapping[str, str]) -> str:
+    op = rule.get("op")
+    name = field_name(rule.get("field"))
+    word = words.get(op, "?") if isinstance(op, str) else "?"
+    if op in NO_VALUE:
+        return f"{name} {word}"
+    if op in LIST_VALUE:
+        return f"{name} {word} {_choices(rule.get('value'))}"
+    return f"{name} {word} {_shown(rule.get('value'))}"

@@ -7,7 +7,9 @@ from typing import Any
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from engine.models import Run, RunStatus, Step
+from engine import counters
+from engine.counters import Metric
+from engine.models import Journey, Run, RunStatus, Step
 
 NOT_LEAVING = ("waiting", "failed", "converted", "exited", "not_entered")
 
@@ -74,5 +76,78 @@ def journey_stats(session: Session, journey_id: int) -> dict[str, Any]:
         "exited": counts.get(RunStatus.exited, 0),
         "failed": counts.get(RunStatus.failed, 0),
         "converted": converted,
+        "nodes": nodes,
+    }
+
+
+# Figures for the canvas, from the counters (which are written with the work they count), so
+# an open canvas polling them costs the same however long the journey's history.
+
+ENDED_HERE = ("completed", "failed", "exited", "erased")
+NOT_PORTS = frozenset({"waiting", "converted", *ENDED_HERE})
+DELIVERY_STATES = ("delivered", "suppressed", "failed")
+
+
+def step_figures(session: Session, journey: Journey) -> dict[str, Any]:
+    """Runs by state, and per node of every version: `entered` (arrivals), `waiting` there
+    now, `completed` (went on by a port), `failed` there, and its deliveries by final state."""
+    sums = counters.totals(
+        session,
+        journey.id,
+        metrics=(
+            Metric.ENTERED,
+            Metric.ENDED,
+            Metric.CONVERTED,
+            Metric.ARRIVED,
+            Metric.STEP,
+            Metric.DELIVERY,
+        ),
+        dated=False,
+    )
+    nodes: dict[str, dict[str, Any]] = {}
+
+    def node(node_id: str) -> dict[str, Any]:
+        return nodes.setdefault(
+            node_id,
+            {
+                "entered": 0,
+                "waiting": 0,
+                "completed": 0,
+                "failed": 0,
+                "deliveries": dict.fromkeys(DELIVERY_STATES, 0),
+            },
+        )
+
+    totals = {"entered": 0, "ended": 0, "completed": 0, "converted": 0}
+    for (metric, node_id, _channel, label), value in sums.items():
+        if metric == Metric.ENTERED:
+            totals["entered"] += value
+        elif metric == Metric.ENDED:
+            totals["ended"] += value
+            totals["completed"] += value if label == "completed" else 0
+        elif metric == Metric.CONVERTED:
+            totals["converted"] += value
+        elif not node_id:
+            continue
+        elif metric == Metric.ARRIVED:
+            node(node_id)["entered"] += value
+        elif metric == Metric.STEP and label not in NOT_PORTS:
+            node(node_id)["completed"] += value
+        elif metric == Metric.STEP and label == "failed":
+            node(node_id)["failed"] += value
+        elif metric == Metric.DELIVERY and label in DELIVERY_STATES:
+            node(node_id)["deliveries"][label] += value
+    for current, runs in session.execute(
+        select(Run.current_node, func.count())
+        .where(Run.journey_id == journey.id, Run.status == RunStatus.waiting)
+        .group_by(Run.current_node)
+    ):
+        if current:
+            node(current)["waiting"] = int(runs)
+    return {
+        "entered": totals["entered"],
+        "active": max(totals["entered"] - totals["ended"], 0),
+        "completed": totals["completed"],
+        "converted": totals["converted"],
         "nodes": nodes,
     }

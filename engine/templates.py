@@ -121,3 +121,30 @@ def render_fields(
         key: render(value, scope) if isinstance(value, str) else value
         for key, value in fields.items()
     }
+
+
+_OUTPUT = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+_TAG = re.compile(r"\{%.*?%\}", re.DOTALL)
+_PATH = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*|\[\d+\])*$")
+
+
+def _placeholder(found: re.Match[str]) -> str:
+    variable = found.group(1).split("|", 1)[0].strip()
+    if _PATH.match(variable):
+        return "{{ " + variable.split(".")[-1] + " }}"
+    return "{{ … }}"
+
+
+def gist(source: object, limit: int = 40) -> str:
+    """A template as a short line: `Hi {{ customer.traits.first_name }}, …` reads
+    `Hi {{ first_name }}, …`, tags are left out and the text is cut near `limit` characters."""
+    if not isinstance(source, str):
+        return ""
+    text = _TAG.sub(" ", _OUTPUT.sub(_placeholder, source))
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:.-") + "…"

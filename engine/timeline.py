@@ -114,8 +114,8 @@ def _steps(
     session: Session, customer: Customer, limit: int, after: Cursor | None
 ) -> Iterator[tuple[datetime, str, Any, dict[str, Any]]]:
     where = after.window("step", Step.at, Step.id) if after else true()
-    for step, journey_id in session.execute(
-        select(Step, Run.journey_id)
+    for step, journey_id, version_id in session.execute(
+        select(Step, Run.journey_id, Run.version_id)
         .join(Run, Run.id == Step.run_id)
         .where(Run.customer_id == customer.id, where)
         .order_by(Step.at.desc(), Step.id.desc())
@@ -128,6 +128,7 @@ def _steps(
             {
                 "step_id": step.id,
                 "journey_id": journey_id,
+                "version_id": version_id,
                 "run_id": step.run_id,
                 "node": step.node_id,
                 "type": step.node_type,

@@ -1,5 +1,6 @@
-// Copies the front-end packages the pages load from node_modules into static/vendor.
-import { copyFileSync, mkdirSync } from "node:fs";
+// Copies the front-end packages the pages load from node_modules into static/vendor, and
+// builds the icon sprite the canvas and palette use from the icons named in icons.json.
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -11,6 +12,8 @@ const files = {
   "x6.min.js": "node_modules/@antv/x6/dist/x6.min.js",
   "dagre.min.js": "node_modules/@dagrejs/dagre/dist/dagre.min.js",
   "chart.umd.min.js": "node_modules/chart.js/dist/chart.umd.min.js",
+  // Loaded by the browser tests only, to check every page for accessibility problems.
+  "axe.min.js": "node_modules/axe-core/axe.min.js",
 };
 
 mkdirSync(out, { recursive: true });
@@ -18,3 +21,17 @@ for (const [name, source] of Object.entries(files)) {
   copyFileSync(join(root, source), join(out, name));
   console.log(`static/vendor/${name} <- ${source}`);
 }
+
+// One <symbol> per icon: the drawing inside each lucide SVG, under the id the pages use.
+const STROKE = 'fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"';
+const icons = JSON.parse(readFileSync(join(root, "scripts", "icons.json"), "utf8"));
+const symbols = Object.entries({ ...icons.nodes, ...icons.tools }).map(([id, name]) => {
+  const svg = readFileSync(join(root, "node_modules", "lucide-static", "icons", `${name}.svg`), "utf8");
+  const drawing = svg.slice(svg.indexOf(">", svg.indexOf("<svg")) + 1, svg.lastIndexOf("</svg>")).trim();
+  return `<symbol id="${id}" viewBox="0 0 24 24" ${STROKE}>${drawing}</symbol>`;
+});
+writeFileSync(
+  join(out, "icons.svg"),
+  `<svg xmlns="http://www.w3.org/2000/svg">\n<!-- lucide-static icons, ISC licence -->\n${symbols.join("\n")}\n</svg>\n`,
+);
+console.log(`static/vendor/icons.svg <- ${symbols.length} lucide-static icons`);

@@ -21,6 +21,7 @@ TOP_LEVEL = (
     "layout",
 )
 NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+LABEL_LENGTH = 80
 MAX_NODES = 1000
 
 
@@ -52,9 +53,12 @@ class DocumentError(ValueError):
 
 @dataclass(frozen=True)
 class Node:
+    """A step: `label` is the marketer's own short name for it, shown above its summary."""
+
     id: str
     type: str
     config: dict[str, Any]
+    label: str | None = None
 
 
 @dataclass(frozen=True)

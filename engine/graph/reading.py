@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.graph.document import (
+    LABEL_LENGTH,
     MAX_NODES,
     NODE_ID,
     SCHEMA,
@@ -108,7 +109,7 @@ def parse(raw: Any) -> Document:
             continue
         node_id, kind, config = item.get("id"), item.get("type"), item.get("config", {})
         label = node_id if isinstance(node_id, str) else None
-        for key in sorted(set(item) - {"id", "type", "config"}):
+        for key in sorted(set(item) - {"id", "type", "config", "label"}):
             problems.append(
                 Problem(
                     label,
@@ -130,12 +131,27 @@ def parse(raw: Any) -> Document:
             problems.append(
                 Problem(label, "config must be an object", f"{where}.config")
             )
+        text = item.get("label")
+        if text is not None and (
+            not isinstance(text, str)
+            or len(text) > LABEL_LENGTH
+            or any(ord(c) < 32 for c in text)
+        ):
+            problems.append(
+                Problem(
+                    label,
+                    f"a label is one line of at most {LABEL_LENGTH} characters",
+                    f"{where}.label",
+                )
+            )
+            text = None
         if (
             isinstance(node_id, str)
             and isinstance(kind, str)
             and isinstance(config, dict)
         ):
-            parsed_nodes.append(Node(node_id, kind, config))
+            shown = text.strip() if isinstance(text, str) else ""
+            parsed_nodes.append(Node(node_id, kind, config, shown or None))
 
     parsed_edges: list[Edge] = []
     raw_edges = raw.get("edges")
@@ -232,7 +248,13 @@ def to_dict(document: Document) -> dict[str, Any]:
         _event_rule_dict(rule, with_within=False) for rule in document.exit_on
     ]
     found["nodes"] = [
-        {"id": n.id, "type": n.type, "config": n.config} for n in document.nodes
+        {
+            "id": n.id,
+            "type": n.type,
+            **({"label": n.label} if n.label is not None else {}),
+            "config": n.config,
+        }
+        for n in document.nodes
     ]
     found["edges"] = [
         {

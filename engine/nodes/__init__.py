@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 Config = Mapping[str, Any]
+Channels = Mapping[str, str]  # channel slug -> name, for summaries
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,14 @@ class NodeType:
     def run(self, ctx: RunContext) -> Outcome:
         raise NotImplementedError(f"{self.type_name} does not define run()")
 
+    def summary(self, config: Config, channels: Channels) -> str:
+        """One short plain sentence saying what this step does with `config`.
+
+        `channels` maps channel slugs to their names. A draft's config may be incomplete
+        or wrong: a summary says what it can and never raises.
+        """
+        return self.label
+
 
 REGISTRY: dict[str, NodeType] = {}
 N = TypeVar("N", bound=type[NodeType])
@@ -146,6 +155,16 @@ def get(type_name: str) -> NodeType:
         raise UnknownNodeType(
             f"{type_name!r} is not a node type; use one of {known}"
         ) from None
+
+
+def summarize(type_name: str, config: Any, channels: Channels | None = None) -> str:
+    """What a step of `type_name` with `config` does, as one sentence (see NodeType.summary)."""
+    node_type = REGISTRY.get(type_name)
+    if node_type is None:
+        return f"Unknown step type {type_name!r}"
+    return node_type.summary(
+        config if isinstance(config, Mapping) else {}, channels or {}
+    )
 
 
 def names() -> Sequence[str]:

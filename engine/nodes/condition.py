@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine import rules
 from engine.nodes import (
+    Channels,
     CheckContext,
     Config,
     NodeType,
@@ -27,6 +28,9 @@ class Condition(NodeType):
 
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
         return _checks.unknown_keys(config, self.fields) + _checks.rule(config, "rule")
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        return f"If {rules.describe(config.get('rule'))}"
 
     def run(self, ctx: RunContext) -> Outcome:
         verdict = rules.evaluate(ctx.config["rule"], ctx.scope)

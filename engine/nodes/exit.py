@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.nodes import (
+    Channels,
     CheckContext,
     Config,
     NodeType,
@@ -25,6 +26,9 @@ class Exit(NodeType):
 
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
         return _checks.unknown_keys(config, ())
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        return "End the journey"
 
     def run(self, ctx: RunContext) -> Outcome:
         return Outcome(detail={"reason": "reached the exit"})

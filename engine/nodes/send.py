@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine import templates
 from engine.nodes import (
+    Channels,
     CheckContext,
     Config,
     NodeError,
@@ -13,8 +14,21 @@ from engine.nodes import (
     RunContext,
     Send,
     _checks,
+    _words,
     register,
 )
+
+# The message field that best says what a message is about, when it has several.
+HEADLINES = ("subject", "title", "text", "task", "body")
+
+
+def _headline(message: object) -> object:
+    if not isinstance(message, dict):
+        return None
+    for key in (*HEADLINES, *message):
+        if isinstance(message.get(key), str) and message[key].strip():
+            return message[key]
+    return None
 
 
 @register
@@ -45,6 +59,14 @@ class SendMessage(NodeType):
                 ("fallback_channel", "the fallback must be another channel")
             )
         return problems
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        text = f"Send via {_words.channel(config.get('channel'), channels)}"
+        if config.get("fallback_channel"):
+            fallback = _words.channel(config.get("fallback_channel"), channels)
+            text += f" ({fallback} if it fails)"
+        gist = templates.gist(_headline(config.get("message")))
+        return f"{text}: {gist}" if gist else text
 
     def run(self, ctx: RunContext) -> Outcome:
         config = ctx.config

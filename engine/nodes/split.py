@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from engine.nodes import (
+    Channels,
     CheckContext,
     Config,
     NodeType,
@@ -13,6 +14,7 @@ from engine.nodes import (
     Port,
     RunContext,
     _checks,
+    _words,
     register,
 )
 
@@ -81,6 +83,19 @@ class Split(NodeType):
         ):
             problems.append(("branches", f"the percents add up to {total:g}, not 100"))
         return problems
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        shares = []
+        for branch in _branches(config):
+            percent = branch.get("percent")
+            shown = f"{percent:g}%" if isinstance(percent, int | float) else "?%"
+            held = (
+                " (holdout)"
+                if branch.get("holdout") is True and branch.get("port") != "holdout"
+                else ""
+            )
+            shares.append(f"{shown} {_words.name(branch.get('port'))}{held}")
+        return "Split " + (" / ".join(shares) or _words.BLANK)
 
     def run(self, ctx: RunContext) -> Outcome:
         drawn = bucket(ctx.customer_key, ctx.node_id)

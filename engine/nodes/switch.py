@@ -6,6 +6,7 @@ from typing import Any
 
 from engine import rules
 from engine.nodes import (
+    Channels,
     CheckContext,
     Config,
     NodeType,
@@ -13,6 +14,7 @@ from engine.nodes import (
     Port,
     RunContext,
     _checks,
+    _words,
     register,
 )
 
@@ -61,6 +63,13 @@ class Switch(NodeType):
                 (f"{where}.rule", m) for m in rules.check(case.get("rule"), "rule")
             ]
         return problems
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        cases = [
+            f"{_words.name(case.get('port'))} if {rules.describe(case.get('rule'))}"
+            for case in _cases(config)
+        ]
+        return "Switch: " + "; ".join([*cases, "else default"])
 
     def run(self, ctx: RunContext) -> Outcome:
         for case in _cases(ctx.config):

@@ -6,12 +6,14 @@ from typing import Any
 
 from engine import rules
 from engine.nodes import (
+    Channels,
     CheckContext,
     Config,
     NodeType,
     Outcome,
     RunContext,
     _checks,
+    _words,
     register,
 )
 
@@ -47,6 +49,9 @@ class Trigger(NodeType):
             + _checks.text(config, "event", "the trigger event")
             + _checks.rule(config, "where", required=False)
         )
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        return f"When {_words.name(config.get('event'))}{_words.where(config.get('where'))}"
 
     def run(self, ctx: RunContext) -> Outcome:
         return Outcome(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine import templates
 from engine.nodes import (
+    Channels,
     CheckContext,
     Config,
     NodeError,
@@ -12,6 +13,7 @@ from engine.nodes import (
     ProfileChange,
     RunContext,
     _checks,
+    _words,
     register,
 )
 
@@ -50,6 +52,25 @@ class UpdateProfile(NodeType):
         for trait in sorted({t for t in named if named.count(t) > 1}):
             problems.append(("set", f"the trait {trait!r} is changed twice"))
         return problems
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        changes: list[str] = []
+        if isinstance(config.get("set"), dict):
+            changes += [str(trait) for trait in config["set"]]
+        if isinstance(config.get("increment"), dict):
+            for trait, amount in config["increment"].items():
+                if isinstance(amount, int | float) and amount < 0:
+                    changes.append(f"{trait} − {-amount:g}")
+                else:
+                    changes.append(
+                        f"{trait} + {amount:g}"
+                        if isinstance(amount, int | float)
+                        else f"{trait} + ?"
+                    )
+        unset = config.get("unset")
+        if isinstance(unset, list) and unset:
+            changes.append("clear " + _words.listing([str(t) for t in unset]))
+        return "Set " + ", ".join(changes) if changes else f"Change {_words.BLANK}"
 
     def run(self, ctx: RunContext) -> Outcome:
         config = ctx.config

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from engine import durations
 from engine.nodes import (
+    Channels,
     CheckContext,
     Config,
     NodeType,
     Outcome,
     RunContext,
     _checks,
+    _words,
     register,
 )
 
@@ -26,6 +28,9 @@ class Wait(NodeType):
         return _checks.unknown_keys(config, self.fields) + _checks.duration(
             config, "duration", "the duration"
         )
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        return f"Wait {durations.in_words(config.get('duration')) or _words.BLANK}"
 
     def run(self, ctx: RunContext) -> Outcome:
         if ctx.resume is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine import durations
 from engine.nodes import (
     Await,
+    Channels,
     CheckContext,
     Config,
     NodeType,
@@ -12,6 +13,7 @@ from engine.nodes import (
     Port,
     RunContext,
     _checks,
+    _words,
     register,
 )
 
@@ -38,6 +40,11 @@ class WaitForEvent(NodeType):
             + _checks.rule(config, "where", required=False)
             + _checks.duration(config, "timeout", "the timeout")
         )
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        timeout = durations.in_words(config.get("timeout")) or _words.BLANK
+        event = _words.name(config.get("event"))
+        return f"Wait for {event}{_words.where(config.get('where'))}, up to {timeout}"
 
     def run(self, ctx: RunContext) -> Outcome:
         config = ctx.config

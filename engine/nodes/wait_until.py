@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import durations, rules
 from engine.nodes import (
+    Channels,
     CheckContext,
     Config,
     NodeType,
     Outcome,
     RunContext,
     _checks,
+    _words,
     register,
 )
 
@@ -65,6 +67,23 @@ def after_quiet_hours(
         return moment
     day = local.date() if now_t < end else local.date() + timedelta(days=1)
     return datetime.combine(day, end, tzinfo=zone).astimezone(UTC)
+
+
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _days(weekdays: Any) -> str:
+    """` on Mon–Fri`, ` on weekends`, ` on Mon, Wed`, or nothing for every day."""
+    if not isinstance(weekdays, list):
+        return ""
+    days = sorted({d for d in weekdays if isinstance(d, int) and 1 <= d <= 7})
+    if not days or len(days) == 7:
+        return ""
+    if days == [6, 7]:
+        return " on weekends"
+    if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
+        return f" on {DAY_NAMES[days[0] - 1]}–{DAY_NAMES[days[-1] - 1]}"
+    return " on " + ", ".join(DAY_NAMES[d - 1] for d in days)
 
 
 @register
@@ -130,6 +149,30 @@ class WaitUntil(NodeType):
                 ("quiet_hours", 'quiet hours are {"start": "21:00", "end": "08:00"}')
             )
         return problems
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        if "trait" in config:
+            trait = _words.name(config.get("trait"))
+            offset = config.get("offset")
+            if isinstance(offset, str) and durations.in_words(offset) not in (
+                "",
+                "no time",
+            ):
+                side = "before" if durations.is_negative(offset) else "after"
+                text = f"Wait until {durations.in_words(offset)} {side} {trait}"
+            else:
+                text = f"Wait until {trait}"
+        else:
+            clock = config.get("time") if _clock(config.get("time")) else _words.BLANK
+            text = f"Wait until {clock} their time{_days(config.get('weekdays'))}"
+        quiet = config.get("quiet_hours")
+        if (
+            isinstance(quiet, dict)
+            and _clock(quiet.get("start"))
+            and _clock(quiet.get("end"))
+        ):
+            text += f", not {quiet['start']}–{quiet['end']}"
+        return text
 
     def _target(self, ctx: RunContext) -> tuple[datetime | None, str]:
         config = ctx.config

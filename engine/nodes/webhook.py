@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from engine import templates
 from engine.nodes import (
+    Channels,
     CheckContext,
     Config,
     NodeError,
@@ -16,6 +17,7 @@ from engine.nodes import (
     RunContext,
     WebhookCall,
     _checks,
+    _words,
     register,
 )
 
@@ -82,6 +84,13 @@ class Webhook(NodeType):
                 ("headers", "headers are an object of names to text values")
             )
         return problems
+
+    def summary(self, config: Config, channels: Channels) -> str:
+        url = config.get("url")
+        parts = urlsplit(url.strip()) if isinstance(url, str) else None
+        if parts is None or not parts.hostname:
+            return f"Call {_words.BLANK}"
+        return f"Call {parts.hostname}{parts.path if parts.path != '/' else ''}"
 
     def run(self, ctx: RunContext) -> Outcome:
         config = ctx.config

@@ -136,7 +136,7 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
     expect(
         page.get_by_role("heading", name="What changes from version 1")
     ).to_be_visible()
-    expect(page.get_by_text("Added: wait_1")).to_be_visible()
+    expect(page.locator(".changes")).to_contain_text("Added: Wait Wait 1 hour")
     page.screenshot(path=str(screenshot_dir / "publish.png"))
     page.get_by_role("button", name="Publish version 2").click()
     expect(page.get_by_text("Published version 2 of “Cart recovery”")).to_be_visible()

@@ -61,6 +61,8 @@ def test_a_journey_page_shows_headline_funnel_and_channels(world):
     ):
         assert text in page
     assert '<p class="figure">2</p>' in page  # entered
+    funnel = page.split('id="funnel-h"')[1].split("</table>")[0]
+    assert "Wait for order_completed, up to" in funnel  # each step says what it does
     assert "50.0% reached the goal" in page
 
 

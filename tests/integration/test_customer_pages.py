@@ -165,8 +165,10 @@ def test_the_profile_shows_identities_traits_runs_and_a_cross_channel_timeline(
     traits = page.split('id="traits-title"')[1].split("</section>")[0]
     assert "tier" in traits and "vip" in traits
     runs = page.split('id="runs-title"')[1].split("</section>")[0]
-    assert "Cart recovery" in runs and "<code>wait</code>" in runs
-    assert "waiting for <code>order_completed</code>" in runs
+    assert "Cart recovery" in runs
+    # The step they wait at, by what it does.
+    assert "<strong>Wait for event</strong>" in runs
+    assert "Wait for order_completed, up to" in runs
     timeline = page.split('id="timeline-title"')[1]
     entries = re.findall(r'<li class="entry entry-(\w+)">', timeline)
     assert entries[:2] == [
@@ -179,6 +181,8 @@ def test_the_profile_shows_identities_traits_runs_and_a_cross_channel_timeline(
     sources = set(re.findall(r'class="chip source source-\w+"[^>]*>([^<]+)<', timeline))
     assert {"web", "email", "Cart recovery"} <= sources
     assert "<details" in timeline and "&#34;cart_value&#34;: 120.5" in timeline
+    # Steps read as the version the customer is on draws them.
+    assert "Trigger: When cart_abandoned where cart_value ≥ 50 → out" in timeline
 
 
 def test_consent_changed_by_a_marketer_is_audited_and_suppresses_deliveries(

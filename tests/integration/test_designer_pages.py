@@ -334,7 +334,11 @@ def test_publish_shows_the_changes_and_customers_in_flight_first(marketer, sessi
     )
 
     page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
-    assert "Added: <code>hour</code>" in page
+    # Steps are named by what they do, not by their ids.
+    assert (
+        'Added: <span class="step-name"><strong>Wait</strong> '
+        '<span class="muted">Wait 1 hour</span></span>'
+    ) in page
     assert "Connections between steps changed." in page
     assert "1 customer already in the journey finish on version 1" in page
     assert "Publish version 2" in page
@@ -815,3 +819,48 @@ def test_sticky_notes_live_in_the_layout_and_are_not_steps(marketer, session):
     session.rollback()
     copy = session.scalars(select(Journey).where(Journey.id != journey.id)).one()
     assert copy.draft["layout"]["notes"] == notes
+
+
+def test_steps_are_named_by_label_and_summary_on_the_canvas_and_the_list(
+    marketer, session
+):
+    journey = _stored(session, "cart_recovery")
+    html = marketer.get(f"/journeys/{journey.id}/nodes/wait").get_data(as_text=True)
+    posted = _form_of(html)
+    posted[next(k for k in posted if k.endswith("-label"))] = "  Give them an hour "
+    saved = marketer.post(
+        f"/journeys/{journey.id}/nodes/wait",
+        data=posted,
+        headers={"HX-Request": "true"},
+    )
+    assert "Saved." in saved.get_data(as_text=True)
+    canvas = json.loads(saved.headers["HX-Trigger"])["draftSaved"]
+    assert canvas["summaries"]["wait"] == "Wait for order_completed, up to 1 hour"
+    assert canvas["summaries"]["mail"].startswith("Send via email (sms if it fails)")
+    session.rollback()
+    session.expire_all()
+    wait = next(
+        n for n in session.get(Journey, journey.id).draft["nodes"] if n["id"] == "wait"
+    )
+    assert wait["label"] == "Give them an hour"
+
+    answer = marketer.get(f"/journeys/{journey.id}/draft.json").get_json()
+    assert answer["summaries"]["start"] == "When cart_abandoned where cart_value ≥ 50"
+    listed = marketer.get(f"/journeys/{journey.id}").get_data(as_text=True)
+    row = listed.split('id="node-wait"')[1].split("</tr>")[0]
+    assert (
+        "Give them an hour" in row and "Wait for order_completed, up to 1 hour" in row
+    )
+
+    # Clearing the label takes it out of the document.
+    posted[next(k for k in posted if k.endswith("-label"))] = ""
+    revision = next(k for k in posted if k.endswith("-revision"))
+    posted[revision] = str(session.get(Journey, journey.id).draft_revision)
+    again = marketer.post(f"/journeys/{journey.id}/nodes/wait", data=posted)
+    assert "Saved." in again.get_data(as_text=True)
+    session.rollback()
+    session.expire_all()
+    wait = next(
+        n for n in session.get(Journey, journey.id).draft["nodes"] if n["id"] == "wait"
+    )
+    assert "label" not in wait

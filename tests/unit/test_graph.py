@@ -228,3 +228,26 @@ def test_unknown_node_types_and_journey_rules():
         (None, "goal.within"),
         (None, "exit_on[0].where"),
     } <= fields
+
+
+def test_a_node_label_is_optional_kept_on_export_and_checked():
+    raw = sample()
+    raw["nodes"][1]["label"] = "  Give them an hour  "
+    document = graph.parse(raw)
+    assert document.node("wait").label == "Give them an hour"
+    assert document.node("start").label is None
+    exported = graph.to_dict(document)
+    assert exported["nodes"][1]["label"] == "Give them an hour"
+    assert "label" not in exported["nodes"][0]
+    assert graph.parse(exported) == document
+
+    raw["nodes"][1]["label"] = "x" * 81
+    raw["nodes"][2]["label"] = ["not", "text"]
+    raw["nodes"][3]["label"] = "two\nlines"
+    found = problems_of(raw)
+    assert [(p["node"], p["field"]) for p in found] == [
+        ("wait", "nodes[1].label"),
+        ("vip", "nodes[2].label"),
+        ("call", "nodes[3].label"),
+    ]
+    assert found[0]["message"] == "a label is one line of at most 80 characters"

@@ -158,7 +158,7 @@ def _trend(report: analytics.JourneyReport) -> Iterable[list[Any]]:
 
 def _funnel(report: analytics.JourneyReport) -> Iterable[list[Any]]:
     outcomes = sorted({k for node in report.funnel for k in node.outcomes})
-    yield ["node", "type", "arrived", "here_now", *outcomes]
+    yield ["node", "type", "arrived", "here_now", *outcomes, "label", "summary"]
     for node in report.funnel:
         yield [
             node.node_id,
@@ -166,6 +166,8 @@ def _funnel(report: analytics.JourneyReport) -> Iterable[list[Any]]:
             node.arrived,
             node.here,
             *(node.outcomes.get(k, 0) for k in outcomes),
+            node.label or "",
+            node.summary,
         ]
 
 
@@ -266,7 +268,7 @@ def _chart_data(report: analytics.JourneyReport) -> dict[str, Any]:
             "delivered": [point.delivered for point in report.trend],
         },
         "funnel": {
-            "labels": [node.node_id for node in report.funnel],
+            "labels": [node.label or node.node_id for node in report.funnel],
             "arrived": [node.arrived for node in report.funnel],
             "here": [node.here for node in report.funnel],
         },

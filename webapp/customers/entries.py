@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import Channel, Journey
+from engine import summaries
+from engine.models import Channel, Journey, JourneyVersion
 
 # Why a delivery did not happen, in words (engine/delivery.py names the reasons).
 REASONS = {
@@ -75,6 +76,20 @@ class Presenter:
             )
         }
         self.items = items
+        # Steps are named as the version the customer was on drew them; a delivery by the
+        # same step as a step of that journey on this page.
+        version_ids = {i["version_id"] for i in items if i.get("version_id")}
+        self.steps: dict[int, dict[str, summaries.StepName]] = {}
+        self.steps_of_journey: dict[int, dict[str, summaries.StepName]] = {}
+        channel_names = {c.slug: c.name for c in self.channels.values()}
+        for version_id, journey_id, document in session.execute(
+            select(
+                JourneyVersion.id, JourneyVersion.journey_id, JourneyVersion.document
+            ).where(JourneyVersion.id.in_(version_ids))
+        ):
+            named = summaries.step_names(document, channel_names)
+            self.steps[version_id] = named
+            self.steps_of_journey.setdefault(journey_id, {}).update(named)
 
     def entries(self) -> list[Entry]:
         return [self.entry(item) for item in self.items]
@@ -116,7 +131,11 @@ class Presenter:
         )
 
     def _step(self, item: dict[str, Any], at: datetime) -> Entry:
-        summary = f"{item['node']} ({item['type']}) → {item['outcome']}"
+        step = self.steps.get(item.get("version_id") or 0, {}).get(item["node"])
+        if step is not None:
+            summary = f"{step.title}: {step.summary} → {item['outcome']}"
+        else:
+            summary = f"{item['node']} ({item['type']}) → {item['outcome']}"
         if item.get("reason"):
             summary += f": {item['reason']}"
         tone = "bad" if item["outcome"] in {"failed", "error"} else "plain"
@@ -137,7 +156,11 @@ class Presenter:
         else:
             source, source_kind = self._channel(item["channel_id"])
         status = item["status"]
-        where = f"{self._journey(item)} › {item['node']}" if item.get("node") else ""
+        step = self.steps_of_journey.get(item.get("journey_id") or 0, {}).get(
+            item.get("node") or ""
+        )
+        node = step.title if step is not None else item.get("node")
+        where = f"{self._journey(item)} › {node}" if node else ""
         if status == "suppressed":
             reason = REASONS.get(item.get("reason") or "", item.get("reason") or "")
             summary = f"Not sent: {reason}"

@@ -13,12 +13,14 @@ from flask import (
     request,
     url_for,
 )
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
 
-from engine import customers
+from engine import customers, summaries
+from engine.channels import channel_names
 from engine.customers import CustomerError
-from engine.models import Customer, Role, utcnow
+from engine.models import Customer, JourneyVersion, Role, utcnow
 from webapp.customers import bp
 from webapp.customers.entries import Presenter
 from webapp.customers.forms import ConfirmForm, ConsentForm
@@ -123,6 +125,27 @@ def _consent_context(customer: Customer, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _steps_at(runs: list[customers.RunSummary]) -> dict[int, summaries.StepName]:
+    """The step each run is at, named as its version draws it."""
+    documents: dict[int, Any] = {
+        version_id: document
+        for version_id, document in db().execute(
+            select(JourneyVersion.id, JourneyVersion.document).where(
+                JourneyVersion.id.in_({run.version_id for run in runs})
+            )
+        )
+    }
+    names = channel_names(db())
+    found = {}
+    for run in runs:
+        step = summaries.step_names(documents.get(run.version_id), names).get(
+            run.node or ""
+        )
+        if step is not None:
+            found[run.id] = step
+    return found
+
+
 @bp.get("/<int:customer_id>")
 @requires(Role.viewer)
 def show(customer_id: int) -> Any:
@@ -132,12 +155,14 @@ def show(customer_id: int) -> Any:
         return _to_survivor(customer, "customers.show", "")
     before = request.args.get("before") or None
     timeline = _timeline(customer, before)
+    runs = customers.runs_of(db(), customer, in_flight_only=True)
     return page_or_partial(
         "customers/show.html",
         "customers/_timeline.html",
         name=display_name(customer),
         identities=customers.identities(db(), customer),
-        runs=customers.runs_of(db(), customer, in_flight_only=True),
+        runs=runs,
+        run_steps=_steps_at(runs),
         can_erase=acting_user().role.includes(Role.admin),
         **timeline,
         **_consent_context(customer),

@@ -23,9 +23,16 @@ from wtforms import (
     TextAreaField,
     widgets,
 )
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
 
 from engine import durations
+from engine.graph.document import LABEL_LENGTH
 from webapp.designer.editors import RuleField
 from webapp.designer.row_fields import CasesField, MessageField, RowsField
 from webapp.forms import BaseForm
@@ -111,6 +118,13 @@ class NodeForm(BaseForm):
     """The base of every node form; `revision` ties a save to the draft it was loaded from."""
 
     revision = HiddenField()
+    label = StringField(
+        "Label",
+        [Optional(), Length(max=LABEL_LENGTH)],
+        description="Your own short name for this step, shown on the canvas above what it "
+        "does. Optional.",
+        render_kw={"maxlength": LABEL_LENGTH, "autocomplete": "off"},
+    )
 
     def load(self, config: dict[str, Any]) -> None:
         for name, field in self._config_fields().items():
@@ -130,7 +144,7 @@ class NodeForm(BaseForm):
         return {
             name: field
             for name, field in self._fields.items()
-            if name not in {"revision", "csrf_token", *self.not_config}
+            if name not in {"revision", "csrf_token", "label", *self.not_config}
         }
 
     not_config: tuple[str, ...] = ()

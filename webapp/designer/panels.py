@@ -248,6 +248,7 @@ def node_panel(journey_id: int, node_id: str) -> Any:
     form = _node_form(node)
     if form is not None:
         form.load(node.get("config") or {})
+        form.label.data = node.get("label") or ""
         form.revision.data = str(journey.draft_revision)
     return _panel(journey, node, form)
 
@@ -270,6 +271,9 @@ def save_node(journey_id: int, node_id: str) -> Any:
     for item in document["nodes"]:
         if item.get("id") == node_id:
             item["config"] = form.dump()
+            item.pop("label", None)
+            if (form.label.data or "").strip():
+                item["label"] = form.label.data.strip()
     return _save(
         journey,
         document,

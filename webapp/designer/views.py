@@ -15,7 +15,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import graph, journeys, starters, stats
+from engine import graph, journeys, starters, stats, summaries
 from engine import simulate as simulation
 from engine.journeys import JourneyError
 from engine.models import (
@@ -184,6 +184,7 @@ def show(journey_id: int) -> Any:
         viewing=viewing,
         in_flight_by_node=in_flight_by_node,
         sample_events=_sample_events(journey.draft),
+        steps=summaries.named_steps(db(), journey.draft),
     )
 
 
@@ -281,17 +282,29 @@ def restore(journey_id: int) -> Any:
 
 
 def _draft_answer(journey: Journey, problems: list[graph.Problem]) -> dict[str, Any]:
-    """The draft as the canvas needs it: document, revision, problems, ports per node."""
+    """The draft as the canvas needs it: document, revision, problems, and per node its
+    ports and what it does in words."""
     return {
         "revision": journey.draft_revision,
         "document": journey.draft,
         "problems": [p.to_dict() for p in problems],
+        **_node_facts(journey.draft),
+        "status": journey.status.value,
+    }
+
+
+def _node_facts(document: dict[str, Any]) -> dict[str, Any]:
+    """Each node's output ports and summary, for the canvas."""
+    return {
         "ports": {
             node["id"]: palette.ports_of(node["type"], node.get("config") or {})
-            for node in journey.draft.get("nodes", [])
+            for node in document.get("nodes", [])
             if isinstance(node, dict) and "id" in node and "type" in node
         },
-        "status": journey.status.value,
+        "summaries": {
+            node_id: step.summary
+            for node_id, step in summaries.named_steps(db(), document).items()
+        },
     }
 
 
@@ -313,10 +326,7 @@ def draft(journey_id: int) -> Any:
             "revision": journey.draft_revision,
             "document": document,
             "problems": [],
-            "ports": {
-                node["id"]: palette.ports_of(node["type"], node.get("config") or {})
-                for node in document["nodes"]
-            },
+            **_node_facts(document),
             "status": journey.status.value,
             "version": number,
         }
@@ -385,6 +395,8 @@ def publish(journey_id: int) -> Any:
         live=live,
         problems=[p.to_dict() for p in problems],
         changes=changes,
+        steps=summaries.named_steps(db(), journey.draft),
+        live_steps=summaries.named_steps(db(), live.document if live else {}),
         in_flight=journeys.in_flight_by_node(db(), journey),
         form=form,
     )
@@ -466,7 +478,7 @@ def restore_version(journey_id: int, number: int) -> Any:
 def counts(journey_id: int) -> Any:
     """Live figures for the canvas, polled by htmx: handed to the page as an event."""
     journey = _journey(journey_id)
-    figures = stats.journey_stats(db(), journey.id)
+    figures = stats.step_figures(db(), journey)
     response = make_response("", 200)
     response.headers["HX-Trigger"] = json.dumps({"liveCounts": figures})
     response.headers["Cache-Control"] = "no-store"

@@ -1,0 +1,34 @@
+"""Small helpers the node types' summaries share: names that may be missing, channel names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import rules
+from engine.nodes import Channels
+
+BLANK = "…"  # stands for a setting the marketer has not filled in yet
+
+
+def name(value: Any) -> str:
+    """An event, trait or port name from a config, or BLANK when it is not set."""
+    return value.strip() if isinstance(value, str) and value.strip() else BLANK
+
+
+def channel(slug: Any, channels: Channels) -> str:
+    """A channel by its name when it is known, else by its slug."""
+    if not isinstance(slug, str) or not slug.strip():
+        return "a channel"
+    return channels.get(slug, slug)
+
+
+def where(rule: Any) -> str:
+    """` where <rule>` for an optional filter, or nothing."""
+    return f" where {rules.describe(rule)}" if rule else ""
+
+
+def listing(items: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
