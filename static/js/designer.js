@@ -16,8 +16,22 @@
   const problemList = document.getElementById("problems");
   const publishLink = document.getElementById("publish-link");
   const panel = document.getElementById("node-panel");
-  const NODE_W = 220;
-  const NODE_H = 64;
+  const icons = root.dataset.icons;
+
+  // The designer fills the window below the page's head (the head's height depends on the
+  // journey's name and the width), so its height is measured rather than guessed.
+  function sizeDesigner() {
+    const top = root.getBoundingClientRect().top + window.scrollY;
+    root.style.setProperty("--designer-height", `${Math.max(416, Math.floor(window.innerHeight - top - 8))}px`);
+  }
+  sizeDesigner();
+  window.addEventListener("resize", sizeDesigner);
+  // The head may change height as the page settles (fonts, a wrapped title): follow it.
+  const head = document.querySelector(".designer-head");
+  if (head && window.ResizeObserver) new ResizeObserver(sizeDesigner).observe(head);
+  const NODE_W = 264;
+  const NODE_H = 92;
+  const RANK_GAP = 64; // between rows of steps: room for an edge's words below its port
 
   let revision = 0;
   let documentBase = {};
@@ -107,9 +121,11 @@
 
   // Manhattan routing steers around steps but costs too much on very large journeys.
   let routing = { name: "manhattan", args: { padding: 16 } };
-  function edgeStyle() {
+  // An edge with a route from Arrange goes straight through its points (they keep clear of
+  // every step); without one, the router finds a way around the steps.
+  function edgeStyle(routed) {
     return {
-      router: routing,
+      router: routed ? { name: "normal" } : routing,
       attrs: { line: { stroke: "#5a6b8c", strokeWidth: 2, targetMarker: { name: "block", width: 10, height: 8 } } },
       zIndex: 0,
     };
@@ -125,43 +141,200 @@
       label: { position: { name: "bottom", args: { y: 10 } } },
       attrs: {
         circle: { r: 7, magnet: true, stroke: "#1f6feb", strokeWidth: 2, fill: "#fff", cursor: "crosshair" },
-        text: { fontSize: 11, fill: "#334" },
+        text: { fontSize: 12, fill: "#24324d" },
       },
     },
   };
 
-  function portItems(type, ports) {
-    const items = type === "trigger" ? [] : [{ id: "in", group: "in" }];
+  // An output port is named under the step until an edge leaves it; the edge then carries
+  // the name (see edgeLabel).
+  function portText(port, isConnected, node) {
+    if (port.name === "out" || isConnected) return "";
+    return (node && edgeLabel(node, port.name)) || port.name;
+  }
+
+  // `step`: the node's {type, config}, which name its ports.
+  function portItems(step, ports, connected) {
+    const items = step.type === "trigger" ? [] : [{ id: "in", group: "in" }];
     for (const port of ports) {
+      const id = `out:${port.name}`;
       items.push({
-        id: `out:${port.name}`,
+        id,
         group: "out",
-        attrs: { text: { text: port.name === "out" ? "" : port.name + (port.required ? "" : "?") } },
+        required: port.required,
+        attrs: { text: { text: portText(port, connected && connected.has(id), step) } },
       });
     }
     return items;
   }
 
-  function label(node) {
-    const item = byType[node.type];
-    return `${item ? item.label : node.type}\n${node.id}`;
+  function refreshPortText(node) {
+    if (!node || !node.isNode() || isNote(node)) return;
+    const used = new Set(graph.getConnectedEdges(node, { outgoing: true }).map((edge) => edge.getSourcePortId()));
+    const wasLoading = loading;
+    loading = true;
+    for (const port of node.getPorts()) {
+      if (port.group !== "out") continue;
+      const text = portText({ name: port.id.replace(/^out:/, ""), required: port.required !== false }, used.has(port.id), node);
+      if (node.getPortProp(port.id, "attrs/text/text") !== text) node.setPortProp(port.id, "attrs/text/text", text);
+    }
+    loading = wasLoading;
   }
 
-  function nodeSpec(node, position, ports) {
+  // The words on a branch edge: yes/no, got the event/timed out, the split's share, the case.
+  function edgeLabel(source, port) {
+    if (!source || port === "out") return "";
+    const data = (source.getData ? source.getData() : source) || {};
+    const config = data.config || {};
+    switch (data.type) {
+      case "condition":
+        return port === "true" ? "yes" : port === "false" ? "no" : port;
+      case "wait_for_event":
+        if (port === "event") return config.event ? `got ${config.event}` : "got the event";
+        return port === "timeout" ? "timed out" : port;
+      case "split": {
+        const branch = (config.branches || []).find((b) => b && b.port === port);
+        return branch && typeof branch.percent === "number" ? `${port} ${branch.percent}%` : port;
+      }
+      case "switch":
+        return port === "default" ? "otherwise" : port;
+      case "send":
+      case "webhook":
+        return port === "error" ? "if it fails" : port;
+      default:
+        return port;
+    }
+  }
+
+  function labelled(edge) {
+    const port = (edge.getSourcePortId() || "out:out").replace(/^out:/, "");
+    const text = edgeLabel(edge.getSourceCell(), port);
+    const wasLoading = loading;
+    loading = true;
+    edge.setLabels(text ? [edgeLabelSpec(text)] : []);
+    loading = wasLoading;
+  }
+
+  function edgeLabelSpec(text) {
+    return {
+      attrs: {
+        label: { text, fontSize: 12, fill: "#24324d", fontWeight: 600 },
+        body: { ref: "label", fill: "#ffffff", stroke: "#b9c4d8", strokeWidth: 1, rx: 4, ry: 4,
+          refWidth: "100%", refHeight: "100%", refWidth2: 10, refHeight2: 6, refX: -5, refY: -3 },
+      },
+      position: { distance: 18 },
+    };
+  }
+
+  // A step's name: the marketer's label, else what it does (the server's summary).
+  function stepName(node) {
+    const data = node.getData ? node.getData() : node;
+    return data.label || data.summary || (byType[data.type] || {}).label || data.type;
+  }
+
+  function nodeSpec(node, position, ports, summary, connected) {
+    const item = byType[node.type];
     return {
       id: node.id,
-      shape: "rect",
+      shape: "journey-step",
       x: position.x,
       y: position.y,
       width: NODE_W,
       height: NODE_H,
-      attrs: {
-        body: { rx: 8, ry: 8, fill: "#ffffff", stroke: "#9aa7bf", strokeWidth: 1.5 },
-        label: { text: label(node), fontSize: 13, fill: "#1d2433" },
+      ports: { groups: portGroups, items: portItems(node, ports, connected) },
+      data: {
+        type: node.type,
+        config: node.config || {},
+        label: node.label || "",
+        summary: summary || (item ? item.summary : ""),
       },
-      ports: { groups: portGroups, items: portItems(node.type, ports) },
-      data: { type: node.type, config: node.config || {} },
     };
+  }
+
+  // ---- step cards -------------------------------------------------------------------------
+  // Each step is an HTML card: its type's icon and its label (or type), what it does, and on a
+  // published journey its figures; problems show as a badge. Figures, problems and the
+  // simulation's light are kept in the node's data, outside the document and undo.
+
+  X6.Shape.HTML.register({
+    shape: "journey-step",
+    width: NODE_W,
+    height: NODE_H,
+    effect: ["data"],
+    html: (cell) => card(cell),
+  });
+
+  function element(tag, className, text) {
+    const found = document.createElement(tag);
+    if (className) found.className = className;
+    if (text !== undefined) found.textContent = text;
+    return found;
+  }
+
+  function icon(name, className) {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", className);
+    svg.setAttribute("aria-hidden", "true");
+    const use = document.createElementNS("http://www.w3.org/2000/svg", "use");
+    use.setAttribute("href", `${icons}#${name}`);
+    svg.append(use);
+    return svg;
+  }
+
+  const count = (n) => Number(n || 0).toLocaleString("en");
+
+  function card(cell) {
+    const data = cell.getData() || {};
+    const item = byType[data.type];
+    const box = element("div", `step-card kind-${data.type}`);
+    if (data.problems && data.problems.length) box.classList.add("has-problems");
+    if (data.lit) box.classList.add("lit");
+    const head = element("div", "step-head");
+    head.append(icon(data.type, "step-icon"), element("span", "step-title", data.label || (item ? item.label : data.type)));
+    if (data.problems && data.problems.length) {
+      const badge = element("span", "step-problems");
+      badge.title = data.problems.join("\n");
+      badge.append(icon("problem", "badge-icon"), element("span", "", String(data.problems.length)));
+      badge.append(element("span", "visually-hidden", data.problems.length === 1 ? " problem" : " problems"));
+      head.append(badge);
+    }
+    const summary = element("p", "step-summary", data.summary || "");
+    box.title = `${data.label ? data.label + "\n" : ""}${data.summary || ""}`;
+    box.append(head, summary);
+    const f = data.figures;
+    if (f) {
+      // Arrivals (and their share of the arrivals at the steps before) in the head; below,
+      // where they are now, or for a send what became of its messages.
+      box.classList.add("has-figures");
+      const arrived = element("span", "step-in", `${count(f.entered)} in`);
+      if (f.share !== null && f.share !== undefined) arrived.append(element("span", "share", ` · ${f.share}%`));
+      head.append(arrived);
+      const line = element("p", "step-figures");
+      if (data.type === "send") {
+        const d = f.deliveries || {};
+        line.append(
+          element("span", `fig ${d.delivered ? "good" : ""}`, `${count(d.delivered)} delivered`),
+          element("span", `fig ${d.suppressed ? "warn" : ""}`, `${count(d.suppressed)} suppressed`),
+          element("span", `fig ${d.failed ? "bad" : ""}`, `${count(d.failed)} failed`),
+        );
+      } else if (data.type !== "exit") {
+        line.append(
+          element("span", "fig", `${count(f.waiting)} waiting`),
+          element("span", "fig", `${count(f.completed)} went on`),
+        );
+        if (f.failed) line.append(element("span", "fig bad", `${count(f.failed)} failed`));
+      }
+      box.append(line);
+    }
+    return box;
+  }
+
+  // Figures, problems and light are view state: changing them is neither an edit nor undoable.
+  function setViewData(node, values) {
+    const wasLoading = loading;
+    loading = true;
+    node.setData(values, { deep: false });
+    loading = wasLoading;
   }
 
   // Sticky notes are X6 nodes too, but not steps: they live in the draft's layout ("notes")
@@ -195,39 +368,69 @@
     view.container.setAttribute("data-node-type", node.getData().type);
   }
 
+  // The routes Arrange found, kept in the draft's layout so a reopened journey draws its
+  // edges the same way: {"from:port": [[x, y], ...]}. Moving a step drops its edges' routes.
+  function routeOf(layout, from, port) {
+    const points = layout.routes && layout.routes[`${from}:${port}`];
+    return Array.isArray(points)
+      ? points.filter((p) => Array.isArray(p) && p.length === 2).map(([x, y]) => ({ x, y }))
+      : null;
+  }
+
+  // `route`: the edge's bends from Arrange ([] for a straight one), or null when it has none.
+  function edgeSpec(from, port, to, route, source) {
+    const text = edgeLabel(source, port);
+    return {
+      ...edgeStyle(Boolean(route)),
+      source: { cell: from, port: `out:${port}` },
+      target: { cell: to, port: "in" },
+      vertices: route || [],
+      labels: text ? [edgeLabelSpec(text)] : [],
+    };
+  }
+
   function draw(answer) {
     loading = true;
     const doc = answer.document;
     documentBase = doc;
     const layout = doc.layout || {};
+    const summaries = answer.summaries || {};
     routing = (doc.nodes || []).length > 80
       ? { name: "orth", args: { padding: 16 } }
       : { name: "manhattan", args: { padding: 16 } };
+    // A document without a layout (or without the place of some step), or one drawn for other
+    // step sizes, is arranged on open; its edges then take the routes Arrange gives them.
+    const arrange = (doc.nodes || []).some((node) => !layout[node.id]) || overlapping(doc.nodes || [], layout);
+    const connected = new Map();
+    for (const edge of doc.edges || []) {
+      if (!connected.has(edge.from)) connected.set(edge.from, new Set());
+      connected.get(edge.from).add(`out:${edge.port || "out"}`);
+    }
     // One batch: the views are drawn once, not after every cell.
     const cells = (doc.nodes || []).map((node, index) => graph.createNode(nodeSpec(
       node,
-      layout[node.id] || { x: 80 + (index % 4) * 260, y: 60 + Math.floor(index / 4) * 140 },
+      layout[node.id] || { x: 80 + (index % 4) * 300, y: 60 + Math.floor(index / 4) * 180 },
       answer.ports[node.id] || [],
+      summaries[node.id],
+      connected.get(node.id),
     )));
-    const ids = new Set(cells.map((cell) => cell.id));
+    const byId = new Map(cells.map((cell) => [cell.id, cell]));
     for (const note of Array.isArray(layout.notes) ? layout.notes : []) {
-      if (note && typeof note.id === "string" && !ids.has(note.id)) cells.push(graph.createNode(noteSpec(note)));
+      if (note && typeof note.id === "string" && !byId.has(note.id)) cells.push(graph.createNode(noteSpec(note)));
     }
     for (const edge of doc.edges || []) {
-      if (!ids.has(edge.from) || !ids.has(edge.to)) continue;
-      cells.push(graph.createEdge({
-        ...edgeStyle(),
-        source: { cell: edge.from, port: `out:${edge.port || "out"}` },
-        target: { cell: edge.to, port: "in" },
-      }));
+      if (!byId.has(edge.from) || !byId.has(edge.to)) continue;
+      const port = edge.port || "out";
+      const route = arrange ? [] : routeOf(layout, edge.from, port);
+      cells.push(graph.createEdge(edgeSpec(edge.from, port, edge.to, route, byId.get(edge.from))));
     }
-    // Set the view first, so that only the steps in it get drawn.
-    const fitAfter = !openView(contentBox(cells.filter((cell) => cell.isNode() && !isNote(cell))), cells);
+    // Set the view first, so that only the steps in it get drawn (a journey to arrange is
+    // viewed once arranged).
+    const fitAfter = !arrange && !openView(contentBox(cells.filter((cell) => cell.isNode() && !isNote(cell))), cells);
     graph.resetCells(cells);
     loading = false;
-    // A document without a layout, or one drawn for other node sizes, is arranged on open;
-    // the arrangement is saved with the marketer's first edit.
-    if (Object.keys(layout).length === 0 || overlapping()) {
+    // The arrangement is saved with the marketer's first edit.
+    if (arrange) {
       autoLayout(false);
       openView();
     } else if (fitAfter) {
@@ -236,11 +439,12 @@
     showProblems(answer.problems);
   }
 
-  function overlapping() {
-    const boxes = steps().map((node) => node.getBBox());
+  function overlapping(nodes, layout) {
+    // Sorted by x, a step can only overlap those that start less than a step's width after it.
+    const boxes = nodes.map((node) => layout[node.id]).filter(Boolean).sort((a, b) => a.x - b.x);
     for (let i = 0; i < boxes.length; i += 1) {
-      for (let j = i + 1; j < boxes.length; j += 1) {
-        if (boxes[i].isIntersectWithRect(boxes[j])) return true;
+      for (let j = i + 1; j < boxes.length && boxes[j].x < boxes[i].x + NODE_W; j += 1) {
+        if (Math.abs(boxes[j].y - boxes[i].y) < NODE_H) return true;
       }
     }
     return false;
@@ -265,6 +469,7 @@
     if (notes.length) layout.notes = notes;
     else delete layout.notes;
     const edges = [];
+    const routes = {};
     for (const edge of graph.getEdges()) {
       const port = (edge.getSourcePortId() || "out:out").replace(/^out:/, "");
       const to = edge.getTargetCellId();
@@ -272,7 +477,13 @@
       const item = { from: edge.getSourceCellId(), to };
       if (port !== "out") item.port = port;
       edges.push(item);
+      // An edge on its route from Arrange goes straight through its bends (maybe none).
+      if ((edge.getRouter() || {}).name === "normal") {
+        routes[`${item.from}:${port}`] = edge.getVertices().map((p) => [Math.round(p.x), Math.round(p.y)]);
+      }
     }
+    if (Object.keys(routes).length) layout.routes = routes;
+    else delete layout.routes;
     return {
       ...documentBase,
       nodes: nodes.map((node) => ({ id: node.id, type: node.getData().type, config: node.getData().config })),
@@ -303,6 +514,7 @@
         revision = answer.revision;
         documentBase = answer.document;
         updatePorts(answer.ports);
+        showSummaries(answer.summaries);
         showProblems(answer.problems);
         setStatus(`Saved · revision ${revision}`);
       } else if (response.status === 412) {
@@ -316,8 +528,22 @@
       saveTimer = setTimeout(save, 5000);
     } finally {
       saving = false;
-      if (saveAgain) { saveAgain = false; scheduleSave(); }
+      if (saveAgain) {
+        saveAgain = false;
+        if (waiting.length) save(); else scheduleSave();
+      } else if (!saveTimer) {
+        for (const resolve of waiting.splice(0)) resolve();
+      }
     }
+  }
+
+  // Resolves once every change made so far is on the server (or could not be saved): the
+  // side panel and the simulation ask the server about the draft only then.
+  const waiting = [];
+  function whenSaved() {
+    if (!saving && !saveTimer) return Promise.resolve();
+    if (saveTimer && !saving) { clearTimeout(saveTimer); saveTimer = null; save(); }
+    return new Promise((resolve) => waiting.push(resolve));
   }
 
   function conflict(mine, answer) {
@@ -335,11 +561,23 @@
     statusLine.classList.toggle("bad", Boolean(bad));
   }
 
+  // The server's words for each step, and the words on the edges leaving it, which may
+  // follow from its config (a split's shares, an awaited event).
+  function showSummaries(summaries) {
+    for (const node of steps()) {
+      const summary = (summaries || {})[node.id];
+      if (summary === undefined || node.getData().summary === summary) continue;
+      setViewData(node, { summary });
+      for (const edge of graph.getConnectedEdges(node, { outgoing: true })) labelled(edge);
+    }
+  }
+
   function updatePorts(ports) {
     // Keep the ports that stay (and their edges); add the new ones, drop the gone ones.
     loading = true;
     for (const node of steps()) {
-      const wanted = portItems(node.getData().type, ports[node.id] || []);
+      const used = new Set(graph.getConnectedEdges(node, { outgoing: true }).map((edge) => edge.getSourcePortId()));
+      const wanted = portItems(node.getData(), ports[node.id] || [], used);
       const wantedIds = new Set(wanted.map((p) => p.id));
       const have = new Set(node.getPorts().map((p) => p.id));
       for (const id of have) if (!wantedIds.has(id)) node.removePort(id);
@@ -353,33 +591,43 @@
 
   const marked = new Set();
   function showProblems(problems) {
-    const wasLoading = loading;
-    loading = true; // marking problems is not an edit: keep it out of undo and autosave
-    for (const id of marked) {
+    // Marking problems is not an edit: setViewData keeps it out of undo and autosave.
+    const byNode = new Map();
+    for (const problem of problems) {
+      const node = problem.node && graph.getCellById(problem.node);
+      if (!node || !node.isNode()) continue;
+      if (!byNode.has(node.id)) byNode.set(node.id, []);
+      byNode.get(node.id).push(problem.message);
+    }
+    for (const id of new Set([...marked, ...byNode.keys()])) {
       const node = graph.getCellById(id);
-      if (node) node.attr("body/stroke", "#9aa7bf");
+      const messages = byNode.get(id) || [];
+      const had = (node && node.getData().problems) || [];
+      if (node && had.join("\n") !== messages.join("\n")) setViewData(node, { problems: messages });
     }
     marked.clear();
+    for (const id of byNode.keys()) marked.add(id);
     problemList.replaceChildren();
     document.getElementById("problem-count").textContent = problems.length
       ? `${problems.length} problem${problems.length === 1 ? "" : "s"}`
       : "No problems";
+    const badge = document.getElementById("problem-badge");
+    if (badge) {
+      badge.hidden = problems.length === 0;
+      badge.textContent = `${problems.length} problem${problems.length === 1 ? "" : "s"}`;
+    }
     for (const problem of problems) {
       const node = problem.node && graph.getCellById(problem.node);
-      if (node && node.isNode() && !marked.has(node.id)) {
-        node.attr("body/stroke", "#c62828");
-        marked.add(node.id);
-      }
       const li = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
       button.className = "link";
-      button.textContent = problem.node ? `${problem.node}: ${problem.message}` : problem.message;
+      const where = node && node.isNode() ? stepName(node) : problem.node;
+      button.textContent = where ? `${where}: ${problem.message}` : problem.message;
       button.addEventListener("click", () => focusNode(problem.node));
       li.append(button);
       problemList.append(li);
     }
-    loading = wasLoading;
     forgetFixed(problems);
     const publish = document.getElementById("publish-state");
     if (publish) publish.textContent = problems.length ? "Fix the problems to publish." : "Ready to publish.";
@@ -395,8 +643,7 @@
     publishLink.addEventListener("click", (event) => {
       if (publishLink.getAttribute("aria-disabled") !== "true") return;
       event.preventDefault();
-      const first = problemList.querySelector("button");
-      if (first) first.focus();
+      showProblemList();
     });
   }
 
@@ -424,6 +671,17 @@
 
   // ---- editing ----------------------------------------------------------------------------
 
+  // The middle of the part of the canvas that the toolbar and the palette leave free, in the
+  // journey's coordinates: where a step or note added without a place goes.
+  function freeCenter() {
+    const box = canvasBox.getBoundingClientRect();
+    const pad = fitPadding();
+    return graph.clientToLocal(
+      box.left + pad.left + (box.width - pad.left - pad.right) / 2,
+      box.top + pad.top + (box.height - pad.top - pad.bottom) / 2,
+    );
+  }
+
   function newId(type) {
     let n = 1;
     while (graph.getCellById(`${type}_${n}`)) n += 1;
@@ -432,7 +690,7 @@
 
   function addNode(type, point) {
     const item = byType[type];
-    const at = point || graph.graphToLocal(graph.getGraphArea().center);
+    const at = point || freeCenter();
     const node = graph.addNode(
       nodeSpec({ id: newId(type), type, config: structuredClone(item.config) },
         { x: Math.round(at.x - NODE_W / 2), y: Math.round(at.y - NODE_H / 2) }, item.ports),
@@ -466,12 +724,33 @@
     for (const other of graph.getConnectedEdges(edge.getSourceCell(), { outgoing: true })) {
       if (other !== edge && other.getSourcePortId() === port) other.remove();
     }
+    labelled(edge);
+    refreshPortText(edge.getSourceCell());
     if (isNew) scheduleSave();
   });
-  graph.on("cell:added", ({ cell }) => { if (cell.isNode()) scheduleSave(); });
-  graph.on("cell:removed", scheduleSave);
+  graph.on("cell:added", ({ cell }) => {
+    if (!cell.isNode()) return;
+    // A pasted step comes without the figures, problems or light of the one copied.
+    if (!loading && !isNote(cell)) setViewData(cell, { figures: null, problems: [], lit: false });
+    scheduleSave();
+  });
+  graph.on("cell:removed", ({ cell }) => {
+    if (cell.isEdge()) refreshPortText(graph.getCellById(cell.getSourceCellId()));
+    scheduleSave();
+  });
   // Moving a step by itself or with the selection it belongs to (the latter fires no node:moved).
-  graph.on("node:change:position", scheduleSave);
+  // Its edges leave the routes Arrange gave them and find their own way around the steps.
+  graph.on("node:change:position", ({ node }) => {
+    if (!loading && !arranging && !isNote(node)) {
+      for (const edge of graph.getConnectedEdges(node)) {
+        if ((edge.getRouter() || {}).name === "normal") {
+          edge.setVertices([]);
+          edge.setRouter(routing);
+        }
+      }
+    }
+    scheduleSave();
+  });
   graph.on("edge:change:target", ({ edge }) => { if (edge.getTargetCellId()) scheduleSave(); });
   graph.on("history:change", updateHistoryButtons);
 
@@ -494,10 +773,28 @@
   function zoom(delta) { graph.zoom(delta, { minScale: 0.2, maxScale: 2 }); drawView(); return false; }
   // The toolbar floats over the canvas and wraps to two lines on a narrow stage: the journey
   // is fitted below it, whatever its height.
+  // The palette floats on its left and the map in a corner: the journey is fitted beside them,
+  // the map's side (right or below) being whichever leaves the steps larger.
   const toolbar = document.querySelector(".stage .toolbar");
-  function fitPadding() {
-    const below = toolbar ? toolbar.getBoundingClientRect().bottom - canvasBox.getBoundingClientRect().top : 0;
-    return { top: Math.max(72, Math.round(below + 24)), right: 40, bottom: 40, left: 40 };
+  const palette = document.getElementById("palette");
+  const mapBox = document.getElementById("minimap");
+  function fitPadding(area) {
+    const box = canvasBox.getBoundingClientRect();
+    const below = toolbar ? toolbar.getBoundingClientRect().bottom - box.top : 0;
+    const pad = { top: Math.max(64, Math.round(below + 20)), right: 32, bottom: 24, left: 32 };
+    if (palette && palette.offsetParent) pad.left = Math.max(pad.left, Math.round(palette.getBoundingClientRect().right - box.left + 24));
+    if (mapBox && !mapBox.hidden && area) {
+      const map = mapBox.getBoundingClientRect();
+      const scaleWith = (right, bottom) => Math.min(
+        (box.width - pad.left - right) / Math.max(area.width, 1),
+        (box.height - pad.top - bottom) / Math.max(area.height, 1),
+      );
+      const aside = Math.round(box.right - map.left + 16);
+      const under = Math.round(box.bottom - map.top + 16);
+      if (scaleWith(aside, pad.bottom) >= scaleWith(pad.right, under)) pad.right = aside;
+      else pad.bottom = under;
+    }
+    return pad;
   }
   // X6's zoomToFit centres the journey in the whole canvas, under the toolbar: this centres
   // it in the part left free by the padding.
@@ -505,7 +802,7 @@
     const area = graph.getContentArea();
     if (area.width === 0 && area.height === 0) return false;
     const box = canvasBox.getBoundingClientRect();
-    const pad = fitPadding();
+    const pad = fitPadding(area);
     const free = { width: box.width - pad.left - pad.right, height: box.height - pad.top - pad.bottom };
     const scale = Math.max(0.01, Math.min(1, free.width / Math.max(area.width, 1), free.height / Math.max(area.height, 1)));
     graph.zoomTo(scale);
@@ -527,7 +824,7 @@
 
   // Opening a journey fits it to the screen, unless that would make its steps too small to read:
   // then it opens at a readable size on its first steps (Fit still shows the whole journey).
-  const READABLE = 0.6;
+  const READABLE = 0.7;
   function contentBox(nodes) {
     if (!nodes.length) return null;
     let box = nodes[0].getBBox();
@@ -544,13 +841,17 @@
     openedAt = `${box.width}x${box.height}`;
     if (nodes.length === 0) return true;
     const area = content || graph.getContentArea();
-    const padding = fitPadding();
+    const padding = fitPadding(area);
     const across = (box.width - padding.left - padding.right) / Math.max(area.width, 1);
     const down = (box.height - padding.top - padding.bottom) / Math.max(area.height, 1);
     if (Math.min(across, down) >= READABLE) {
       if (cells) return false; // before the cells are in the graph, Fit has nothing to measure
       fit();
       return true;
+    }
+    if (mapBox && mapChosen === null && mapBox.hidden) {
+      mapBox.hidden = false; // the journey opens at its top left, the map in the far corner
+      pressed("minimap", true);
     }
     graph.zoomTo(READABLE);
     // The journey's top left corner at the top left of the canvas, below the toolbar.
@@ -563,20 +864,40 @@
     return true;
   }
 
+  // Arrange: dagre lays the journey out top to bottom, room left for the edges' words, and
+  // the branches of a step side by side in the order of its ports (yes before no, the event
+  // before the timeout), so they do not cross. Each edge keeps dagre's route, which passes
+  // between the steps, never under one.
+  let arranging = false;
   function autoLayout(record = true) {
-    const g = new dagre.graphlib.Graph();
-    g.setGraph({ rankdir: "TB", nodesep: 50, ranksep: 56 });
-    g.setDefaultEdgeLabel(() => ({}));
-    for (const node of steps()) g.setNode(node.id, { width: NODE_W, height: NODE_H + 24 });
-    for (const edge of graph.getEdges()) {
-      if (edge.getTargetCellId()) g.setEdge(edge.getSourceCellId(), edge.getTargetCellId());
+    const g = new dagre.graphlib.Graph({ multigraph: true });
+    g.setGraph({ rankdir: "TB", nodesep: 36, edgesep: 24, ranksep: RANK_GAP, marginx: 0, marginy: 0 });
+    const order = new Map();
+    for (const node of steps()) {
+      g.setNode(node.id, { width: NODE_W, height: NODE_H });
+      order.set(node.id, node.getPorts().filter((p) => p.group === "out").map((p) => p.id));
     }
-    dagre.layout(g);
+    const edges = graph.getEdges().filter((edge) => g.hasNode(edge.getSourceCellId()) && g.hasNode(edge.getTargetCellId() || ""));
+    const rank = (edge) => (order.get(edge.getSourceCellId()) || []).indexOf(edge.getSourcePortId());
+    edges.sort((a, b) => rank(a) - rank(b));
+    for (const edge of edges) g.setEdge(edge.getSourceCellId(), edge.getTargetCellId(), {}, edge.getSourcePortId());
+    dagre.layout(g, {
+      customOrder: (layered, orderLayers) => orderLayers(layered, { constraints: portConstraints(layered, order) }),
+    });
     const move = () => {
+      arranging = true;
       for (const node of steps()) {
         const p = g.node(node.id);
-        node.position(Math.round(p.x - NODE_W / 2), Math.round(p.y - p.height / 2));
+        node.position(Math.round(p.x - NODE_W / 2), Math.round(p.y - NODE_H / 2));
       }
+      const rowTops = [...new Set(steps().map((node) => node.getPosition().y))];
+      for (const edge of edges) {
+        const found = g.edge(edge.getSourceCellId(), edge.getTargetCellId(), edge.getSourcePortId());
+        const vertices = found && found.points ? elbows(edge, found.points.slice(1, -1), rowTops) : [];
+        edge.setVertices(vertices);
+        edge.setRouter({ name: "normal" });
+      }
+      arranging = false;
     };
     if (record) {
       graph.batchUpdate("layout", move);
@@ -589,6 +910,61 @@
     }
     fit();
     return false;
+  }
+
+  // An orthogonal route from the edge's port through dagre's bends to the target's top. Runs
+  // across are made only in the gaps between rows of steps; a run down passes a row through
+  // the slot dagre kept free for it. So no segment crosses a step.
+  function elbows(edge, bends, rowTops) {
+    const source = edge.getSourceCell();
+    const target = edge.getTargetCell();
+    const port = source.getPortsPosition("out")[edge.getSourcePortId()];
+    const at = source.getPosition();
+    const start = { x: at.x + (port ? port.position.x : NODE_W / 2), y: at.y + NODE_H };
+    const end = { x: target.getPosition().x + NODE_W / 2, y: target.getPosition().y };
+    const rowAt = (y) => rowTops.find((top) => y >= top - 1 && y <= top + NODE_H + 1);
+    const vertices = [];
+    let x = Math.round(start.x);
+    const across = (y, to) => {
+      if (Math.abs(to - x) < 1) return;
+      vertices.push({ x, y: Math.round(y) }, { x: Math.round(to), y: Math.round(y) });
+      x = Math.round(to);
+    };
+    for (const bend of bends) {
+      const row = rowAt(bend.y);
+      across(row === undefined ? bend.y : row - RANK_GAP / 2, bend.x);
+    }
+    across(end.y - RANK_GAP / 2, end.x);
+    return vertices;
+  }
+
+  // Within each layer, the first steps (or edge bends) reached from a step's ports keep the
+  // ports' left-to-right order. A constraint that would contradict earlier ones is left out.
+  function portConstraints(layered, order) {
+    const constraints = [];
+    const right = new Map();
+    const reaches = (from, to, seen = new Set()) => {
+      if (from === to) return true;
+      if (seen.has(from)) return false;
+      seen.add(from);
+      return [...(right.get(from) || [])].some((next) => reaches(next, to, seen));
+    };
+    for (const v of layered.nodes()) {
+      const ports = order.get(v);
+      if (!ports || ports.length < 2) continue;
+      const firsts = (layered.outEdges(v) || [])
+        .filter((e) => ports.includes(e.name))
+        .sort((a, b) => ports.indexOf(a.name) - ports.indexOf(b.name))
+        .map((e) => e.w);
+      for (let i = 1; i < firsts.length; i += 1) {
+        const [left, next] = [firsts[i - 1], firsts[i]];
+        if (left === next || layered.node(left).rank !== layered.node(next).rank || reaches(next, left)) continue;
+        constraints.push({ left, right: next });
+        if (!right.has(left)) right.set(left, new Set());
+        right.get(left).add(next);
+      }
+    }
+    return constraints;
   }
 
   keyboard.bindKey(["delete", "backspace"], removeSelection);
@@ -620,10 +996,14 @@
     const ports = freePorts(node);
     const portSelect = document.getElementById("connect-port");
     const targetSelect = document.getElementById("connect-target");
-    portSelect.replaceChildren(...ports.map((port) => new Option(port.id.replace(/^out:/, ""), port.id)));
+    portSelect.replaceChildren(...ports.map((port) => {
+      const name = port.id.replace(/^out:/, "");
+      const words = edgeLabel(node, name);
+      return new Option(words && words !== name ? `${name} (${words})` : name, port.id);
+    }));
     const targets = steps().filter((other) => other !== node && other.hasPort("in"));
-    targetSelect.replaceChildren(...targets.map((other) => new Option(label({ id: other.id, type: other.getData().type }).replace("\n", " · "), other.id)));
-    connectDialog.querySelector("[data-connect-from]").textContent = node.id;
+    targetSelect.replaceChildren(...targets.map((other) => new Option(stepName(other), other.id)));
+    connectDialog.querySelector("[data-connect-from]").textContent = stepName(node);
     const none = ports.length === 0 || targets.length === 0;
     connectDialog.querySelector("[data-connect-none]").hidden = ports.length !== 0;
     connectDialog.querySelector("[data-connect-ok]").disabled = none;
@@ -639,7 +1019,8 @@
     for (const other of graph.getConnectedEdges(node, { outgoing: true })) {
       if (other.getSourcePortId() === port) other.remove();
     }
-    graph.addEdge({ ...edgeStyle(), source: { cell: node.id, port }, target: { cell: to, port: "in" } });
+    const edge = graph.addEdge(edgeSpec(node.id, port.replace(/^out:/, ""), to, null, node));
+    refreshPortText(edge.getSourceCell());
     scheduleSave();
   }
   if (connectDialog) {
@@ -661,7 +1042,7 @@
   // A note's text is typed in the side panel; the note shows it as it is typed.
   function addNote() {
     if (!editable) return false;
-    const at = graph.graphToLocal(graph.getGraphArea().center);
+    const at = freeCenter();
     let n = 1;
     while (graph.getCellById(`note_${n}`)) n += 1;
     const note = graph.addNode(noteSpec({ id: `note_${n}`, x: Math.round(at.x - 90), y: Math.round(at.y - 45), text: "" }));
@@ -693,10 +1074,86 @@
     text.focus();
   }
 
-  const actions = { note: addNote, undo, redo, "zoom-in": () => zoom(0.1), "zoom-out": () => zoom(-0.1), fit, layout: () => autoLayout(), delete: removeSelection };
+  // ---- the room around the canvas ------------------------------------------------------
+  // The step list, the details panel and the map fold away; full screen leaves only the
+  // canvas and its panel. Each choice is remembered in this browser.
+
+  const remembered = (key, fallback) => {
+    try { const value = localStorage.getItem(`throughline.${key}`); return value === null ? fallback : value === "1"; } catch (e) { return fallback; }
+  };
+  const remember = (key, on) => { try { localStorage.setItem(`throughline.${key}`, on ? "1" : "0"); } catch (e) { /* private mode */ } };
+  const pressed = (action, on) => {
+    const button = document.querySelector(`[data-action="${action}"]`);
+    if (button) button.setAttribute(action === "palette" ? "aria-expanded" : "aria-pressed", String(on));
+  };
+
+  function showPalette(on) {
+    if (!palette) return;
+    palette.classList.toggle("collapsed", !on);
+    pressed("palette", on);
+    const button = palette.querySelector('[data-action="palette"]');
+    const words = on ? "Hide the step names" : "Show the step names";
+    button.title = words;
+    button.setAttribute("aria-label", words);
+    remember("palette", on);
+  }
+  function showPanel(on) {
+    root.classList.toggle("panel-closed", !on);
+    pressed("panel", on);
+    remember("panel", on);
+  }
+  function showMap(on) {
+    if (!mapBox) return;
+    mapBox.hidden = !on;
+    pressed("minimap", on);
+    remember("minimap", on);
+    if (on) addMinimap();
+  }
+  function fullScreen(on) {
+    document.body.classList.toggle("full-screen", on);
+    pressed("full-screen", on);
+    const button = document.querySelector('[data-action="full-screen"]');
+    if (button) button.querySelector("use").setAttribute("href", `${icons}#${on ? "leave-full-screen" : "full-screen"}`);
+    if (on && document.documentElement.requestFullscreen && !document.fullscreenElement) {
+      document.documentElement.requestFullscreen().catch(() => {}); // the window alone will do
+    } else if (!on && document.fullscreenElement) {
+      document.exitFullscreen().catch(() => {});
+    }
+    sizeDesigner();
+  }
+  document.addEventListener("fullscreenchange", () => {
+    if (!document.fullscreenElement && document.body.classList.contains("full-screen")) fullScreen(false);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && document.body.classList.contains("full-screen") && !document.querySelector("dialog[open]")) fullScreen(false);
+  });
+  keyboard.bindKey(["f"], () => { fullScreen(!document.body.classList.contains("full-screen")); return false; });
+
+  const problemBadge = document.getElementById("problem-badge");
+  function showProblemList() {
+    showPanel(true);
+    const first = problemList.querySelector("button");
+    if (first) first.focus();
+  }
+  if (problemBadge) problemBadge.addEventListener("click", showProblemList);
+
+  const actions = {
+    note: addNote, undo, redo, "zoom-in": () => zoom(0.1), "zoom-out": () => zoom(-0.1), fit,
+    layout: () => autoLayout(), delete: removeSelection,
+    palette: () => showPalette(palette.classList.contains("collapsed")),
+    panel: () => showPanel(root.classList.contains("panel-closed")),
+    minimap: () => showMap(mapBox.hidden),
+    "full-screen": () => fullScreen(!document.body.classList.contains("full-screen")),
+  };
   for (const button of document.querySelectorAll("[data-action]")) {
     button.addEventListener("click", () => { actions[button.dataset.action](); if (button.dataset.action !== "note") canvasBox.focus(); });
   }
+  showPalette(remembered("palette", true));
+  showPanel(remembered("panel", true));
+  // The map starts hidden for a journey that fits the view readably, unless asked for before.
+  let mapChosen = null;
+  try { mapChosen = localStorage.getItem("throughline.minimap"); } catch (e) { /* private mode */ }
+  if (mapBox) { mapBox.hidden = mapChosen !== "1"; pressed("minimap", !mapBox.hidden); }
   function updateHistoryButtons() {
     document.querySelector('[data-action="undo"]').disabled = !history.canUndo();
     document.querySelector('[data-action="redo"]').disabled = !history.canRedo();
@@ -719,8 +1176,9 @@
     const node = nodes[0];
     if (node.id === panelNode) return;
     panelNode = node.id;
+    if (root.classList.contains("panel-closed")) showPanel(true);
     if (isNote(node)) { showNotePanel(node); return; }
-    if (saveTimer || saving) { clearTimeout(saveTimer); saveTimer = null; await save(); }
+    await whenSaved();
     const url = panel.dataset.panelUrl.replace("__node__", encodeURIComponent(node.id));
     if (!root.dataset.version) htmx.ajax("GET", url, { target: "#node-panel", swap: "innerHTML" });
   });
@@ -736,10 +1194,11 @@
     loading = true;
     for (const item of answer.document.nodes) {
       const node = graph.getCellById(item.id);
-      if (node) node.setData({ config: item.config }, { overwrite: false, deep: false });
+      if (node) node.setData({ config: item.config, label: item.label || "" }, { overwrite: false, deep: false });
     }
     loading = false;
     updatePorts(answer.ports);
+    showSummaries(answer.summaries);
     showProblems(answer.problems);
     setStatus(`Saved · revision ${revision}`);
   });
@@ -748,13 +1207,11 @@
   // On a published journey, htmx polls the figures; each step shows how many entered it,
   // wait there and went on. Counting is not an edit: it stays out of undo and autosave.
 
-  let counts = {};
+  let counts = null;
   document.body.addEventListener("liveCounts", (event) => {
     const figures = event.detail;
     counts = figures.nodes || {};
-    loading = true;
-    for (const node of steps()) relabel(node);
-    loading = false;
+    showFigures();
     const line = document.getElementById("live-figures");
     if (line) {
       line.textContent = `${figures.entered} entered, ${figures.active} in it now, ` +
@@ -762,15 +1219,29 @@
     }
   });
 
-  function relabel(node) {
-    const base = label({ id: node.id, type: node.getData().type });
-    const c = counts[node.id];
-    node.attr("label/text", c ? `${base}\n${c.entered} in · ${c.waiting} waiting · ${c.completed} on` : base);
-    const view = graph.findViewByCell(node);
-    if (view && c) {
-      view.container.setAttribute("data-entered", c.entered);
-      view.container.setAttribute("data-waiting", c.waiting);
-      view.container.setAttribute("data-completed", c.completed);
+  // Each step's figures, with its arrivals as a share of the arrivals at the steps leading
+  // to it; a step no one reached shows zeros, not nothing.
+  const ZERO = { entered: 0, waiting: 0, completed: 0, failed: 0, deliveries: { delivered: 0, suppressed: 0, failed: 0 } };
+  function showFigures() {
+    if (!counts) return;
+    for (const node of steps()) {
+      const mine = counts[node.id] || ZERO;
+      const before = graph.getIncomingEdges(node) || [];
+      const sources = new Set(before.map((edge) => edge.getSourceCellId()).filter((id) => id !== node.id));
+      let share = null;
+      if (sources.size) {
+        const arrived = [...sources].reduce((sum, id) => sum + ((counts[id] || ZERO).entered || 0), 0);
+        share = arrived ? Math.round((100 * mine.entered) / arrived) : null;
+      }
+      const figures = { ...mine, share };
+      const had = node.getData().figures;
+      if (JSON.stringify(had) !== JSON.stringify(figures)) setViewData(node, { figures });
+      const view = graph.findViewByCell(node);
+      if (view) {
+        view.container.setAttribute("data-entered", mine.entered);
+        view.container.setAttribute("data-waiting", mine.waiting);
+        view.container.setAttribute("data-completed", mine.completed);
+      }
     }
   }
 
@@ -800,12 +1271,10 @@
 
   function unlight() {
     clearInterval(lighting);
-    loading = true;
     for (const id of lit) {
       const node = graph.getCellById(id);
-      if (node) node.attr("body/fill", "#ffffff");
+      if (node) setViewData(node, { lit: false });
     }
-    loading = false;
     lit = [];
   }
 
@@ -816,9 +1285,7 @@
     lighting = setInterval(() => {
       if (index >= steps.length) { clearInterval(lighting); return; }
       const node = graph.getCellById(steps[index].node);
-      loading = true;
-      if (node) { node.attr("body/fill", "#dff5e3"); lit.push(node.id); }
-      loading = false;
+      if (node) { setViewData(node, { lit: true }); lit.push(node.id); }
       if (items[index]) items[index].classList.add("lit");
       index += 1;
     }, 350);
@@ -839,7 +1306,8 @@
       const button = document.createElement("button");
       button.type = "button";
       button.className = "link";
-      button.textContent = `${step.node}: ${step.outcome}`;
+      const node = graph.getCellById(step.node);
+      button.textContent = `${node ? stepName(node) : step.node}: ${step.outcome}`;
       button.addEventListener("click", () => focusNode(step.node));
       li.append(button);
       if (reason) li.append(document.createTextNode(` — ${typeof reason === "string" ? reason : JSON.stringify(reason)}`));
@@ -854,7 +1322,8 @@
       const card = document.createElement("div");
       card.className = "sim-send";
       const title = document.createElement("strong");
-      title.textContent = `${send.node} → ${send.channel}`;
+      const from = graph.getCellById(send.node);
+      title.textContent = `${from ? stepName(from) : send.node} → ${send.channel}`;
       const body = document.createElement("pre");
       body.textContent = JSON.stringify(send.message, null, 2);
       card.append(title, body);
@@ -880,7 +1349,7 @@
         error.hidden = false;
         return;
       }
-      if (saveTimer || saving) { clearTimeout(saveTimer); saveTimer = null; await save(); }
+      await whenSaved();
       const response = await fetch(sim.dataset.url, {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
@@ -907,9 +1376,7 @@
       revision = answer.revision;
       draw(answer);
       // Figures that arrived before the steps were drawn are shown now.
-      loading = true;
-      for (const node of steps()) if (counts[node.id]) relabel(node);
-      loading = false;
+      showFigures();
       performance.mark("throughline:drawn");
       history.clean();
       updateHistoryButtons();
@@ -918,7 +1385,7 @@
         if (openedAt !== `${box.width}x${box.height}`) openView(); // the page changed size meanwhile
         performance.mark("throughline:opened");
         const later = window.requestIdleCallback || ((fn) => setTimeout(fn, 50));
-        later(addMinimap, { timeout: 1000 });
+        later(() => { if (!mapBox.hidden) addMinimap(); }, { timeout: 1000 });
       });
       setStatus(`Revision ${revision}`);
       root.dataset.ready = "true";

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import Page
 from werkzeug.serving import make_server
 
 from webapp import create_app
@@ -66,3 +69,26 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return tmp_path_factory.mktemp("screenshots")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+# A refused form or sign-in is answered with its status (400, 401, 409, 412, 422), which
+# Chromium logs as a failed load: that is the page working, not an error of the page.
+ANSWERED_INPUT = re.compile(
+    r"^Failed to load resource: the server responded with a status of (400|401|409|412|422) "
+)
+
+
+@pytest.fixture(autouse=True)
+def console_errors(page: Page) -> Iterator[list[str]]:
+    """Every error the page logs or throws during a test (a missing file, a script error, a
+    server error); any at the end fails the test."""
+    found: list[str] = []
+
+    def logged(message: Any) -> None:
+        if message.type == "error" and not ANSWERED_INPUT.match(message.text):
+            found.append(f"{message.text} ({message.location.get('url')})")
+
+    page.on("console", logged)
+    page.on("pageerror", lambda error: found.append(str(error)))
+    yield found
+    assert found == [], "the browser logged errors"

@@ -85,7 +85,9 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
     expect(nodes).to_have_count(7)
     expect(page.locator('#canvas [data-node-id="wait_1"]')).to_be_visible()
     expect(page.locator("#save-status")).to_have_text("Saved · revision 2")
-    expect(page.locator("#problems")).to_contain_text("wait_1")
+    expect(page.locator("#problems")).to_contain_text(
+        "Wait 1 hour: no path from the trigger"
+    )
 
     page.get_by_role("button", name="Undo").click()
     expect(nodes).to_have_count(6)
@@ -111,8 +113,13 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
     )
     expect(page.locator("#problem-count")).to_have_text("No problems")
     expect(panel_problems).to_have_count(0)  # the open form forgets what is fixed
-    # The minimap is built after the first paint; its frame shows what the canvas shows,
-    # also after the journey changed under it.
+    # A journey that fits the view opens without the map; asked for, the map's frame shows
+    # what the canvas shows, also after the journey changed under it.
+    expect(page.locator("#minimap")).to_be_hidden()
+    page.get_by_role("button", name="Map").click()
+    expect(page.get_by_role("button", name="Map")).to_have_attribute(
+        "aria-pressed", "true"
+    )
     expect(page.locator("#minimap .x6-widget-minimap-viewport")).to_be_attached()
     page.wait_for_timeout(100)
     assert page.evaluate(_FRAME_ERROR) < 1.5
@@ -173,7 +180,9 @@ def test_selecting_a_step_opens_its_form_and_saving_it_updates_the_canvas(
     expect(panel.get_by_text("This is not JSON")).to_be_visible()
     rule_box.fill('{"field": "customer.traits.tier", "op": "nearly", "value": "vip"}')
     panel.get_by_role("button", name="Save step").click()
-    expect(page.locator("#problems")).to_contain_text("vip")
+    expect(page.locator("#problems")).to_contain_text(
+        "If tier ? vip: rule: 'nearly' is not an operator"
+    )
     expect(page.locator("#problem-count")).to_have_text("1 problem")
     expect(panel.get_by_text("'nearly' is not an operator")).to_be_visible()
     page.screenshot(path=str(screenshot_dir / "side-panel.png"))
@@ -204,61 +213,55 @@ def test_selecting_a_step_opens_its_form_and_saving_it_updates_the_canvas(
 
 
 def test_a_live_journey_shows_counts_on_its_steps_without_a_reload(
-    page: Page, live_server, session, settings
+    page: Page,
+    live_server,
+    client,
+    session,
+    settings,
+    redis_client,
+    engine_runtime,
+    screenshot_dir,
 ):
-    from engine.models import Customer, JourneyVersion, Run, RunStatus, Step
+    from tests.world import CART, World, sample
 
-    load_demo(session, SecretBox(settings.encryption_key))
+    world = World(client, session, settings, redis_client, {})
+    journey = world.publish(sample())
     make_user(session, Role.viewer, email="viewer@example.com")
-    journey = session.scalars(
-        select(Journey).where(Journey.name == "Cart recovery")
-    ).one()
-    version = session.scalars(
-        select(JourneyVersion).where(JourneyVersion.journey_id == journey.id)
-    ).one()
-    customer = session.scalars(select(Customer)).first()
+    entered = iter(range(1000))
 
     def enter(count: int) -> None:
+        """Customers abandon carts on the web site; the engine takes them in."""
         for _ in range(count):
-            run = Run(
-                journey_id=journey.id,
-                version_id=version.id,
-                customer_id=customer.id,
-                status=RunStatus.waiting,
-                current_node="wait",
-            )
-            session.add(run)
-            session.flush()
-            session.add(
-                Step(
-                    run_id=run.id,
-                    node_id="start",
-                    node_type="trigger",
-                    outcome="matched",
-                )
-            )
-            session.add(
-                Step(
-                    run_id=run.id,
-                    node_id="wait",
-                    node_type="wait_for_event",
-                    outcome="waiting",
-                )
-            )
-        session.commit()
+            world.post({**CART, "customer": {"id": f"browser-{next(entered)}"}})
+
+    def figures(node: str | None = None) -> dict:
+        answer = page.request.get(f"{live_server}/journeys/{journey.id}/counts")
+        found = json.loads(answer.headers["hx-trigger"])["liveCounts"]
+        return found["nodes"][node] if node else found
 
     enter(2)
     _sign_in(page, live_server, "viewer@example.com")
     page.goto(f"{live_server}/journeys/{journey.id}")
+    assert figures("wait")["waiting"] == 2 and figures("start")["completed"] == 2
     wait = page.locator('#canvas [data-node-id="wait"]')
     expect(wait).to_have_attribute("data-waiting", "2")
     expect(page.locator('#canvas [data-node-id="start"]')).to_have_attribute(
         "data-completed", "2"
     )
+    # The cards say it in words: arrivals (and their share of the step before) in the
+    # head, where the customers are below; a step no one reached shows zeros.
+    expect(wait).to_contain_text("2 in · 100%")
+    expect(wait).to_contain_text("2 waiting")
+    expect(page.locator('#canvas [data-node-id="vip"]')).to_contain_text("0 in · 0%")
+    expect(page.locator('#canvas [data-node-id="mail"]')).to_contain_text(
+        "0 delivered0 suppressed0 failed"
+    )
     page.evaluate("window.stillHere = true")
     enter(1)
     expect(wait).to_have_attribute("data-waiting", "3", timeout=12_000)
+    expect(wait).to_contain_text("3 waiting")
     expect(page.locator("#live-figures")).to_contain_text("3 in it now")
+    page.screenshot(path=str(screenshot_dir / "live-counts.png"))
     assert (
         page.evaluate("window.stillHere") is True
     )  # counted without reloading the page
@@ -276,8 +279,13 @@ def test_a_simulation_lights_the_path_and_shows_the_rendered_messages(
     page.get_by_role("button", name="Run simulation").click()
     result = page.locator("#sim-result")
     expect(result).to_contain_text("Ends completed")
-    expect(result.locator("li[data-step]").first).to_contain_text("start")
-    expect(result).to_contain_text("call → support-desk")
+    # Steps are named by what they do.
+    expect(result.locator("li[data-step]").first).to_contain_text(
+        "When cart_abandoned where cart_value ≥ 50: out"
+    )
+    expect(result).to_contain_text(
+        "Send via Support desk: Call {{ first_name }} → support-desk"
+    )
     expect(result).to_contain_text("Call Ada")
     expect(result.locator("li.lit")).to_have_count(
         result.locator("li[data-step]").count(), timeout=10_000
@@ -286,7 +294,7 @@ def test_a_simulation_lights_the_path_and_shows_the_rendered_messages(
 
     page.get_by_label("Customer traits (JSON)").fill('{"tier": "standard"}')
     page.get_by_role("button", name="Run simulation").click()
-    expect(result).to_contain_text("mail → email")
+    expect(result).to_contain_text("Still thinking? → email")
     page.get_by_label("Events, one per line").fill("soon cart_abandoned")
     page.get_by_role("button", name="Run simulation").click()
     expect(page.locator("#sim-error")).to_contain_text("events[0].after")
@@ -300,10 +308,12 @@ def test_connect_a_step_with_the_keyboard(
     draft_url = f"{live_server}/journeys/{journey.id}/draft.json"
     page.locator('#palette [data-node-type="wait"]').press("Enter")
     expect(page.locator('#canvas [data-node-id="wait_1"]')).to_be_visible()
-    expect(page.locator("#problems")).to_contain_text("wait_1")
+    expect(page.locator("#problems")).to_contain_text(
+        "Wait 1 hour: no path from the trigger"
+    )
     page.locator("#canvas").focus()
     page.keyboard.press("c")
-    dialog = page.get_by_role("dialog", name="Connect wait_1")
+    dialog = page.get_by_role("dialog", name="Connect Wait 1 hour")
     expect(dialog).to_be_visible()
     expect(page.locator("#connect-port option")).to_have_text(["out"])
     expect(page.locator("#connect-port")).to_be_focused()
@@ -312,7 +322,7 @@ def test_connect_a_step_with_the_keyboard(
 
     page.keyboard.press("c")
     expect(dialog).to_be_visible()
-    page.get_by_label("To the step").select_option("end")
+    page.get_by_label("To the step").select_option(label="End the journey")
     page.screenshot(path=str(screenshot_dir / "connect-dialog.png"))
     page.get_by_label("To the step").press("Enter")
     expect(dialog).to_be_hidden()
@@ -376,4 +386,31 @@ def test_a_sticky_note_is_added_typed_moved_kept_and_deleted(
     expect(page.locator("#save-status")).to_have_text("Saved · revision 4")
     layout = json.loads(page.request.get(draft_url).text())["document"]["layout"]
     assert "notes" not in layout
+    assert errors == []
+
+
+def test_a_label_and_a_changed_config_show_on_the_step_at_once(
+    page: Page, live_server, session, settings
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    wait = page.locator('#canvas [data-node-id="wait"]')
+    expect(wait).to_contain_text("Wait for event")
+    expect(wait).to_contain_text("Wait for order_completed, up to 1 hour")
+    wait.click()
+    panel = page.locator("#node-panel")
+    panel.get_by_label("Label").fill("Give them time to buy")
+    panel.get_by_label("Give up after").fill("3")
+    panel.get_by_label("Unit").select_option("days")
+    panel.get_by_role("button", name="Save step").click()
+    expect(wait).to_contain_text("Give them time to buy")
+    expect(wait).to_contain_text("Wait for order_completed, up to 3 days")
+    # The edge that follows the event keeps saying which event it is.
+    expect(
+        page.locator("#canvas .x6-edge-label", has_text="got order_completed")
+    ).to_have_count(1)
+    saved = json.loads(
+        page.request.get(f"{live_server}/journeys/{journey.id}/draft.json").text()
+    )
+    node = next(n for n in saved["document"]["nodes"] if n["id"] == "wait")
+    assert node["label"] == "Give them time to buy"
     assert errors == []

@@ -125,9 +125,9 @@ def _connect_by_keyboard(page: Page, node_id: str, port: str, to: str) -> None:
         step.click()
     page.locator("#canvas").focus()
     page.keyboard.press("c")
-    dialog = page.get_by_role("dialog", name=f"Connect {node_id}")
+    dialog = page.locator("#connect-dialog")
     expect(dialog).to_be_visible()
-    page.locator("#connect-port").select_option(label=port)
+    page.locator("#connect-port").select_option(f"out:{port}")
     page.keyboard.press("Tab")
     expect(page.locator("#connect-target")).to_be_focused()
     page.locator("#connect-target").select_option(to)
@@ -169,7 +169,9 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
     journey_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     expect(page.locator("#canvas [data-node-id]")).to_have_count(2)
     # The blank trigger names no event yet: the canvas says so before anything is drawn.
-    expect(page.locator("#problems")).to_contain_text("start")
+    expect(page.locator("#problems")).to_contain_text(
+        "When …: the trigger event must be non-empty text"
+    )
     expect(page.locator("#publish-state")).to_have_text("Fix the problems to publish.")
     publish = page.get_by_role("button", name="Publish…")
     expect(publish).to_have_attribute("aria-disabled", "true")
@@ -195,7 +197,7 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
     # Wait for an order, an hour at most: added by click on the palette.
     page.locator('#palette [data-node-type="wait_for_event"]').click()
     expect(_step(page, "wait_for_event_1")).to_be_visible()
-    expect(page.locator("#problems")).to_contain_text("wait_for_event_1")
+    expect(page.locator("#problems")).to_contain_text("Wait for …, up to 1 day:")
     panel = page.locator("#node-panel")
     expect(panel.get_by_role("heading", name="Wait for event")).to_be_visible()
     _settled(page)
@@ -258,7 +260,7 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
     ]:
         _connect_by_keyboard(page, node_id, port, to)
     # One send is still loose: publishing waits for it.
-    expect(page.locator("#problems")).to_contain_text("send_2")
+    expect(page.locator("#problems")).to_contain_text("Still thinking?: ")
     expect(page.locator("#publish-state")).to_have_text("Fix the problems to publish.")
     _connect_by_keyboard(page, "send_2", "out", "end")
     expect(page.locator("#problem-count")).to_have_text("No problems")
@@ -300,7 +302,7 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
     )
     page.get_by_role("button", name="Run simulation").click()
     result = page.locator("#sim-result")
-    expect(result).to_contain_text("send_1 → support-desk")
+    expect(result).to_contain_text("Call {{ first_name }} → support-desk")
     expect(result).to_contain_text("Call Ada")
     expect(result.locator("li.lit")).to_have_count(
         result.locator("li[data-step]").count(), timeout=10_000

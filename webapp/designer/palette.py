@@ -46,6 +46,7 @@ def catalogue() -> list[dict[str, Any]]:
                 "label": node_type.label,
                 "help": node_type.help,
                 "config": config,
+                "summary": nodes.summarize(name, config),
                 "ports": ports_of(name, config),
                 "waits": node_type.waits,
             }
