@@ -8,7 +8,8 @@ temporary home (Redis: REDIS_URL, default database 14 of the local server), serv
 from a thread and opens the journey's canvas in Debian's Chromium through Playwright. It prints
 the time from navigation to an opened canvas (every node in view drawn: the canvas draws only
 the cells in view), the time Fit takes to draw every node, and the server's time to validate
-the document, in process and through the autosave endpoint.
+the document, in process and through the autosave endpoint. The same journey without a layout
+(as another tool would send it) is opened too: the canvas arranges it on open.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def big_journey(size: int) -> dict[str, Any]:
     for node in dangling:
         edges.append({"from": node["id"], "port": "false", "to": "end"})
     layout = {
-        node["id"]: {"x": 80 + (i % 10) * 260, "y": 60 + (i // 10) * 140}
+        node["id"]: {"x": 80 + (i % 10) * 300, "y": 60 + (i // 10) * 150}
         for i, node in enumerate(nodes)
     }
     return {
@@ -132,8 +133,10 @@ def main() -> None:
         create_user(session, "bench@example.com", Role.marketer, PASSWORD)
         ctx = journeys.check_context(session)
         journey, problems = journeys.create_journey(session, document, ctx, None)
+        bare = {**document, "name": f"{args.nodes} steps, no layout", "layout": {}}
+        unarranged, _ = journeys.create_journey(session, bare, ctx, None)
         session.commit()
-        journey_id = journey.id
+        journey_id, unarranged_id = journey.id, unarranged.id
     assert not problems and len(document["nodes"]) == args.nodes
 
     with database.session() as session:
@@ -164,6 +167,15 @@ def main() -> None:
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on(
+            "console",
+            lambda m: (
+                print("console", m.type, m.text)
+                if m.type in ("error", "warning")
+                else None
+            ),
+        )
+        page.on("pageerror", lambda e: print("pageerror", e))
         page.goto(f"{base}/login")
         page.get_by_label("Email").fill("bench@example.com")
         page.get_by_label("Password").fill(PASSWORD)
@@ -201,6 +213,33 @@ def main() -> None:
                 polling="raf",
             )
             whole.append((time.perf_counter() - started) * 1000)
+        # The journey without a layout: opened (arranged on open), then Arrange pressed again.
+        arranged: list[float] = []
+        rearranged: list[float] = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            page.goto(f"{base}/journeys/{unarranged_id}")
+            page.wait_for_selector("#designer[data-ready=true]", state="attached")
+            try:
+                page.wait_for_function(IN_VIEW_DRAWN, polling="raf", timeout=5000)
+            except Exception:
+                page.screenshot(path="/tmp/shots/bench-fail.png")
+                print(
+                    page.evaluate(
+                        "(() => { const d = window.throughlineDesigner; const area = d.graph.getGraphArea(); return [area, d.graph.getNodes().length, d.graph.getContentArea(), document.querySelectorAll('#canvas [data-node-id]').length]; })()"
+                    )
+                )
+                raise
+            arranged.append((time.perf_counter() - started) * 1000)
+            rearranged.append(
+                page.evaluate(
+                    """() => { const started = performance.now();
+                       document.querySelector('[data-action="layout"]').click();
+                       return performance.now() - started; }"""
+                )
+            )
+        page.goto(f"{base}/journeys/{journey_id}")
+        page.wait_for_selector("#designer[data-ready=true]", state="attached")
         saves = []
         for _ in range(args.runs):
             started = time.perf_counter()
@@ -217,6 +256,12 @@ def main() -> None:
     print(
         f"Fit (the whole journey on screen, every node drawn): median "
         f"{statistics.median(whole):,.0f} ms, max {max(whole):,.0f} ms"
+    )
+    print(
+        f"the same journey without a layout, arranged on open: median "
+        f"{statistics.median(arranged):,.0f} ms, max {max(arranged):,.0f} ms; Arrange "
+        f"(layout, routes and redraw of the whole journey): median "
+        f"{statistics.median(rearranged):,.0f} ms"
     )
     phases = {
         name: statistics.median(m.get(name, float("nan")) for m in marks)

@@ -124,11 +124,7 @@
   // An edge with a route from Arrange goes straight through its points (they keep clear of
   // every step); without one, the router finds a way around the steps.
   function edgeStyle(routed) {
-    return {
-      router: routed ? { name: "normal" } : routing,
-      attrs: { line: { stroke: "#5a6b8c", strokeWidth: 2, targetMarker: { name: "block", width: 10, height: 8 } } },
-      zIndex: 0,
-    };
+    return { shape: "journey-edge", router: routed ? { name: "normal" } : routing };
   }
 
   const portGroups = {
@@ -193,7 +189,8 @@
         if (port === "event") return config.event ? `got ${config.event}` : "got the event";
         return port === "timeout" ? "timed out" : port;
       case "split": {
-        const branch = (config.branches || []).find((b) => b && b.port === port);
+        const branches = Array.isArray(config.branches) ? config.branches : [];
+        const branch = branches.find((b) => b && b.port === port);
         return branch && typeof branch.percent === "number" ? `${port} ${branch.percent}%` : port;
       }
       case "switch":
@@ -215,15 +212,29 @@
     loading = wasLoading;
   }
 
+  // The box behind an edge's words is sized from their length, not measured: measuring each
+  // label's text forces the browser to lay out the whole canvas again, label after label.
+  // (X6's own default label sizes its box by measuring: every edge gets this one instead.)
+  const EDGE_LABEL = {
+    markup: [{ tagName: "rect", selector: "body" }, { tagName: "text", selector: "label" }],
+    attrs: {
+      label: { fontSize: 12, fill: "#24324d", fontWeight: 600, textAnchor: "middle", textVerticalAnchor: "middle", pointerEvents: "none" },
+      body: { fill: "#ffffff", stroke: "#b9c4d8", strokeWidth: 1, rx: 4, ry: 4, height: 18, y: -9 },
+    },
+    position: { distance: 18 },
+  };
+  // Steps and edges are shapes of their own: what they share is set once here, not copied
+  // into each of a journey's hundreds of cells.
+  X6.Graph.registerEdge("journey-edge", {
+    inherit: "edge",
+    defaultLabel: EDGE_LABEL,
+    attrs: { line: { stroke: "#5a6b8c", strokeWidth: 2, targetMarker: { name: "block", width: 10, height: 8 } } },
+    zIndex: 0,
+  }, true);
+
   function edgeLabelSpec(text) {
-    return {
-      attrs: {
-        label: { text, fontSize: 12, fill: "#24324d", fontWeight: 600 },
-        body: { ref: "label", fill: "#ffffff", stroke: "#b9c4d8", strokeWidth: 1, rx: 4, ry: 4,
-          refWidth: "100%", refHeight: "100%", refWidth2: 10, refHeight2: 6, refX: -5, refY: -3 },
-      },
-      position: { distance: 18 },
-    };
+    const width = Math.round(text.length * 7.3 + 12);
+    return { attrs: { label: { text }, body: { width, x: -width / 2 } } };
   }
 
   // A step's name: the marketer's label, else what it does (the server's summary).
@@ -241,7 +252,7 @@
       y: position.y,
       width: NODE_W,
       height: NODE_H,
-      ports: { groups: portGroups, items: portItems(node, ports, connected) },
+      ports: { items: portItems(node, ports, connected) },
       data: {
         type: node.type,
         config: node.config || {},
@@ -262,6 +273,7 @@
     height: NODE_H,
     effect: ["data"],
     html: (cell) => card(cell),
+    ports: { groups: portGroups },
   });
 
   function element(tag, className, text) {
@@ -486,7 +498,10 @@
     else delete layout.routes;
     return {
       ...documentBase,
-      nodes: nodes.map((node) => ({ id: node.id, type: node.getData().type, config: node.getData().config })),
+      nodes: nodes.map((node) => {
+        const data = node.getData();
+        return { id: node.id, type: data.type, ...(data.label ? { label: data.label } : {}), config: data.config };
+      }),
       edges,
       layout,
     };
@@ -500,6 +515,7 @@
   }
 
   async function save() {
+    saveTimer = null; // the timer that called this has fired, or whoever called cleared it
     if (saving) { saveAgain = true; return; }
     saving = true;
     const sent = currentDocument();
@@ -569,6 +585,7 @@
       if (summary === undefined || node.getData().summary === summary) continue;
       setViewData(node, { summary });
       for (const edge of graph.getConnectedEdges(node, { outgoing: true })) labelled(edge);
+      refreshPortText(node);
     }
   }
 
@@ -729,9 +746,20 @@
     if (isNew) scheduleSave();
   });
   graph.on("cell:added", ({ cell }) => {
-    if (!cell.isNode()) return;
-    // A pasted step comes without the figures, problems or light of the one copied.
-    if (!loading && !isNote(cell)) setViewData(cell, { figures: null, problems: [], lit: false });
+    if (cell.isEdge()) {
+      // An edge put back by undo or redo: its words and its port's name follow.
+      if (!loading && cell.getTargetCellId()) {
+        labelled(cell);
+        refreshPortText(graph.getCellById(cell.getSourceCellId()));
+      }
+      return;
+    }
+    // A pasted step comes without the figures, problems or light of the one copied, and
+    // names its outputs, none of which is connected yet.
+    if (!loading && !isNote(cell)) {
+      setViewData(cell, { figures: null, problems: [], lit: false });
+      refreshPortText(cell);
+    }
     scheduleSave();
   });
   graph.on("cell:removed", ({ cell }) => {
@@ -741,7 +769,7 @@
   // Moving a step by itself or with the selection it belongs to (the latter fires no node:moved).
   // Its edges leave the routes Arrange gave them and find their own way around the steps.
   graph.on("node:change:position", ({ node }) => {
-    if (!loading && !arranging && !isNote(node)) {
+    if (!loading && !arranging && !replaying && !isNote(node)) {
       for (const edge of graph.getConnectedEdges(node)) {
         if ((edge.getRouter() || {}).name === "normal") {
           edge.setVertices([]);
@@ -760,8 +788,17 @@
     if (cells.length) graph.removeCells(cells);
     return false;
   }
-  function undo() { if (history.canUndo()) history.undo(); return false; }
-  function redo() { if (history.canRedo()) history.redo(); return false; }
+  // While undo or redo puts cells back, the steps' moves are theirs, not the marketer's: the
+  // routes they bring back must stay.
+  let replaying = false;
+  function replay(step) {
+    replaying = true;
+    try { step(); } finally { replaying = false; }
+    for (const edge of graph.getEdges()) labelled(edge);
+    for (const node of steps()) refreshPortText(node);
+  }
+  function undo() { if (history.canUndo()) replay(() => history.undo()); return false; }
+  function redo() { if (history.canRedo()) replay(() => history.redo()); return false; }
   function copy() { const cells = selection.getSelectedCells(); if (cells.length) clipboard.copy(cells); return false; }
   function paste() {
     if (!editable || clipboard.isEmpty()) return false;
@@ -850,16 +887,19 @@
       return true;
     }
     if (mapBox && mapChosen === null && mapBox.hidden) {
-      mapBox.hidden = false; // the journey opens at its top left, the map in the far corner
+      mapBox.hidden = false; // the journey opens at its start, the map in the far corner
       pressed("minimap", true);
     }
     graph.zoomTo(READABLE);
-    // The journey's top left corner at the top left of the canvas, below the toolbar.
+    // Where the journey starts (its trigger, else its top step) at the top of the free part of
+    // the canvas, below the toolbar; as far left as the journey's own left edge allows.
+    const trigger = nodes.find((node) => node.getData().type === "trigger")
+      || nodes.reduce((top, node) => (node.getPosition().y < top.getPosition().y ? node : top));
+    const at = trigger.getPosition();
     const sx = READABLE;
-    graph.translate(
-      padding.left - area.x * sx,
-      padding.top - area.y * sx,
-    );
+    const freeWidth = box.width - padding.left - padding.right;
+    const left = Math.max(area.x, at.x + NODE_W / 2 - freeWidth / (2 * sx));
+    graph.translate(padding.left - left * sx, padding.top - at.y * sx);
     drawView();
     return true;
   }
@@ -892,6 +932,12 @@
       }
       const rowTops = [...new Set(steps().map((node) => node.getPosition().y))];
       for (const edge of edges) {
+        // An edge that loops back up (through a wait) finds its own way around the steps.
+        if (edge.getTargetCell().getPosition().y <= edge.getSourceCell().getPosition().y) {
+          edge.setVertices([]);
+          edge.setRouter(routing);
+          continue;
+        }
         const found = g.edge(edge.getSourceCellId(), edge.getTargetCellId(), edge.getSourcePortId());
         const vertices = found && found.points ? elbows(edge, found.points.slice(1, -1), rowTops) : [];
         edge.setVertices(vertices);
@@ -938,8 +984,9 @@
     return vertices;
   }
 
-  // Within each layer, the first steps (or edge bends) reached from a step's ports keep the
-  // ports' left-to-right order. A constraint that would contradict earlier ones is left out.
+  // Row by row, the paths leaving a step's ports (dagre's bend points down to the next step)
+  // keep the ports' left-to-right order. A constraint that would contradict earlier ones is
+  // left out.
   function portConstraints(layered, order) {
     const constraints = [];
     const right = new Map();
@@ -952,16 +999,29 @@
     for (const v of layered.nodes()) {
       const ports = order.get(v);
       if (!ports || ports.length < 2) continue;
-      const firsts = (layered.outEdges(v) || [])
+      const paths = (layered.outEdges(v) || [])
         .filter((e) => ports.includes(e.name))
         .sort((a, b) => ports.indexOf(a.name) - ports.indexOf(b.name))
-        .map((e) => e.w);
-      for (let i = 1; i < firsts.length; i += 1) {
-        const [left, next] = [firsts[i - 1], firsts[i]];
-        if (left === next || layered.node(left).rank !== layered.node(next).rank || reaches(next, left)) continue;
-        constraints.push({ left, right: next });
-        if (!right.has(left)) right.set(left, new Set());
-        right.get(left).add(next);
+        .map((e) => {
+          const path = [e.w];
+          // A bend point has one way on; follow it to the step the edge ends at.
+          while (layered.node(path[path.length - 1]).dummy && path.length < 1000) {
+            const next = layered.successors(path[path.length - 1]) || [];
+            if (next.length !== 1) break;
+            path.push(next[0]);
+          }
+          return path;
+        });
+      for (let i = 1; i < paths.length; i += 1) {
+        const [one, two] = [paths[i - 1], paths[i]];
+        for (let row = 0; row < Math.min(one.length, two.length); row += 1) {
+          const [left, next] = [one[row], two[row]];
+          if (left === next) break; // the two paths meet: below, they are one
+          if (layered.node(left).rank !== layered.node(next).rank || reaches(next, left)) continue;
+          constraints.push({ left, right: next });
+          if (!right.has(left)) right.set(left, new Set());
+          right.get(left).add(next);
+        }
       }
     }
     return constraints;

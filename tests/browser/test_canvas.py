@@ -413,4 +413,47 @@ def test_a_label_and_a_changed_config_show_on_the_step_at_once(
     )
     node = next(n for n in saved["document"]["nodes"] if n["id"] == "wait")
     assert node["label"] == "Give them time to buy"
+
+    # Moving the step saves the draft from the canvas: the label stays.
+    revision = saved["revision"]
+    box = wait.bounding_box()
+    assert box
+    page.mouse.move(box["x"] + 60, box["y"] + 30)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 140, box["y"] + 30, steps=6)
+    page.mouse.up()
+    expect(page.locator("#save-status")).to_have_text(
+        f"Saved · revision {revision + 1}"
+    )
+    saved = json.loads(
+        page.request.get(f"{live_server}/journeys/{journey.id}/draft.json").text()
+    )
+    node = next(n for n in saved["document"]["nodes"] if n["id"] == "wait")
+    assert node["label"] == "Give them time to buy"
+    assert errors == []
+
+
+def test_undo_puts_an_edge_back_with_its_words(
+    page: Page, live_server, session, settings
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    labels = page.locator("#canvas .x6-edge-label")
+    expect(labels.filter(has_text="yes")).to_have_count(1)
+    true_port = page.locator('[data-node-id="vip"] [port="out:true"]')
+    # Deleting the edge names the port again under the step ...
+    page.evaluate(
+        """() => { const g = window.throughlineDesigner.graph;
+                   g.getEdges().find((e) => e.getSourcePortId() === "out:true").remove(); }"""
+    )
+    expect(labels.filter(has_text="yes")).to_have_count(0)
+    expect(
+        page.locator('[data-node-id="vip"] .x6-port-label', has_text="yes")
+    ).to_have_count(1)
+    # ... and undoing it gives the words back to the edge, not to both.
+    page.get_by_role("button", name="Undo").click()
+    expect(labels.filter(has_text="yes")).to_have_count(1)
+    expect(
+        page.locator('[data-node-id="vip"] .x6-port-label', has_text="yes")
+    ).to_have_count(0)
+    expect(true_port).to_be_attached()
     assert errors == []
