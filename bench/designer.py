@@ -167,15 +167,6 @@ def main() -> None:
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.on(
-            "console",
-            lambda m: (
-                print("console", m.type, m.text)
-                if m.type in ("error", "warning")
-                else None
-            ),
-        )
-        page.on("pageerror", lambda e: print("pageerror", e))
         page.goto(f"{base}/login")
         page.get_by_label("Email").fill("bench@example.com")
         page.get_by_label("Password").fill(PASSWORD)
@@ -220,16 +211,7 @@ def main() -> None:
             started = time.perf_counter()
             page.goto(f"{base}/journeys/{unarranged_id}")
             page.wait_for_selector("#designer[data-ready=true]", state="attached")
-            try:
-                page.wait_for_function(IN_VIEW_DRAWN, polling="raf", timeout=5000)
-            except Exception:
-                page.screenshot(path="/tmp/shots/bench-fail.png")
-                print(
-                    page.evaluate(
-                        "(() => { const d = window.throughlineDesigner; const area = d.graph.getGraphArea(); return [area, d.graph.getNodes().length, d.graph.getContentArea(), document.querySelectorAll('#canvas [data-node-id]').length]; })()"
-                    )
-                )
-                raise
+            page.wait_for_function(IN_VIEW_DRAWN, polling="raf")
             arranged.append((time.perf_counter() - started) * 1000)
             rearranged.append(
                 page.evaluate(
