@@ -48,6 +48,16 @@ IN_VIEW_DRAWN = """() => {
 }"""
 
 
+def open_canvas(page: Any, url: str) -> float:
+    """Milliseconds from navigation to an opened canvas: every step in view drawn (the canvas
+    draws only what is in view)."""
+    started = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector("#designer[data-ready=true]", state="attached")
+    page.wait_for_function(IN_VIEW_DRAWN, polling="raf")
+    return (time.perf_counter() - started) * 1000
+
+
 def big_journey(size: int) -> dict[str, Any]:
     """A valid document of exactly `size` nodes."""
     nodes: list[dict[str, Any]] = [
@@ -177,12 +187,7 @@ def main() -> None:
         drawn: list[int] = []
         whole: list[float] = []
         for _ in range(args.runs):
-            started = time.perf_counter()
-            page.goto(f"{base}/journeys/{journey_id}")
-            page.wait_for_selector("#designer[data-ready=true]", state="attached")
-            # Opened: every step in view is drawn (the canvas draws only what is in view).
-            page.wait_for_function(IN_VIEW_DRAWN, polling="raf")
-            opened.append((time.perf_counter() - started) * 1000)
+            opened.append(open_canvas(page, f"{base}/journeys/{journey_id}"))
             drawn.append(
                 page.evaluate(
                     "document.querySelectorAll('#canvas [data-node-id]').length"
@@ -208,11 +213,7 @@ def main() -> None:
         arranged: list[float] = []
         rearranged: list[float] = []
         for _ in range(args.runs):
-            started = time.perf_counter()
-            page.goto(f"{base}/journeys/{unarranged_id}")
-            page.wait_for_selector("#designer[data-ready=true]", state="attached")
-            page.wait_for_function(IN_VIEW_DRAWN, polling="raf")
-            arranged.append((time.perf_counter() - started) * 1000)
+            arranged.append(open_canvas(page, f"{base}/journeys/{unarranged_id}"))
             rearranged.append(
                 page.evaluate(
                     """() => { const started = performance.now();

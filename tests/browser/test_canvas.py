@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -128,6 +129,19 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
     assert page.evaluate(_FRAME_ERROR) < 1.5
     page.get_by_role("button", name="Fit").click()
     page.wait_for_timeout(100)
+    # Fit puts every step clear of what floats over the canvas: the map, the step list and
+    # the toolbar.
+    hidden = page.evaluate(
+        """() => {
+          const over = ["#minimap", "#palette", ".stage .toolbar"].map(
+            (s) => document.querySelector(s).getBoundingClientRect());
+          const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+          return [...document.querySelectorAll("#canvas [data-node-id]")]
+            .filter((step) => over.some((box) => meets(step.getBoundingClientRect(), box)))
+            .map((step) => step.dataset.nodeId);
+        }"""
+    )
+    assert hidden == []
     page.screenshot(path=str(screenshot_dir / "canvas.png"))
 
     saved = json.loads(
@@ -457,3 +471,104 @@ def test_undo_puts_an_edge_back_with_its_words(
     ).to_have_count(0)
     expect(true_port).to_be_attached()
     assert errors == []
+
+
+# Every edge as the points it is drawn through, and every step's box, in the journey's
+# coordinates; then what a reader would trip over: a segment running under a step that is not
+# its own end, and two edges leaving the same step that cross.
+_GEOMETRY = """() => {
+  const g = window.throughlineDesigner.graph;
+  const steps = g.getNodes().filter((n) => n.getData().type).map((n) => {
+    const b = n.getBBox(); return { id: n.id, x: b.x, y: b.y, w: b.width, h: b.height };
+  });
+  const edges = g.getEdges().map((e) => {
+    const view = g.findViewByCell(e);
+    const points = [view.sourcePoint, ...view.routePoints, view.targetPoint];
+    return { from: e.getSourceCellId(), to: e.getTargetCellId(), port: e.getSourcePortId(),
+             points: points.map((p) => [p.x, p.y]) };
+  });
+  return { steps, edges };
+}"""
+
+
+def _crosses_box(a, b, box, margin=2.0):
+    """Whether the axis-parallel or straight segment a-b passes inside `box` (shrunk)."""
+    left, top = box["x"] + margin, box["y"] + margin
+    right, bottom = box["x"] + box["w"] - margin, box["y"] + box["h"] - margin
+    for i in range(21):  # sample the segment: it is short and the boxes are large
+        x = a[0] + (b[0] - a[0]) * i / 20
+        y = a[1] + (b[1] - a[1]) * i / 20
+        if left < x < right and top < y < bottom:
+            return True
+    return False
+
+
+def _segments_cross(p, q, r, s):
+    def orient(a, b, c):
+        value = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+        return (value > 1e-6) - (value < -1e-6)
+
+    return (
+        orient(p, q, r) * orient(p, q, s) < 0 and orient(r, s, p) * orient(r, s, q) < 0
+    )
+
+
+@pytest.mark.parametrize(
+    "starter", ["cart_recovery", "vip_routing", "onboarding", "form_resume"]
+)
+def test_arrange_keeps_edges_clear_of_steps_and_branches_apart(
+    page: Page, live_server, session, settings, starter
+):
+    from engine import journeys, starters
+
+    make_user(session, Role.viewer, email="viewer@example.com")
+    document = starters.document(starter)
+    document["layout"] = {}  # arranged when opened
+    journey, _ = journeys.create_journey(
+        session, document, journeys.check_context(session), None, allow_problems=True
+    )
+    session.commit()
+    _sign_in(page, live_server, "viewer@example.com")
+    page.goto(f"{live_server}/journeys/{journey.id}")
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+    page.get_by_role("button", name="Fit").click()  # every edge drawn
+    found = page.evaluate(_GEOMETRY)
+    under = []
+    for edge in found["edges"]:
+        points = edge["points"]
+        for step in found["steps"]:
+            if step["id"] in (edge["from"], edge["to"]):
+                continue
+            if any(
+                _crosses_box(a, b, step)
+                for a, b in zip(points, points[1:], strict=False)
+            ):
+                under.append((edge["from"], edge["port"], step["id"]))
+    assert under == []
+    crossing = []
+    for i, one in enumerate(found["edges"]):
+        for two in found["edges"][i + 1 :]:
+            if one["from"] != two["from"]:
+                continue
+            for a, b in zip(one["points"], one["points"][1:], strict=False):
+                for c, d in zip(two["points"], two["points"][1:], strict=False):
+                    if _segments_cross(a, b, c, d):
+                        crossing.append((one["from"], one["port"], two["port"]))
+    assert crossing == []
+    # Branches leave in the order of their ports: the first port's target is left of the
+    # second's wherever they are on the same row.
+    boxes = {step["id"]: step for step in found["steps"]}
+    for node in document["nodes"]:
+        ports = [e for e in found["edges"] if e["from"] == node["id"]]
+        by_port = {e["port"]: boxes[e["to"]] for e in ports}
+        names = [p for p in (f"out:{x}" for x in _port_order(node)) if p in by_port]
+        for left, right in zip(names, names[1:], strict=False):
+            a, b = by_port[left], by_port[right]
+            if a is not b and abs(a["y"] - b["y"]) < 1:
+                assert a["x"] < b["x"], (node["id"], left, right)
+
+
+def _port_order(node):
+    from engine import nodes
+
+    return [port.name for port in nodes.get(node["type"]).ports(node["config"])]
