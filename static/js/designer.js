@@ -50,8 +50,10 @@
     virtual: { enabled: true, margin: 160 },
     grid: { visible: true, size: 10 },
     background: { color: "#fbfbfd" },
-    panning: { enabled: true, eventTypes: ["rightMouseDown", "leftMouseDown"], modifiers: "shift" },
-    mousewheel: { enabled: true, modifiers: ["ctrl", "meta"], minScale: 0.2, maxScale: 2 },
+    // Dragging the background moves the view (Shift + drag selects several steps); the wheel,
+    // or a pinch, zooms around the pointer.
+    panning: { enabled: true, eventTypes: ["leftMouseDown", "rightMouseDown"] },
+    mousewheel: { enabled: true, zoomAtMousePosition: true, factor: 1.1, minScale: 0.2, maxScale: 2 },
     interacting: () => ({ nodeMovable: editable, edgeMovable: editable, magnetConnectable: editable }),
     connecting: {
       snap: { radius: 24 },
@@ -73,7 +75,18 @@
 
   // The bundled build does not add the plugins' shortcut methods to Graph: call the plugins.
   const selection = new X6.Selection({ enabled: true, multiple: true, rubberband: true, modifiers: "shift", showNodeSelectionBox: true });
-  const keyboard = new X6.Keyboard({ enabled: true, global: false });
+  // The canvas's keys with Ctrl (undo, redo, copy, paste) work wherever the focus is on the
+  // page, except while typing in a field or a dialog: Ctrl+Z right after adding a step from
+  // the step list undoes it. Keys of one character (C, F, +, -) only while the canvas or its
+  // tools have the focus, so they never fire while someone reads or types elsewhere.
+  const typing = (target) => Boolean(target && target.closest &&
+    target.closest("input, textarea, select, [contenteditable], dialog, #node-panel, #simulate"));
+  const onCanvas = (target) => !target || target === document.body || Boolean(target.closest && target.closest(".stage"));
+  const keyboard = new X6.Keyboard({
+    enabled: true,
+    global: true,
+    guard: (event) => !typing(event.target) && (event.ctrlKey || event.metaKey || onCanvas(event.target)),
+  });
   const clipboard = new X6.Clipboard({ enabled: true });
   const history = new X6.History({ enabled: true, stackSize: 100, beforeAddCommand: () => !loading });
   graph.use(selection);
@@ -705,15 +718,57 @@
     return `${type}_${n}`;
   }
 
+  // Where a new step goes: where it was dropped; else below the selected step (its next step
+  // is the likely one to add); else in the middle of the view. Then to the first place beside
+  // or below that no step takes, so steps never land on each other.
+  function placeFor(point) {
+    if (point) return { x: point.x - NODE_W / 2, y: point.y - NODE_H / 2 };
+    const chosen = selection.getSelectedCells().filter((cell) => cell.isNode() && !isNote(cell));
+    if (chosen.length === 1) {
+      const p = chosen[0].getPosition();
+      return { x: p.x, y: p.y + NODE_H + RANK_GAP };
+    }
+    const middle = freeCenter();
+    return { x: middle.x - NODE_W / 2, y: middle.y - NODE_H / 2 };
+  }
+
+  function freeSpot(wanted) {
+    const taken = steps().map((node) => node.getPosition());
+    const free = (x, y) => taken.every((p) => Math.abs(p.x - x) >= NODE_W + 16 || Math.abs(p.y - y) >= NODE_H + 16);
+    for (let row = 0; row < 30; row += 1) {
+      for (const col of [0, 1, -1, 2, -2, 3]) {
+        const x = wanted.x + col * (NODE_W + 36);
+        const y = wanted.y + row * (NODE_H + RANK_GAP);
+        if (free(x, y)) return { x: Math.round(x), y: Math.round(y) };
+      }
+    }
+    return { x: Math.round(wanted.x), y: Math.round(wanted.y) };
+  }
+
+  // A step added out of sight (below the view, under the step list) is brought into it, so
+  // that its ports can be reached at once.
+  function bringIntoView(node) {
+    const box = canvasBox.getBoundingClientRect();
+    const pad = fitPadding();
+    const view = graph.findViewByCell(node);
+    const at = view ? view.container.getBoundingClientRect() : null;
+    const inside = at && at.left >= box.left + pad.left - 8 && at.right <= box.right - 8 &&
+      at.top >= box.top + pad.top - 24 && at.bottom <= box.bottom - 8;
+    if (!inside) {
+      graph.centerCell(node);
+      drawView();
+    }
+  }
+
   function addNode(type, point) {
     const item = byType[type];
-    const at = point || freeCenter();
+    const at = freeSpot(placeFor(point));
     const node = graph.addNode(
-      nodeSpec({ id: newId(type), type, config: structuredClone(item.config) },
-        { x: Math.round(at.x - NODE_W / 2), y: Math.round(at.y - NODE_H / 2) }, item.ports),
+      nodeSpec({ id: newId(type), type, config: structuredClone(item.config) }, at, item.ports),
     );
     selection.clean();
     selection.select(node);
+    bringIntoView(node);
     return node;
   }
 

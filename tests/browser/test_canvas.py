@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -572,3 +573,56 @@ def _port_order(node):
     from engine import nodes
 
     return [port.name for port in nodes.get(node["type"]).ports(node["config"])]
+
+
+def test_new_steps_land_apart_in_view_and_the_view_moves_by_hand(
+    page: Page, live_server, session, settings
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    canvas = page.locator("#canvas")
+    count = "window.throughlineDesigner.graph.getNodes().length"
+    # Added with a step selected: below it, never on another step, and in view.
+    page.locator('#canvas [data-node-id="end"]').click()
+    for type_name in ("wait", "send", "exit"):
+        page.locator(f'#palette [data-node-type="{type_name}"]').click()
+    page.wait_for_function(f"{count} === 9")
+    boxes = page.evaluate(
+        """() => window.throughlineDesigner.graph.getNodes().map((n) => {
+             const b = n.getBBox(); return [n.id, b.x, b.y, b.width, b.height]; })"""
+    )
+    for i, (one, x1, y1, w1, h1) in enumerate(boxes):
+        for two, x2, y2, w2, h2 in boxes[i + 1 :]:
+            apart = x1 + w1 <= x2 or x2 + w2 <= x1 or y1 + h1 <= y2 or y2 + h2 <= y1
+            assert apart, (one, two)
+    area = canvas.bounding_box()
+    assert area
+    for node_id in ("wait_1", "send_1", "exit_1"):
+        box = page.locator(f'#canvas [data-node-id="{node_id}"]').bounding_box()
+        assert (
+            box
+            and area["y"] <= box["y"]
+            and box["y"] + box["height"] <= area["y"] + area["height"]
+        )
+    # Undo right after adding from the step list takes the step away.
+    expect(page.locator("#save-status")).to_have_text(
+        re.compile(r"Saved · revision \d+")
+    )
+    page.keyboard.press("Control+z")
+    page.wait_for_function(f"{count} === 8")
+
+    # Dragging the background moves the view; the wheel zooms.
+    moved = page.evaluate("window.throughlineDesigner.graph.translate()")
+    page.mouse.move(area["x"] + area["width"] - 60, area["y"] + area["height"] - 60)
+    page.mouse.down()
+    page.mouse.move(
+        area["x"] + area["width"] - 160, area["y"] + area["height"] - 120, steps=6
+    )
+    page.mouse.up()
+    after = page.evaluate("window.throughlineDesigner.graph.translate()")
+    assert after["tx"] < moved["tx"] - 50 and after["ty"] < moved["ty"] - 30
+    scale = page.evaluate("window.throughlineDesigner.graph.transform.getScale().sx")
+    page.mouse.wheel(0, -300)
+    page.wait_for_function(
+        f"window.throughlineDesigner.graph.transform.getScale().sx > {scale}"
+    )
+    assert errors == []
