@@ -1285,11 +1285,70 @@
     panelNode = null;
     panel.innerHTML = panelIntro;
   });
+  // ---- nothing typed is lost ------------------------------------------------------------
+  // A form changed in the panel and not saved yet is saved when the marketer moves on to
+  // another step or to the settings; if it cannot be saved (a field is wrong), the panel stays
+  // on it with the fields marked. Leaving the page asks first.
+
+  let panelDirty = false;
+  function markChanged(event) {
+    const form = event.target.closest && event.target.closest("form[hx-post]");
+    if (!form || !panel.contains(form) || /(^|-)sample$/.test(event.target.name || "")) return;
+    panelDirty = true;
+    if (!form.querySelector(".pending")) {
+      const note = element("p", "muted small pending", "Changed: saved when you choose another step, or now with Save.");
+      note.setAttribute("role", "status");
+      const button = form.querySelector('button[type="submit"]:not([name])');
+      if (button) button.before(note);
+    }
+  }
+  panel.addEventListener("input", markChanged);
+  panel.addEventListener("change", markChanged);
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target === panel) panelDirty = Boolean(panel.querySelector(".pending, .form-error"));
+  });
+  window.addEventListener("beforeunload", (event) => {
+    if (!panelDirty) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+
+  // Saves the panel's changed form, if any: true once nothing typed is left unsaved.
+  async function leavePanel() {
+    const form = panelDirty && panel.querySelector("form[hx-post]");
+    if (!form) { panelDirty = false; return true; }
+    if (!form.checkValidity()) {
+      // The browser names what is wrong with the field (htmx would not send the form).
+      form.reportValidity();
+      setStatus("Not moved on: fix the fields marked in this step's form first.", true);
+      return false;
+    }
+    await htmx.ajax("POST", form.getAttribute("hx-post"), { source: form, target: "#node-panel", swap: "innerHTML" });
+    if (panelDirty) setStatus("Not moved on: fix the fields marked in this step's form first.", true);
+    return !panelDirty;
+  }
+  // Anything else that loads a panel (the settings button) waits for the same.
+  document.body.addEventListener("htmx:confirm", (event) => {
+    const target = event.detail.target;
+    if (!panelDirty || target !== panel || event.detail.verb !== "get") return;
+    event.preventDefault();
+    leavePanel().then((ok) => { if (ok) event.detail.issueRequest(true); });
+  });
+
   graph.on("selection:changed", async () => {
     const nodes = selection.getSelectedCells().filter((cell) => cell.isNode());
     if (nodes.length !== 1 || !window.htmx) return;
     const node = nodes[0];
     if (node.id === panelNode) return;
+    if (panelDirty) {
+      const leaving = panelNode;
+      if (!(await leavePanel())) {
+        const back = leaving && graph.getCellById(leaving);
+        selection.clean();
+        if (back) selection.select(back); // panelNode is still the step being left
+        return;
+      }
+    }
     panelNode = node.id;
     if (root.classList.contains("panel-closed")) showPanel(true);
     if (isNote(node)) { showNotePanel(node); return; }

@@ -626,3 +626,47 @@ def test_new_steps_land_apart_in_view_and_the_view_moves_by_hand(
         f"window.throughlineDesigner.graph.transform.getScale().sx > {scale}"
     )
     assert errors == []
+
+
+def test_a_change_typed_in_a_form_survives_choosing_another_step_and_a_reload(
+    page: Page, live_server, session, settings
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    panel = page.locator("#node-panel")
+    page.locator('#canvas [data-node-id="wait"]').click()
+    expect(panel.get_by_role("heading", name="Wait for event")).to_be_visible()
+    panel.get_by_label("Give up after").fill("2")
+    expect(panel.locator(".pending")).to_contain_text(
+        "saved when you choose another step"
+    )
+    # No "Save": choosing another step saves it on the way.
+    page.locator('#canvas [data-node-id="vip"]').click()
+    expect(panel.get_by_role("heading", name="Condition")).to_be_visible()
+    expect(page.locator('#canvas [data-node-id="wait"]')).to_contain_text(
+        "Wait for order_completed, up to 2 hours"
+    )
+    # A change that cannot be saved keeps the panel on its step, fields marked.
+    page.locator('#canvas [data-node-id="wait"]').click()
+    expect(panel.get_by_role("heading", name="Wait for event")).to_be_visible()
+    panel.get_by_label("Give up after").fill("0")
+    page.locator('#canvas [data-node-id="vip"]').click()
+    expect(panel.get_by_role("heading", name="Wait for event")).to_be_visible()
+    expect(page.locator("#save-status")).to_contain_text("fix the fields marked")
+    assert panel.get_by_label("Give up after").evaluate(
+        "(input) => !input.validity.valid"
+    )
+    panel.get_by_label("Give up after").fill("3")
+    page.get_by_role(
+        "button", name="Settings"
+    ).click()  # the settings wait for the save too
+    expect(panel.get_by_role("heading", name="Journey settings")).to_be_visible()
+
+    page.reload()
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+    expect(page.locator('#canvas [data-node-id="wait"]')).to_contain_text(
+        "Wait for order_completed, up to 3 hours"
+    )
+    saved = page.request.get(f"{live_server}/journeys/{journey.id}/draft.json").json()
+    wait = next(n for n in saved["document"]["nodes"] if n["id"] == "wait")
+    assert wait["config"]["timeout"] == "PT3H"
+    assert errors == []
