@@ -246,3 +246,19 @@ def test_a_published_journeys_canvas_page_links_to_its_analytics(world):
     _viewer(world)
     page = world.client.get(f"/journeys/{journey.id}").get_data(as_text=True)
     assert f'href="/journeys/{journey.id}/analytics"' in page
+
+
+def test_a_channel_that_journeys_sent_through_shows_its_page_and_deliveries(world):
+    """Regression: the channel page named the journeys of its deliveries with dict() over a
+    result, which answered 500 for every channel a journey had sent through."""
+    from datetime import timedelta
+
+    journey = _play(world)
+    # The waiting VIP cart times out: a call by the support desk.
+    world.later(timedelta(hours=2))
+    _viewer(world)
+    page = world.client.get("/channels/support-desk")
+    assert page.status_code == 200
+    deliveries = world.client.get("/channels/support-desk/deliveries")
+    assert deliveries.status_code == 200
+    assert journey.name in deliveries.get_data(as_text=True)

@@ -96,7 +96,11 @@ def _deliveries(channel: Channel, size: int | None = None) -> dict[str, Any]:
     page = paginate(db(), statement, size=size)
     ids = {row.journey_id for row in page.items if row.journey_id is not None}
     names = (
-        dict(db().execute(select(Journey.id, Journey.name).where(Journey.id.in_(ids))))
+        dict(
+            db()
+            .execute(select(Journey.id, Journey.name).where(Journey.id.in_(ids)))
+            .all()
+        )
         if ids
         else {}
     )
