@@ -383,6 +383,21 @@ def by_journey(
     }
 
 
+def by_channel(
+    session: Session, metric: str, label: str, window: Window
+) -> dict[int, int]:
+    """Sums by channel of one metric and label over every journey, for channel-wide figures."""
+    statement = (
+        select(Counter.channel_id, func.sum(Counter.value))
+        .where(Counter.metric == metric, Counter.label == label)
+        .group_by(Counter.channel_id)
+    )
+    return {
+        int(channel): int(value or 0)
+        for channel, value in session.execute(_dated(statement, window))
+    }
+
+
 def percentile(histogram: dict[str, int], share: float) -> float | None:
     """The bucket bound under which `share` of the counted values fall (None if empty)."""
     total = sum(histogram.values())

@@ -864,3 +864,71 @@ def test_steps_are_named_by_label_and_summary_on_the_canvas_and_the_list(
         n for n in session.get(Journey, journey.id).draft["nodes"] if n["id"] == "wait"
     )
     assert "label" not in wait
+
+
+def test_publish_warns_before_it_hurts_and_still_publishes(marketer, session, settings):
+
+    from engine import counters, journeys
+    from engine.channels import create_channel
+    from engine.counters import Metric
+    from engine.crypto import SecretBox
+    from engine.models import Channel, utcnow
+
+    box = SecretBox(settings.encryption_key)
+    create_channel(session, box, "email", "Email provider", "email")  # no action URL
+    create_channel(
+        session,
+        box,
+        "app",
+        "Mobile app",
+        "app",
+        outbound_url="https://app.example.com/a",
+    )
+    create_channel(
+        session,
+        box,
+        "sms",
+        "SMS provider",
+        "sms",
+        outbound_url="https://sms.example.com/a",
+    )
+    session.commit()
+    # Another journey is live on the same event and took in three customers this week.
+    live_one = _stored(session, "onboarding")
+    journeys.publish(session, live_one, journeys.check_context(session), None)
+    now = utcnow()
+    counters.add(
+        session, Metric.ENTERED, now, journey_id=live_one.id, version_id=1, amount=3
+    )
+    sms = session.scalars(select(Channel).where(Channel.slug == "sms")).one()
+    counters.add(
+        session, Metric.REASON, now, journey_id=live_one.id, version_id=1,
+        channel_id=sms.id, label="breaker_open", amount=4,
+    )  # fmt: skip
+    session.commit()
+
+    document = starters.document("onboarding")
+    document["name"] = "Welcome again"
+    del document["goal"]
+    journey, _ = journeys.create_journey(
+        session, document, journeys.check_context(session), None
+    )
+    session.commit()
+    page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
+    warnings = page.split('id="warnings-h"')[1].split("</section>")[0]
+    assert (
+        "“Send” (Send via Email provider: Welcome, {{ first_name }}) sends through "
+        "Email provider, which has no action URL, so every message to it is suppressed."
+    ) in warnings
+    assert "/channels/email" in warnings
+    assert (
+        "“Onboarding across email and app” is live and also starts when signed_up "
+        "arrives: it took in 3 customers in the last 7 days"
+    ) in warnings
+    assert f"/journeys/{live_one.id}" in warnings
+    assert "The journey has no goal" in warnings
+    assert "has no fallback channel, and SMS provider failed often enough" in warnings
+    assert "4 deliveries were held back" in warnings
+    assert "Publish version 1" in page  # the marketer can publish anyway
+    done = _post(marketer, f"/journeys/{journey.id}/publish", follow_redirects=True)
+    assert "Published version 1 of “Welcome again”" in done.get_data(as_text=True)

@@ -15,7 +15,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import graph, journeys, starters, stats, summaries
+from engine import graph, journeys, review, starters, stats, summaries
 from engine import simulate as simulation
 from engine.journeys import JourneyError
 from engine.models import (
@@ -397,6 +397,7 @@ def publish(journey_id: int) -> Any:
         changes=changes,
         steps=summaries.named_steps(db(), journey.draft),
         live_steps=summaries.named_steps(db(), live.document if live else {}),
+        warnings=review.before_publishing(db(), journey, utcnow()),
         in_flight=journeys.in_flight_by_node(db(), journey),
         form=form,
     )
