@@ -377,10 +377,17 @@ class JourneyLine:
     active: int
     converted: int
     cross_channel: int
+    delivered: int = 0  # deliveries of its sends that reached their channel
+    settled: int = 0  # deliveries of its sends settled: delivered, failed or suppressed
 
     @property
     def conversion_rate(self) -> float | None:
         return rate(self.converted, self.entered)
+
+    @property
+    def delivered_nothing(self) -> bool:
+        """Its sends were settled in the period and not one was delivered."""
+        return self.settled > 0 and self.delivered == 0
 
 
 @dataclass
@@ -407,7 +414,9 @@ def overview(
 ) -> Overview:
     """Headline figures of these journeys, and the cross-channel figures of every event."""
     wanted = (Metric.ENTERED, Metric.CONVERTED, Metric.CROSS_CHANNEL)
-    dated = counters.by_journey(session, (*wanted, Metric.EVENT), window or Window())
+    dated = counters.by_journey(
+        session, (*wanted, Metric.EVENT, Metric.DELIVERY), window or Window()
+    )
     ever = counters.by_journey(session, (Metric.ENTERED, Metric.ENDED))
 
     def summed(
@@ -428,6 +437,8 @@ def overview(
             ),
             converted=summed(dated, journey.id, Metric.CONVERTED),
             cross_channel=summed(dated, journey.id, Metric.CROSS_CHANNEL),
+            delivered=dated.get((journey.id, Metric.DELIVERY, "delivered"), 0),
+            settled=summed(dated, journey.id, Metric.DELIVERY),
         )
         for journey in journeys
     ]

@@ -21,7 +21,7 @@ def _sign_in(page: Page, base: str, email: str) -> None:
         ("Journeys", "Journeys", "Cart recovery", "journeys.png"),
         ("Channels", "Channels", "support-desk", "channels.png"),
         ("Customers", "Customers", "ada@example.com", "customers.png"),
-        ("Analytics", "Analytics", "Onboarding across email and app", "analytics.png"),
+        ("Analytics", "Analytics", "Cart recovery", "analytics.png"),
         ("Admin", "Users", "admin@example.com", "admin-users.png"),
     ],
 )

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -262,3 +263,61 @@ def test_a_channel_that_journeys_sent_through_shows_its_page_and_deliveries(worl
     deliveries = world.client.get("/channels/support-desk/deliveries")
     assert deliveries.status_code == 200
     assert journey.name in deliveries.get_data(as_text=True)
+
+
+def test_the_overview_ranks_filters_and_flags_journeys_whose_sends_went_nowhere(world):
+    from engine import journeys
+
+    cart = world.publish(sample())
+    nowhere = sample()
+    nowhere["name"] = "Web nudge"
+    nowhere["nodes"] = [
+        nowhere["nodes"][0],
+        {
+            "id": "nudge",
+            "type": "send",
+            "config": {"channel": "web", "message": {"text": "Back?"}},
+        },
+        {"id": "end", "type": "exit", "config": {}},
+    ]
+    nowhere["edges"] = [
+        {"from": "start", "to": "nudge"},
+        {"from": "nudge", "to": "end"},
+    ]
+    nowhere["layout"] = {}
+    web_nudge = world.publish(nowhere)  # the web channel has no action URL
+    journeys.create_journey(
+        world.session,
+        {**sample(), "name": "Still a draft"},
+        journeys.check_context(world.session),
+        None,
+    )
+    world.session.commit()
+    world.post({**CART, "customer": {"id": "a"}})
+    world.post({**CART, "customer": {"id": "b"}})
+    _viewer(world)
+
+    def names(query=""):
+        page = world.client.get(f"/analytics/?{query}").get_data(as_text=True)
+        return re.findall(
+            r'/journeys/\d+/analytics\?period=7d">([^<]+)</a>', page
+        ), page
+
+    shown, page = names()
+    assert shown == ["Cart recovery", "Web nudge"]  # live ones, by name
+    assert (
+        "Its sends delivered nothing in this period (2 suppressed or failed)." in page
+    )
+    assert (
+        page.count("delivered nothing") == 1
+    )  # Cart recovery's calls reached the desk
+    assert 'aria-sort="ascending"' in page
+    shown, _ = names("status=draft")
+    assert shown == ["Still a draft"]
+    shown, _ = names("status=all&sort=name&order=desc")
+    assert shown == ["Web nudge", "Still a draft", "Cart recovery"]
+    shown, _ = names("status=all&sort=entered&order=asc")
+    assert shown == ["Still a draft", "Cart recovery", "Web nudge"]  # 0, 2, 2 entered
+    shown, page = names("sort=entered&order=desc&status=bogus&page=x")
+    assert shown == ["Cart recovery", "Web nudge"] and 'aria-sort="descending"' in page
+    assert cart.id != web_nudge.id

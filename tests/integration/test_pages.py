@@ -77,9 +77,11 @@ def test_demo_data_shows_on_every_page(client, session, settings):
     assert "support-desk" in channels and "whsec_" not in channels
     customers = client.get("/customers/?q=ada@").get_data(as_text=True)
     assert "ada@example.com" in customers and "grace@example.com" not in customers
-    assert "Onboarding across email and app" in client.get("/analytics/").get_data(
-        as_text=True
-    )
+    # Live journeys by default; the demo's onboarding is a draft.
+    overview = client.get("/analytics/").get_data(as_text=True)
+    assert "Cart recovery" in overview and "Onboarding across email" not in overview
+    drafts = client.get("/analytics/?status=draft").get_data(as_text=True)
+    assert "Onboarding across email and app" in drafts
 
 
 def test_unexpected_errors_show_a_page_without_internals(app, session):

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Response, render_template, request
+from flask import Response, current_app, render_template, request
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 from wtforms import SelectChoice
@@ -18,32 +18,61 @@ from engine.counters import TIME_TO_GOAL_NAMES, Window
 from engine.models import Journey, JourneyStatus, JourneyVersion, Role, utcnow
 from webapp.analytics import bp
 from webapp.analytics.forms import FiltersForm
-from webapp.paging import paginate
+from webapp.paging import Page, requested_page
 from webapp.security import requires
 from webapp.services import db
 
 TABLES = ("summary", "trend", "funnel", "uplift", "time_to_goal", "channels", "reasons")
 
 
+# How the overview can be ordered: its columns, each read off a line.
+SORTS: dict[str, Any] = {
+    "name": lambda line: line.journey.name.lower(),
+    "status": lambda line: line.journey.status.value,
+    "entered": lambda line: line.entered,
+    "active": lambda line: line.active,
+    "converted": lambda line: line.converted,
+    "conversion": lambda line: line.conversion_rate or 0.0,
+    "cross_channel": lambda line: line.cross_channel,
+}
+STATUSES = ("live", "paused", "draft", "archived", "all")
+
+
 @bp.get("/analytics/")
 @requires(Role.viewer)
 def index() -> Any:
-    """Every journey with its headline figures, and the cross-channel figures."""
+    """Every journey of a status (live ones first shown) with its headline figures, in the
+    order of any column, and the cross-channel figures."""
     form = FiltersForm(request.args)
     form.validate()
     window = form.window(utcnow(), {})
-    statement = (
-        select(Journey)
-        .where(Journey.status != JourneyStatus.archived)
-        .order_by(Journey.name)
-    )
-    page = paginate(db(), statement)
-    overview = analytics.overview(db(), list(page.items), window)
+    status = request.args.get("status", "live")
+    status = status if status in STATUSES else "live"
+    sort = request.args.get("sort", "name")
+    sort = sort if sort in SORTS else "name"
+    descending = request.args.get("order") == "desc"
+    statement = select(Journey).order_by(Journey.name, Journey.id)
+    if status != "all":
+        statement = statement.where(Journey.status == JourneyStatus(status))
+    # Figures are sums over counters for every journey at once; ordering by one of them
+    # happens here, then the page is cut.
+    overview = analytics.overview(db(), list(db().scalars(statement)), window)
+    overview.lines.sort(key=SORTS[sort], reverse=descending)
+    size = int(current_app.config["PAGE_SIZE"])
+    last = max(1, -(-len(overview.lines) // size))
+    number = min(requested_page(), last)
+    shown = overview.lines[(number - 1) * size : number * size]
+    page = Page(items=shown, number=number, size=size, total=len(overview.lines))
     return render_template(
         "analytics/index.html",
         page=page,
         overview=overview,
+        lines=shown,
         form=form,
+        status=status,
+        statuses=STATUSES,
+        sort=sort,
+        descending=descending,
         query=form.query(),
     )
 
