@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import counters, summaries
+from engine import counters, summaries, templates
 from engine.counters import Metric, Window
 from engine.models import Channel, Journey, JourneyStatus, JourneyVersion
 
@@ -166,13 +166,50 @@ def _breaker_warnings(
     return found
 
 
+# Where each node type keeps its templates: config keys holding {field: template}.
+TEMPLATE_FIELDS = {
+    "send": ("message",),
+    "webhook": ("body", "headers"),
+    "update_profile": ("set",),
+}
+
+
+def template_warnings(
+    node: dict[str, Any], step: summaries.StepName | None
+) -> list[Warning]:
+    """A name in one of the step's templates that would always render empty, with the name it
+    probably meant (`customer.first_name` for `customer.traits.first_name`). With `step`, the
+    sentence starts by naming it (for a list of every step's warnings)."""
+    config = node.get("config") or {}
+    where = f"“{step.title}” ({step.summary}): " if step else ""
+    found = []
+    for key in TEMPLATE_FIELDS.get(str(node.get("type")), ()):
+        fields = config.get(key) if isinstance(config, dict) else None
+        for field, source in fields.items() if isinstance(fields, dict) else ():
+            for name, meant in templates.unknown_names(source):
+                found.append(
+                    Warning(
+                        "template",
+                        f"{where}{{{{ {name} }}}} in “{field}” is always empty; did you "
+                        f"mean {{{{ {meant} }}}}?",
+                        node=str(node.get("id")),
+                    )
+                )
+    return found
+
+
 def before_publishing(
     session: Session, journey: Journey, now: datetime
 ) -> list[Warning]:
     """Everything worth a look before the draft goes live, most harmful first."""
     document = journey.draft
     names = summaries.named_steps(session, document)
-    found = _channel_warnings(session, document, names)
+    found = [
+        warning
+        for node in _nodes(document)
+        for warning in template_warnings(node, names.get(str(node.get("id"))))
+    ]
+    found += _channel_warnings(session, document, names)
     found += _same_trigger(session, journey, _trigger_event(document), now)
     if not (isinstance(document, dict) and document.get("goal")):
         found.append(

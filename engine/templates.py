@@ -148,3 +148,48 @@ def gist(source: object, limit: int = 40) -> str:
     if " " in cut[limit // 2 :]:
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,;:.-") + "…"
+
+
+# What a template can name (see `ingest.event_scope` and `customers.scope_of`): a name outside
+# these is empty when the message is sent, which Liquid does without a word.
+ROOTS = ("trigger", "event", "customer", "context")
+EVENT_NAMES = ("id", "type", "channel", "properties", "traits", "occurred_at")
+CUSTOMER_NAMES = (
+    "id",
+    "profile_id",
+    "email",
+    "phone",
+    "anonymous_id",
+    "traits",
+    "consent",
+)
+
+
+def unknown_names(source: object) -> list[tuple[str, str]]:
+    """Each name `source` uses that cannot hold a value, with the one it probably meant:
+    `customer.first_name` -> `customer.traits.first_name`. An unreadable template has none
+    here (`check` says what is wrong with it)."""
+    if not isinstance(source, str) or "{" not in source:
+        return []
+    try:
+        analysis = _compile(source).analyze()
+    except (TemplateError, LiquidError):
+        return []
+    found: dict[str, str] = {}
+    for name, uses in analysis.globals.items():
+        for use in uses:
+            parts = [str(part) for part in use.segments]
+            path = ".".join(parts)
+            if name not in ROOTS:
+                found[path] = f"customer.traits.{path}"
+            elif (
+                name == "customer" and len(parts) > 1 and parts[1] not in CUSTOMER_NAMES
+            ):
+                found[path] = "customer.traits." + ".".join(parts[1:])
+            elif (
+                name in ("event", "trigger")
+                and len(parts) > 1
+                and parts[1] not in EVENT_NAMES
+            ):
+                found[path] = f"{name}.properties." + ".".join(parts[1:])
+    return sorted(found.items())

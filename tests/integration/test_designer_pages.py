@@ -932,3 +932,29 @@ def test_publish_warns_before_it_hurts_and_still_publishes(marketer, session, se
     assert "Publish version 1" in page  # the marketer can publish anyway
     done = _post(marketer, f"/journeys/{journey.id}/publish", follow_redirects=True)
     assert "Published version 1 of “Welcome again”" in done.get_data(as_text=True)
+
+
+def test_a_name_that_would_send_empty_is_pointed_out_on_the_step_and_before_publishing(
+    marketer, session, settings
+):
+    from engine import journeys
+    from engine.crypto import SecretBox
+    from tests.factories import make_channels
+
+    make_channels(session, SecretBox(settings.encryption_key), "email", "app", "sms")
+    document = starters.document("onboarding")
+    welcome = next(n for n in document["nodes"] if n["id"] == "welcome")
+    welcome["config"]["message"]["subject"] = "Welcome, {{ customer.first_name }}"
+    journey, _ = journeys.create_journey(
+        session, document, journeys.check_context(session), None, allow_problems=True
+    )
+    session.commit()
+    panel = marketer.get(f"/journeys/{journey.id}/nodes/welcome").get_data(as_text=True)
+    assert (
+        "{{ customer.first_name }} in “subject” is always empty; did you mean "
+        "{{ customer.traits.first_name }}?"
+    ) in panel
+    page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
+    warnings = page.split('id="warnings-h"')[1].split("</section>")[0]
+    assert "{{ customer.first_name }} in “subject” is always empty" in warnings
+    assert f"/journeys/{journey.id}/nodes/welcome" in warnings

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import abort, render_template, request, url_for
 
-from engine import graph, journeys, samples, templates
+from engine import graph, journeys, review, samples, templates
 from engine.channels import channel_slugs
 from engine.journeys import JourneyError
 from engine.models import Journey, JourneyStatus, Role
@@ -223,6 +223,7 @@ def _panel(
         item=item,
         form=form,
         problems=mine,
+        warnings=review.template_warnings(node, None),
         can_edit=_can_edit(journey),
         post_url=url_for(
             "designer.save_node", journey_id=journey.id, node_id=node["id"]
