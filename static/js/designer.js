@@ -77,11 +77,12 @@
   const selection = new X6.Selection({ enabled: true, multiple: true, rubberband: true, modifiers: "shift", showNodeSelectionBox: true });
   // The canvas's keys with Ctrl (undo, redo, copy, paste) work wherever the focus is on the
   // page, except while typing in a field or a dialog: Ctrl+Z right after adding a step from
-  // the step list undoes it. Keys of one character (C, F, +, -) only while the canvas or its
-  // tools have the focus, so they never fire while someone reads or types elsewhere.
+  // the step list undoes it. Keys without Ctrl (C, F, +, -, the arrows, Enter, Delete) only
+  // while the canvas itself has the focus, so they never fire while someone uses a button or
+  // reads or types elsewhere.
   const typing = (target) => Boolean(target && target.closest &&
     target.closest("input, textarea, select, [contenteditable], dialog, #node-panel, #simulate"));
-  const onCanvas = (target) => !target || target === document.body || Boolean(target.closest && target.closest(".stage"));
+  const onCanvas = (target) => !target || target === document.body || Boolean(target.closest && target.closest("#canvas"));
   const keyboard = new X6.Keyboard({
     enabled: true,
     global: true,
@@ -1094,6 +1095,68 @@
   keyboard.bindKey(["shift+l"], () => autoLayout());
   keyboard.bindKey(["c"], () => { openConnect(); return false; });
 
+  // ---- moving between steps with the keyboard --------------------------------------------
+  // The arrow keys go to the nearest step that way (from the selected step, else from the
+  // trigger); Enter opens the selected step's form with its first field focused.
+
+  const DIRECTIONS = { up: [0, -1], down: [0, 1], left: [-1, 0], right: [1, 0] };
+  function goTo(direction) {
+    const all = steps();
+    if (!all.length) return false;
+    const chosen = selection.getSelectedCells().filter((cell) => cell.isNode() && !isNote(cell));
+    const from = chosen[0];
+    if (!from) {
+      const start = all.find((node) => node.getData().type === "trigger") || all[0];
+      selectStep(start);
+      return false;
+    }
+    const [dx, dy] = DIRECTIONS[direction];
+    const here = from.getBBox().getCenter();
+    let best = null;
+    let bestScore = Infinity;
+    for (const node of all) {
+      if (node === from) continue;
+      const there = node.getBBox().getCenter();
+      const along = (there.x - here.x) * dx + (there.y - here.y) * dy;
+      const across = Math.abs((there.x - here.x) * dy) + Math.abs((there.y - here.y) * dx);
+      if (along <= 1) continue; // not that way
+      const score = along + 2 * across;
+      if (score < bestScore) { best = node; bestScore = score; }
+    }
+    if (best) selectStep(best);
+    return false;
+  }
+  function selectStep(node) {
+    selection.clean();
+    selection.select(node);
+    bringIntoView(node);
+    setStatus(`${stepName(node)} selected: Enter opens it, arrows go to the next step.`);
+  }
+  function openSelected() {
+    const chosen = selection.getSelectedCells().filter((cell) => cell.isNode() && !isNote(cell));
+    if (chosen.length !== 1) return true; // let Enter do what it does elsewhere
+    showPanel(true);
+    const focusForm = () => {
+      const field = panel.querySelector("form input:not([type=hidden]), form select, form textarea");
+      if (field) field.focus();
+    };
+    const shown = () => panel.querySelector(`[data-panel-node="${CSS.escape(chosen[0].id)}"]`);
+    if (shown()) {
+      focusForm();
+    } else {
+      // Its form is on its way: focus it once it is in the panel (other requests settle too).
+      const settled = () => {
+        if (!shown()) return;
+        document.body.removeEventListener("htmx:afterSettle", settled);
+        focusForm();
+      };
+      document.body.addEventListener("htmx:afterSettle", settled);
+    }
+    return false;
+  }
+  for (const direction of Object.keys(DIRECTIONS)) keyboard.bindKey([direction], () => goTo(direction));
+  keyboard.bindKey(["enter"], openSelected);
+
   // ---- connecting with the keyboard -------------------------------------------------------
   // With one step selected, C lists its free outputs and the steps it can lead to; the edge
   // made is the one a drag from the port would make.
@@ -1566,5 +1629,5 @@
     })
     .catch(() => setStatus("The draft could not be loaded; reload the page.", true));
 
-  window.throughlineDesigner = { graph, currentDocument, save };
+  window.throughlineDesigner = { graph, selection, currentDocument, save };
 })();

@@ -670,3 +670,28 @@ def test_a_change_typed_in_a_form_survives_choosing_another_step_and_a_reload(
     wait = next(n for n in saved["document"]["nodes"] if n["id"] == "wait")
     assert wait["config"]["timeout"] == "PT3H"
     assert errors == []
+
+
+def test_steps_are_reached_and_opened_with_the_keyboard(
+    page: Page, live_server, session, settings
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    selected = (
+        "window.throughlineDesigner.selection.getSelectedCells().map((c) => c.id)"
+    )
+    page.locator("#canvas").focus()
+    page.keyboard.press("ArrowDown")  # nothing selected: the journey's start
+    assert page.evaluate(selected) == ["start"]
+    expect(page.locator("#save-status")).to_contain_text("selected: Enter opens it")
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(selected) == ["wait"]
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(selected) == ["vip"]  # the timed-out branch, straight below
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate(selected) == ["mail"]  # "no" is right of "yes"
+    page.keyboard.press("Enter")
+    panel = page.locator("#node-panel")
+    expect(panel.get_by_role("heading", name="Send")).to_be_visible()
+    expect(panel.get_by_label("Label")).to_be_focused()
+    assert errors == []
