@@ -18,12 +18,15 @@ def unknown_keys(config: Config, allowed: Iterable[str]) -> Problems:
     return [(key, f"{key!r} is not a setting of this node") for key in extra]
 
 
-def text(config: Config, key: str, what: str, required: bool = True) -> Problems:
+def text(
+    config: Config, key: str, what: str, required: bool = True, ask: str | None = None
+) -> Problems:
+    """A name the marketer must give; `ask` says in their words what to do when it is missing."""
     value = config.get(key)
     if value is None:
-        return [(key, f"{what} is required")] if required else []
+        return [(key, ask or f"{what} is required")] if required else []
     if not isinstance(value, str) or not value.strip():
-        return [(key, f"{what} must be non-empty text")]
+        return [(key, ask or f"{what} is missing")]
     return []
 
 
@@ -46,7 +49,9 @@ def rule(config: Config, key: str, required: bool = True) -> Problems:
 def channel(
     config: Config, key: str, ctx: CheckContext, required: bool = True
 ) -> Problems:
-    problems = text(config, key, "the channel", required)
+    problems = text(
+        config, key, "the channel", required, ask="choose the channel to send through"
+    )
     value = config.get(key)
     if not problems and value is not None and ctx.channels is not None:
         if value not in ctx.channels:

@@ -46,7 +46,12 @@ class Trigger(NodeType):
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
         return (
             _checks.unknown_keys(config, self.fields)
-            + _checks.text(config, "event", "the trigger event")
+            + _checks.text(
+                config,
+                "event",
+                "the trigger event",
+                ask="name the event that starts the journey, e.g. cart_abandoned",
+            )
             + _checks.rule(config, "where", required=False)
         )
 

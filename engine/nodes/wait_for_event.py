@@ -36,7 +36,12 @@ class WaitForEvent(NodeType):
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
         return (
             _checks.unknown_keys(config, self.fields)
-            + _checks.text(config, "event", "the awaited event")
+            + _checks.text(
+                config,
+                "event",
+                "the awaited event",
+                ask="name the event to wait for, e.g. order_completed",
+            )
             + _checks.rule(config, "where", required=False)
             + _checks.duration(config, "timeout", "the timeout")
         )

@@ -170,7 +170,7 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
     expect(page.locator("#canvas [data-node-id]")).to_have_count(2)
     # The blank trigger names no event yet: the canvas says so before anything is drawn.
     expect(page.locator("#problems")).to_contain_text(
-        "When …: the trigger event must be non-empty text"
+        "When …: name the event that starts the journey, e.g. cart_abandoned"
     )
     expect(page.locator("#publish-state")).to_have_text("Fix the problems to publish.")
     publish = page.get_by_role("button", name="Publish…")

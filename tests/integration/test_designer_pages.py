@@ -47,7 +47,7 @@ def test_a_blank_journey_is_a_draft_that_names_what_to_fix(marketer, session):
     assert journey.name == "Welcome" and journey.status is JourneyStatus.draft
     page = marketer.get(response.headers["Location"]).get_data(as_text=True)
     assert "1 problem to fix" in page
-    assert "the trigger event must be non-empty text" in page
+    assert "name the event that starts the journey, e.g. cart_abandoned" in page
     assert [n["type"] for n in journey.draft["nodes"]] == ["trigger", "exit"]
 
 
@@ -353,7 +353,7 @@ def test_a_draft_with_problems_cannot_be_published_from_the_page(marketer, sessi
     _post(marketer, "/journeys/new", {"name": "Broken", "starter": "blank"})
     journey = session.scalars(select(Journey)).one()
     page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
-    assert "the trigger event must be non-empty text" in page
+    assert "name the event that starts the journey, e.g. cart_abandoned" in page
     assert "Publish version" not in page
     _post(marketer, f"/journeys/{journey.id}/publish")
     session.rollback()

@@ -61,7 +61,15 @@ def test_unknown_settings_are_named():
 
 def test_trigger_checks_and_runs():
     assert problems("trigger", {"event": "cart_abandoned"}) == []
-    assert problems("trigger", {})[0] == ("event", "the trigger event is required")
+    assert problems("trigger", {})[0] == (
+        "event",
+        "name the event that starts the journey, e.g. cart_abandoned",
+    )
+    assert problems("trigger", {"event": " "})[0] == problems("trigger", {})[0]
+    assert problems("send", {"channel": "", "message": {"text": "x"}})[0] == (
+        "channel",
+        "choose the channel to send through",
+    )
     assert problems("trigger", {"event": "x", "where": {"op": "eq"}})
     assert run("trigger", {"event": "x"}).port == "out"
 
