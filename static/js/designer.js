@@ -642,6 +642,8 @@
     document.getElementById("problem-count").textContent = problems.length
       ? `${problems.length} problem${problems.length === 1 ? "" : "s"}`
       : "No problems";
+    // A banner about problems to fix leaves once they are fixed.
+    if (!problems.length) for (const banner of document.querySelectorAll("[data-until-fixed]")) banner.remove();
     const badge = document.getElementById("problem-badge");
     if (badge) {
       badge.hidden = problems.length === 0;

@@ -173,6 +173,8 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
         "When …: name the event that starts the journey, e.g. cart_abandoned"
     )
     expect(page.locator("#publish-state")).to_have_text("Fix the problems to publish.")
+    banner = page.get_by_text("as a draft with 1 problem to fix")
+    expect(banner).to_be_visible()
     publish = page.get_by_role("button", name="Publish…")
     expect(publish).to_have_attribute("aria-disabled", "true")
     page.screenshot(path=str(screenshot_dir / "blank-journey.png"))
@@ -193,6 +195,7 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
     panel.get_by_label("Value", exact=True).fill("50")
     _save(page, panel)
     expect(page.locator("#problem-count")).to_have_text("No problems")
+    expect(banner).to_have_count(0)  # the banner about the problem leaves with it
 
     # Wait for an order, an hour at most: added by click on the palette.
     page.locator('#palette [data-node-type="wait_for_event"]').click()

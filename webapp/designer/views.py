@@ -114,8 +114,13 @@ def new() -> Any:
         db(), document, _context(), acting_user(), allow_problems=True
     )
     db().commit()
-    flash(_created_message(journey.name, problems), "success")
+    flash(_created_message(journey.name, problems), _created_kind(problems))
     return redirect(url_for("designer.show", journey_id=journey.id))
+
+
+def _created_kind(problems: list[graph.Problem]) -> str:
+    """The flash's kind: "until-fixed" goes away on the canvas once the problems are fixed."""
+    return "until-fixed" if problems else "success"
 
 
 def _created_message(name: str, problems: list[graph.Problem]) -> str:
@@ -154,7 +159,7 @@ def import_document() -> Any:
                 problems = [p.to_dict() for p in error.problems]
             else:
                 db().commit()
-                flash(_created_message(journey.name, found), "success")
+                flash(_created_message(journey.name, found), _created_kind(found))
                 return redirect(url_for("designer.show", journey_id=journey.id))
     return render_template("designer/import.html", form=form, problems=problems), 400
 
