@@ -1491,21 +1491,62 @@
   let lit = [];
   let lighting = null;
 
+  // When an event comes, after the one before: "now", "30 minutes", "2 hours", "3 days",
+  // "1 week" (or an ISO 8601 duration such as PT2H, as the API takes).
+  const UNITS = { minute: "M", hour: "H", day: "D", week: "W" };
+  const WHEN = /^(now|P\S+|(\d+)\s*(minutes?|mins?|m|hours?|h|days?|d|weeks?|w))\s+/i;
+  function readAfter(words) {
+    if (words.toLowerCase() === "now") return "PT0S";
+    if (/^P/i.test(words)) return words.toUpperCase();
+    const [, amount, unit] = words.match(/^(\d+)\s*([a-z]+)$/i);
+    const key = Object.keys(UNITS).find((name) => name.startsWith(unit.toLowerCase()[0]));
+    const letter = UNITS[key];
+    return letter === "D" || letter === "W" ? `P${amount}${letter}` : `PT${amount}${letter}`;
+  }
+
   function readEvents(text) {
     const events = [];
     text.split("\n").forEach((line, index) => {
       if (!line.trim()) return;
-      const match = line.trim().match(/^(\S+)\s+(\S+)\s*(.*)$/);
-      if (!match) throw new Error(`line ${index + 1}: write it as: after type {properties}`);
+      const when = line.trim().match(WHEN);
+      const rest = when ? line.trim().slice(when[0].length) : "";
+      const match = rest.match(/^(\S+)\s*(.*)$/);
+      if (!when || !match) {
+        throw new Error(`Line ${index + 1}: write when it comes, then the event, e.g. "now cart_abandoned" or "2 hours order_completed {\"total\": 40}".`);
+      }
       let properties = {};
-      if (match[3]) {
-        try { properties = JSON.parse(match[3]); } catch (error) {
-          throw new Error(`line ${index + 1}: the properties are not JSON (${error.message})`);
+      if (match[2]) {
+        try { properties = JSON.parse(match[2]); } catch (error) {
+          throw new Error(`Line ${index + 1}: the event's details after its name must be JSON, e.g. {"cart_value": 120} (${error.message}).`);
         }
       }
-      events.push({ after: match[1], type: match[2], properties });
+      events.push({ after: readAfter(when[1]), type: match[1], properties });
     });
     return events;
+  }
+
+  // The sample customer's traits: "name: value" lines (numbers and true/false as such), or
+  // a JSON object.
+  function readTraits(text) {
+    const trimmed = text.trim();
+    if (!trimmed) return {};
+    if (trimmed.startsWith("{")) {
+      try { return JSON.parse(trimmed); } catch (e) {
+        throw new Error(`The traits are not JSON (${e.message}); or write one per line, e.g. first_name: Ada.`);
+      }
+    }
+    const traits = {};
+    trimmed.split("\n").forEach((line, index) => {
+      if (!line.trim()) return;
+      const found = line.match(/^\s*([^:=]+?)\s*[:=]\s*(.*?)\s*$/);
+      if (!found) throw new Error(`Trait line ${index + 1}: write name: value, e.g. tier: vip.`);
+      const raw = found[2];
+      let value = raw;
+      if (/^-?\d+(\.\d+)?$/.test(raw)) value = Number(raw);
+      else if (raw === "true" || raw === "false") value = raw === "true";
+      traits[found[1]] = value;
+    });
+    return traits;
   }
 
   function unlight() {
@@ -1578,10 +1619,7 @@
       error.hidden = true;
       let body;
       try {
-        let traits;
-        try { traits = JSON.parse(document.getElementById("sim-traits").value || "{}"); } catch (e) {
-          throw new Error(`The traits are not JSON (${e.message}).`);
-        }
+        const traits = readTraits(document.getElementById("sim-traits").value);
         body = { customer: { traits }, events: readEvents(document.getElementById("sim-events").value) };
       } catch (e) {
         error.textContent = e.message;

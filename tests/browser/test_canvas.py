@@ -288,8 +288,12 @@ def test_a_simulation_lights_the_path_and_shows_the_rendered_messages(
     journey, errors = _open_cart_recovery(page, live_server, session, settings)
 
     page.get_by_text("Simulate", exact=True).click()
+    # The sample's first event is already there: the trigger's, now.
+    expect(page.get_by_label("Events, one per line")).to_have_value(
+        "now cart_abandoned"
+    )
     page.get_by_label("Events, one per line").fill(
-        'PT0S cart_abandoned {"cart_value": 120.5}'
+        'now cart_abandoned {"cart_value": 120.5}'
     )
     page.get_by_role("button", name="Run simulation").click()
     result = page.locator("#sim-result")
@@ -307,12 +311,20 @@ def test_a_simulation_lights_the_path_and_shows_the_rendered_messages(
     )
     page.screenshot(path=str(screenshot_dir / "simulation.png"))
 
-    page.get_by_label("Customer traits (JSON)").fill('{"tier": "standard"}')
+    page.get_by_label("Customer traits, one per line").fill("tier: standard")
+    page.get_by_role("button", name="Run simulation").click()
+    expect(result).to_contain_text("Still thinking? → email")
+    # Times in words: the order two hours later, inside the hour's wait? No: it timed out.
+    page.get_by_label("Events, one per line").fill(
+        'now cart_abandoned {"cart_value": 80}\n2 hours order_completed'
+    )
     page.get_by_role("button", name="Run simulation").click()
     expect(result).to_contain_text("Still thinking? → email")
     page.get_by_label("Events, one per line").fill("soon cart_abandoned")
     page.get_by_role("button", name="Run simulation").click()
-    expect(page.locator("#sim-error")).to_contain_text("events[0].after")
+    expect(page.locator("#sim-error")).to_contain_text(
+        'Line 1: write when it comes, then the event, e.g. "now cart_abandoned"'
+    )
     assert errors == []
 
 

@@ -297,7 +297,7 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
 
     # Simulate a VIP's abandoned cart: the support desk is asked to call her.
     page.get_by_text("Simulate", exact=True).click()
-    page.get_by_label("Customer traits (JSON)").fill(
+    page.get_by_label("Customer traits, one per line").fill(
         '{"tier": "vip", "first_name": "Ada"}'
     )
     page.get_by_label("Events, one per line").fill(

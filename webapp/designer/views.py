@@ -197,7 +197,7 @@ def _sample_events(document: dict[str, Any]) -> str:
     """A first simulation to run: the trigger's event, now."""
     for node in document.get("nodes", []):
         if node.get("type") == "trigger" and (node.get("config") or {}).get("event"):
-            return f"PT0S {node['config']['event']} {{}}"
+            return f"now {node['config']['event']}"
     return ""
 
 
