@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import BrowserContext, Page
 from werkzeug.serving import make_server
 
 from webapp import create_app
@@ -49,16 +50,49 @@ def browser_context_args(browser_context_args: dict) -> dict:
 
 @pytest.fixture
 def live_server(settings, redis_client) -> Iterator[str]:
-    """The app on a free loopback port, served by a thread for the test's duration."""
+    """The app on a free loopback port, served by a thread for the test's duration.
+
+    At the end it waits for requests still being answered (a page's last poll) before closing
+    the database: a connection such a request held would otherwise be closed by the garbage
+    collector, during some later test.
+    """
     app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    answering = [0]
+    lock = threading.Lock()
+
+    def counted(environ: Any, start_response: Any) -> Any:
+        with lock:
+            answering[0] += 1
+        try:
+            result = app(environ, start_response)
+            try:
+                return list(result)  # the whole answer, so it is done when counted out
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        finally:
+            with lock:
+                answering[0] -= 1
+
+    server = make_server("127.0.0.1", 0, counted, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)
+    deadline = time.monotonic() + 5
+    while answering[0] and time.monotonic() < deadline:
+        time.sleep(0.02)
     app.extensions["throughline"].database.dispose()
     app.extensions["throughline"].redis.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, live_server: str) -> Iterator[Page]:
+    """pytest-playwright's page, closed before the server stops (it may still be polling)."""
+    opened = context.new_page()
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
