@@ -67,9 +67,14 @@ class Recorder:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                data = self.rfile.read(
-                    int(self.headers.get("content-length", 0))
-                ).decode()
+                length = int(self.headers.get("content-length", 0))
+                raw = self.rfile.read(length)
+                if len(raw) < length:
+                    # The sender died mid-request (a worker killed with kill -9): a channel
+                    # gets no request at all, and the retry brings the whole one.
+                    self.close_connection = True
+                    return
+                data = raw.decode()
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with recorder.lock:
                     status = recorder.answers.pop(0) if recorder.answers else 200
