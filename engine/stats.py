@@ -8,6 +8,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from engine import counters
+from engine.analytics import NOT_PORTS
 from engine.counters import Metric
 from engine.models import Journey, Run, RunStatus, Step
 
@@ -83,8 +84,6 @@ def journey_stats(session: Session, journey_id: int) -> dict[str, Any]:
 # Figures for the canvas, from the counters (which are written with the work they count), so
 # an open canvas polling them costs the same however long the journey's history.
 
-ENDED_HERE = ("completed", "failed", "exited", "erased")
-NOT_PORTS = frozenset({"waiting", "converted", *ENDED_HERE})
 DELIVERY_STATES = ("delivered", "suppressed", "failed")
 
 
