@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: setup up dev worker scheduler lint format typecheck test test-postgres clean
+.PHONY: setup up dev worker scheduler lint format typecheck test test-postgres security clean
 
 # Python and npm dependencies, the front-end bundle, and Debian's Chromium for browser tests.
 setup: $(VENV)/.installed static/vendor/.built /usr/bin/chromium
@@ -56,6 +56,11 @@ test-postgres: setup
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest -n auto
+
+# The regression tests of the security findings alone (`make test` runs them too, on both
+# databases in CI).
+security: setup
+	$(BIN)/python -m pytest -n auto -m security
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor
