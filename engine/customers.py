@@ -41,6 +41,7 @@ from engine.models import (
     User,
     utcnow,
 )
+from engine.payload import LARGEST_INTEGER
 
 
 class CustomerError(ValueError):
@@ -238,7 +239,8 @@ def find(session: Session, ref: str) -> Customer:
     """The profile named by `ref`: its number, or `kind:value` of any identity."""
     customer: Customer | None = None
     if ref.isdigit():
-        customer = session.get(Customer, int(ref))
+        number = int(ref) if len(ref) <= 19 else 0
+        customer = session.get(Customer, number) if number <= LARGEST_INTEGER else None
     elif ":" in ref:
         kind, value = ref.split(":", 1)
         identity = session.scalar(

@@ -7,6 +7,9 @@ from typing import Any
 
 import isodate
 
+# Longer waits are a typo, and moments that far off overflow a date.
+LONGEST = timedelta(days=100 * 365)
+
 
 class DurationError(ValueError):
     """Text that is not an ISO 8601 duration, with a sentence saying so."""
@@ -18,12 +21,23 @@ def parse(text: object, allow_negative: bool = False, allow_zero: bool = False) 
         raise DurationError("give a duration such as PT10M (10 minutes), PT2H or P1D")
     try:
         value = isodate.parse_duration(text.strip())
+    except OverflowError:
+        raise DurationError(
+            f"{text!r} is too long; give at most {LONGEST.days // 365} years"
+        ) from None
     except (isodate.ISO8601Error, ValueError):
         raise DurationError(
             f"{text!r} is not an ISO 8601 duration; write e.g. PT10M (10 minutes), PT2H or P1D"
         ) from None
     probe = datetime(2000, 1, 1)
-    shifted = probe + value
+    try:
+        shifted = probe + value
+    except (OverflowError, ValueError):
+        shifted = datetime.max
+    if abs(shifted - probe) > LONGEST:
+        raise DurationError(
+            f"{text!r} is too long; give at most {LONGEST.days // 365} years"
+        )
     if shifted < probe and not allow_negative:
         raise DurationError(f"{text!r} is negative; give a duration after the moment")
     if shifted == probe and not allow_zero:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 MAX_TYPE_LENGTH = 200
@@ -13,6 +13,10 @@ MAX_IDENTIFIER_LENGTH = 320
 KNOWN_IDENTIFIERS = ("id", "email", "phone", "anonymous_id")
 IDENTIFIER_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 TOP_LEVEL = {"type", "customer", "traits", "properties", "occurred_at"}
+# The span of `occurred_at` taken by default: an event older than this or more than a day
+# ahead of the clock is a channel's mistake (a zero date, a date in milliseconds).
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=1)
 # Which identifier decides a customer's partition when an event carries several.
 PARTITION_PREFERENCE = KNOWN_IDENTIFIERS
 
@@ -66,8 +70,16 @@ def _identifiers(customer: Any, prefix: str) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def parse_event(body: Any, prefix: str = "") -> IncomingEvent:
-    """Check an event body against the contract; raise EventError naming the first bad field."""
+def parse_event(
+    body: Any,
+    prefix: str = "",
+    earliest: datetime = EARLIEST_OCCURRED_AT,
+    now: datetime | None = None,
+) -> IncomingEvent:
+    """Check an event body against the contract; raise EventError naming the first bad field.
+
+    `occurred_at` must lie between `earliest` and a day after `now` (the clock by default).
+    """
     if not isinstance(body, dict):
         raise EventError(prefix.rstrip(".") or "body", "an event is a JSON object")
     unknown = sorted(set(body) - TOP_LEVEL)
@@ -94,13 +106,22 @@ def parse_event(body: Any, prefix: str = "") -> IncomingEvent:
         raw = body["occurred_at"]
         try:
             occurred_at = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-        except ValueError:
+            if occurred_at.tzinfo is None:
+                occurred_at = occurred_at.replace(tzinfo=UTC)
+            # In UTC: 0001-01-01T00:00+01:00 has no UTC time and fails here, not on storing.
+            occurred_at = occurred_at.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise EventError(
                 f"{prefix}occurred_at",
                 "occurred_at must be an ISO 8601 date-time, e.g. 2026-11-21T10:00:00Z",
             ) from None
-        if occurred_at.tzinfo is None:
-            occurred_at = occurred_at.replace(tzinfo=UTC)
+        latest = (now or datetime.now(UTC)) + LATEST_AHEAD
+        if not earliest <= occurred_at <= latest:
+            raise EventError(
+                f"{prefix}occurred_at",
+                f"occurred_at must lie between {earliest:%Y-%m-%d} and a day from now;"
+                " send the moment the event happened, in ISO 8601 with its offset",
+            )
     return IncomingEvent(
         type=kind.strip(),
         identifiers=identifiers,

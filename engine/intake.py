@@ -18,6 +18,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, Table, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from engine import signals
 from engine.db import Database
@@ -25,6 +26,8 @@ from engine.events import IncomingEvent, partition_for
 from engine.models import Event, EventStatus, utcnow
 
 log = logging.getLogger("throughline.intake")
+# Failures of a service rather than of an event: the whole group hears of them (503, retry).
+GROUP_FAILURES = (OperationalError, InterfaceError, RedisError, TimeoutError)
 # The committing thread of an idle process ends after this long; the next event starts one.
 IDLE_SECONDS = 5.0
 
@@ -282,37 +285,61 @@ class GroupCommitter:
                     waiting.settle(None, error)
             else:
                 for waiting, answer in zip(group, answers, strict=True):
-                    waiting.settle(answer, None)
+                    if isinstance(answer, Admitted):
+                        waiting.settle(answer, None)
+                    else:
+                        waiting.settle(None, answer)
 
     def _apply(
         self, group: list[_Waiting], database: Database | None = None
-    ) -> list[Admitted]:
+    ) -> list[Admitted | Exception]:
         verdicts = signals.admit_many(
             self.redis,
             [signals.Ask(w.channel_id, 1, w.rate_limit) for w in group],
             self.backlog_bound,
         )
-        answers = [Admitted(None, verdict) for verdict in verdicts]
+        answers: list[Admitted | Exception] = [
+            Admitted(None, verdict) for verdict in verdicts
+        ]
         by_channel: dict[int, list[int]] = {}
         for index, verdict in enumerate(verdicts):
             if verdict == signals.ADMITTED:
                 by_channel.setdefault(group[index].channel_id, []).append(index)
         if not by_channel:
             return answers
-        stored: list[Stored] = []
-        with _storing((database or self.database).engine) as connection:
-            now = utcnow()
+        engine = (database or self.database).engine
+        by_store: dict[int, list[Stored]] = {}
+        try:
+            with _storing(engine) as connection:
+                now = utcnow()
+                for channel_id, indexes in by_channel.items():
+                    found = store_events(
+                        connection,
+                        channel_id,
+                        [group[i].item for i in indexes],
+                        self.partitions,
+                        now,
+                    )
+                    for index, one in zip(indexes, found, strict=True):
+                        answers[index] = Admitted(one)
+                    by_store[channel_id] = found
+        except GROUP_FAILURES:
+            raise
+        except Exception:
+            # One event the database refuses must not cost the others their answer: store
+            # each of the rest alone. On PostgreSQL each channel's insert committed by
+            # itself, so the channels stored before the failure stay stored; on SQLite the
+            # transaction rolled back whole.
+            if engine.dialect.name != "postgresql":
+                by_store.clear()
             for channel_id, indexes in by_channel.items():
-                found = store_events(
-                    connection,
-                    channel_id,
-                    [group[i].item for i in indexes],
-                    self.partitions,
-                    now,
-                )
-                for index, one in zip(indexes, found, strict=True):
-                    answers[index] = Admitted(one)
-                stored += found
+                if channel_id not in by_store:
+                    by_store[channel_id] = []
+                    for index in indexes:
+                        answers[index] = self._store_alone(
+                            engine, group[index], by_store[channel_id]
+                        )
+        stored = [one for found in by_store.values() for one in found]
         try:
             signals.signal_events(
                 self.redis, fresh_per_partition(stored), self.enqueue_drain
@@ -321,3 +348,24 @@ class GroupCommitter:
             # Stored is stored: the sweeper finds pending events without a queued drain.
             log.warning("intake: events stored but their drains not signalled")
         return answers
+
+    def _store_alone(
+        self, engine: Engine, waiting: _Waiting, stored: list[Stored]
+    ) -> Admitted | Exception:
+        """Store one event in a transaction of its own: the answer, or what refused it."""
+        try:
+            with _storing(engine) as connection:
+                (one,) = store_events(
+                    connection,
+                    waiting.channel_id,
+                    [waiting.item],
+                    self.partitions,
+                    utcnow(),
+                )
+        except GROUP_FAILURES:
+            raise
+        except Exception as error:
+            log.exception("intake: an event could not be stored")
+            return error
+        stored.append(one)
+        return Admitted(one)

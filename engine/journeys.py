@@ -22,6 +22,7 @@ from engine.models import (
     User,
 )
 from engine.nodes import CheckContext
+from engine.payload import LARGEST_INTEGER
 
 
 class JourneyError(ValueError):
@@ -382,6 +383,10 @@ def version_document(
             raise JourneyError(409, "the journey has no published version yet")
         return graph.parse(version.document)
     number = int(which)
+    if (
+        not 1 <= number <= LARGEST_INTEGER
+    ):  # no row holds it, and a database cannot compare it
+        raise JourneyError(404, f"the journey has no version {number}")
     found = session.scalar(
         select(JourneyVersion).where(
             JourneyVersion.journey_id == journey.id, JourneyVersion.number == number

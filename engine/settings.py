@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -39,6 +40,8 @@ class Settings:
     delivery_max_attempts: int = 8
     breaker_fail_max: int = 5
     breaker_reset_seconds: int = 30
+    # Events said to have occurred before this are refused (see engine.events).
+    earliest_occurred_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
 
     @property
     def redis_socket(self) -> Path:
@@ -72,6 +75,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise SettingsError(f"{name} must be at least 1, not {value}")
     return value
+
+
+def _moment(env: Mapping[str, str], name: str, default: datetime) -> datetime:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be an ISO 8601 date such as 2000-01-01, not {raw!r}"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -133,5 +149,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             host.strip().lower()
             for host in env.get("THROUGHLINE_WEBHOOK_ALLOWED_HOSTS", "").split(",")
             if host.strip()
+        ),
+        earliest_occurred_at=_moment(
+            env, "THROUGHLINE_EARLIEST_OCCURRED_AT", datetime(2000, 1, 1, tzinfo=UTC)
         ),
     )

@@ -7,7 +7,11 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import IntegerConverter
+
+from engine.payload import LARGEST_INTEGER, scrub
 
 log = logging.getLogger("throughline.web")
 
@@ -57,6 +61,26 @@ def handle_unexpected(error: Exception) -> Any:
     return _render(500, "Something went wrong", InternalServerError.description)
 
 
+class StoredInteger(IntegerConverter):
+    """`<int:...>` up to the largest id a database stores: a longer number names nothing (404)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", LARGEST_INTEGER)
+        super().__init__(map, *args, **kwargs)
+
+
+def showable(value: Any) -> Any:
+    """What a page shows of a value: text without NUL or lone surrogates, which no page can
+    encode (earlier versions stored them from intake)."""
+    if isinstance(value, Markup):
+        return Markup(scrub(str(value)))
+    if isinstance(value, str):
+        return scrub(value)
+    return value
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(Exception, handle_unexpected)
+    app.url_map.converters["int"] = StoredInteger
+    app.jinja_env.finalize = showable

@@ -16,6 +16,7 @@ from wtforms import SelectChoice
 from engine import analytics
 from engine.counters import TIME_TO_GOAL_NAMES, Window
 from engine.models import Journey, JourneyStatus, JourneyVersion, Role, utcnow
+from engine.payload import scrub
 from webapp.analytics import bp
 from webapp.analytics.forms import FiltersForm
 from webapp.paging import Page, requested_page
@@ -140,7 +141,7 @@ def journey_csv(journey_id: int) -> Any:
         writer.writerow(row)
     name = re.sub(r"[^a-z0-9]+", "-", found.name.lower()).strip("-") or "journey"
     return Response(
-        buffer.getvalue(),
+        scrub(buffer.getvalue()),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}-{table}.csv"'},
     )

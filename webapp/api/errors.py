@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import jsonify, request
 
+from engine import payload
 from engine.channels import ChannelError
 from engine.journeys import JourneyError
 from engine.simulate import SimulationError
@@ -37,14 +38,18 @@ def answer(status: int, message: str, field: str | None = None, **extra: Any) ->
     return response
 
 
-def json_body() -> Any:
-    """The request's JSON body, or ApiError(400) saying why it is not one."""
-    if not request.data:
+def json_body(max_keys: int | None = payload.MAX_KEYS) -> Any:
+    """The request's JSON body, or ApiError(400) saying why it is not one (or what in it
+    cannot be stored: see engine.payload; `max_keys=None` for a whole journey document)."""
+    data = request.get_data()
+    if not data:
         raise ApiError(400, "send a JSON body with Content-Type: application/json")
-    body = request.get_json(silent=True, force=True)
-    if body is None:
-        raise ApiError(400, "the body is not valid JSON")
-    return body
+    try:
+        return payload.loads(data, max_keys=max_keys)
+    except payload.PayloadError as error:
+        raise ApiError(400, str(error), error.field) from None
+    except ValueError:  # not JSON, or not UTF-8
+        raise ApiError(400, "the body is not valid JSON") from None
 
 
 @bp.errorhandler(ApiError)

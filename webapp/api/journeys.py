@@ -29,7 +29,7 @@ def _describe(journey: Journey) -> dict[str, Any]:
 def create_journey() -> Any:
     """Create a journey from a document; 422 with every problem if it has any."""
     journey, _problems = journeys.create_journey(
-        db(), json_body(), _context(), acting_user()
+        db(), json_body(max_keys=None), _context(), acting_user()
     )
     db().commit()
     response = jsonify(
@@ -97,7 +97,12 @@ def replace_draft(journey_id: int) -> Any:
     """Replace the draft (problems are returned, not refused); If-Match guards the revision."""
     journey = journeys.get_journey(db(), journey_id)
     journeys.replace_draft(
-        db(), journey, json_body(), _context(), acting_user(), _expected_revision()
+        db(),
+        journey,
+        json_body(max_keys=None),
+        _context(),
+        acting_user(),
+        _expected_revision(),
     )
     db().commit()
     return jsonify(_describe(journey))
@@ -139,7 +144,7 @@ def resume_journey(journey_id: int) -> Any:
 def simulate_journey(journey_id: int) -> Any:
     """Run a sample customer and timed events through the draft or a version; nothing is kept."""
     journey = journeys.get_journey(db(), journey_id)
-    body = json_body()
+    body = json_body(max_keys=None)
     which = body.get("version", "draft") if isinstance(body, dict) else "draft"
     if not (
         which in {"draft", "live"}

@@ -15,7 +15,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import graph, journeys, review, starters, stats, summaries
+from engine import graph, journeys, payload, review, starters, stats, summaries
 from engine import simulate as simulation
 from engine.journeys import JourneyError
 from engine.models import (
@@ -343,7 +343,12 @@ def draft(journey_id: int) -> Any:
 def save_draft(journey_id: int) -> Any:
     """Autosave from the canvas: `{revision, document}`; 412 when another save came first."""
     journey = _journey(journey_id)
-    body = request.get_json(silent=True)
+    try:
+        body = payload.loads(request.get_data(), max_keys=None)
+    except payload.PayloadError as error:
+        return _json_error(400, f"{error.field}: {error}")
+    except ValueError:
+        body = None
     if not isinstance(body, dict) or not isinstance(body.get("revision"), int):
         return _json_error(400, 'send {"revision": <number>, "document": {...}}')
     try:
@@ -496,7 +501,12 @@ def counts(journey_id: int) -> Any:
 def simulate(journey_id: int) -> Any:
     """Run a sample customer and timed events through the draft; nothing is stored or sent."""
     journey = _journey(journey_id)
-    body = request.get_json(silent=True)
+    try:
+        body = payload.loads(request.get_data(), max_keys=None)
+    except payload.PayloadError as error:
+        return jsonify(error=str(error), field=error.field), 400
+    except ValueError:
+        body = None
     _document, problems = graph.check(journey.draft, _context())
     if problems:
         return jsonify(

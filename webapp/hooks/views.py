@@ -1,22 +1,30 @@
 from __future__ import annotations
 
 import json
+import logging
 from functools import partial
 from typing import Any
 
 from flask import Response, jsonify, request
 from redis.exceptions import RedisError
-from sqlalchemy.exc import OperationalError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from engine import channel_health, signals, work
-from engine.events import EventError, parse_event
-from engine.intake import ToStore, fresh_per_partition, store_events
+from engine import channel_health, payload, signals, work
+from engine.events import EventError, IncomingEvent, parse_event
+from engine.intake import (
+    GROUP_FAILURES,
+    Stored,
+    ToStore,
+    fresh_per_partition,
+    store_events,
+)
 from engine.models import utcnow
 from webapp.hooks import bp
 from webapp.hooks.channels import IntakeChannel, intake_channel
 from webapp.security import signed
 from webapp.services import db, services
+
+log = logging.getLogger("throughline.intake")
 
 MAX_BODY = 256 * 1024
 MAX_BATCH_BODY = 4 * 1024 * 1024
@@ -80,7 +88,10 @@ def _channel(slug: str) -> IntakeChannel:
 
 
 def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
-    """(webhook id, parsed JSON) of a correctly signed, fresh request."""
+    """(webhook id, parsed JSON) of a correctly signed, fresh request.
+
+    What storage would refuse is left in place for `payload.check` (see engine.payload).
+    """
     if (request.content_length or 0) > limit:
         raise Refusal(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
     data = request.get_data(cache=False)
@@ -105,13 +116,21 @@ def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
         raise Refusal(400, "bad_body", "the body is not UTF-8 text") from None
     _verify(channel, text, headers)
     try:
-        return headers["webhook-id"], json.loads(text)
+        return headers["webhook-id"], payload.parse(text)
     except json.JSONDecodeError as error:
         raise Refusal(
             400,
             "bad_json",
             f"the body is not JSON: {error.msg} at line {error.lineno} column {error.colno}",
         ) from None
+    except payload.PayloadError as error:
+        raise Refusal(400, "bad_json", str(error), error.field) from None
+
+
+def _event(body: Any, prefix: str = "") -> IncomingEvent:
+    """An event that can be stored as it is, or EventError / PayloadError saying why not."""
+    payload.check(body, prefix.rstrip("."))
+    return parse_event(body, prefix, services().settings.earliest_occurred_at)
 
 
 def _verify(channel: IntakeChannel, text: str, headers: dict[str, str]) -> None:
@@ -180,7 +199,7 @@ def _unavailable() -> Refusal:
     )
 
 
-def _store(channel: IntakeChannel, items: list[ToStore]) -> list[Any]:
+def _store(channel: IntakeChannel, items: list[ToStore]) -> list[Stored | None]:
     """Admit and store a batch's events in this request's transaction; signal the drains."""
     settings = services().settings
     redis = services().redis
@@ -197,13 +216,42 @@ def _store(channel: IntakeChannel, items: list[ToStore]) -> list[Any]:
         )
     except RedisError:
         raise _unavailable() from None
-    stored = store_events(
-        db().connection(), channel.id, items, settings.partitions, utcnow()
-    )
-    db().commit()
+    stored: list[Stored | None]
+    try:
+        stored = list(
+            store_events(
+                db().connection(), channel.id, items, settings.partitions, utcnow()
+            )
+        )
+        db().commit()
+    except GROUP_FAILURES:
+        db().rollback()
+        raise _unavailable() from None
+    except Exception:
+        # An event the database refuses alone: store each of them in its own transaction,
+        # so the others keep their answers.
+        db().rollback()
+        stored = []
+        for item in items:
+            try:
+                (one,) = store_events(
+                    db().connection(), channel.id, [item], settings.partitions, utcnow()
+                )
+                db().commit()
+            except GROUP_FAILURES:
+                db().rollback()
+                raise _unavailable() from None
+            except Exception:
+                db().rollback()
+                log.exception("intake: an event of a batch could not be stored")
+                stored.append(None)
+            else:
+                stored.append(one)
     try:
         signals.signal_events(
-            redis, fresh_per_partition(stored), partial(work.enqueue_event_drain, redis)
+            redis,
+            fresh_per_partition([one for one in stored if one is not None]),
+            partial(work.enqueue_event_drain, redis),
         )
     except RedisError:
         pass  # stored is stored: the sweeper finds pending events without a queued drain
@@ -217,14 +265,14 @@ def receive(slug: str) -> Any:
     channel = _channel(slug)
     webhook_id, body = _verified_body(channel, MAX_BODY)
     try:
-        parsed = parse_event(body)
-    except EventError as error:
+        parsed = _event(body)
+    except (EventError, payload.PayloadError) as error:
         raise Refusal(400, "invalid_event", str(error), error.field) from None
     try:
         answer = services().intake.submit(
             channel.id, channel.rate_limit, ToStore(webhook_id, body, parsed)
         )
-    except (RedisError, OperationalError, TimeoutError):
+    except GROUP_FAILURES:
         # Nothing answered in time or a service is down: the channel retries with the same
         # webhook-id, which is answered as the first time if it was stored after all.
         raise _unavailable() from None
@@ -265,10 +313,15 @@ def receive_batch(slug: str) -> Any:
     for index, item in enumerate(events):
         event_id = item.get("id") if isinstance(item, dict) else None
         where = f"events[{index}]"
-        if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+        if (
+            not isinstance(event_id, str)
+            or not event_id
+            or len(event_id) > 255
+            or payload.scrub(event_id) != event_id
+        ):
             results.append(
                 {
-                    "id": event_id,
+                    "id": payload.scrubbed(event_id),
                     "status": 400,
                     "error": {
                         "field": f"{where}.id",
@@ -290,13 +343,14 @@ def receive_batch(slug: str) -> Any:
             )
             continue
         seen.add(event_id)
-        content = {k: v for k, v in item.items() if k != "id"}
         try:
+            payload.check(item, where)
+            content = {k: v for k, v in item.items() if k != "id"}
             accepted.append(
-                (index, ToStore(event_id, content, parse_event(content, f"{where}.")))
+                (index, ToStore(event_id, content, _event(content, f"{where}.")))
             )
             results.append({"id": event_id, "status": 202})
-        except EventError as error:
+        except (EventError, payload.PayloadError) as error:
             results.append(
                 {
                     "id": event_id,
@@ -308,10 +362,22 @@ def receive_batch(slug: str) -> Any:
         for (index, _item), stored in zip(
             accepted, _store(channel, [item for _, item in accepted]), strict=True
         ):
+            if stored is None:
+                results[index] = {
+                    "id": results[index]["id"],
+                    "status": 500,
+                    "error": {
+                        "field": f"events[{index}]",
+                        "message": "this event could not be stored; send it again",
+                    },
+                }
+                continue
             results[index].update(
                 event_id=stored.event_id,
                 **({"duplicate": True} if stored.duplicate else {}),
             )
     return jsonify(
-        results=results, accepted=len(accepted), rejected=len(events) - len(accepted)
+        results=results,
+        accepted=sum(1 for result in results if result["status"] == 202),
+        rejected=sum(1 for result in results if result["status"] != 202),
     )
