@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -33,6 +34,10 @@ class Settings:
     login_attempts_per_address: int
     login_window_seconds: int
     webhook_allowed_hosts: frozenset[str] = frozenset()
+    # Private networks that channels and webhook nodes may call (public ones always may).
+    outbound_allowed_networks: tuple[
+        ipaddress.IPv4Network | ipaddress.IPv6Network, ...
+    ] = ()
     partitions: int = 4
     backlog_limit: int = 100_000
     delivery_timeout: float = 10.0
@@ -72,6 +77,22 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise SettingsError(f"{name} must be at least 1, not {value}")
     return value
+
+
+def _networks(
+    env: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in env.get(name, "").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise SettingsError(
+                    f"{name} is a comma-separated list of networks such as "
+                    f"10.0.0.0/8,192.168.1.20/32, and {item.strip()!r} is not one"
+                ) from None
+    return tuple(networks)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -133,5 +154,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             host.strip().lower()
             for host in env.get("THROUGHLINE_WEBHOOK_ALLOWED_HOSTS", "").split(",")
             if host.strip()
+        ),
+        outbound_allowed_networks=_networks(
+            env, "THROUGHLINE_OUTBOUND_ALLOWED_NETWORKS"
         ),
     )
