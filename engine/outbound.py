@@ -14,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[..., Sequence[tuple[Any, ...]]]
 
 COULD_NOT_CONNECT = "could not connect"
+ANSWER_SECONDS = (
+    30.0  # how long a worker keeps a DNS answer (checked again on every call)
+)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Names that only ever mean this machine.
 LOOPBACK_NAMES = frozenset(
@@ -325,6 +330,8 @@ class Client:
         **pool_options: Any,
     ) -> None:
         self.resolver = resolver
+        self._answers: dict[tuple[str, int], tuple[float, list[tuple[Any, ...]]]] = {}
+        self._lock = threading.Lock()
         # Pools are keyed by address, port, scheme and TLS host name: one per checked
         # address of a host, shared by the worker's delivery threads.
         self.pools = urllib3.PoolManager(
@@ -341,7 +348,23 @@ class Client:
             raise AddressError(f"{target.scheme!r} is not http or https")
         if target.userinfo:
             raise AddressError("credentials belong in headers, not in the URL")
-        return target, resolve(target, policy, self.resolver)
+        return target, resolve(target, policy, self._lookup)
+
+    def _lookup(self, host: str, port: int, **options: Any) -> list[tuple[Any, ...]]:
+        """The resolver's answer, kept a little: a worker calls the same few hosts many
+        times a second. What is kept is only ever connected to after being checked."""
+        now = time.monotonic()
+        with self._lock:
+            kept = self._answers.get((host, port))
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        found = list((self.resolver or socket.getaddrinfo)(host, port, **options))
+        if found:
+            with self._lock:
+                if len(self._answers) >= 1000:
+                    self._answers.clear()
+                self._answers[(host, port)] = (now + ANSWER_SECONDS, found)
+        return found
 
     def post(
         self,

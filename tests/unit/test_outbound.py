@@ -5,6 +5,7 @@ import ipaddress
 import socket
 
 import pytest
+import urllib3
 
 from engine import outbound
 
@@ -89,3 +90,17 @@ def test_one_internal_answer_among_public_ones_refuses_the_host():
     assert outbound.resolve(
         target, outbound.Policy(), _resolver(["93.184.215.14"])
     ) == ipaddress.ip_address("93.184.215.14")
+
+
+def test_a_kept_dns_answer_is_checked_again_on_every_call():
+    resolver = _resolver(["10.1.2.3"])
+    client = outbound.Client(urllib3.Timeout(1.0), resolver)
+    listed = outbound.Policy((ipaddress.ip_network("10.0.0.0/8"),))
+    try:
+        _, address = client.check("https://crm.example/a", listed)
+        assert str(address) == "10.1.2.3"
+        with pytest.raises(outbound.AddressError, match="private"):
+            client.check("https://crm.example/b", outbound.Policy())
+    finally:
+        client.close()
+    assert resolver.calls == 1
