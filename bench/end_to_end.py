@@ -327,7 +327,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(machine())
-    with stack(THROUGHLINE_BACKLOG_LIMIT="100000000") as running:
+    with stack(
+        THROUGHLINE_BACKLOG_LIMIT="100000000",
+        # the receiver listens on this machine
+        THROUGHLINE_OUTBOUND_ALLOWED_NETWORKS="127.0.0.1/32",
+    ) as running:
         running.channel_port = free_port()
         database = Database(running.settings.database_url)
         box = SecretBox(running.settings.encryption_key)
@@ -343,6 +347,7 @@ def main() -> None:
                 "email",
                 outbound_url=f"http://127.0.0.1:{running.channel_port}/actions",
                 rate_limit=100_000,
+                allowed_networks=running.settings.outbound_allowed_networks,
             )
             ctx = journeys.check_context(session)
             journey, _ = journeys.create_journey(session, JOURNEY, ctx, None)

@@ -7,11 +7,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import outbound
 from engine.crypto import SecretBox
 from engine.models import Channel, ChannelKind
 
@@ -49,8 +49,13 @@ def create_channel(
     kind: ChannelKind | str,
     outbound_url: str | None = None,
     rate_limit: int = 100,
+    allowed_networks: tuple[outbound.Network, ...] = (),
 ) -> NewChannel:
-    """Add a channel with fresh secrets; the caller commits."""
+    """Add a channel with fresh secrets; the caller commits.
+
+    `allowed_networks` are the private networks its outbound URL may point into
+    (Settings.outbound_allowed_networks).
+    """
     check_slug(slug)
     try:
         kind = ChannelKind(kind)
@@ -61,22 +66,22 @@ def create_channel(
         ) from None
     if session.scalar(select(Channel.id).where(Channel.slug == slug)) is not None:
         raise ChannelError("slug", f"a channel with the slug {slug!r} already exists")
-    check_outbound_url(outbound_url)
+    check_outbound_url(outbound_url, allowed_networks)
     check_rate_limit(rate_limit)
-    inbound, outbound = generate_secret(), generate_secret()
+    inbound, outgoing = generate_secret(), generate_secret()
     channel = Channel(
         slug=slug,
         name=name or slug,
         kind=kind,
         inbound_secret=box.encrypt(inbound),
-        outbound_secret=box.encrypt(outbound),
+        outbound_secret=box.encrypt(outgoing),
         outbound_url=outbound_url,
         enabled=True,
         rate_limit=rate_limit,
     )
     session.add(channel)
     session.flush()
-    return NewChannel(channel, inbound, outbound)
+    return NewChannel(channel, inbound, outgoing)
 
 
 def find_channel(session: Session, slug: str) -> Channel | None:
@@ -94,14 +99,36 @@ def channel_names(session: Session) -> dict[str, str]:
     }
 
 
-def check_outbound_url(url: str | None) -> None:
-    """Raise ChannelError unless `url` is empty or an http(s) URL with a host."""
+def check_outbound_url(
+    url: str | None, allowed_networks: tuple[outbound.Network, ...] = ()
+) -> None:
+    """Raise ChannelError unless `url` is empty or an http(s) URL of a host it may call.
+
+    Loopback, link-local and metadata addresses are refused, private ones unless inside
+    `allowed_networks`; the host is read as the delivery client reads it.
+    """
     if url is None or url == "":
         return
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        target = outbound.read_url(url)
+    except outbound.AddressError as error:
+        if url.strip().lower().startswith(("http://", "https://")):
+            raise ChannelError("outbound_url", str(error)) from None
+        target = None
+    if target is None or target.scheme not in outbound.DEFAULT_PORTS:
         raise ChannelError(
             "outbound_url", "give a full http:// or https:// URL, or nothing"
+        )
+    if target.userinfo:
+        raise ChannelError(
+            "outbound_url", "leave credentials out of the URL; actions are signed"
+        )
+    problem = outbound.host_problem(target, outbound.Policy(allowed_networks))
+    if problem:
+        raise ChannelError(
+            "outbound_url",
+            f"{problem}; actions may only go to public hosts, or to private networks "
+            "listed in THROUGHLINE_OUTBOUND_ALLOWED_NETWORKS",
         )
 
 
@@ -123,10 +150,14 @@ def check_rate_limit(rate_limit: int) -> None:
 
 
 def update_channel(
-    channel: Channel, name: str, outbound_url: str | None, rate_limit: int
+    channel: Channel,
+    name: str,
+    outbound_url: str | None,
+    rate_limit: int,
+    allowed_networks: tuple[outbound.Network, ...] = (),
 ) -> dict[str, list[object]]:
     """Change what may change after creation; returns {field: [before, after]} of each change."""
-    check_outbound_url(outbound_url)
+    check_outbound_url(outbound_url, allowed_networks)
     check_rate_limit(rate_limit)
     wanted: dict[str, object] = {
         "name": name or channel.slug,
@@ -153,13 +184,13 @@ def rotate_secrets(
     session: Session, box: SecretBox, channel: Channel, grace: timedelta, now: datetime
 ) -> RotatedSecrets:
     """New inbound and outbound secrets; the old inbound one stays valid for `grace`."""
-    inbound, outbound = generate_secret(), generate_secret()
+    inbound, outgoing = generate_secret(), generate_secret()
     channel.previous_inbound_secret = channel.inbound_secret
     channel.previous_inbound_expires_at = now + grace
     channel.inbound_secret = box.encrypt(inbound)
-    channel.outbound_secret = box.encrypt(outbound)
+    channel.outbound_secret = box.encrypt(outgoing)
     session.flush()
-    return RotatedSecrets(inbound, outbound, now + grace)
+    return RotatedSecrets(inbound, outgoing, now + grace)
 
 
 def describe_channel(channel: Channel) -> dict[str, object]:

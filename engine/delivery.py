@@ -8,15 +8,13 @@ circuit breaker are checked at send time; every suppression and failure keeps it
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 import tenacity
 import urllib3
@@ -25,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
-from engine import batch, counters, customers, execution
+from engine import batch, counters, customers, execution, outbound
 from engine.breaker import Breaker, BreakerOpen, Gate
 from engine.counters import Metric
 from engine.crypto import SecretBox
@@ -33,6 +31,7 @@ from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunS
 from engine.nodes import Resume
 from engine.settings import Settings
 
+log = logging.getLogger("throughline.delivery")
 LEASE = timedelta(seconds=60)
 WEBHOOKS = 0  # the drain partition of webhook-node calls (they have no channel)
 # Reasons a delivery did not happen; the channel ones let the node's fallback channel try.
@@ -40,7 +39,7 @@ CONSENT, DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED, BLOCKED = (
     "consent_withdrawn", "channel_disabled", "no_outbound_url", "breaker_open",
     "permanent_4xx", "retries_exhausted", "blocked_address",
 )  # fmt: skip
-CHANNEL_REASONS = {DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED}
+CHANNEL_REASONS = {DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED, BLOCKED}
 TEST = "test"  # the kind of a delivery an admin sends to try a channel
 _backoff = tenacity.wait_random_exponential(multiplier=1, max=300)
 
@@ -140,43 +139,32 @@ def claim(
     return claimed
 
 
-def address_problem(url: str, allowed_hosts: frozenset[str]) -> str | None:
-    """Why `url` may not be called once its host is resolved, or None (the SSRF guard)."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host.rstrip(".") in allowed_hosts:
-        return None
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return None  # unresolvable: the call itself will fail and be retried
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return f"{host} resolves to {address}, a private, loopback or link-local address"
-    return None
-
-
 class Sender:
     """One worker's HTTP client (pooled keep-alive connections) and per-channel breakers."""
 
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        resolver: outbound.Resolver | None = None,
+    ) -> None:
         self.settings, self.redis = settings, redis
-        # Shared by the worker's delivery threads; keeps up to `maxsize` idle connections
-        # per channel host. No retries or redirects of its own: retries are scheduled in
-        # SQL, and a redirect is an answer like any other.
-        self.http = urllib3.PoolManager(
-            num_pools=100,
-            maxsize=32,
-            retries=False,
-            timeout=urllib3.Timeout(
+        # Shared by the worker's delivery threads. No retries or redirects of its own:
+        # retries are scheduled in SQL, and a redirect is an answer like any other.
+        self.client = outbound.Client(
+            urllib3.Timeout(
                 connect=min(3.0, settings.delivery_timeout),
                 read=settings.delivery_timeout,
             ),
+            resolver,
         )
+        networks = settings.outbound_allowed_networks
+        self.channel_policy = outbound.Policy(networks)
+        self.webhook_policy = outbound.Policy(networks, settings.webhook_allowed_hosts)
         self.breakers: dict[int, Breaker] = {}
 
     def close(self) -> None:
-        self.http.clear()
+        self.client.close()
 
     def breaker(self, channel_id: int) -> Breaker:
         found = self.breakers.get(channel_id)
@@ -195,7 +183,9 @@ class Sender:
         ids = {item.channel_id for item in items if item.channel_id is not None}
         return {channel_id: Gate(self.breaker(channel_id)) for channel_id in ids}
 
-    def _post(self, item: Claimed) -> urllib3.BaseHTTPResponse:
+    def _post(
+        self, item: Claimed, target: outbound.Target, address: outbound.IPAddress
+    ) -> urllib3.BaseHTTPResponse:
         data = json.dumps(item.body, separators=(",", ":"), sort_keys=True)
         headers = {
             "content-type": "application/json",
@@ -207,10 +197,7 @@ class Sender:
             now = datetime.now(UTC)
             headers["webhook-timestamp"] = str(int(now.timestamp()))
             headers["webhook-signature"] = Webhook(item.secret).sign(item.id, now, data)
-        # A redirect is not followed: it would take the call past the address checks.
-        response = self.http.request(
-            "POST", str(item.url), body=data.encode(), headers=headers, redirect=False
-        )
+        response = self.client.post(target, address, data.encode(), headers)
         if response.status >= 500 or response.status in (408, 429):
             raise _Retryable(response.status)
         return response
@@ -225,19 +212,28 @@ class Sender:
                 return Outcome("suppressed", CONSENT)
             if not item.url:
                 return Outcome("suppressed", NO_URL)
-        elif item.url and (
-            problem := address_problem(item.url, self.settings.webhook_allowed_hosts)
-        ):
-            return Outcome("failed", BLOCKED, error=problem)
+        policy = self.webhook_policy if item.channel_id is None else self.channel_policy
+        try:
+            # Resolved once: the call goes to the address checked here, whatever DNS
+            # answers next.
+            target, address = self.client.check(str(item.url), policy)
+        except outbound.Unresolvable as error:
+            log.warning("delivery %s: %s", item.id, error)
+            return self._later(
+                item, now, "retry", EXHAUSTED, outbound.COULD_NOT_CONNECT
+            )
+        except outbound.AddressError as error:
+            log.warning("delivery %s refused: %s", item.id, error)
+            return Outcome("failed", BLOCKED, error=_refusal(item.url))
         started = time.perf_counter()
         try:
             if item.channel_id is not None:
                 gate = (gates or {}).get(item.channel_id) or Gate(
                     self.breaker(item.channel_id)
                 )
-                response = gate.call(partial(self._post, item))
+                response = gate.call(partial(self._post, item, target, address))
             else:
-                response = self._post(item)
+                response = self._post(item, target, address)
         except BreakerOpen:
             return self._later(
                 item, now, "postpone", BREAKER, "the channel's circuit breaker is open"
@@ -252,8 +248,22 @@ class Sender:
                 error.status,
                 started,
             )
-        except (urllib3.exceptions.HTTPError, ValueError) as error:
-            # ValueError: a header or address the HTTP client refuses to send.
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            # What failed (refused, reset, TLS, timeout, at which address and port) is
+            # for the log: told to those who wrote the URL, it would map private ports.
+            log.warning(
+                "delivery %s to %s (%s) could not connect: %s: %s",
+                item.id,
+                target.host_header,
+                address,
+                type(error).__name__,
+                error,
+            )
+            return self._later(
+                item, now, "retry", EXHAUSTED, outbound.COULD_NOT_CONNECT, None, started
+            )
+        except ValueError as error:
+            # A header the HTTP client refuses to send.
             return self._later(
                 item,
                 now,
@@ -293,6 +303,15 @@ class Sender:
         ):
             return Outcome("failed", reason, status, latency, error)
         return Outcome(kind, None, status, latency, error)
+
+
+def _refusal(url: str | None) -> str:
+    """Why a call was not made, in words that name no resolved address."""
+    try:
+        host = outbound.read_url(str(url)).host
+    except outbound.AddressError:
+        return "refused: the URL has no valid host"
+    return f"refused: {host} is not a public address"
 
 
 def new_test_delivery(channel: Channel, now: datetime) -> Delivery:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -53,9 +54,15 @@ class Checked:
 
 
 def check_context(
-    session: Session, allowed_hosts: frozenset[str] = frozenset()
+    session: Session,
+    allowed_hosts: frozenset[str] = frozenset(),
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = (),
 ) -> CheckContext:
-    return CheckContext(channels=channel_slugs(session), allowed_hosts=allowed_hosts)
+    return CheckContext(
+        channels=channel_slugs(session),
+        allowed_hosts=allowed_hosts,
+        allowed_networks=allowed_networks,
+    )
 
 
 def check_document(raw: Any, ctx: CheckContext) -> Checked:

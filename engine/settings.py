@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -34,6 +35,10 @@ class Settings:
     login_attempts_per_address: int
     login_window_seconds: int
     webhook_allowed_hosts: frozenset[str] = frozenset()
+    # Private networks that channels and webhook nodes may call (public ones always may).
+    outbound_allowed_networks: tuple[
+        ipaddress.IPv4Network | ipaddress.IPv6Network, ...
+    ] = ()
     partitions: int = 4
     backlog_limit: int = 100_000
     delivery_timeout: float = 10.0
@@ -88,6 +93,22 @@ def _moment(env: Mapping[str, str], name: str, default: datetime) -> datetime:
             f"{name} must be an ISO 8601 date such as 2000-01-01, not {raw!r}"
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _networks(
+    env: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in env.get(name, "").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise SettingsError(
+                    f"{name} is a comma-separated list of networks such as "
+                    f"10.0.0.0/8,192.168.1.20/32, and {item.strip()!r} is not one"
+                ) from None
+    return tuple(networks)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -152,5 +173,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         earliest_occurred_at=_moment(
             env, "THROUGHLINE_EARLIEST_OCCURRED_AT", datetime(2000, 1, 1, tzinfo=UTC)
+        ),
+        outbound_allowed_networks=_networks(
+            env, "THROUGHLINE_OUTBOUND_ALLOWED_NETWORKS"
         ),
     )

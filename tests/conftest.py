@@ -27,6 +27,9 @@ from webapp import create_app
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+# The suite's recording channels listen on 127.0.0.1; a deployment refuses loopback unless
+# it lists it. Tests of that refusal set the variable to "".
+LOCAL_CHANNELS = {"THROUGHLINE_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.1/32"}
 
 
 def _worker_number(worker_id: str) -> int:
@@ -111,6 +114,7 @@ def make_settings(
         "THROUGHLINE_HOME": str(home),
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
+        **LOCAL_CHANNELS,
     }
     env.update(extra)
     return load_settings(env)

@@ -48,6 +48,7 @@ class World:
                 "other",
                 outbound_url=url,
                 rate_limit=10_000,
+                allowed_networks=settings.outbound_allowed_networks,
             )
             self.secrets[slug] = made.inbound_secret
             if slug in recorders:
@@ -56,7 +57,11 @@ class World:
         forget()
 
     def publish(self, document):
-        ctx = journeys.check_context(self.session, self.settings.webhook_allowed_hosts)
+        ctx = journeys.check_context(
+            self.session,
+            self.settings.webhook_allowed_hosts,
+            self.settings.outbound_allowed_networks,
+        )
         journey, _ = journeys.create_journey(self.session, document, ctx, None)
         journeys.publish(self.session, journey, ctx, None)
         self.session.commit()

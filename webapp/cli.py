@@ -288,6 +288,7 @@ def channel_create(
                 name or slug,
                 kind,
                 outbound_url,
+                allowed_networks=settings.outbound_allowed_networks,
             )
             audit.record(session, None, "channel.create", "channel", slug)
     except ChannelError as error:
@@ -324,7 +325,11 @@ def journey_import(file: TextIO, publish_now: bool) -> None:
         raise click.ClickException(f"{file.name} is not JSON: {error}") from None
     try:
         with _session(settings) as session:
-            ctx = journeys.check_context(session, settings.webhook_allowed_hosts)
+            ctx = journeys.check_context(
+                session,
+                settings.webhook_allowed_hosts,
+                settings.outbound_allowed_networks,
+            )
             created, _ = journeys.create_journey(session, raw, ctx, None)
             if publish_now:
                 journeys.publish(session, created, ctx, None)

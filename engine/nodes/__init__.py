@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any, ClassVar, TypeVar
 
 Config = Mapping[str, Any]
@@ -25,10 +26,12 @@ class Port:
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What config checks may consult: the channels that exist (None: do not check)."""
+    """What config checks may consult: the channels that exist (None: do not check), and
+    the hosts and private networks calls may go to besides public ones."""
 
     channels: frozenset[str] | None = None
     allowed_hosts: frozenset[str] = frozenset()
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
-from engine import templates
+from engine import outbound, templates
 from engine.nodes import (
     Channels,
     CheckContext,
@@ -21,35 +20,32 @@ from engine.nodes import (
     register,
 )
 
-LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal")
 
+def url_problem(
+    url: object,
+    allowed_hosts: frozenset[str],
+    allowed_networks: tuple[outbound.Network, ...] = (),
+) -> str | None:
+    """Why `url` may not be called, judged before DNS resolution, or None.
 
-def url_problem(url: object, allowed_hosts: frozenset[str]) -> str | None:
-    """Why `url` may not be called (before DNS resolution), or None."""
+    The host is read as the client will read it (engine/outbound.py), so a percent-encoded,
+    decimal or IDNA spelling of a private address is refused like the address itself.
+    """
     if not isinstance(url, str) or not url.strip():
         return "the URL is required"
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower().rstrip(".")  # "localhost." is localhost
-    if not host:
-        return f"{url!r} is not a full URL such as https://example.com/hook"
-    if host in allowed_hosts:
-        return (
-            None
-            if parts.scheme in {"http", "https"}
-            else "the URL must start with https://"
-        )
-    if parts.scheme != "https":
-        return "the URL must start with https://"
-    if parts.username or parts.password:
-        return "put credentials in headers, not in the URL"
-    if host == "localhost" or host.endswith(LOCAL_NAMES):
-        return f"{host} is a local address; webhooks may only call public hosts"
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if not address.is_global:
-        return f"{host} is a private, loopback or link-local address; webhooks may only call public hosts"
+        target = outbound.read_url(url)
+    except outbound.AddressError as error:
+        return str(error)
+    allowed = target.host in allowed_hosts
+    if target.scheme != "https" and not (allowed and target.scheme == "http"):
+        return "the URL must start with https://"
+    if target.userinfo:
+        return "put credentials in headers, not in the URL"
+    policy = outbound.Policy(allowed_networks, allowed_hosts)
+    problem = outbound.host_problem(target, policy)
+    if problem:
+        return f"{problem}; webhooks may only call public hosts"
     return None
 
 
@@ -69,7 +65,9 @@ class Webhook(NodeType):
 
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
         problems = _checks.unknown_keys(config, self.fields)
-        message = url_problem(config.get("url"), ctx.allowed_hosts)
+        message = url_problem(
+            config.get("url"), ctx.allowed_hosts, ctx.allowed_networks
+        )
         if message:
             problems.append(("url", message))
         problems += _checks.template_map(config, "body", "the body", required=False)

@@ -19,7 +19,7 @@ from engine.db import Database
 from engine.embedded_redis import EmbeddedRedis
 from engine.models import Delivery, DeliveryStatus, Event, EventStatus
 from engine.queues import connect
-from tests.conftest import make_settings
+from tests.conftest import LOCAL_CHANNELS, make_settings
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -42,6 +42,7 @@ class Stack:
             "THROUGHLINE_HOME": str(home),
             "DATABASE_URL": database_url,
             "REDIS_URL": self.redis_server.url,
+            **LOCAL_CHANNELS,
             **extra_env,
         }
         self.settings = make_settings(

@@ -55,6 +55,7 @@ def _prepare(stack, recorder):
             "email",
             outbound_url=recorder.url,
             rate_limit=100_000,
+            allowed_networks=stack.settings.outbound_allowed_networks,
         )
         ctx = journeys.check_context(session)
         journey, _ = journeys.create_journey(session, WELCOME, ctx, None)

@@ -333,6 +333,7 @@ def test_a_test_delivery_reaches_the_channel_and_shows_its_answer(
             "Support desk",
             "support",
             channel_server.url,
+            allowed_networks=settings.outbound_allowed_networks,
         )
         session.commit()
         channel_server.secret = made.outbound_secret

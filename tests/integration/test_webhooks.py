@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import select
 
 from engine import delivery
-from engine.models import Customer, DeliveryStatus
+from engine.models import Customer, DeliveryStatus, Role
 from tests.channels import Recorder
 from tests.conftest import make_settings
+from tests.factories import api_client
 from tests.world import World
 
 SIGNED_UP = {
@@ -98,14 +99,14 @@ def test_a_host_resolving_to_a_private_address_is_refused_at_send_time(
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 443))]
         return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(delivery.socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     world.publish(journey("https://hooks.example.com/events"))
     world.post(SIGNED_UP)
 
     (row,) = world.deliveries()
     assert row.status == DeliveryStatus.failed
     assert row.reason == delivery.BLOCKED
-    assert "10.1.2.3" in row.last_error
+    assert row.last_error == "refused: hooks.example.com is not a public address"
     assert crm.received == []
     assert world.steps()[-3:] == [
         ("crm", "error"),
@@ -116,12 +117,22 @@ def test_a_host_resolving_to_a_private_address_is_refused_at_send_time(
     assert customer.traits["crm_failed"] is True
 
 
-def test_loopback_is_refused_at_send_time_when_not_allowed():
-    assert "loopback" in delivery.address_problem("https://localhost/x", frozenset())
-    assert "169.254.169.254" in delivery.address_problem(
-        "https://169.254.169.254/latest", frozenset()
-    )
+@pytest.mark.security
+def test_a_viewer_reads_could_not_connect_on_the_timeline(world, client, session):
+    """No socket error, address or port reaches the timeline: it would map private ports."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    world.publish(journey(f"http://127.0.0.1:{port}/in"))
+    world.post(SIGNED_UP)
+
+    (row,) = world.deliveries()
     assert (
-        delivery.address_problem("http://127.0.0.1:9/x", frozenset({"127.0.0.1"}))
-        is None
+        row.status == DeliveryStatus.pending and row.last_error == "could not connect"
     )
+    viewer = api_client(client, session, Role.viewer)
+    items = viewer.get("/api/v1/customers/id:c-7/timeline").get_json()["items"]
+    (shown,) = [item for item in items if item.get("kind") == "delivery"]
+    assert shown["last_error"] == "could not connect"
+    for detail in ("Errno", "refused", "NewConnectionError", "host="):
+        assert detail not in str(items)

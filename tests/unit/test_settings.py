@@ -54,9 +54,28 @@ def test_environment_overrides_defaults(tmp_path):
         ("THROUGHLINE_ENCRYPTION_KEY", "not-a-key", "must be a Fernet key"),
         ("THROUGHLINE_LOGIN_ATTEMPTS_PER_ACCOUNT", "many", "must be a whole number"),
         ("THROUGHLINE_LOGIN_WINDOW_SECONDS", "0", "must be at least 1"),
+        (
+            "THROUGHLINE_OUTBOUND_ALLOWED_NETWORKS",
+            "10.0.0.0/8, crm.internal",
+            "comma-separated list of networks",
+        ),
     ],
 )
 def test_unusable_values_are_named(tmp_path, name, value, message):
     with pytest.raises(SettingsError, match=message) as raised:
         load_settings({"THROUGHLINE_HOME": str(tmp_path), name: value})
     assert name in str(raised.value)
+
+
+def test_outbound_calls_reach_no_private_network_unless_listed(tmp_path):
+    assert (
+        load_settings({"THROUGHLINE_HOME": str(tmp_path)}).outbound_allowed_networks
+        == ()
+    )
+    listed = load_settings(
+        {
+            "THROUGHLINE_HOME": str(tmp_path),
+            "THROUGHLINE_OUTBOUND_ALLOWED_NETWORKS": " 10.0.0.0/8, 192.168.1.20,fd00::/8 ,",
+        }
+    ).outbound_allowed_networks
+    assert [str(n) for n in listed] == ["10.0.0.0/8", "192.168.1.20/32", "fd00::/8"]

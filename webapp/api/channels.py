@@ -55,6 +55,7 @@ def create_channel_call() -> Any:
         body["kind"],
         outbound_url,
         rate_limit,
+        services().settings.outbound_allowed_networks,
     )
     audit.record(db(), acting_user(), "channel.create", "channel", made.channel.slug)
     db().commit()

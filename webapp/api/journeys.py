@@ -17,7 +17,10 @@ from webapp.services import db, services
 
 
 def _context():  # type: ignore[no-untyped-def]
-    return journeys.check_context(db(), services().settings.webhook_allowed_hosts)
+    settings = services().settings
+    return journeys.check_context(
+        db(), settings.webhook_allowed_hosts, settings.outbound_allowed_networks
+    )
 
 
 def _describe(journey: Journey) -> dict[str, Any]:

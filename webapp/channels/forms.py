@@ -23,6 +23,7 @@ from engine.channels import (
 )
 from engine.models import ChannelKind
 from webapp.forms import BaseForm
+from webapp.services import services
 
 KIND_CHOICES = [
     SelectChoice(ChannelKind.web.value, "Web site"),
@@ -71,7 +72,8 @@ class ChannelSettingsForm(BaseForm):
 
     # The engine's own checks, so every wrong field is named at once.
     def validate_outbound_url(self, field: URLField) -> None:
-        _engine_check(check_outbound_url, field.data or None)
+        networks = services().settings.outbound_allowed_networks
+        _engine_check(lambda url: check_outbound_url(url, networks), field.data or None)
 
     def validate_rate_limit(self, field: IntegerField) -> None:
         if field.data is not None:

@@ -59,7 +59,7 @@ REASONS = {
     "breaker_open": "the channel's circuit breaker was open",
     "permanent_4xx": "the channel refused it (a 4xx answer)",
     "retries_exhausted": "no attempt succeeded",
-    "blocked_address": "the address is private or loopback",
+    "blocked_address": "calls go only to public addresses and listed private networks",
 }
 
 
@@ -147,6 +147,7 @@ def new() -> Any:
                 form.kind.data or "",
                 form.outbound_url.data or None,
                 form.rate_limit.data or 0,
+                services().settings.outbound_allowed_networks,
             )
         except ChannelError as error:
             db().rollback()
@@ -286,6 +287,7 @@ def edit(slug: str) -> Any:
                 form.name.data or "",
                 form.outbound_url.data or None,
                 form.rate_limit.data or 0,
+                services().settings.outbound_allowed_networks,
             )
         except ChannelError as error:
             db().rollback()

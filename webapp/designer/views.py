@@ -37,7 +37,10 @@ MAX_IMPORT_BYTES = 1024 * 1024
 
 
 def _context() -> Any:
-    return journeys.check_context(db(), services().settings.webhook_allowed_hosts)
+    settings = services().settings
+    return journeys.check_context(
+        db(), settings.webhook_allowed_hosts, settings.outbound_allowed_networks
+    )
 
 
 def _journey(journey_id: int) -> Journey:

@@ -1,0 +1,116 @@
+"""The outbound HTTP client: it connects to the address it checked, and TLS still names
+and verifies the URL's host."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import urllib3
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from engine import outbound
+
+pytestmark = pytest.mark.security
+
+
+def _certificate(tmp_path, name: str) -> tuple[str, ssl.SSLContext]:
+    """A CA file, and a server context with a certificate for `name` signed by it."""
+    now = datetime.now(UTC)
+
+    def build(subject, issuer, key, signer, ca: bool, san=None):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+        )
+        if san:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(san)]), False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
+    ca = build(ca_name, ca_name, ca_key, ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    leaf = build(leaf_name, ca_name, key, ca_key, False, san=name)
+    ca_file, cert_file, key_file = (
+        tmp_path / "ca.pem",
+        tmp_path / "cert.pem",
+        tmp_path / "key.pem",
+    )
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return str(ca_file), context
+
+
+def test_tls_names_and_verifies_the_host_while_connecting_to_the_pinned_address(
+    tmp_path,
+):
+    ca_file, context = _certificate(tmp_path, "hooks.example")
+    seen: dict[str, Any] = {}
+
+    def note_sni(sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+        seen["sni"] = name
+
+    context.sni_callback = note_sni
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            seen["host"] = self.headers["host"]
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    port = server.server_port
+
+    def resolver(host, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    policy = outbound.Policy((ipaddress.ip_network("127.0.0.1/32"),))
+    client = outbound.Client(urllib3.Timeout(2.0), resolver, ca_certs=ca_file)
+    try:
+        target, address = client.check(f"https://hooks.example:{port}/in", policy)
+        assert str(address) == "127.0.0.1"
+        response = client.post(target, address, b"{}", {"host": "evil.example"})
+        assert response.status == 204
+        assert seen == {"sni": "hooks.example", "host": f"hooks.example:{port}"}
+        # Another name at the same address gets the same certificate, which is not its own.
+        other, address = client.check(f"https://other.example:{port}/in", policy)
+        with pytest.raises(urllib3.exceptions.SSLError):
+            client.post(other, address, b"{}", {})
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
