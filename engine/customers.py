@@ -381,8 +381,9 @@ def describe(session: Session, customer: Customer) -> dict[str, Any]:
         .where(Identity.customer_id == customer.id)
         .order_by(Identity.id)
     )
-    runs = session.scalars(
-        select(Run)
+    runs = session.execute(
+        select(Run, JourneyVersion.number)
+        .join(JourneyVersion, JourneyVersion.id == Run.version_id)
         .where(Run.customer_id == customer.id)
         .order_by(Run.id.desc())
         .limit(100)
@@ -397,11 +398,12 @@ def describe(session: Session, customer: Customer) -> dict[str, Any]:
                 "id": r.id,
                 "journey_id": r.journey_id,
                 "status": r.status.value,
+                "version": number,
                 "node": r.current_node,
                 "started_at": r.started_at.isoformat(),
                 "converted": r.converted_at is not None,
             }
-            for r in runs
+            for r, number in runs
         ],
         "created_at": customer.created_at.isoformat(),
     }

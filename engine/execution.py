@@ -520,3 +520,19 @@ def resume_run(
 ) -> None:
     """Advance a waiting run because its timer fired or its delivery settled."""
     _advance(session, run, load_state(run), customer_scope, resume, effects, now)
+
+
+def enter_node(
+    session: Session,
+    run: Run,
+    node: str,
+    customer_scope: dict[str, Any],
+    effects: Effects,
+    now: datetime,
+) -> None:
+    """Advance a run from `node` of its version as if it arrived there now (a run moved to
+    another version): a wait starts now, an action is carried out."""
+    state = load_state(run)
+    state.node, state.status = node, RunStatus.active
+    state.wake_at, state.awaiting, state.holding_delivery = None, None, False
+    _advance(session, run, state, customer_scope, None, effects, now)

@@ -33,3 +33,8 @@ def compact_counters() -> int:
 def sweep_due_timers(helper: int) -> int:
     """Help the scheduler fire due timers when it has more than it can sweep alone."""
     return work.sweep_timers(runtime.current(), budget=2.0, helper=helper)
+
+
+def move_runs(move_id: int) -> dict[str, Any]:
+    """Move the runs a publish's plan names onto the new version."""
+    return work.move_runs(runtime.current(), move_id)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine import audit, counters, graph
+from engine import audit, counters, graph, moves
 from engine.channels import channel_slugs
 from engine.execution import document_of
 from engine.models import (
@@ -18,6 +18,7 @@ from engine.models import (
     JourneyStatus,
     JourneyVersion,
     Run,
+    RunMove,
     RunStatus,
     Step,
     User,
@@ -34,11 +35,16 @@ class JourneyError(ValueError):
     """
 
     def __init__(
-        self, status: int, message: str, problems: list[graph.Problem] | None = None
+        self,
+        status: int,
+        message: str,
+        problems: list[graph.Problem] | None = None,
+        field: str | None = None,
     ):
         super().__init__(message)
         self.status = status
         self.problems = problems or []
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,21 @@ def live_version(session: Session, journey: Journey) -> JourneyVersion | None:
 def publish(
     session: Session, journey: Journey, ctx: CheckContext, actor: User | None
 ) -> JourneyVersion:
-    """Make the draft a new immutable version and the one new runs start on."""
+    """Make the draft a new immutable version and the one new runs start on; the runs in
+    the journey move by the default plan (see engine.moves)."""
+    return publish_with_plan(session, journey, ctx, actor)[0]
+
+
+def publish_with_plan(
+    session: Session,
+    journey: Journey,
+    ctx: CheckContext,
+    actor: User | None,
+    choices: Any = None,
+) -> tuple[JourneyVersion, RunMove | None]:
+    """Publish the draft, and plan where the runs already in the journey go (`choices` as
+    `moves.resolve` reads them; the default for every step left out). The move is made by
+    workers after the commit (`engine.work.move_runs`)."""
     if journey.status is JourneyStatus.archived:
         raise JourneyError(409, "the journey is archived; restore it before publishing")
     checked = check_document(journey.draft, ctx)
@@ -167,7 +187,12 @@ def publish(
     if current is not None and current.document == checked.canonical:
         if journey.status is JourneyStatus.draft:
             journey.status = JourneyStatus.live
-        return current
+        return current, None
+    proposal = moves.propose(session, journey, checked.document)
+    try:
+        plan = moves.resolve(proposal, choices)
+    except moves.PlanError as error:
+        raise JourneyError(422, str(error), field=error.field) from None
     number = (
         session.scalar(
             select(func.max(JourneyVersion.number)).where(
@@ -190,7 +215,8 @@ def publish(
     audit.record(
         session, actor, "journey.publish", "journey", journey.id, {"version": number}
     )
-    return version
+    move = moves.start(session, journey, version, proposal, plan, actor)
+    return version, move
 
 
 def pause(session: Session, journey: Journey, actor: User | None) -> None:

@@ -155,6 +155,14 @@ class RunStatus(enum.StrEnum):
     failed = "failed"
 
 
+class MoveStatus(enum.StrEnum):
+    """moving: a plan's runs are being moved, batch by batch. done: every run the plan names
+    was moved (or had left its step before its turn)."""
+
+    moving = "moving"
+    done = "done"
+
+
 class DeliveryStatus(enum.StrEnum):
     """pending: written, not yet attempted or waiting for a retry. delivered: the channel
     answered 2xx. failed: permanent error or retries exhausted. suppressed: not attempted,
@@ -350,6 +358,37 @@ class JourneyVersion(Base):
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     journey: Mapped[Journey] = relationship(back_populates="versions")
+
+
+class RunMove(Base):
+    """A publish's plan for the runs already in a journey, and how far moving them got.
+
+    `plan` maps "<version id>:<node id>" to a node id of `version_id`, or "exit"; steps the
+    plan leaves out keep their runs on their version. `planned` and `moved` count runs by
+    the same keys: waiting when the plan was made, moved so far.
+    """
+
+    __tablename__ = "run_moves"
+    __table_args__ = (Index("ix_run_moves_status", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(
+        ForeignKey("journeys.id", ondelete="CASCADE")
+    )
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("journey_versions.id", ondelete="CASCADE")
+    )
+    plan: Mapped[dict[str, Any]]
+    planned: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    moved: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[MoveStatus] = mapped_column(
+        _enum(MoveStatus), default=MoveStatus.moving
+    )
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
 
 
 class Run(Base):

@@ -12,8 +12,16 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import func, select
 
-from engine import counters, delivery, execution, ingest, signals, timers
-from engine.models import Delivery, DeliveryStatus, Event, EventStatus, utcnow
+from engine import counters, delivery, execution, ingest, moves, signals, timers
+from engine.models import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventStatus,
+    MoveStatus,
+    RunMove,
+    utcnow,
+)
 from engine.runtime import Runtime
 
 log = logging.getLogger("throughline.work")
@@ -23,6 +31,8 @@ TIMER_BATCH = 500
 # Counter shards: event drains write their partition's, delivery drains and sweeps their own.
 DELIVERY_SHARDS = 100_000
 TIMER_SHARD = 200_000
+MOVE_SHARD = 300_000
+MOVE_BATCH = moves.BATCH
 
 
 def enqueue_event_drain(redis: Redis, partition: int) -> None:
@@ -40,6 +50,16 @@ def enqueue_delivery_drain(redis: Redis, partition: int) -> None:
         "engine.jobs.drain_deliveries",
         partition,
         job_timeout=300,
+        result_ttl=60,
+        failure_ttl=86400,
+    )
+
+
+def enqueue_move(redis: Redis, move_id: int) -> None:
+    signals.events_queue(redis).enqueue(
+        "engine.jobs.move_runs",
+        move_id,
+        job_timeout=3600,
         result_ttl=60,
         failure_ttl=86400,
     )
@@ -85,6 +105,44 @@ def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:
         lock.release()
     lock.hand_over(total.more, partial(enqueue_event_drain, rt.redis, partition))
     return {"processed": total.processed, "failed": total.failed}
+
+
+def move_runs(rt: Runtime, move_id: int) -> dict[str, Any]:
+    """Apply a publish's plan to the runs in its journey, one transaction per batch.
+
+    On PostgreSQL the batches first skip runs that an event or a timer holds right now;
+    once nothing else is left, a last pass waits for them, so a run still at a planned step
+    is moved. A crash loses at most the batch under way (rolled back whole); the sweeper
+    queues the move again.
+    """
+    lock = signals.DrainLock(rt.redis, "moves", move_id)
+    if not lock.acquire():
+        return {"skipped": "another worker is moving these runs"}
+    moved, skip_locked, done = 0, True, False
+    postgres = rt.database.engine.dialect.name == "postgresql"
+    try:
+        while not done:
+            lock.lower_flag()
+            effects = execution.Effects()
+            with rt.database.session(writer=True) as session:
+                counters.set_shard(session, MOVE_SHARD)
+                move = session.get(RunMove, move_id)
+                if move is None or move.status is MoveStatus.done:
+                    break
+                count = moves.move_batch(
+                    session, move, effects, utcnow(), MOVE_BATCH, skip_locked
+                )
+                moved += count
+                if count == 0 and postgres and skip_locked:
+                    skip_locked = False
+                elif count == 0:
+                    moves.finish(move)
+                    done = True
+            follow_up(rt.redis, effects)
+            lock.refresh()
+    finally:
+        lock.release()
+    return {"moved": moved, "done": done}
 
 
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="deliver")
@@ -206,8 +264,9 @@ def ask_for_timer_help(redis: Redis) -> int:
 
 
 def recover(rt: Runtime) -> dict[str, int]:
-    """Re-signal every partition with pending events and every channel with due deliveries
-    that no drain is working on, and reset the backlog count from SQL."""
+    """Re-signal every partition with pending events, every channel with due deliveries
+    and every unfinished move of runs that no worker is working on, and reset the backlog
+    count from SQL."""
     now = utcnow()
     with rt.database.session() as session:
         pending = dict(
@@ -225,6 +284,7 @@ def recover(rt: Runtime) -> dict[str, int]:
             )
             .group_by(Delivery.channel_id, Delivery.kind)
         ).all()
+        unfinished = moves.unfinished(session)
     queued = 0
     for partition in pending:
         queued += signals.ensure(
@@ -245,6 +305,10 @@ def recover(rt: Runtime) -> dict[str, int]:
             "deliveries",
             target,
             partial(enqueue_delivery_drain, rt.redis, target),
+        )
+    for move_id in unfinished:
+        queued += signals.ensure(
+            rt.redis, "moves", move_id, partial(enqueue_move, rt.redis, move_id)
         )
     rt.redis.set(signals.BACKLOG_KEY, sum(pending.values()))
     return {"pending_events": sum(pending.values()), "drains_queued": queued}

@@ -5,3 +5,13 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// A choice in a list (where customers go when a journey is published) says what it does in
+// the sentence its select names: the chosen option carries the sentence.
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-sentence]");
+  const sentence = select && document.getElementById(select.dataset.sentence);
+  if (sentence) {
+    sentence.textContent = select.selectedOptions[0]?.dataset.sentence || "";
+  }
+});

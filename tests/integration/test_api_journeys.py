@@ -45,6 +45,7 @@ def test_create_get_publish_pause_resume(api, session):
     assert published.status_code == 200 and published.get_json() == {
         "version": 1,
         "status": "live",
+        "migrated": {},
     }
     live = api.get(f"/api/v1/journeys/{journey_id}").get_json()["live"]
     assert live["version"] == 1 and live["document"] == sample()
@@ -52,6 +53,7 @@ def test_create_get_publish_pause_resume(api, session):
     assert api.post(f"/api/v1/journeys/{journey_id}/publish").get_json() == {
         "version": 1,
         "status": "live",
+        "migrated": {},
     }  # unchanged
 
     changed = sample()

@@ -340,7 +340,8 @@ def test_publish_shows_the_changes_and_customers_in_flight_first(marketer, sessi
         '<span class="muted">Wait 1 hour</span></span>'
     ) in page
     assert "Connections between steps changed." in page
-    assert "1 customer already in the journey finish on version 1" in page
+    assert "choose where the customers already waiting in the journey go" in page
+    assert "1 customer waiting at &#39;Exit&#39; (version 1) keep waiting" in page
     assert "Publish version 2" in page
     done = _post(marketer, f"/journeys/{journey.id}/publish", follow_redirects=True)
     assert "Published version 2 of “Welcome”" in done.get_data(as_text=True)

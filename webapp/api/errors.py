@@ -73,4 +73,4 @@ def _journey_error(error: JourneyError) -> Any:
         return answer(
             error.status, str(error), problems=[p.to_dict() for p in error.problems]
         )
-    return answer(error.status, str(error))
+    return answer(error.status, str(error), error.field)

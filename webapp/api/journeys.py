@@ -5,9 +5,9 @@ from typing import Any
 from flask import jsonify, request
 from sqlalchemy import select
 
-from engine import journeys, stats
+from engine import journeys, moves, stats, work
 from engine.journeys import JourneyError
-from engine.models import Journey, JourneyStatus, Role, utcnow
+from engine.models import Journey, JourneyStatus, JourneyVersion, Role, RunMove, utcnow
 from engine.simulate import simulate
 from webapp.api import bp
 from webapp.api.errors import ApiError, json_body
@@ -114,9 +114,7 @@ def replace_draft(journey_id: int) -> Any:
 def _transition(journey_id: int, change: str) -> Any:
     journey = journeys.get_journey(db(), journey_id)
     user = acting_user()
-    if change == "publish":
-        journeys.publish(db(), journey, _context(), user)
-    elif change == "pause":
+    if change == "pause":
         journeys.pause(db(), journey, user)
     else:
         journeys.resume(db(), journey, user)
@@ -127,7 +125,67 @@ def _transition(journey_id: int, change: str) -> Any:
 @bp.post("/journeys/<int:journey_id>/publish")
 @requires(Role.marketer)
 def publish_journey(journey_id: int) -> Any:
-    return _transition(journey_id, "publish")
+    """Publish the draft; `{"migrate": {"<step>": "<new step>" | "stay" | "exit"}}` says
+    where the customers waiting in the journey go (the default plan for steps left out)."""
+    journey = journeys.get_journey(db(), journey_id)
+    body = json_body() if request.data else {}
+    if not isinstance(body, dict):
+        raise ApiError(400, 'send {"migrate": {...}} or no body', "migrate")
+    version, move = journeys.publish_with_plan(
+        db(), journey, _context(), acting_user(), body.get("migrate")
+    )
+    db().commit()
+    if move is not None:
+        work.enqueue_move(services().redis, move.id)
+    return jsonify(
+        version=version.number,
+        status=journey.status.value,
+        migrated=_by_step(db(), move) if move else {},
+        **({"move": _move(move)} if move else {}),
+    )
+
+
+@bp.get("/journeys/<int:journey_id>/publish-plan")
+@requires(Role.viewer)
+def publish_plan(journey_id: int) -> Any:
+    """Where publishing the draft would take the customers waiting in the journey."""
+    journey = journeys.get_journey(db(), journey_id)
+    checked = journeys.check_document(journey.draft, _context())
+    proposal = moves.propose(db(), journey, checked.document)
+    latest = moves.latest(db(), journey.id)
+    return jsonify(
+        **proposal.to_dict(),
+        problems=[p.to_dict() for p in checked.problems],
+        moving=_move(latest) if latest and latest.status.value == "moving" else None,
+    )
+
+
+def _by_step(session: Any, move: RunMove) -> dict[str, int]:
+    """A move's planned runs by step: "<node>", or "v<n>:<node>" across versions."""
+    numbers = dict(
+        session.execute(
+            select(JourneyVersion.id, JourneyVersion.number).where(
+                JourneyVersion.journey_id == move.journey_id
+            )
+        ).all()
+    )
+    keys = [key.partition(":") for key in move.planned]
+    several = len({version for version, _, _ in keys}) > 1
+    return {
+        (f"v{numbers[int(version)]}:{node}" if several else node): int(
+            move.planned[f"{version}:{node}"]
+        )
+        for version, _, node in keys
+    }
+
+
+def _move(move: RunMove) -> dict[str, Any]:
+    return {
+        "id": move.id,
+        "status": move.status.value,
+        "waiting": sum(int(n) for n in move.planned.values()),
+        "moved": sum(int(n) for n in move.moved.values()),
+    }
 
 
 @bp.post("/journeys/<int:journey_id>/pause")

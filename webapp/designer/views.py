@@ -15,7 +15,17 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import graph, journeys, payload, review, starters, stats, summaries
+from engine import (
+    graph,
+    journeys,
+    moves,
+    payload,
+    review,
+    starters,
+    stats,
+    summaries,
+    work,
+)
 from engine import simulate as simulation
 from engine.journeys import JourneyError
 from engine.models import (
@@ -182,6 +192,7 @@ def show(journey_id: int) -> Any:
     in_flight = sum(in_flight_by_node.values())
     return render_template(
         "designer/show.html",
+        move=moves.latest(db(), journey.id),
         journey=journey,
         description=description,
         problems_by_node=_problems_by_node(description["problems"]),
@@ -387,21 +398,40 @@ def publish(journey_id: int) -> Any:
     journey = _journey(journey_id)
     form = ConfirmForm()
     live = journeys.live_version(db(), journey)
-    _document, problems = graph.check(journey.draft, _context())
+    document, problems = graph.check(journey.draft, _context())
+    proposal = moves.propose(db(), journey, document) if document and live else None
+    number = (live.number + 1) if live else 1
     if form.validate_on_submit() and not problems:
+        choices = {
+            f"v{step.version}:{step.node}": request.form.get(f"move-{step.key}")
+            for step in (proposal.steps if proposal else [])
+            if request.form.get(f"move-{step.key}")
+        }
         try:
-            version = journeys.publish(db(), journey, _context(), acting_user())
+            version, move = journeys.publish_with_plan(
+                db(), journey, _context(), acting_user(), choices
+            )
         except JourneyError as error:
             flash(str(error).capitalize() + ".", "error")
-            return redirect(url_for("designer.show", journey_id=journey.id))
+            return redirect(url_for("designer.publish", journey_id=journey.id))
         db().commit()
+        moving = sum(int(n) for n in move.planned.values()) if move else 0
+        if move is not None:
+            work.enqueue_move(services().redis, move.id)
         flash(
             f"Published version {version.number} of “{journey.name}”; new customers "
-            "start on it.",
+            "start on it."
+            + (
+                f" Moving {moving:,} customer{'' if moving == 1 else 's'} already in it"
+                " as planned."
+                if moving
+                else ""
+            ),
             "success",
         )
         return redirect(url_for("designer.show", journey_id=journey.id))
     changes = journeys.changes(live.document if live else None, journey.draft)
+    plan = _plan(proposal, number) if proposal else []
     return render_template(
         "designer/publish.html",
         journey=journey,
@@ -412,8 +442,49 @@ def publish(journey_id: int) -> Any:
         live_steps=summaries.named_steps(db(), live.document if live else {}),
         warnings=review.before_publishing(db(), journey, utcnow()),
         in_flight=journeys.in_flight_by_node(db(), journey),
+        plan=plan,
+        targets={t.node: t for t in proposal.targets} if proposal else {},
+        number=number,
         form=form,
     )
+
+
+def _plan(proposal: moves.Proposal, number: int) -> list[dict[str, Any]]:
+    """Each step holding customers, with every choice: its value, label and sentence."""
+    choices = [moves.STAY, *(t.node for t in proposal.targets), moves.EXIT]
+    return [
+        {
+            "step": step,
+            "options": [
+                (
+                    choice,
+                    _option_label(choice, step, proposal),
+                    moves.sentence(step, choice, proposal, number),
+                )
+                for choice in choices
+            ],
+        }
+        for step in proposal.steps
+    ]
+
+
+@bp.get("/<int:journey_id>/moving")
+@requires(Role.viewer)
+def move_progress(journey_id: int) -> Any:
+    """How far moving the customers of the latest publish has got (polled while it runs)."""
+    journey = _journey(journey_id)
+    return render_template(
+        "designer/_move_progress.html", move=moves.latest(db(), journey.id)
+    )
+
+
+def _option_label(option: str, step: moves.HeldStep, proposal: moves.Proposal) -> str:
+    if option == moves.STAY:
+        return f"Stay on version {step.version}"
+    if option == moves.EXIT:
+        return "Leave the journey"
+    target = next(t for t in proposal.targets if t.node == option)
+    return f"{target.title}: {target.summary}"
 
 
 @bp.post("/<int:journey_id>/pause")
