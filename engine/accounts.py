@@ -62,11 +62,21 @@ def create_user(session: Session, email: str, role: Role, password: str) -> User
 
 
 def set_password(user: User, password: str) -> None:
+    """Change the password and end the user's sign-in sessions; the caller commits."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(
             f"the password must have at least {MIN_PASSWORD_LENGTH} characters"
         )
     user.password_hash = hash_password(password)
+    end_sessions(user)
+
+
+def end_sessions(user: User) -> None:
+    """End every sign-in session the user has now; the caller commits.
+
+    A session carries the generation it began with and stops loading once it differs.
+    """
+    user.session_generation += 1
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:

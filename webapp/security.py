@@ -6,9 +6,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, Request, g, jsonify, redirect, request, url_for
+from flask import Flask, Request, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from flask_login import current_user
+from flask_login import current_user, login_user, logout_user
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -21,6 +21,8 @@ from webapp.services import db
 F = TypeVar("F", bound=Callable[..., Any])
 ROLE_ATTRIBUTE = "required_role"
 PUBLIC = "public"
+# The user's session generation when the session began (see accounts.end_sessions).
+GENERATION_KEY = "generation"
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
@@ -50,8 +52,26 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
+    """The session's user while active and not signed out everywhere since it began."""
     user = db().get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    if session.get(GENERATION_KEY) != user.session_generation:
+        return None
+    return user
+
+
+def sign_in(user: User) -> None:
+    """Begin a sign-in session for `user`, valid until their sessions are ended."""
+    login_user(user)
+    session[GENERATION_KEY] = user.session_generation
+
+
+def sign_out(user: User) -> None:
+    """End this session and every other session of `user`; the caller commits."""
+    accounts.end_sessions(user)
+    logout_user()
+    session.pop(GENERATION_KEY, None)
 
 
 def _is_api(req: Request) -> bool:

@@ -4,13 +4,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
 
 from engine import accounts
 from engine.models import Role
 from webapp.auth import bp, throttle
 from webapp.auth.forms import LoginForm
-from webapp.security import public, requires
+from webapp.security import acting_user, public, requires, sign_in, sign_out
 from webapp.services import db
 
 
@@ -55,7 +54,7 @@ def login() -> Any:
             else:
                 db().commit()
                 throttle.clear_account(email)
-                login_user(user)
+                sign_in(user)
                 return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 400
@@ -65,6 +64,8 @@ def login() -> Any:
 @bp.post("/logout")
 @requires(Role.viewer)
 def logout() -> Any:
-    logout_user()
+    """Sign out here and on every other device: earlier session cookies stop working."""
+    sign_out(acting_user())
+    db().commit()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
