@@ -27,38 +27,42 @@ def _safe_next(target: str | None) -> str:
     return url_for("designer.index")
 
 
+def _how_long(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = round(seconds / 60)
+    return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login() -> Any:
     form = LoginForm()
-    status = 200
+    status, headers = 200, {}
     if form.validate_on_submit():
         email = accounts.normalize_email(form.email.data or "")
         address = request.remote_addr or "unknown"
-        wait = throttle.seconds_blocked(email, address)
+        wait = throttle.admit(email, address)
         if wait:
-            minutes = max(1, round(wait / 60))
             form.form_errors.append(
-                f"Too many failed sign-in attempts. Try again in about {minutes} minute"
-                f"{'s' if minutes != 1 else ''}."
+                f"Too many failed sign-in attempts. Try again in {_how_long(wait)}."
             )
-            status = 429
+            status, headers = 429, {"Retry-After": str(wait)}
         else:
             user = accounts.authenticate(db(), email, form.password.data or "")
             if user is None:
-                throttle.record_failure(email, address)
                 form.form_errors.append(
                     "That email and password do not match an active account."
                 )
                 status = 401
             else:
                 db().commit()
-                throttle.clear_account(email)
+                throttle.succeeded(email, address)
                 sign_in(user)
                 return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 400
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form), status, headers
 
 
 @bp.post("/logout")
