@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.models import ApiToken, Role, User, utcnow
@@ -118,8 +119,8 @@ def create_token(session: Session, user: User, name: str = "cli") -> str:
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a bearer token belongs to, or None for an unknown or revoked token."""
+def find_token(session: Session, token: str) -> ApiToken | None:
+    """The live token row of a bearer token (not revoked, its user active), or None."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = session.scalar(
@@ -127,5 +128,17 @@ def user_for_token(session: Session, token: str) -> User | None:
     )
     if row is None or row.revoked_at is not None or not row.user.active:
         return None
-    row.last_used_at = utcnow()
-    return row.user
+    return row
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a bearer token belongs to, or None for an unknown or revoked token."""
+    row = find_token(session, token)
+    return row.user if row is not None else None
+
+
+def mark_token_used(session: Session, token_id: int, when: datetime) -> None:
+    """Record when a token was last used; the caller commits."""
+    session.execute(
+        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -9,16 +10,22 @@ from typing import Any, TypeVar
 from flask import Flask, Request, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user, login_user, logout_user
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import accounts
-from engine.models import Role, User
+from engine.models import Role, User, utcnow
 from engine.settings import Settings
 from webapp.extensions import login_manager
-from webapp.services import db
+from webapp.services import db, services
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
+# An API token's last use is written at most once per this interval.
+TOKEN_USE_KEY = "throughline:token-used"
+TOKEN_USE_INTERVAL_SECONDS = 60
 ROLE_ATTRIBUTE = "required_role"
 PUBLIC = "public"
 # The user's session generation when the session began (see accounts.end_sessions).
@@ -83,10 +90,34 @@ def _bearer_user() -> User | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    user = accounts.user_for_token(db(), token.strip())
-    if user is not None:
-        db().commit()  # last_used_at
-    return user
+    row = accounts.find_token(db(), token.strip())
+    if row is None:
+        return None
+    _note_token_use(row.id)
+    return row.user
+
+
+def _note_token_use(token_id: int) -> None:
+    """Record a token's use at most once a minute, in a short transaction of its own.
+
+    The request's own transaction stays a read: on SQLite, a read that turns into a write
+    fails at once with "database is locked" when another connection wrote meanwhile. This is
+    best effort: a busy database or Redis costs the record, never the request.
+    """
+    found = services()
+    try:
+        due = found.redis.set(
+            f"{TOKEN_USE_KEY}:{token_id}", 1, nx=True, ex=TOKEN_USE_INTERVAL_SECONDS
+        )
+        if due:
+            with found.database.session(writer=True) as session:
+                accounts.mark_token_used(session, token_id, utcnow())
+    except (RedisError, SQLAlchemyError) as error:
+        log.warning(
+            "could not record the use of API token %s: %s",
+            token_id,
+            type(error).__name__,
+        )
 
 
 def _json_error(status: int, code: str, message: str) -> Any:
