@@ -16,10 +16,10 @@ from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import accounts
-from engine.models import Role, User, utcnow
+from engine.models import ApiToken, Role, User, utcnow
 from engine.settings import Settings
 from webapp.extensions import login_manager
-from webapp.services import db, services
+from webapp.services import SAFE_METHODS, db, services
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -93,29 +93,34 @@ def _bearer_user() -> User | None:
     row = accounts.find_token(db(), token.strip())
     if row is None:
         return None
-    _note_token_use(row.id)
+    _note_token_use(row)
     return row.user
 
 
-def _note_token_use(token_id: int) -> None:
-    """Record a token's use at most once a minute, in a short transaction of its own.
+def _note_token_use(row: ApiToken) -> None:
+    """Record a token's use, at most once a minute, never failing the request.
 
-    The request's own transaction stays a read: on SQLite, a read that turns into a write
-    fails at once with "database is locked" when another connection wrote meanwhile. This is
-    best effort: a busy database or Redis costs the record, never the request.
+    A read request's transaction stays a read: on SQLite, a read that turns into a write fails
+    at once with "database is locked" when another connection wrote meanwhile, so the use is
+    written in a short transaction of its own. A request that writes already holds the write
+    lock: its own transaction carries the use.
     """
     found = services()
     try:
         due = found.redis.set(
-            f"{TOKEN_USE_KEY}:{token_id}", 1, nx=True, ex=TOKEN_USE_INTERVAL_SECONDS
+            f"{TOKEN_USE_KEY}:{row.id}", 1, nx=True, ex=TOKEN_USE_INTERVAL_SECONDS
         )
-        if due:
-            with found.database.session(writer=True) as session:
-                accounts.mark_token_used(session, token_id, utcnow())
+        if not due:
+            return
+        if request.method not in SAFE_METHODS:
+            row.last_used_at = utcnow()
+            return
+        with found.database.session(writer=True) as session:
+            accounts.mark_token_used(session, row.id, utcnow())
     except (RedisError, SQLAlchemyError) as error:
         log.warning(
             "could not record the use of API token %s: %s",
-            token_id,
+            row.id,
             type(error).__name__,
         )
 

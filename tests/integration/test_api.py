@@ -1,4 +1,5 @@
 import threading
+import time
 
 import pytest
 from sqlalchemy import select, text, update
@@ -163,3 +164,28 @@ def test_a_read_succeeds_when_its_use_cannot_be_recorded(client, session, monkey
     session.commit()
     response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
+
+
+@pytest.mark.security
+def test_a_write_through_the_api_records_its_token_use_without_waiting(
+    client, session, settings
+):
+    from engine import starters
+    from engine.crypto import SecretBox
+    from tests.factories import make_channels
+
+    box = SecretBox(settings.encryption_key)
+    make_channels(session, box, "email", "sms", "support-desk", "app")
+    token = accounts.create_token(session, make_user(session, Role.marketer))
+    session.commit()
+    started = time.monotonic()
+    response = client.post(
+        "/api/v1/journeys",
+        json=starters.document("cart_recovery"),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.get_json()
+    # Its own transaction holds SQLite's write lock: a second one would wait it out.
+    assert time.monotonic() - started < 5
+    session.rollback()
+    assert session.scalars(select(ApiToken)).one().last_used_at is not None
