@@ -1,6 +1,7 @@
 """Browser security headers: a Content-Security-Policy without inline code, no framing, no
 sniffing, a same-origin referrer, and HSTS over HTTPS."""
 
+import json
 import re
 from pathlib import Path
 
@@ -86,4 +87,7 @@ def test_templates_hold_no_code_the_policy_would_block():
 def test_htmx_is_configured_never_to_eval(client):
     page = client.get("/login").get_data(as_text=True)
     config = re.search(r'<meta name="htmx-config" content=\'([^\']+)\'>', page)
-    assert config and '"allowEval": false' in config.group(1)
+    settings = json.loads(config.group(1))
+    assert settings["allowEval"] is False
+    assert settings["includeIndicatorStyles"] is False
+    assert "style" not in settings["attributesToSettle"]
