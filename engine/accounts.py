@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.models import ApiToken, Role, User, utcnow
@@ -62,11 +63,21 @@ def create_user(session: Session, email: str, role: Role, password: str) -> User
 
 
 def set_password(user: User, password: str) -> None:
+    """Change the password and end the user's sign-in sessions; the caller commits."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(
             f"the password must have at least {MIN_PASSWORD_LENGTH} characters"
         )
     user.password_hash = hash_password(password)
+    end_sessions(user)
+
+
+def end_sessions(user: User) -> None:
+    """End every sign-in session the user has now; the caller commits.
+
+    A session carries the generation it began with and stops loading once it differs.
+    """
+    user.session_generation += 1
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
@@ -108,8 +119,8 @@ def create_token(session: Session, user: User, name: str = "cli") -> str:
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a bearer token belongs to, or None for an unknown or revoked token."""
+def find_token(session: Session, token: str) -> ApiToken | None:
+    """The live token row of a bearer token (not revoked, its user active), or None."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = session.scalar(
@@ -117,5 +128,17 @@ def user_for_token(session: Session, token: str) -> User | None:
     )
     if row is None or row.revoked_at is not None or not row.user.active:
         return None
-    row.last_used_at = utcnow()
-    return row.user
+    return row
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a bearer token belongs to, or None for an unknown or revoked token."""
+    row = find_token(session, token)
+    return row.user if row is not None else None
+
+
+def mark_token_used(session: Session, token_id: int, when: datetime) -> None:
+    """Record when a token was last used; the caller commits."""
+    session.execute(
+        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
+    )

@@ -184,6 +184,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Stored in a sign-in session when it begins; raising it ends every earlier session.
+    session_generation: Mapped[int] = mapped_column(default=0)
 
     # The attributes a sign-in session manager (Flask-Login) reads, kept free of web imports.
     is_authenticated = True

@@ -1,8 +1,10 @@
-// Copies the front-end packages the pages load from node_modules into static/vendor, and
-// builds the icon sprite the canvas and palette use from the icons named in icons.json.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+// Copies the front-end packages the pages load from node_modules into static/vendor, builds
+// the icon sprite the canvas and palette use from the icons named in icons.json, and lists the
+// hashes of the stylesheets X6 inserts, which the Content-Security-Policy allows by hash.
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "static", "vendor");
@@ -35,3 +37,23 @@ writeFileSync(
   `<svg xmlns="http://www.w3.org/2000/svg">\n<!-- lucide-static icons, ISC licence -->\n${symbols.join("\n")}\n</svg>\n`,
 );
 console.log(`static/vendor/icons.svg <- ${symbols.length} lucide-static icons`);
+
+// X6 puts its core and plugin CSS into <style> elements at run time; each is allowed by the
+// SHA-256 of its text, checked against the bundle so a changed X6 cannot go unnoticed.
+const x6 = join(root, "node_modules", "@antv", "x6", "es");
+const sheets = [join(x6, "style", "raw.js")];
+for (const plugin of readdirSync(join(x6, "plugin"))) {
+  const sheet = join(x6, "plugin", plugin, "style", "raw.js");
+  if (existsSync(sheet)) sheets.push(sheet);
+}
+const bundle = readFileSync(join(out, "x6.min.js"), "utf8");
+const hashes = [];
+for (const file of sheets) {
+  const { content } = await import(pathToFileURL(file).href);
+  if (!bundle.includes(JSON.stringify(content))) {
+    throw new Error(`${file}: this stylesheet is not in x6.min.js as it is`);
+  }
+  hashes.push(`sha256-${createHash("sha256").update(content, "utf8").digest("base64")}`);
+}
+writeFileSync(join(out, "x6-styles.json"), `${JSON.stringify(hashes, null, 2)}\n`);
+console.log(`static/vendor/x6-styles.json <- ${hashes.length} X6 stylesheet hashes`);

@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     )
     app.config.update(overrides)
 
-    from webapp import errors, extensions, security, services
+    from webapp import errors, extensions, headers, security, services
     from webapp.access_log import AccessLog
 
     services.init_app(app, settings)
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     # Inside ProxyFix (security), so the log shows the client's address, not the proxy's.
     app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
     security.init_app(app, settings)
+    headers.init_app(app)
     errors.init_app(app)
 
     from webapp.ops import metrics

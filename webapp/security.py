@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, Request, g, jsonify, redirect, request, url_for
+from flask import Flask, Request, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from flask_login import current_user
+from flask_login import current_user, login_user, logout_user
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import accounts
-from engine.models import Role, User
+from engine.models import ApiToken, Role, User, utcnow
 from engine.settings import Settings
 from webapp.extensions import login_manager
-from webapp.services import db
+from webapp.services import SAFE_METHODS, db, services
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
+# An API token's last use is written at most once per this interval.
+TOKEN_USE_KEY = "throughline:token-used"
+TOKEN_USE_INTERVAL_SECONDS = 60
 ROLE_ATTRIBUTE = "required_role"
 PUBLIC = "public"
+# The user's session generation when the session began (see accounts.end_sessions).
+GENERATION_KEY = "generation"
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
@@ -50,8 +59,26 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
+    """The session's user while active and not signed out everywhere since it began."""
     user = db().get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    if session.get(GENERATION_KEY) != user.session_generation:
+        return None
+    return user
+
+
+def sign_in(user: User) -> None:
+    """Begin a sign-in session for `user`, valid until their sessions are ended."""
+    login_user(user)
+    session[GENERATION_KEY] = user.session_generation
+
+
+def sign_out(user: User) -> None:
+    """End this session and every other session of `user`; the caller commits."""
+    accounts.end_sessions(user)
+    logout_user()
+    session.pop(GENERATION_KEY, None)
 
 
 def _is_api(req: Request) -> bool:
@@ -63,10 +90,39 @@ def _bearer_user() -> User | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    user = accounts.user_for_token(db(), token.strip())
-    if user is not None:
-        db().commit()  # last_used_at
-    return user
+    row = accounts.find_token(db(), token.strip())
+    if row is None:
+        return None
+    _note_token_use(row)
+    return row.user
+
+
+def _note_token_use(row: ApiToken) -> None:
+    """Record a token's use, at most once a minute, never failing the request.
+
+    A read request's transaction stays a read: on SQLite, a read that turns into a write fails
+    at once with "database is locked" when another connection wrote meanwhile, so the use is
+    written in a short transaction of its own. A request that writes already holds the write
+    lock: its own transaction carries the use.
+    """
+    found = services()
+    try:
+        due = found.redis.set(
+            f"{TOKEN_USE_KEY}:{row.id}", 1, nx=True, ex=TOKEN_USE_INTERVAL_SECONDS
+        )
+        if not due:
+            return
+        if request.method not in SAFE_METHODS:
+            row.last_used_at = utcnow()
+            return
+        with found.database.session(writer=True) as session:
+            accounts.mark_token_used(session, row.id, utcnow())
+    except (RedisError, SQLAlchemyError) as error:
+        log.warning(
+            "could not record the use of API token %s: %s",
+            row.id,
+            type(error).__name__,
+        )
 
 
 def _json_error(status: int, code: str, message: str) -> Any:

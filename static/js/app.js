@@ -15,3 +15,16 @@ document.addEventListener("change", (event) => {
     sentence.textContent = select.selectedOptions[0]?.dataset.sentence || "";
   }
 });
+
+// A consent change that was not saved says so where the change was made.
+function consentNotSaved(event, message) {
+  const form = event.detail.elt && event.detail.elt.closest("form.consent");
+  const status = form && form.querySelector(".consent-status");
+  if (status) status.textContent = `Not saved: ${message}. Reload the page and try again.`;
+}
+document.addEventListener("htmx:responseError", (event) => {
+  consentNotSaved(event, `the server answered ${event.detail.xhr.status}`);
+});
+document.addEventListener("htmx:sendError", (event) => {
+  consentNotSaved(event, "the server could not be reached");
+});

@@ -3,6 +3,7 @@ all with the keyboard."""
 
 from datetime import timedelta
 
+import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -123,3 +124,57 @@ def test_a_marketer_finds_a_customer_and_withdraws_consent_with_the_keyboard(
     page.reload()
     expect(page.get_by_role("switch", name="Email provider")).not_to_be_checked()
     expect(timeline.get_by_text("Consent changed: email withdrawn")).to_be_visible()
+
+
+@pytest.mark.security
+def test_a_consent_change_that_is_not_saved_says_why(
+    page: Page,
+    live_server,
+    client,
+    session,
+    settings,
+    redis_client,
+    engine_runtime,
+    console_errors,
+):
+    """The message comes from app.js, not from an hx-on attribute the CSP would block."""
+    box = SecretBox(settings.encryption_key)
+    load_demo(session, box)
+    session.commit()
+    web = session.scalars(select(Channel).where(Channel.slug == "web")).one()
+    forget()
+    event = {"type": "app_opened", "customer": ADA, "traits": {"first_name": "Ada"}}
+    assert (
+        post_event(client, "web", box.decrypt(web.inbound_secret), event).status_code
+        == 202
+    )
+    work_all(redis_client)
+    session.rollback()
+    make_user(session, Role.marketer, email="marketer@example.com")
+    _sign_in(page, live_server, "marketer@example.com")
+    page.goto(f"{live_server}/customers/?q=ada")
+    page.locator("#customers").get_by_role("link", name="Ada").click()
+    status = page.locator("#consent .consent-status")
+
+    page.route("**/consent", lambda route: route.fulfill(status=503, body="busy"))
+    page.get_by_role("switch", name="Email provider").click()
+    expect(status).to_have_text(
+        "Not saved: the server answered 503. Reload the page and try again."
+    )
+    page.unroute("**/consent")
+    page.route("**/consent", lambda route: route.abort())
+    page.get_by_role("switch", name="Web site").click()
+    expect(status).to_have_text(
+        "Not saved: the server could not be reached. Reload the page and try again."
+    )
+    # What the browser and htmx log about the two refused requests, and nothing else.
+    expected = (
+        "status of 503",
+        "net::ERR_FAILED",
+        "Response Status Error Code 503",
+        "htmx:sendError",
+        "htmx:afterRequest",
+    )
+    console_errors[:] = [
+        e for e in console_errors if not any(part in e for part in expected)
+    ]

@@ -1,4 +1,9 @@
+import threading
+
+import pytest
+
 from tests.factories import PASSWORD, csrf_token, login, make_user
+from webapp.auth import throttle
 
 
 def _post_login(client, email, password, **kwargs):
@@ -53,15 +58,114 @@ def test_an_empty_form_names_the_missing_fields(client):
     assert 'aria-invalid="true"' in page
 
 
-def test_failed_attempts_are_limited_per_account(client, session):
+def test_failed_attempts_make_that_address_wait_for_that_account(client, session):
     user = make_user(session)
     for _ in range(5):
         assert _post_login(client, user.email, "not the password").status_code == 401
     response = _post_login(client, user.email, PASSWORD)
     assert response.status_code == 429
     assert "Too many failed sign-in attempts" in response.get_data(as_text=True)
+    assert 0 < int(response.headers["Retry-After"]) <= 15
     other = make_user(session)
     assert _post_login(client, other.email, PASSWORD).status_code == 302
+
+
+@pytest.mark.security
+def test_failures_from_one_address_do_not_lock_the_account_elsewhere(app, session):
+    user = make_user(session)
+    attacker = app.test_client()
+    for _ in range(12):
+        _post_login(
+            attacker, user.email, "guess", environ_base={"REMOTE_ADDR": "10.6.6.6"}
+        )
+    assert (
+        _post_login(
+            attacker, user.email, PASSWORD, environ_base={"REMOTE_ADDR": "10.6.6.6"}
+        ).status_code
+        == 429
+    )
+    owner = app.test_client()
+    response = _post_login(
+        owner, user.email, PASSWORD, environ_base={"REMOTE_ADDR": "10.7.7.7"}
+    )
+    assert response.status_code == 302
+
+
+@pytest.mark.security
+def test_the_wait_doubles_with_each_further_failure(client, session, monkeypatch):
+    user = make_user(session)
+    now = [1_000_000_000_000]
+    monkeypatch.setattr(throttle, "_now_ms", lambda: now[0])
+    for _ in range(5):
+        assert _post_login(client, user.email, "wrong").status_code == 401
+    waits = []
+    for _ in range(3):
+        refused = _post_login(client, user.email, "wrong")
+        assert refused.status_code == 429
+        wait = int(refused.headers["Retry-After"])
+        waits.append(wait)
+        now[0] += wait * 1000
+        assert _post_login(client, user.email, "wrong").status_code == 401
+    assert waits == [15, 30, 60]
+    now[0] += 120_000
+    assert _post_login(client, user.email, PASSWORD).status_code == 302
+    # The right password forgets the failures: the next mistake is a free one again.
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/journeys/")})
+    assert _post_login(client, user.email, "wrong").status_code == 401
+
+
+def _at_once(count, attempt):
+    """Run `attempt(i)` in `count` threads released together; their answers."""
+    barrier = threading.Barrier(count)
+    answers = [None] * count
+
+    def run(i):
+        barrier.wait()
+        answers[i] = attempt(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return answers
+
+
+@pytest.mark.security
+def test_parallel_wrong_passwords_cannot_all_be_checked(app, session):
+    user = make_user(session)
+    clients = [app.test_client() for _ in range(10)]
+    tokens = [csrf_token(c) for c in clients]
+
+    def attempt(i):
+        return (
+            clients[i]
+            .post(
+                "/login",
+                data={
+                    "email": user.email,
+                    "password": "guess",
+                    "csrf_token": tokens[i],
+                },
+            )
+            .status_code
+        )
+
+    statuses = _at_once(10, attempt)
+    assert sorted(statuses) == [401] * 5 + [429] * 5
+
+
+@pytest.mark.security
+def test_the_throttle_admits_exactly_its_limits_under_concurrency(app):
+    def admitted(attempts, email_of, address):
+        def attempt(i):
+            with app.app_context():
+                return throttle.admit(email_of(i), address)
+
+        return sum(1 for wait in _at_once(attempts, attempt) if wait == 0)
+
+    assert admitted(16, lambda i: "one@example.com", "10.0.0.1") == 5
+    assert admitted(30, lambda i: f"u{i}@example.com", "10.0.0.2") == 20
 
 
 def test_failed_attempts_are_limited_per_address(client, session):

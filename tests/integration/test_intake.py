@@ -192,6 +192,26 @@ def test_unknown_disabled_and_too_large(client, session, channel):
     )
 
 
+@pytest.mark.security
+def test_unknown_slugs_keep_the_channel_cache_bounded(client, channel, monkeypatch):
+    from webapp.hooks import channels
+
+    monkeypatch.setattr(channels, "MAX_ENTRIES", 16, raising=False)
+    assert post_event(client, "web", channel.inbound_secret, EVENT).status_code == 202
+    for number in range(60):
+        slug = f"nowhere-{number}"
+        assert (
+            post_event(client, slug, channel.inbound_secret, EVENT).status_code == 404
+        )
+        # A channel in steady use stays cached while unknown slugs come and go.
+        if number % 8 == 0:
+            assert client.post("/hooks/web").status_code != 404
+    cached = list(channels._cache)
+    assert len(cached) <= 16
+    assert "web" in cached
+    assert post_event(client, "web", channel.inbound_secret, EVENT).status_code == 202
+
+
 def test_both_secrets_verify_during_a_rotation_grace_period(
     client, session, channel, settings
 ):

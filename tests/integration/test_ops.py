@@ -1,3 +1,4 @@
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
@@ -98,3 +99,21 @@ def test_metrics_report_backlog_and_timer_lateness(
     assert 2.5 < lateness["1"] < 60
     assert families["throughline_timers_fired"].samples[0].value == 1
     assert families["throughline_event_backlog"].samples[0].value == 0
+
+
+@pytest.mark.security
+def test_metrics_labels_take_only_known_methods_and_endpoints(client):
+    for number in range(30):
+        client.open("/healthz", method=f"BREW{number}")
+        client.get(f"/no-such-page-{number}")
+    text = client.get("/metrics").get_data(as_text=True)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = families["throughline_http_requests"].samples
+    methods = {s.labels["method"] for s in samples}
+    assert methods <= {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"} | {
+        "other"
+    }
+    assert "other" in methods
+    endpoints = {s.labels["endpoint"] for s in samples}
+    assert not any("no-such-page" in e or "BREW" in e for e in endpoints)
+    assert "unknown" in endpoints

@@ -89,6 +89,8 @@ def update_user(user_id: int) -> Any:
         changes["active"] = [user.active, active]
         user.active = active
     if changes:
+        # A new role or a lost sign-in starts from a fresh session.
+        accounts.end_sessions(user)
         audit.record(db(), me, "user.update", "user", user.id, changes)
         db().commit()
         flash(f"Updated {user.email}.", "success")

@@ -4,13 +4,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
 
 from engine import accounts
 from engine.models import Role
 from webapp.auth import bp, throttle
 from webapp.auth.forms import LoginForm
-from webapp.security import public, requires
+from webapp.security import acting_user, public, requires, sign_in, sign_out
 from webapp.services import db
 
 
@@ -28,43 +27,49 @@ def _safe_next(target: str | None) -> str:
     return url_for("designer.index")
 
 
+def _how_long(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = round(seconds / 60)
+    return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login() -> Any:
     form = LoginForm()
-    status = 200
+    status, headers = 200, {}
     if form.validate_on_submit():
         email = accounts.normalize_email(form.email.data or "")
         address = request.remote_addr or "unknown"
-        wait = throttle.seconds_blocked(email, address)
+        wait = throttle.admit(email, address)
         if wait:
-            minutes = max(1, round(wait / 60))
             form.form_errors.append(
-                f"Too many failed sign-in attempts. Try again in about {minutes} minute"
-                f"{'s' if minutes != 1 else ''}."
+                f"Too many failed sign-in attempts. Try again in {_how_long(wait)}."
             )
-            status = 429
+            status, headers = 429, {"Retry-After": str(wait)}
         else:
             user = accounts.authenticate(db(), email, form.password.data or "")
             if user is None:
-                throttle.record_failure(email, address)
                 form.form_errors.append(
                     "That email and password do not match an active account."
                 )
                 status = 401
             else:
                 db().commit()
-                throttle.clear_account(email)
-                login_user(user)
+                throttle.succeeded(email, address)
+                sign_in(user)
                 return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 400
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form), status, headers
 
 
 @bp.post("/logout")
 @requires(Role.viewer)
 def logout() -> Any:
-    logout_user()
+    """Sign out here and on every other device: earlier session cookies stop working."""
+    sign_out(acting_user())
+    db().commit()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

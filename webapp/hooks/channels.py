@@ -1,9 +1,14 @@
-"""What intake needs of a channel, cached for a few seconds per process."""
+"""What intake needs of a channel, cached for a few seconds per process.
+
+The cache holds the most recently asked slugs, known or not, up to a bound, so requests for
+ever new unknown slugs cannot grow the process.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -12,6 +17,7 @@ from engine.models import Channel, utcnow
 from webapp.services import db, services
 
 TTL = 5.0
+MAX_ENTRIES = 1024
 
 
 @dataclass(frozen=True)
@@ -25,7 +31,7 @@ class IntakeChannel:
     ]  # the current inbound secret, then the previous one in its grace period
 
 
-_cache: dict[str, tuple[float, IntakeChannel | None]] = {}
+_cache: OrderedDict[str, tuple[float, IntakeChannel | None]] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -33,8 +39,9 @@ def intake_channel(slug: str) -> IntakeChannel | None:
     now = time.monotonic()
     with _lock:
         cached = _cache.get(slug)
-    if cached and cached[0] > now:
-        return cached[1]
+        if cached and cached[0] > now:
+            _cache.move_to_end(slug)
+            return cached[1]
     row = db().scalar(select(Channel).where(Channel.slug == slug))
     found = None
     if row is not None:
@@ -52,6 +59,9 @@ def intake_channel(slug: str) -> IntakeChannel | None:
     db().rollback()
     with _lock:
         _cache[slug] = (now + TTL, found)
+        _cache.move_to_end(slug)
+        while len(_cache) > MAX_ENTRIES:
+            _cache.popitem(last=False)
     return found
 
 

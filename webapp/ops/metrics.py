@@ -29,6 +29,8 @@ REQUESTS = Counter(
     "HTTP requests answered, by endpoint and status.",
     ["method", "endpoint", "status"],
 )
+# Labels take only these values, so no request can add series of its own.
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 LATENCY = Histogram(
     "throughline_http_request_duration_seconds",
     "Time to answer an HTTP request, by endpoint.",
@@ -115,8 +117,9 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _count(response):  # type: ignore[no-untyped-def]
-        endpoint = request.endpoint or "unmatched"
-        REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        endpoint = request.endpoint or "unknown"
+        method = request.method if request.method in METHODS else "other"
+        REQUESTS.labels(method, endpoint, str(response.status_code)).inc()
         started = g.get("request_started")
         if started is not None:
             LATENCY.labels(endpoint).observe(time.perf_counter() - started)
