@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from engine import durations, nodes, rules
@@ -102,7 +103,8 @@ def validate(
                 Problem(node.id, str(nodes.UnknownNodeType(node.type).args[0]), "type")
             )
             continue
-        for where, message in nodes.get(node.type).check(node.config, ctx):
+        step = replace(ctx, step=nodes.title(node.type, node.label))
+        for where, message in nodes.get(node.type).check(node.config, step):
             problems.append(Problem(node.id, message, f"config.{where}"))
     triggers = [n for n in known.values() if n.type == "trigger"]
     if not triggers:
