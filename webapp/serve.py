@@ -14,6 +14,8 @@ import sys
 from granian import Granian
 from granian.constants import Interfaces
 
+from engine.settings import keep_files_private
+
 # A webhook request mostly waits for its group of events to be committed (engine.intake):
 # many threads per process let many requests share one commit.
 THREADS = 32
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args(argv)
+    keep_files_private()
     if not _port_is_free(args.host, args.port):
         sys.exit(
             f"throughline: {args.host}:{args.port} is in use; is another server running?"
