@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import engine.counters  # noqa: F401  (writes each session's tally before it commits)
 
+BUSY_TIMEOUT_MS = 10_000
+SCRUB_WAIT_MS = 2_000
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the driver, begin transactions (see _sqlite_begin).
@@ -23,7 +26,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -90,6 +93,24 @@ class Database:
             raise
         finally:
             session.close()
+
+    def scrub_log(self) -> None:
+        """On SQLite, after rows were deleted: copy the write-ahead log into the database
+        and empty it. The deleted rows' pages are already zeroed (secure_delete); this
+        removes the older copies of those pages that the log still holds. If readers keep
+        the log busy beyond a moment it stops short: the next checkpoints finish the job.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.close()
+        finally:
+            raw.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

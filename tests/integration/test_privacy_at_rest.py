@@ -5,16 +5,19 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from redis import Redis
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.db import Database
 from engine.embedded_redis import EmbeddedRedis
+from engine.models import Customer, Identity, Role
 from tests.channels import post_event
+from tests.factories import api_client
 from webapp.hooks.channels import forget
 
 pytestmark = pytest.mark.security
@@ -100,3 +103,26 @@ def test_the_command_line_creates_its_files_private(tmp_path):
     )
     database = tmp_path / "home" / "throughline.db"
     assert stat.S_IMODE(database.stat().st_mode) == 0o600
+
+
+def test_an_erased_customer_leaves_no_bytes_in_the_database_or_its_log(
+    client, session, settings
+):
+    if not settings.is_sqlite:
+        pytest.skip("the files of a SQLite database")
+    needle = "erase-me-7731@sec.test"
+    customer = Customer(traits={"first_name": "Eraseme-Unique-7731"})
+    customer.identities.append(Identity(kind="email", value=needle))
+    session.add(customer)
+    session.commit()
+    session.close()
+    path = Path(make_url(settings.database_url).database)
+    files = (path, path.with_name(path.name + "-wal"))
+    assert any(needle.encode() in f.read_bytes() for f in files if f.exists())
+    api = api_client(client, session, Role.admin)
+    session.close()
+    assert api.delete(f"/api/v1/customers/email:{needle}").status_code == 200
+    for found in files:
+        if found.exists():
+            data = found.read_bytes()
+            assert needle.encode() not in data and b"Eraseme" not in data, found
