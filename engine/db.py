@@ -38,7 +38,10 @@ def _sqlite_begin(connection: Connection) -> None:
     busy timeout). Engine work (jobs, sweeps) runs in writer sessions, so it is serialised the
     way row locks serialise it on PostgreSQL; short web requests keep concurrent reads.
     """
-    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # each statement on its own (a migration's autocommit block)
+    immediate = options.get("sqlite_immediate", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
