@@ -29,12 +29,14 @@ _LAST_TTL = int(timedelta(days=7).total_seconds())
 
 @dataclass(frozen=True)
 class Rejection:
-    """The latest request a channel's intake refused: its status, code, sentence and time."""
+    """The latest request a channel's intake refused: its status, code, sentence, time and
+    the field at fault (the value sent is never kept)."""
 
     status: int
     code: str
     message: str
     at: datetime
+    field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,25 @@ def _hour_keys(slug: str, now: datetime) -> list[str]:
 
 
 def record_rejection(
-    redis: Redis, slug: str, status: int, code: str, message: str, now: datetime
+    redis: Redis,
+    slug: str,
+    status: int,
+    code: str,
+    message: str,
+    now: datetime,
+    field: str | None = None,
 ) -> None:
-    """Count a refused request of a known channel in this hour's bucket (raises RedisError)."""
+    """Count a refused request of a known channel in this hour's bucket and keep it as the
+    latest (raises RedisError). `message` says why in words that hold no submitted value.
+    """
     key = _hour_keys(slug, now)[0]
-    last = {"status": status, "code": code, "message": message, "at": now.isoformat()}
+    last = {
+        "status": status,
+        "code": code,
+        "message": message,
+        "field": field,
+        "at": now.isoformat(),
+    }
     pipe = redis.pipeline(transaction=False)
     pipe.hincrby(key, code, 1)
     pipe.expire(key, int((WINDOW + timedelta(hours=1)).total_seconds()))
@@ -109,6 +125,7 @@ def _rejections(
                 raw["code"],
                 raw["message"],
                 datetime.fromisoformat(raw["at"]),
+                raw.get("field"),
             )
         found[slug] = (by_code, last)
     return found

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import engine.counters  # noqa: F401  (writes each session's tally before it commits)
+
+BUSY_TIMEOUT_MS = 10_000
+SCRUB_WAIT_MS = 2_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -17,9 +21,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    # Deleted rows are overwritten with zeros, so an erased customer does not linger in
+    # free pages until they happen to be reused.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -31,14 +38,30 @@ def _sqlite_begin(connection: Connection) -> None:
     busy timeout). Engine work (jobs, sweeps) runs in writer sessions, so it is serialised the
     way row locks serialise it on PostgreSQL; short web requests keep concurrent reads.
     """
-    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # each statement on its own (a migration's autocommit block)
+    immediate = options.get("sqlite_immediate", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _create_private(url: str) -> None:
+    """Create a SQLite database file readable by its owner alone, before SQLite creates it
+    with the process's umask (its -wal and -shm files take the same mode)."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        pass  # it exists, or SQLite will say what is wrong when it opens it
+
+
 def create_db_engine(url: str, **options: Any) -> Engine:
-    """Create an Engine; SQLite gets WAL mode, foreign keys, a busy timeout and immediate
-    transactions."""
+    """Create an Engine; SQLite gets a private file, WAL mode, secure delete, foreign keys,
+    a busy timeout and immediate transactions."""
     if url.startswith("sqlite"):
+        _create_private(url)
         engine = create_engine(url, connect_args={"timeout": 10}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -73,6 +96,24 @@ class Database:
             raise
         finally:
             session.close()
+
+    def scrub_log(self) -> None:
+        """On SQLite, after rows were deleted: copy the write-ahead log into the database
+        and empty it. The deleted rows' pages are already zeroed (secure_delete); this
+        removes the older copies of those pages that the log still holds. If readers keep
+        the log busy beyond a moment it stops short: the next checkpoints finish the job.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.close()
+        finally:
+            raw.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

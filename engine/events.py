@@ -22,7 +22,11 @@ PARTITION_PREFERENCE = KNOWN_IDENTIFIERS
 
 
 class EventError(ValueError):
-    """An event that breaks the contract; `field` names the part at fault."""
+    """An event that breaks the contract; `field` names the part at fault.
+
+    The sentence says why without repeating the value sent: refusals are kept for the
+    channel's health figures, and a refused value may be personal data.
+    """
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -65,7 +69,7 @@ def _identifiers(customer: Any, prefix: str) -> tuple[tuple[str, str], ...]:
                 where, f"{kind} is longer than {MAX_IDENTIFIER_LENGTH} characters"
             )
         if kind == "email" and "@" not in value:
-            raise EventError(where, f"{value!r} is not an email address")
+            raise EventError(where, f"{kind} is not an email address (it has no @)")
         found.append((kind, normalize_identifier(kind, value)))
     return tuple(found)
 

@@ -72,10 +72,14 @@ def check_context(
 
 
 def check_document(raw: Any, ctx: CheckContext) -> Checked:
-    """Read and validate; raise JourneyError(422) when the document cannot even be read."""
+    """Read and validate; raise JourneyError(422) when the document cannot even be read
+    or its name or description is too long to save."""
     document, problems = graph.check(raw, ctx)
     if document is None:
         raise JourneyError(422, "the document cannot be read", problems)
+    oversized = graph.length_problems(document)
+    if oversized:
+        raise JourneyError(422, "the document has problems", oversized)
     return Checked(document, problems)
 
 

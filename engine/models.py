@@ -246,6 +246,8 @@ class Customer(Base):
     """One profile per person, across every channel."""
 
     __tablename__ = "customers"
+    # An erased profile's id is never given to another person (the audit log names it).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)

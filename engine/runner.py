@@ -236,7 +236,13 @@ def advance(
         node = document.node(state.node)
         kind = nodes.get(node.type)
         ctx = nodes.RunContext(
-            node.id, node.config, scope(state, customer), now, customer_key, resume
+            node.id,
+            node.config,
+            scope(state, customer),
+            now,
+            customer_key,
+            resume,
+            nodes.title(node.type, node.label),
         )
         resume = None
         try:

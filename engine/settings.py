@@ -111,6 +111,15 @@ def _networks(
     return tuple(networks)
 
 
+PRIVATE_UMASK = 0o077
+
+
+def keep_files_private() -> None:
+    """Files and folders this process (and its children) creates are its user's alone: the
+    database, the Redis files and the logs hold personal data and secrets."""
+    os.umask(PRIVATE_UMASK)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment; create the home folder and its generated keys when missing."""
     env = os.environ if env is None else env

@@ -28,10 +28,7 @@ class StepName:
 
     @property
     def title(self) -> str:
-        if self.label:
-            return self.label
-        node_type = nodes.REGISTRY.get(self.type)
-        return node_type.label if node_type else self.type
+        return nodes.title(self.type, self.label)
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "summary": self.summary}

@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sized
 from functools import lru_cache
 from typing import Any
 
-from liquid import BoundTemplate, Environment
-from liquid.exceptions import LiquidError
+from liquid import BoundTemplate, Environment, RenderContext
+from liquid.exceptions import (
+    ContextDepthError,
+    LiquidError,
+    LocalNamespaceLimitError,
+    LoopIterationLimitError,
+    OutputStreamLimitError,
+    ResourceLimitError,
+)
+from liquid.token import Token
 
 MAX_TEMPLATE_LENGTH = 20_000
+MAX_LOOP = 1_000
+"""Loop iterations, counting nested loops multiplied."""
+MAX_TEXT = 64 * 1024
+"""Characters the output, or any value a filter takes or makes, may hold."""
+MAX_ITEMS = 1_000
+"""Items a list or range may hold when a filter takes or makes it (as many as a loop)."""
+MAX_DIGITS_BITS = 10_000
+"""Bits (about 3,000 digits) a whole number may grow to."""
+MAX_STEPS = 100_000
+"""Parts rendered plus filters applied (weighted by their input's size) in one render."""
+TIME_BUDGET = 1.0
+"""Seconds one render may take, whatever it does."""
 
 
 class TemplateError(ValueError):
@@ -24,16 +45,141 @@ class TemplateError(ValueError):
         self.line = line
 
 
-class _Sandbox(Environment):
-    """No file system (include/render find nothing), bounded loops, output and nesting."""
+class TemplateLimitError(TemplateError):
+    """A template that would take too much memory or time to render."""
 
-    loop_iteration_limit = 1_000
-    output_stream_limit = 64 * 1024
+
+class _TooMuch(ResourceLimitError):
+    """Raised inside a render; Liquid passes it on like its own limits."""
+
+
+def _too_much(value: object, where: str) -> str | None:
+    """What is too big about a value a filter takes or makes, or None."""
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            return _TOO_LONG
+    elif isinstance(value, bool):
+        return None
+    elif isinstance(value, int):
+        if value.bit_length() > MAX_DIGITS_BITS:
+            return "a number grew too large (over 3,000 digits); check the arithmetic"
+    elif isinstance(value, Sized) and not isinstance(value, Mapping):
+        if len(value) > MAX_ITEMS:
+            return (
+                f"a list or range of more than {MAX_ITEMS:,} items went into"
+                f" '{where}'; use a smaller range or list"
+            )
+    return None
+
+
+def _grown(name: str, left: object, args: tuple[Any, ...]) -> int:
+    """How long the text of `replace` or `join` would be, before making it."""
+    if name == "replace" and isinstance(left, str) and len(args) == 2:
+        old, new = str(args[0]), str(args[1])
+        return len(left) + left.count(old) * (len(new) - len(old))
+    if name == "join" and isinstance(left, list | tuple | range):
+        separator = str(args[0]) if args else " "
+        return len(separator) * max(len(left) - 1, 0)
+    return 0
+
+
+def _weight(name: str, left: object) -> int:
+    """Steps a filter costs: one, plus one per 100 characters or items it reads."""
+    size = len(left) if isinstance(left, Sized) else 0
+    if name == "uniq":
+        return 1 + size * size // 1_000
+    return 1 + size // 100
+
+
+class _BoundedContext(RenderContext):
+    """A render context that counts the work of one render and stops it past a budget.
+
+    Liquid reads `disabled_tags` before it renders any part of a template, loops
+    included, so that read is where every part rendered is counted; every filter goes
+    through `filter`, where its input and output are measured.
+    """
+
+    __slots__ = ("_disabled", "_steps", "_deadline")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._steps = 0
+        self._deadline = time.monotonic() + TIME_BUDGET
+        super().__init__(*args, **kwargs)
+
+    @property
+    def disabled_tags(self) -> list[str]:
+        self.spend(1)
+        return self._disabled
+
+    @disabled_tags.setter
+    def disabled_tags(self, value: list[str]) -> None:
+        self._disabled = value
+
+    def spend(self, steps: int) -> None:
+        """Count `steps` of work; raise once the render has done too much."""
+        before = self._steps
+        self._steps += steps
+        if self._steps > MAX_STEPS:
+            raise _TooMuch(
+                f"the template takes too much work to render (over {MAX_STEPS:,}"
+                " steps); shorten the loops",
+                token=None,
+            )
+        if before // 64 != self._steps // 64 and time.monotonic() > self._deadline:
+            raise _TooMuch(
+                f"the template takes too long to render (over {TIME_BUDGET:g}"
+                " second); shorten the loops",
+                token=None,
+            )
+
+    def filter(self, name: str, token: Token | None) -> Callable[..., object]:  # noqa: A003
+        apply = super().filter(name, token)
+
+        def bounded(left: object, *args: Any, **kwargs: Any) -> object:
+            for value in (left, *args, *kwargs.values()):
+                if (problem := _too_much(value, name)) is not None:
+                    raise _TooMuch(problem, token=token)
+            self.spend(_weight(name, left))
+            if _grown(name, left, args) > MAX_TEXT:
+                raise _TooMuch(_TOO_LONG, token=token)
+            result = apply(left, *args, **kwargs)
+            if (problem := _too_much(result, name)) is not None:
+                raise _TooMuch(problem, token=token)
+            return result
+
+        return bounded
+
+
+class _BoundedTemplate(BoundTemplate):
+    context_class = _BoundedContext
+
+
+class _Sandbox(Environment):
+    """No file system (include/render find nothing), bounded loops, output, nesting,
+    values made by filters and work."""
+
+    loop_iteration_limit = MAX_LOOP
+    output_stream_limit = MAX_TEXT
     context_depth_limit = 30
     local_namespace_limit = 64 * 1024
+    template_class = _BoundedTemplate
 
 
 _ENVIRONMENT = _Sandbox()
+_TOO_LONG = (
+    f"the message grew too large (over {MAX_TEXT:,} characters);"
+    " shorten the loop or the text"
+)
+_LIMITS: dict[type[LiquidError], str] = {
+    OutputStreamLimitError: _TOO_LONG,
+    LoopIterationLimitError: (
+        f"the loops would run more than {MAX_LOOP:,} times; loop over fewer items"
+    ),
+    LocalNamespaceLimitError: (
+        "the values kept with assign or capture grew too large; keep them shorter"
+    ),
+    ContextDepthError: "the template nests too deep; nest fewer blocks",
+}
 
 
 def _sentence(error: LiquidError) -> str:
@@ -90,23 +236,41 @@ def _compile(source: str) -> BoundTemplate:
         raise TemplateError(f"the template does not parse: {sentence}", line) from None
 
 
-def check(source: object) -> str | None:
-    """None when `source` is a usable template, else a sentence saying what is wrong."""
+def _limit(error: ResourceLimitError, step: str | None) -> TemplateLimitError:
+    if isinstance(error, _TooMuch):
+        sentence = _sentence(error)
+    else:
+        sentence = next(
+            (words for kind, words in _LIMITS.items() if isinstance(error, kind)),
+            f"the template cannot be rendered: {_sentence(error)}",
+        )
+    if step:
+        sentence = f"Step {step!r}: {sentence}"
+    return TemplateLimitError(sentence, _line(error))
+
+
+def check(source: object, step: str | None = None) -> str | None:
+    """None when `source` is a usable template, else a sentence saying what is wrong
+    (naming `step` when it is too big to render)."""
     if not isinstance(source, str):
         return "a template must be text"
     try:
-        _compile(source).render()
+        render(source, {}, step)
     except TemplateError as error:
         return str(error)
-    except LiquidError as error:
-        return f"the template cannot be rendered: {_sentence(error)}"
     return None
 
 
-def render(source: str, scope: Mapping[str, Any]) -> str:
-    """Render `source` with the names of `scope` (trigger, event, customer, context)."""
+def render(source: str, scope: Mapping[str, Any], step: str | None = None) -> str:
+    """Render `source` with the names of `scope` (trigger, event, customer, context).
+
+    Raises TemplateLimitError, naming `step` when given, for a template that grows too
+    large or takes too long; TemplateError for any other problem.
+    """
     try:
         return _compile(source).render(**scope)
+    except ResourceLimitError as error:
+        raise _limit(error, step) from None
     except LiquidError as error:
         raise TemplateError(
             f"the template cannot be rendered: {_sentence(error)}", _line(error)
@@ -114,11 +278,11 @@ def render(source: str, scope: Mapping[str, Any]) -> str:
 
 
 def render_fields(
-    fields: Mapping[str, Any], scope: Mapping[str, Any]
+    fields: Mapping[str, Any], scope: Mapping[str, Any], step: str | None = None
 ) -> dict[str, Any]:
     """Render every string value of `fields`; other values are kept as they are."""
     return {
-        key: render(value, scope) if isinstance(value, str) else value
+        key: render(value, scope, step) if isinstance(value, str) else value
         for key, value in fields.items()
     }
 

@@ -12,7 +12,7 @@ from rq.worker import DequeueStrategy
 import engine.jobs  # noqa: F401 - preloaded so no job pays for imports
 from engine import runtime
 from engine.queues import all_queues
-from engine.settings import load_settings
+from engine.settings import keep_files_private, load_settings
 
 log = logging.getLogger("throughline.worker")
 
@@ -51,6 +51,7 @@ def main() -> None:
         "--burst", action="store_true", help="stop when the queues are empty"
     )
     args = parser.parse_args()
+    keep_files_private()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run(burst=args.burst)
 

@@ -29,11 +29,13 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
 
     from webapp import errors, extensions, headers, security, services
     from webapp.access_log import AccessLog
+    from webapp.framing import OneBodyLength
 
     services.init_app(app, settings)
     extensions.init_app(app)
-    # Inside ProxyFix (security), so the log shows the client's address, not the proxy's.
-    app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
+    # Inside ProxyFix (security), so the log shows the client's address, not the proxy's;
+    # outside the framing check, so a refused request is logged.
+    app.wsgi_app = AccessLog(OneBodyLength(app.wsgi_app))  # type: ignore[method-assign]
     security.init_app(app, settings)
     headers.init_app(app)
     errors.init_app(app)

@@ -3,11 +3,16 @@
 Channels post thousands of events a second; a line for each accepted one would bury the rest
 of the log and cost the intake a noticeable share of its time. `/metrics` counts them by
 channel and answer, and a refused webhook (any 4xx or 5xx) is still logged.
+
+The log outlives an erasure, so it keeps no identifier: a customer named by an identity in
+the path (`/api/v1/customers/email:a@b.c`) is written `email:***`, and of the query string
+only the values of the parameters that steer a page (page, sort, status...) are written.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -17,6 +22,48 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger("throughline.access")
+
+MASK = "***"
+# `kind:value` names a customer by an identity; what follows it may be an action on them.
+_IDENTITY = re.compile(
+    r"/([a-z][a-z0-9_]{0,31}):(?:.*?)(?=/(?:timeline|consent)/?$|$)", re.DOTALL
+)
+# Query parameters whose values steer a page and never name anyone.
+PLAIN_PARAMETERS = frozenset(
+    {
+        "action",
+        "before",
+        "compact",
+        "filters",
+        "granularity",
+        "limit",
+        "order",
+        "page",
+        "period",
+        "since",
+        "sort",
+        "starter",
+        "status",
+        "table",
+        "test",
+        "until",
+        "version",
+    }
+)
+
+
+def masked(path: str, query: str) -> str:
+    """The request target as the log writes it: identities and searches masked."""
+    path = _IDENTITY.sub(lambda found: f"/{found.group(1)}:{MASK}", path)
+    if not query:
+        return path
+    parts = []
+    for pair in query.split("&"):
+        name, has_value, _value = pair.partition("=")
+        parts.append(
+            pair if not has_value or name in PLAIN_PARAMETERS else f"{name}={MASK}"
+        )
+    return f"{path}?{'&'.join(parts)}"
 
 
 class AccessLog:
@@ -57,8 +104,7 @@ def _write(
     path = environ.get("PATH_INFO", "")
     if code < 400 and path.startswith("/hooks/"):
         return
-    query = environ.get("QUERY_STRING")
-    target = f"{path}?{query}" if query else path
+    target = masked(path, environ.get("QUERY_STRING", ""))
     size = next((v for k, v in headers if k.lower() == "content-length"), "-")
     log.info(
         '%s "%s %s %s" %s %s %dms',

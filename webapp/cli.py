@@ -18,7 +18,7 @@ from engine.db import Database
 from engine.demo import burst as store_burst
 from engine.demo import load_demo
 from engine.models import ChannelKind, Role
-from engine.settings import Settings, SettingsError, load_settings
+from engine.settings import Settings, SettingsError, keep_files_private, load_settings
 from webapp import launcher
 
 
@@ -60,6 +60,7 @@ def ensure_first_admin(settings: Settings) -> tuple[str, str | None]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Throughline: cross-channel customer journeys."""
+    keep_files_private()
 
 
 @cli.command()

@@ -13,10 +13,18 @@ import sys
 
 from granian import Granian
 from granian.constants import Interfaces
+from granian.http import HTTP1Settings
+
+from engine.settings import keep_files_private
 
 # A webhook request mostly waits for its group of events to be committed (engine.intake):
 # many threads per process let many requests share one commit.
 THREADS = 32
+# A client gets this long to send a request's headers before the connection is closed.
+# granian has no such limit for the body: a body sent slowly holds one of the THREADS
+# while the app reads it, so a server open to the Internet sits behind a proxy that times
+# bodies out (nginx: client_body_timeout), as docs/decisions.md says.
+HEADER_READ_TIMEOUT_MS = 10_000
 
 
 class _IntendedThreads(logging.Filter):
@@ -40,12 +48,17 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def http1_settings() -> HTTP1Settings:
+    return HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m webapp.serve")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args(argv)
+    keep_files_private()
     if not _port_is_free(args.host, args.port):
         sys.exit(
             f"throughline: {args.host}:{args.port} is in use; is another server running?"
@@ -58,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         workers=args.processes,
         blocking_threads=THREADS,
         websockets=False,
+        http1_settings=http1_settings(),
         respawn_failed_workers=True,
         workers_kill_timeout=10,
     )

@@ -2,6 +2,8 @@
 upgrades between schema versions. See docs/journey-format.md."""
 
 from engine.graph.document import (
+    DESCRIPTION_LENGTH,
+    NAME_LENGTH,
     REENTRY,
     SCHEMA,
     Document,
@@ -13,9 +15,11 @@ from engine.graph.document import (
     Problem,
 )
 from engine.graph.reading import UPGRADES, parse, to_dict, upgrade
-from engine.graph.validation import check, validate
+from engine.graph.validation import check, length_problems, validate
 
 __all__ = [
+    "DESCRIPTION_LENGTH",
+    "NAME_LENGTH",
     "REENTRY",
     "SCHEMA",
     "UPGRADES",
@@ -27,6 +31,7 @@ __all__ = [
     "Node",
     "Problem",
     "check",
+    "length_problems",
     "parse",
     "to_dict",
     "upgrade",

@@ -22,6 +22,8 @@ TOP_LEVEL = (
 )
 NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 LABEL_LENGTH = 80
+NAME_LENGTH = 200  # the journeys.name column
+DESCRIPTION_LENGTH = 2_000
 MAX_NODES = 1000
 
 

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from engine import durations, nodes, rules
-from engine.graph.document import REENTRY, Document, DocumentError, Node, Problem
+from engine.graph.document import (
+    DESCRIPTION_LENGTH,
+    NAME_LENGTH,
+    REENTRY,
+    Document,
+    DocumentError,
+    Node,
+    Problem,
+)
 from engine.graph.reading import parse
 
 
@@ -75,6 +84,29 @@ def _wait_free_cycles(document: Document, known: dict[str, Node]) -> list[list[s
     return cycles
 
 
+def length_problems(document: Document) -> list[Problem]:
+    """A name or description too long to list: refused when the document is saved."""
+    problems = []
+    if len(document.name) > NAME_LENGTH:
+        problems.append(
+            Problem(
+                None,
+                f"the name is longer than {NAME_LENGTH} characters; shorten it",
+                "name",
+            )
+        )
+    if document.description and len(document.description) > DESCRIPTION_LENGTH:
+        problems.append(
+            Problem(
+                None,
+                f"the description is longer than {DESCRIPTION_LENGTH:,} characters;"
+                " shorten it",
+                "description",
+            )
+        )
+    return problems
+
+
 def validate(
     document: Document, ctx: nodes.CheckContext | None = None
 ) -> list[Problem]:
@@ -83,6 +115,7 @@ def validate(
     problems: list[Problem] = []
     if not document.name.strip():
         problems.append(Problem(None, "the journey needs a name", "name"))
+    problems += length_problems(document)
     problems += _problems_of_entry(document)
 
     known: dict[str, Node] = {}
@@ -102,7 +135,8 @@ def validate(
                 Problem(node.id, str(nodes.UnknownNodeType(node.type).args[0]), "type")
             )
             continue
-        for where, message in nodes.get(node.type).check(node.config, ctx):
+        step = replace(ctx, step=nodes.title(node.type, node.label))
+        for where, message in nodes.get(node.type).check(node.config, step):
             problems.append(Problem(node.id, message, f"config.{where}"))
     triggers = [n for n in known.values() if n.type == "trigger"]
     if not triggers:

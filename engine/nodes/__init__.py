@@ -26,12 +26,14 @@ class Port:
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What config checks may consult: the channels that exist (None: do not check), and
-    the hosts and private networks calls may go to besides public ones."""
+    """What config checks may consult: the channels that exist (None: do not check), the
+    hosts and private networks calls may go to besides public ones, and the step being
+    checked as people read its name (for problems that name it)."""
 
     channels: frozenset[str] | None = None
     allowed_hosts: frozenset[str] = frozenset()
     allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class RunContext:
     now: datetime
     customer_key: str
     resume: Resume | None = None
+    step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,14 @@ def summarize(type_name: str, config: Any, channels: Channels | None = None) -> 
     return node_type.summary(
         config if isinstance(config, Mapping) else {}, channels or {}
     )
+
+
+def title(type_name: str, label: str | None) -> str:
+    """A step's name as people read it: its label, else what its type is called."""
+    if label and label.strip():
+        return label
+    node_type = REGISTRY.get(type_name)
+    return node_type.label if node_type else type_name
 
 
 def names() -> Sequence[str]:

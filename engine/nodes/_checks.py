@@ -60,7 +60,9 @@ def channel(
     return problems
 
 
-def template_map(config: Config, key: str, what: str, required: bool) -> Problems:
+def template_map(
+    config: Config, key: str, what: str, required: bool, ctx: CheckContext
+) -> Problems:
     value: Any = config.get(key)
     if value is None:
         return [(key, f"{what} is required")] if required else []
@@ -69,7 +71,7 @@ def template_map(config: Config, key: str, what: str, required: bool) -> Problem
     problems: Problems = []
     for name, source in value.items():
         if isinstance(source, str):
-            message = templates.check(source)
+            message = templates.check(source, ctx.step)
             if message:
                 problems.append((f"{key}.{name}", message))
         elif not isinstance(source, int | float | bool) and source is not None:

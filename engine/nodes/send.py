@@ -49,7 +49,9 @@ class SendMessage(NodeType):
         problems = (
             _checks.unknown_keys(config, self.fields)
             + _checks.channel(config, "channel", ctx)
-            + _checks.template_map(config, "message", "the message", required=True)
+            + _checks.template_map(
+                config, "message", "the message", required=True, ctx=ctx
+            )
             + _checks.channel(config, "fallback_channel", ctx, required=False)
         )
         if config.get("fallback_channel") and config.get(
@@ -71,7 +73,7 @@ class SendMessage(NodeType):
     def run(self, ctx: RunContext) -> Outcome:
         config = ctx.config
         try:
-            message = templates.render_fields(config["message"], ctx.scope)
+            message = templates.render_fields(config["message"], ctx.scope, ctx.step)
         except templates.TemplateError as error:
             raise NodeError(str(error)) from None
         send = Send(

@@ -34,7 +34,9 @@ class UpdateProfile(NodeType):
         if not any(config.get(key) for key in self.fields):
             return [*problems, ("set", "set, unset or increment at least one trait")]
         if "set" in config:
-            problems += _checks.template_map(config, "set", "set", required=False)
+            problems += _checks.template_map(
+                config, "set", "set", required=False, ctx=ctx
+            )
         unset = config.get("unset", [])
         if not isinstance(unset, list) or not all(
             isinstance(t, str) and t for t in unset
@@ -75,7 +77,9 @@ class UpdateProfile(NodeType):
     def run(self, ctx: RunContext) -> Outcome:
         config = ctx.config
         try:
-            values = templates.render_fields(config.get("set") or {}, ctx.scope)
+            values = templates.render_fields(
+                config.get("set") or {}, ctx.scope, ctx.step
+            )
         except templates.TemplateError as error:
             raise NodeError(str(error)) from None
         change = ProfileChange(

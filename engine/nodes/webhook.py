@@ -70,7 +70,9 @@ class Webhook(NodeType):
         )
         if message:
             problems.append(("url", message))
-        problems += _checks.template_map(config, "body", "the body", required=False)
+        problems += _checks.template_map(
+            config, "body", "the body", required=False, ctx=ctx
+        )
         headers = config.get("headers")
         if headers is not None and (
             not isinstance(headers, dict)
@@ -93,8 +95,12 @@ class Webhook(NodeType):
     def run(self, ctx: RunContext) -> Outcome:
         config = ctx.config
         try:
-            body = templates.render_fields(config.get("body") or {}, ctx.scope)
-            headers = templates.render_fields(config.get("headers") or {}, ctx.scope)
+            body = templates.render_fields(
+                config.get("body") or {}, ctx.scope, ctx.step
+            )
+            headers = templates.render_fields(
+                config.get("headers") or {}, ctx.scope, ctx.step
+            )
         except templates.TemplateError as error:
             raise NodeError(str(error)) from None
         call = WebhookCall(

@@ -78,3 +78,31 @@ def test_the_app_logs_its_requests(
         assert app.test_client().get("/healthz").status_code == 200
     (line,) = [r.getMessage() for r in caplog.records if r.name == "throughline.access"]
     assert '"GET /healthz HTTP/1.1" 200 ' in line
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    ("path", "query", "written"),
+    [
+        ("/api/v1/customers/email:x@y.test", "", "/api/v1/customers/email:***"),
+        (
+            "/api/v1/customers/email:x@y.test/timeline",
+            "limit=50&before=12",
+            "/api/v1/customers/email:***/timeline?limit=50&before=12",
+        ),
+        ("/api/v1/customers/id:a/b/consent", "", "/api/v1/customers/id:***/consent"),
+        ("/api/v1/customers/42", "", "/api/v1/customers/42"),
+        ("/customers/", "q=ada%40example.com&page=2", "/customers/?q=***&page=2"),
+        (
+            "/admin/audit",
+            "actor=ada@example.com&target=17&action=customer.erase",
+            "/admin/audit?actor=***&target=***&action=customer.erase",
+        ),
+        ("/login", "next=/customers/?q=ada", "/login?next=***"),
+    ],
+)
+def test_identifiers_in_paths_and_queries_are_masked(
+    caplog: pytest.LogCaptureFixture, path: str, query: str, written: str
+) -> None:
+    (line,) = _logged(caplog, path, 404, query)
+    assert f'"POST {written} HTTP/1.1" 404 ' in line

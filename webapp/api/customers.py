@@ -10,7 +10,7 @@ from engine.models import Role
 from webapp.api import bp
 from webapp.api.errors import answer, json_body
 from webapp.security import acting_user, requires
-from webapp.services import db
+from webapp.services import db, services
 
 
 @bp.errorhandler(CustomerError)
@@ -60,4 +60,5 @@ def erase_customer(ref: str) -> Any:
     customer_id = customer.id
     counts = customers.erase(db(), customer, acting_user())
     db().commit()
+    services().database.scrub_log()
     return jsonify(erased=customer_id, removed=counts)

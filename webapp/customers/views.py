@@ -27,7 +27,7 @@ from webapp.customers.forms import ConfirmForm, ConsentForm
 from webapp.htmx import page_or_partial, wants_partial
 from webapp.paging import paginate
 from webapp.security import acting_user, requires
-from webapp.services import db
+from webapp.services import db, services
 
 NAME_TRAITS = ("name", "full_name")
 
@@ -231,6 +231,7 @@ def erase(customer_id: int) -> Any:
     number = customer.id
     counts = customers.erase(db(), customer, acting_user())
     db().commit()
+    services().database.scrub_log()
     removed = ", ".join(
         counted(counts[what], what)
         for what in ("identities", "events", "runs", "steps", "deliveries")

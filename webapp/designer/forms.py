@@ -17,11 +17,19 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from engine import starters
+from engine.graph import DESCRIPTION_LENGTH, NAME_LENGTH
 from webapp.designer.editors import RuleField
 from webapp.designer.node_forms import UNITS, from_iso, to_iso
 from webapp.designer.row_fields import ExitsField
 from webapp.forms import BaseForm
 
+NAME_FITS = Length(
+    max=NAME_LENGTH, message=f"the name is longer than {NAME_LENGTH} characters"
+)
+DESCRIPTION_FITS = Length(
+    max=DESCRIPTION_LENGTH,
+    message=f"the description is longer than {DESCRIPTION_LENGTH:,} characters",
+)
 BLANK = "blank"
 STARTER_CHOICES = [SelectChoice(BLANK, "Blank: a trigger and an exit")] + [
     SelectChoice(starter.key, starter.title) for starter in starters.CATALOGUE
@@ -29,7 +37,7 @@ STARTER_CHOICES = [SelectChoice(BLANK, "Blank: a trigger and an exit")] + [
 
 
 class NewJourneyForm(BaseForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    name = StringField("Name", validators=[DataRequired(), NAME_FITS])
     starter = RadioField("Start from", choices=STARTER_CHOICES, default=BLANK)
 
 
@@ -55,8 +63,10 @@ class JourneySettingsForm(BaseForm):
     """The document-level settings: name, entry, goal and exit events."""
 
     revision = HiddenField()
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("Description", validators=[Optional()])
+    name = StringField("Name", validators=[DataRequired(), NAME_FITS])
+    description = TextAreaField(
+        "Description", validators=[Optional(), DESCRIPTION_FITS]
+    )
     reentry = SelectField("A customer may enter", choices=REENTRY_CHOICES)
     max_entries = IntegerField(
         "At most this many times (blank: no limit)",

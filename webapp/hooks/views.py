@@ -72,7 +72,13 @@ def _count(refusal: Refusal) -> None:
         return
     try:
         channel_health.record_rejection(
-            services().redis, slug, refusal.status, refusal.code, str(refusal), utcnow()
+            services().redis,
+            slug,
+            refusal.status,
+            refusal.code,
+            str(refusal),
+            utcnow(),
+            refusal.field,
         )
     except RedisError:
         pass  # the channel's answer matters more than the count

@@ -1,0 +1,58 @@
+"""An erased customer's id is never given to another person: the audit log and old links
+keep naming one person each."""
+
+import pytest
+from sqlalchemy import text
+
+from engine import customers, migrate
+from engine.db import Database
+from engine.models import AuditEntry, Customer, Identity
+
+pytestmark = pytest.mark.security
+
+
+def _new_customer(session, email):
+    customer = Customer(traits={})
+    customer.identities.append(Identity(kind="email", value=email))
+    session.add(customer)
+    session.commit()
+    return customer.id
+
+
+def test_a_profile_made_after_an_erasure_gets_a_new_id(session):
+    first = _new_customer(session, "first@sec.test")
+    customers.erase(session, session.get(Customer, first), None)
+    session.commit()
+    second = _new_customer(session, "second@sec.test")
+    assert second != first
+    assert [e.target_id for e in session.query(AuditEntry)] == [str(first)]
+
+
+def test_the_migration_keeps_every_row_and_starts_after_the_highest_id(
+    tmp_path, settings
+):
+    if not settings.is_sqlite:
+        pytest.skip("PostgreSQL sequences never went back")
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "0004")
+    database = Database(url)
+    with database.session() as session:
+        ids = [_new_customer(session, f"c{n}@sec.test") for n in range(3)]
+        session.get(Customer, ids[1]).merged_into_id = ids[0]
+        session.add(
+            AuditEntry(
+                actor="admin@sec.test",
+                action="customer.erase",
+                target_type="customer",
+                target_id="9",
+            )
+        )
+    database.dispose()
+    migrate.upgrade(url)
+    database = Database(url)
+    with database.session() as session:
+        assert session.scalar(text("SELECT count(*) FROM identities")) == 3
+        assert session.get(Customer, ids[1]).merged_into_id == ids[0]
+        assert session.execute(text("PRAGMA foreign_key_check")).all() == []
+        assert _new_customer(session, "next@sec.test") == 10
+    database.dispose()
