@@ -38,7 +38,8 @@ _ENVIRONMENT = _Sandbox()
 
 def _sentence(error: LiquidError) -> str:
     first = str(error).splitlines()[0].strip()
-    return first or type(error).__name__
+    # The parser quotes what it expected the Python way ('}}'): quote it as text does.
+    return re.sub(r"'([^']*)'", r"“\1”", first) or type(error).__name__
 
 
 _UNCLOSED = re.compile(r"expected tag end(\w+)")

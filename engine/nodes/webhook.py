@@ -27,11 +27,11 @@ LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal")
 def url_problem(url: object, allowed_hosts: frozenset[str]) -> str | None:
     """Why `url` may not be called (before DNS resolution), or None."""
     if not isinstance(url, str) or not url.strip():
-        return "the URL is required"
+        return "give the URL to call"
     parts = urlsplit(url.strip())
     host = (parts.hostname or "").lower().rstrip(".")  # "localhost." is localhost
     if not host:
-        return f"{url!r} is not a full URL such as https://example.com/hook"
+        return f"“{url}” is not a full address such as https://example.com/hook"
     if host in allowed_hosts:
         return (
             None

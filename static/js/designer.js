@@ -1832,7 +1832,9 @@
       });
       const answer = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
       if (!response.ok) {
-        error.textContent = answer.field ? `${answer.field}: ${answer.error}` : answer.error;
+        // The API names the input at fault by its path (events[2].after): here, by its line.
+        const line = /^events\[(\d+)\]/.exec(answer.field || "");
+        error.textContent = line ? `Event line ${Number(line[1]) + 1}: ${answer.error}` : answer.error;
         error.hidden = false;
         return;
       }
