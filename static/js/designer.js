@@ -370,6 +370,19 @@
       const arrived = element("span", "step-in", `${count(f.entered)} in`);
       if (f.share !== null && f.share !== undefined) arrived.append(element("span", "share", ` · ${f.share}%`));
       head.append(arrived);
+      // A send whose messages printed a name empty (a typo, a trait some customers lack)
+      // says so in its head: how many, and in its title which names.
+      const empty = Object.entries(f.empty || {});
+      if (empty.length) {
+        const words = empty.map(([name, n]) =>
+          `${count(n)} message${n === 1 ? "" : "s"} had an empty {{ ${name.split(".").pop()} }} in the last 7 days`);
+        const most = Math.max(...empty.map(([, n]) => n));
+        const badge = element("span", "step-empty");
+        badge.title = words.join("\n");
+        badge.append(icon("problem", "badge-icon"), element("span", "", `${count(most)} empty`));
+        badge.append(element("span", "visually-hidden", `: ${words.join("; ")}`));
+        head.append(badge);
+      }
       const line = element("p", "step-figures");
       if (data.type === "send") {
         const d = f.deliveries || {};

@@ -2,7 +2,13 @@
 on an edge goes in between."""
 
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
+from engine import counters
+from engine.counters import Metric
+from engine.crypto import SecretBox
+from engine.demo import load_demo
+from engine.models import Journey, utcnow
 from tests.browser.test_canvas import _open_cart_recovery
 
 _EDGES = """() => window.throughlineDesigner.currentDocument().edges
@@ -141,4 +147,38 @@ def test_a_step_dropped_on_an_edge_goes_in_between(
              (e) => e.getSourceCellId() === "wait_1")"""
     )
     assert "vip:true>call" in page.evaluate(_EDGES)
+    assert errors == []
+
+
+def test_names_printed_empty_in_real_sends_show_on_the_step_and_its_form(
+    page: Page, live_server, session, settings, screenshot_dir
+):
+    load_demo(session, SecretBox(settings.encryption_key))
+    journey = session.scalars(
+        select(Journey).where(Journey.name == "Cart recovery")
+    ).one()
+    for name, amount in (("customer.first_name", 12), ("event.properties.x", 1)):
+        counters.add(
+            session,
+            Metric.EMPTY,
+            utcnow(),
+            journey_id=journey.id,
+            node_id="mail",
+            label=name,
+            amount=amount,
+        )
+    session.commit()
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    badge = page.locator('[data-node-id="mail"] .step-empty')
+    expect(badge).to_contain_text("12 empty")
+    expect(badge).to_have_attribute(
+        "title",
+        "12 messages had an empty {{ first_name }} in the last 7 days\n"
+        "1 message had an empty {{ x }} in the last 7 days",
+    )
+    page.locator('[data-node-id="mail"] .step-summary').click()
+    expect(page.locator("#node-panel .empty-sends")).to_contain_text(
+        "12 messages had an empty {{ first_name }} in the last 7 days"
+    )
+    page.screenshot(path=str(screenshot_dir / "empty-personalisation.png"))
     assert errors == []
