@@ -1578,6 +1578,22 @@
       if (button) button.before(note);
     }
   }
+  // A name picked under a message template goes in where the cursor is, as {{ name }}; the
+  // preview follows as if it had been typed.
+  panel.addEventListener("change", (event) => {
+    const picker = event.target.closest && event.target.closest("select.insert-name");
+    if (!picker || !picker.value) return;
+    const box = document.getElementById(picker.dataset.into);
+    if (box) {
+      const variable = `{{ ${picker.value} }}`;
+      const at = box.selectionStart ?? box.value.length;
+      box.setRangeText(variable, at, box.selectionEnd ?? at, "end");
+      box.focus();
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+      box.dispatchEvent(new KeyboardEvent("keyup", { bubbles: true }));
+    }
+    picker.value = "";
+  });
   panel.addEventListener("input", markChanged);
   panel.addEventListener("change", markChanged);
   document.body.addEventListener("htmx:afterSwap", (event) => {

@@ -9,6 +9,7 @@ from engine.counters import Metric
 from engine.crypto import SecretBox
 from engine.demo import load_demo
 from engine.models import Journey, utcnow
+from tests.browser.test_accessibility import serious_violations
 from tests.browser.test_canvas import _open_cart_recovery
 
 _EDGES = """() => window.throughlineDesigner.currentDocument().edges
@@ -181,4 +182,28 @@ def test_names_printed_empty_in_real_sends_show_on_the_step_and_its_form(
         "12 messages had an empty {{ first_name }} in the last 7 days"
     )
     page.screenshot(path=str(screenshot_dir / "empty-personalisation.png"))
+    assert errors == []
+
+
+def test_a_name_picked_under_a_template_goes_in_where_the_cursor_is(
+    page: Page, live_server, session, settings
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    page.locator('[data-node-id="mail"] .step-summary').click()
+    panel = page.locator("#node-panel")
+    template = panel.get_by_label("Template of subject")
+    template.fill("Still thinking, ?")
+    template.evaluate("(box) => box.setSelectionRange(16, 16)")
+    picker = panel.get_by_label("Insert a customer or event name into subject")
+    expect(picker.locator("option[value='customer.traits.first_name']")).to_have_count(
+        1
+    )
+    expect(picker.locator("option[value='customer.email']")).to_have_count(1)
+    picker.select_option("customer.traits.first_name")
+    expect(template).to_have_value("Still thinking, {{ customer.traits.first_name }}?")
+    expect(picker).to_have_value("")
+    expect(panel.locator(".preview").first).not_to_contain_text("Still thinking, ?")
+    expect(panel.locator(".pending")).to_be_visible()  # saved on the way out, as typed
+    # The send's form, its pickers and the "+" below the outputs pass axe's checks.
+    assert serious_violations(page) == []
     assert errors == []
