@@ -41,6 +41,7 @@ class Metric:
     REASON = "delivery_reason"  # failed or suppressed deliveries; label: the reason
     LATENCY = "latency"  # answered attempts; label: upper bound of the bucket, in ms
     EVENT = "event"  # journey 0; label: known (from another channel), same or new
+    EMPTY = "empty_name"  # node: a send; label: a name its message printed empty
 
 
 LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)

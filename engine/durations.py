@@ -18,7 +18,7 @@ class DurationError(ValueError):
 def parse(text: object, allow_negative: bool = False, allow_zero: bool = False) -> Any:
     """A timedelta (or isodate Duration, for months and years) for `text`."""
     if not isinstance(text, str) or not text.strip():
-        raise DurationError("give a duration such as PT10M (10 minutes), PT2H or P1D")
+        raise DurationError("give a length of time, e.g. 10 minutes, 2 hours or 1 day")
     try:
         value = isodate.parse_duration(text.strip())
     except OverflowError:
@@ -27,7 +27,8 @@ def parse(text: object, allow_negative: bool = False, allow_zero: bool = False) 
         ) from None
     except (isodate.ISO8601Error, ValueError):
         raise DurationError(
-            f"{text!r} is not an ISO 8601 duration; write e.g. PT10M (10 minutes), PT2H or P1D"
+            f"“{text}” cannot be read as a length of time; set it in the step's form "
+            "(a journey document writes durations in ISO 8601)"
         ) from None
     probe = datetime(2000, 1, 1)
     try:
@@ -39,9 +40,9 @@ def parse(text: object, allow_negative: bool = False, allow_zero: bool = False) 
             f"{text!r} is too long; give at most {LONGEST.days // 365} years"
         )
     if shifted < probe and not allow_negative:
-        raise DurationError(f"{text!r} is negative; give a duration after the moment")
+        raise DurationError("it is negative; give a length of time after the moment")
     if shifted == probe and not allow_zero:
-        raise DurationError(f"{text!r} is zero; give a duration longer than that")
+        raise DurationError("it is zero; give a longer time")
     return value
 
 

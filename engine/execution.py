@@ -281,6 +281,16 @@ def record(
     for send in moved.sends:
         channel = channels.get(send.channel)
         touch_channel(run, send.channel)
+        for name in send.empty:
+            counters.add(
+                session,
+                Metric.EMPTY,
+                now,
+                journey_id=run.journey_id,
+                version_id=run.version_id,
+                node_id=send.node,
+                label=name,
+            )
         delivery = Delivery(
             run=run,
             run_id=run.id,

@@ -40,54 +40,89 @@ class Verdict:
     reason: str
 
 
-def check(rule: object, where: str = "rule", depth: int = 0) -> list[str]:
-    """Every problem with the shape of `rule`, as sentences; empty when it is well formed."""
+def check(rule: object, where: str = "rule") -> list[str]:
+    """Every problem with the shape of `rule`, as plain sentences; empty when well formed."""
+    return [message for _, message in problems(rule, where)]
+
+
+def problems(
+    rule: object, where: str = "rule", depth: int = 0
+) -> list[tuple[str, str]]:
+    """Every problem with the shape of `rule` as (path of the part, plain sentence) pairs.
+
+    The path (`rule.all[1]`) says which part of a rule is wrong, for a form to mark it; the
+    sentence says what to do in a marketer's words, without the path.
+    """
     if depth > MAX_DEPTH:
-        return [f"{where} nests deeper than {MAX_DEPTH} levels"]
-    if not isinstance(rule, Mapping):
         return [
-            f'{where} must be an object such as {{"field": ..., "op": ..., "value": ...}}'
+            (
+                where,
+                f"the conditions are nested more than {MAX_DEPTH} groups deep; simplify them",
+            )
         ]
+    if not isinstance(rule, Mapping):
+        return [(where, "a condition needs a field, a comparison and a value")]
     groups = [key for key in ("all", "any") if key in rule]
     if groups or "not" in rule:
         if len(rule) != 1:
             return [
-                f"{where} must have exactly one of all, any, not (found {', '.join(sorted(rule))})"
+                (
+                    where,
+                    "a group matches all, any or none of its conditions: choose one",
+                )
             ]
         key = next(iter(rule))
         if key == "not":
-            return check(rule["not"], f"{where}.not", depth + 1)
+            return problems(rule["not"], f"{where}.not", depth + 1)
         members = rule[key]
         if not isinstance(members, list) or not members:
-            return [f"{where}.{key} must be a non-empty list of rules"]
-        problems: list[str] = []
+            return [(where, "add at least one condition to this group")]
+        found: list[tuple[str, str]] = []
         for index, member in enumerate(members):
-            problems += check(member, f"{where}.{key}[{index}]", depth + 1)
-        return problems
-    problems = []
+            found += problems(member, f"{where}.{key}[{index}]", depth + 1)
+        return found
+    found = []
     unknown = set(rule) - {"field", "op", "value"}
     if unknown:
-        problems.append(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
+        names = ", ".join(sorted(str(key) for key in unknown))
+        found.append(
+            (
+                where,
+                f"a condition has only a field, a comparison and a value; remove {names}",
+            )
+        )
     field = rule.get("field")
     if not isinstance(field, str) or not field:
-        problems.append(f"{where} needs a field such as event.properties.cart_value")
+        found.append(
+            (where, "choose the field to compare, e.g. event.properties.cart_value")
+        )
     elif field.split(".")[0] not in ROOTS or "" in field.split("."):
-        problems.append(
-            f"{where}: the field {field!r} must start with one of {', '.join(ROOTS)} followed by a name"
+        found.append(
+            (
+                where,
+                f"the field “{field}” must start with trigger, event, customer or context, "
+                "then a name, e.g. customer.traits.tier",
+            )
         )
     op = rule.get("op")
-    if op not in OPERATORS:
-        problems.append(
-            f"{where}: {op!r} is not an operator; use one of {', '.join(OPERATORS)}"
+    if op is None:
+        found.append((where, "choose how to compare"))
+    elif op not in OPERATORS:
+        found.append(
+            (
+                where,
+                f"“{op}” is not a comparison; choose one from the list "
+                f"(in JSON: {', '.join(OPERATORS)})",
+            )
         )
     elif op in NO_VALUE:
         if "value" in rule:
-            problems.append(f"{where}: {op} takes no value")
+            found.append((where, f"“{SYMBOLS[op]}” compares with no value; remove it"))
     elif "value" not in rule:
-        problems.append(f"{where}: {op} needs a value to compare with")
+        found.append((where, "give the value to compare with"))
     elif op in LIST_VALUE and not isinstance(rule["value"], list):
-        problems.append(f"{where}: {op} needs a list of values")
-    return problems
+        found.append((where, "give a list of values, one per line"))
+    return found
 
 
 def resolve(field: str, scope: Mapping[str, Any]) -> Any:

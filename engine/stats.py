@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import distinct, func, select
@@ -10,9 +11,10 @@ from sqlalchemy.orm import Session
 from engine import counters
 from engine.analytics import NOT_PORTS
 from engine.counters import Metric
-from engine.models import Journey, Run, RunStatus, Step
+from engine.models import Journey, Run, RunStatus, Step, utcnow
 
 NOT_LEAVING = ("waiting", "failed", "converted", "exited", "not_entered")
+EMPTY_DAYS = 7  # how far back the counts of empty personalisation go
 
 
 def journey_stats(session: Session, journey_id: int) -> dict[str, Any]:
@@ -143,6 +145,8 @@ def step_figures(session: Session, journey: Journey) -> dict[str, Any]:
     ):
         if current:
             node(current)["waiting"] = int(runs)
+    for node_id, names in empty_names(session, journey.id).items():
+        node(node_id)["empty"] = names
     return {
         "entered": totals["entered"],
         "active": max(totals["entered"] - totals["ended"], 0),
@@ -150,3 +154,29 @@ def step_figures(session: Session, journey: Journey) -> dict[str, Any]:
         "converted": totals["converted"],
         "nodes": nodes,
     }
+
+
+def empty_names(
+    session: Session, journey_id: int, now: datetime | None = None
+) -> dict[str, dict[str, int]]:
+    """Per send step, how many of its messages printed each name empty in the last
+    EMPTY_DAYS days: {"mail": {"customer.traits.first_name": 12}}."""
+    since = (now or utcnow()) - timedelta(days=EMPTY_DAYS)
+    found: dict[str, dict[str, int]] = {}
+    sums = counters.totals(
+        session, journey_id, counters.Window(since=since), metrics=(Metric.EMPTY,)
+    )
+    for (_metric, node_id, _channel, name), value in sorted(sums.items()):
+        if value:
+            found.setdefault(node_id, {})[name] = value
+    return found
+
+
+def empty_words(names: dict[str, int]) -> list[str]:
+    """`{"customer.traits.first_name": 12}` as "12 messages had an empty {{ first_name }}
+    in the last 7 days"."""
+    return [
+        f"{count:,} message{'' if count == 1 else 's'} had an empty "
+        f"{{{{ {name.split('.')[-1]} }}}} in the last {EMPTY_DAYS} days"
+        for name, count in sorted(names.items(), key=lambda item: -item[1])
+    ]

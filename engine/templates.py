@@ -184,7 +184,8 @@ _LIMITS: dict[type[LiquidError], str] = {
 
 def _sentence(error: LiquidError) -> str:
     first = str(error).splitlines()[0].strip()
-    return first or type(error).__name__
+    # The parser quotes what it expected the Python way ('}}'): quote it as text does.
+    return re.sub(r"'([^']*)'", r"“\1”", first) or type(error).__name__
 
 
 _UNCLOSED = re.compile(r"expected tag end(\w+)")
@@ -357,3 +358,34 @@ def unknown_names(source: object) -> list[tuple[str, str]]:
             ):
                 found[path] = f"{name}.properties." + ".".join(parts[1:])
     return sorted(found.items())
+
+
+def _lookup(path: str, scope: Mapping[str, Any]) -> Any:
+    value: Any = scope
+    for part in re.sub(r"\[(\d+)\]", r".\1", path).split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def empty_names(fields: Mapping[str, Any], scope: Mapping[str, Any]) -> list[str]:
+    """The names the templates of `fields` print that are empty for `scope` (missing, null
+    or blank text): `Hi {{ customer.traits.first_name }}` for a customer without one
+    gives `customer.traits.first_name`. A name printed with a `default` filter is not."""
+    found: dict[str, None] = {}
+    for source in fields.values():
+        if not isinstance(source, str) or "{{" not in source:
+            continue
+        for output in _OUTPUT.finditer(source):
+            variable, _bar, filters = output.group(1).partition("|")
+            variable = variable.strip()
+            if not _PATH.match(variable) or "default" in filters:
+                continue
+            value = _lookup(variable, scope)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                found[variable] = None
+    return list(found)

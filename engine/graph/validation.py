@@ -17,13 +17,16 @@ from engine.graph.document import (
     Problem,
 )
 from engine.graph.reading import parse
+from engine.nodes import _words
 
 
 def _problems_of_entry(document: Document) -> Iterator[Problem]:
     entry = document.entry
     if entry.reentry not in REENTRY:
         yield Problem(
-            None, f"entry.reentry is one of {', '.join(REENTRY)}", "entry.reentry"
+            None,
+            "choose whether a customer may enter again: never, after leaving, or always",
+            "entry.reentry",
         )
     max_entries = entry.max_entries
     if max_entries is not None and (
@@ -33,24 +36,27 @@ def _problems_of_entry(document: Document) -> Iterator[Problem]:
     ):
         yield Problem(
             None,
-            "entry.max_entries is a whole number of at least 1, or null",
+            "the most times a customer may enter is a whole number of at least 1, "
+            "or empty for no limit",
             "entry.max_entries",
         )
-    rules_to_check = [("goal", document.goal)] if document.goal else []
-    rules_to_check += [
-        (f"exit_on[{i}]", rule) for i, rule in enumerate(document.exit_on)
+    rules_to_check = (
+        [("goal", "the goal", document.goal)] if document.goal else []
+    ) + [
+        (f"exit_on[{i}]", f"exit event {i + 1}", rule)
+        for i, rule in enumerate(document.exit_on)
     ]
-    for where, rule in rules_to_check:
+    for where, what, rule in rules_to_check:
         if not rule.event.strip():
-            yield Problem(None, f"{where} needs an event type", f"{where}.event")
+            yield Problem(None, f"name the event of {what}", f"{where}.event")
         if rule.where is not None:
-            for message in rules.check(rule.where, f"{where}.where"):
-                yield Problem(None, message, f"{where}.where")
+            for path, message in rules.problems(rule.where, f"{where}.where"):
+                yield Problem(None, f"{what}: {message}", path)
     if document.goal is not None:
         try:
             durations.parse(document.goal.within)
         except durations.DurationError as error:
-            yield Problem(None, f"goal.within: {error}", "goal.within")
+            yield Problem(None, f"the time to reach the goal: {error}", "goal.within")
 
 
 def _wait_free_cycles(document: Document, known: dict[str, Node]) -> list[list[str]]:
@@ -124,7 +130,7 @@ def validate(
             problems.append(
                 Problem(
                     node.id,
-                    f"two nodes have the id {node.id!r}; ids must be unique",
+                    f"two steps have the id “{node.id}”; give each its own",
                     "id",
                 )
             )
@@ -132,7 +138,12 @@ def validate(
         known[node.id] = node
         if node.type not in nodes.REGISTRY:
             problems.append(
-                Problem(node.id, str(nodes.UnknownNodeType(node.type).args[0]), "type")
+                Problem(
+                    node.id,
+                    f"“{node.type}” is not a kind of step Throughline has; "
+                    "replace it with one from the step list",
+                    "type",
+                )
             )
             continue
         step = replace(ctx, step=nodes.title(node.type, node.label))
@@ -165,18 +176,19 @@ def validate(
             problems.append(
                 Problem(
                     None,
-                    f"edge {index} leaves {edge.source!r}, which is not a node",
+                    f"a connection leaves “{edge.source}”, which is not a step "
+                    "of this journey",
                     edge=index,
                 )
             )
         elif source.type in nodes.REGISTRY and edge.port not in [
             p.name for p in ports_of(source)
         ]:
-            names = ", ".join(p.name for p in ports_of(source)) or "none"
             problems.append(
                 Problem(
                     source.id,
-                    f"{source.type} has no port {edge.port!r} (ports: {names})",
+                    f"a connection leaves an output “{edge.port}” this step does not "
+                    "have; connect one of its outputs instead",
                     edge=index,
                 )
             )
@@ -184,7 +196,8 @@ def validate(
             problems.append(
                 Problem(
                     edge.source if source else None,
-                    f"edge {index} goes to {edge.target!r}, which is not a node",
+                    f"a connection goes to “{edge.target}”, which is not a step "
+                    "of this journey",
                     edge=index,
                 )
             )
@@ -196,7 +209,8 @@ def validate(
             problems.append(
                 Problem(
                     source.id,
-                    f"port {edge.port!r} has two edges; a customer can follow only one",
+                    f"{_words.output(source.type, edge.port)} has two connections; "
+                    "a customer can follow only one",
                     edge=index,
                 )
             )
@@ -207,7 +221,7 @@ def validate(
                 problems.append(
                     Problem(
                         node.id,
-                        f"connect the {port.name!r} port to the next step",
+                        f"connect {_words.output(node.type, port.name)} to the next step",
                         f"port.{port.name}",
                     )
                 )
@@ -222,7 +236,7 @@ def validate(
         for node in known.values():
             if node.id not in reached and node.type != "trigger":
                 problems.append(
-                    Problem(node.id, "no path from the trigger reaches this node")
+                    Problem(node.id, "no path from the trigger reaches this step")
                 )
     for cycle in _wait_free_cycles(document, known):
         loop = " -> ".join([*cycle, cycle[0]])

@@ -61,6 +61,9 @@ class Send:
     channel: str
     message: dict[str, Any]
     fallback_channel: str | None = None
+    empty: tuple[
+        str, ...
+    ] = ()  # the names its templates printed empty for this customer
 
 
 @dataclass(frozen=True)

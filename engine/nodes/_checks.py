@@ -15,7 +15,7 @@ Problems = list[tuple[str, str]]
 
 def unknown_keys(config: Config, allowed: Iterable[str]) -> Problems:
     extra = sorted(set(config) - set(allowed))
-    return [(key, f"{key!r} is not a setting of this node") for key in extra]
+    return [(key, f"“{key}” is not a setting of this step; remove it") for key in extra]
 
 
 def text(
@@ -24,15 +24,15 @@ def text(
     """A name the marketer must give; `ask` says in their words what to do when it is missing."""
     value = config.get(key)
     if value is None:
-        return [(key, ask or f"{what} is required")] if required else []
+        return [(key, ask or f"give {what}")] if required else []
     if not isinstance(value, str) or not value.strip():
-        return [(key, ask or f"{what} is missing")]
+        return [(key, ask or f"give {what}")]
     return []
 
 
 def duration(config: Config, key: str, what: str, **options: bool) -> Problems:
     if key not in config:
-        return [(key, f"{what} is required")]
+        return [(key, f"give {what}")]
     try:
         durations.parse(config[key], **options)
     except durations.DurationError as error:
@@ -42,8 +42,8 @@ def duration(config: Config, key: str, what: str, **options: bool) -> Problems:
 
 def rule(config: Config, key: str, required: bool = True) -> Problems:
     if key not in config:
-        return [(key, "a rule is required")] if required else []
-    return [(key, message) for message in rules.check(config[key], key)]
+        return [(key, "add a condition")] if required else []
+    return rules.problems(config[key], key)
 
 
 def channel(
@@ -56,7 +56,9 @@ def channel(
     if not problems and value is not None and ctx.channels is not None:
         if value not in ctx.channels:
             known = ", ".join(sorted(ctx.channels)) or "none yet"
-            problems.append((key, f"there is no channel {value!r} (channels: {known})"))
+            problems.append(
+                (key, f"there is no channel “{value}”; choose one of: {known}")
+            )
     return problems
 
 
@@ -65,9 +67,9 @@ def template_map(
 ) -> Problems:
     value: Any = config.get(key)
     if value is None:
-        return [(key, f"{what} is required")] if required else []
+        return [(key, f"give {what}")] if required else []
     if not isinstance(value, dict) or (required and not value):
-        return [(key, f"{what} must be an object of field names to templates")]
+        return [(key, f"give {what}: at least one field, each with its text")]
     problems: Problems = []
     for name, source in value.items():
         if isinstance(source, str):
@@ -76,7 +78,7 @@ def template_map(
                 problems.append((f"{key}.{name}", message))
         elif not isinstance(source, int | float | bool) and source is not None:
             problems.append(
-                (f"{key}.{name}", "must be a template (text) or a plain value")
+                (f"{key}.{name}", f"“{name}” must be text or a plain value")
             )
     return problems
 
@@ -86,7 +88,8 @@ def port_name(value: Any, where: str) -> Problems:
         return [
             (
                 where,
-                "a port name is 1-32 lower-case letters, digits or _, starting with a letter",
+                "a branch's name is 1 to 32 lower-case letters, digits or _, "
+                "starting with a letter",
             )
         ]
     return []

@@ -32,3 +32,22 @@ def listing(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# The words on the edge leaving each named output (the canvas draws the same).
+_OUTPUT_WORDS = {
+    ("condition", "true"): "yes",
+    ("condition", "false"): "no",
+    ("wait_for_event", "event"): "got the event",
+    ("wait_for_event", "timeout"): "timed out",
+    ("switch", "default"): "otherwise",
+    ("send", "error"): "if it fails",
+    ("webhook", "error"): "if it fails",
+}
+
+
+def output(type_name: str, port: str) -> str:
+    """A step's output as the marketer reads it: “the output” or “the “timed out” output”."""
+    if port == "out":
+        return "its output"
+    return f"its “{_OUTPUT_WORDS.get((type_name, port), port)}” output"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine import templates
 from engine.nodes import (
     Channels,
@@ -76,11 +78,18 @@ class SendMessage(NodeType):
             message = templates.render_fields(config["message"], ctx.scope, ctx.step)
         except templates.TemplateError as error:
             raise NodeError(str(error)) from None
+        empty = tuple(templates.empty_names(config["message"], ctx.scope))
         send = Send(
-            ctx.node_id, config["channel"], message, config.get("fallback_channel")
+            ctx.node_id,
+            config["channel"],
+            message,
+            config.get("fallback_channel"),
+            empty,
         )
-        return Outcome(
-            port="out",
-            sends=[send],
-            detail={"reason": f"message to {config['channel']}", "message": message},
-        )
+        detail: dict[str, Any] = {
+            "reason": f"message to {config['channel']}",
+            "message": message,
+        }
+        if empty:
+            detail["empty"] = list(empty)
+        return Outcome(port="out", sends=[send], detail=detail)

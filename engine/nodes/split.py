@@ -51,18 +51,21 @@ class Split(NodeType):
         problems = _checks.unknown_keys(config, self.fields)
         branches = config.get("branches")
         if not isinstance(branches, list) or len(branches) < 2:
-            return [*problems, ("branches", "a split needs at least two branches")]
+            return [*problems, ("branches", "give the split at least two branches")]
         total, seen = 0.0, set()
         for index, branch in enumerate(branches):
             where = f"branches[{index}]"
             if not isinstance(branch, dict):
-                problems.append((where, "a branch is an object {port, percent}"))
+                problems.append((where, "each branch needs a name and a percentage"))
                 continue
             problems += _checks.unknown_keys(branch, ("port", "percent", "holdout"))
             problems += _checks.port_name(branch.get("port"), f"{where}.port")
             if branch.get("port") in seen:
                 problems.append(
-                    (f"{where}.port", f"the port {branch['port']!r} is used twice")
+                    (
+                        f"{where}.port",
+                        f"two branches are named “{branch['port']}”; give each its own name",
+                    )
                 )
             seen.add(branch.get("port"))
             percent = branch.get("percent")
@@ -72,16 +75,29 @@ class Split(NodeType):
                 or not 0 < percent <= 100
             ):
                 problems.append(
-                    (f"{where}.percent", "a percent is a number above 0, at most 100")
+                    (
+                        f"{where}.percent",
+                        "a branch's share is a percentage above 0, at most 100",
+                    )
                 )
             else:
                 total += percent
             if "holdout" in branch and not isinstance(branch["holdout"], bool):
-                problems.append((f"{where}.holdout", "holdout is true or false"))
+                problems.append(
+                    (
+                        f"{where}.holdout",
+                        "say whether the branch is a holdout: yes or no",
+                    )
+                )
         if abs(total - 100) > 1e-9 and not any(
             f.endswith(".percent") for f, _ in problems
         ):
-            problems.append(("branches", f"the percents add up to {total:g}, not 100"))
+            problems.append(
+                (
+                    "branches",
+                    f"the shares add up to {total:g}%; make them add up to 100%",
+                )
+            )
         return problems
 
     def summary(self, config: Config, channels: Channels) -> str:

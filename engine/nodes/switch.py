@@ -39,29 +39,34 @@ class Switch(NodeType):
         problems = _checks.unknown_keys(config, self.fields)
         cases = config.get("cases")
         if not isinstance(cases, list) or not cases:
-            return [*problems, ("cases", "add at least one case: {port, rule}")]
+            return [*problems, ("cases", "add at least one case")]
         seen: set[str] = set()
         for index, case in enumerate(cases):
             where = f"cases[{index}]"
             if not isinstance(case, dict):
-                problems.append((where, "a case is an object {port, rule}"))
+                problems.append((where, "each case needs a path name and a condition"))
                 continue
             problems += _checks.unknown_keys(case, ("port", "rule"))
             problems += _checks.port_name(case.get("port"), f"{where}.port")
             port = case.get("port")
             if port == "default":
                 problems.append(
-                    (f"{where}.port", "'default' is taken by the no-match path")
+                    (
+                        f"{where}.port",
+                        "“default” names the path taken when no case holds; "
+                        "choose another name",
+                    )
                 )
             elif port in seen:
                 problems.append(
-                    (f"{where}.port", f"the port {port!r} is used by two cases")
+                    (
+                        f"{where}.port",
+                        f"two cases are named “{port}”; give each its own name",
+                    )
                 )
             if isinstance(port, str):
                 seen.add(port)
-            problems += [
-                (f"{where}.rule", m) for m in rules.check(case.get("rule"), "rule")
-            ]
+            problems += rules.problems(case.get("rule"), f"{where}.rule")
         return problems
 
     def summary(self, config: Config, channels: Channels) -> str:

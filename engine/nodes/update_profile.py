@@ -32,7 +32,10 @@ class UpdateProfile(NodeType):
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
         problems = _checks.unknown_keys(config, self.fields)
         if not any(config.get(key) for key in self.fields):
-            return [*problems, ("set", "set, unset or increment at least one trait")]
+            return [
+                *problems,
+                ("set", "change at least one trait: set it, clear it or add to it"),
+            ]
         if "set" in config:
             problems += _checks.template_map(
                 config, "set", "set", required=False, ctx=ctx
@@ -41,18 +44,20 @@ class UpdateProfile(NodeType):
         if not isinstance(unset, list) or not all(
             isinstance(t, str) and t for t in unset
         ):
-            problems.append(("unset", "unset is a list of trait names"))
+            problems.append(("unset", "name each trait to clear"))
             unset = []
         increment = config.get("increment", {})
         if not isinstance(increment, dict) or not all(
             isinstance(v, int | float) and not isinstance(v, bool)
             for v in increment.values()
         ):
-            problems.append(("increment", "increment maps trait names to numbers"))
+            problems.append(("increment", "give each trait to add to a number"))
             increment = {}
         named = [*(config.get("set") or {}), *unset, *increment]
         for trait in sorted({t for t in named if named.count(t) > 1}):
-            problems.append(("set", f"the trait {trait!r} is changed twice"))
+            problems.append(
+                ("set", f"the trait “{trait}” is changed twice; change it once")
+            )
         return problems
 
     def summary(self, config: Config, channels: Channels) -> str:

@@ -107,7 +107,10 @@ class WaitUntil(NodeType):
         if by_time == by_trait:
             return [
                 *problems,
-                ("time", "give either a time of day (time) or a date trait (trait)"),
+                (
+                    "time",
+                    "wait either until a time of day or until a date trait: choose one",
+                ),
             ]
         if by_time:
             if _clock(config["time"]) is None:
@@ -121,7 +124,7 @@ class WaitUntil(NodeType):
                 problems.append(
                     (
                         "weekdays",
-                        "weekdays is a list of numbers 1 (Monday) to 7 (Sunday)",
+                        "choose the days of the week, or none for every day",
                     )
                 )
             problems += _checks.text(
@@ -146,7 +149,10 @@ class WaitUntil(NodeType):
             or _clock(quiet.get("end")) is None
         ):
             problems.append(
-                ("quiet_hours", 'quiet hours are {"start": "21:00", "end": "08:00"}')
+                (
+                    "quiet_hours",
+                    "give quiet hours as a start and an end time, e.g. 21:00 and 08:00",
+                )
             )
         return problems
 

@@ -32,7 +32,7 @@ def url_problem(
     decimal or IDNA spelling of a private address is refused like the address itself.
     """
     if not isinstance(url, str) or not url.strip():
-        return "the URL is required"
+        return "give the URL to call"
     try:
         target = outbound.read_url(url)
     except outbound.AddressError as error:

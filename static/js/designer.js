@@ -148,10 +148,32 @@
     },
     out: {
       position: "bottom",
-      label: { position: { name: "bottom", args: { y: 10 } } },
+      // Below a free output, under its name, a "+" adds the next step there (see addAfter).
+      // It belongs to the port's label, so that the port itself stays the one circle that
+      // edges are drawn from.
+      label: {
+        position: { name: "bottom", args: { y: 10 } },
+        markup: [
+          { tagName: "text", selector: "text" },
+          {
+            tagName: "g",
+            selector: "add",
+            className: "port-add",
+            children: [
+              { tagName: "circle", selector: "addBody" },
+              { tagName: "path", selector: "addSign" },
+            ],
+          },
+        ],
+      },
       attrs: {
         circle: { r: 7, magnet: true, stroke: "#1f6feb", strokeWidth: 2, fill: "#fff", cursor: "crosshair" },
-        text: { fontSize: 12, fill: "#24324d" },
+        // The output's name sits right of its "+", both clear of the edges that run across
+        // halfway between two rows of steps.
+        text: { fontSize: 12, fill: "#24324d", x: 13, y: 10, textAnchor: "start", dominantBaseline: "central" },
+        add: { transform: "translate(0, 10)", cursor: "pointer", tabindex: 0, role: "button" },
+        addBody: { r: 8, fill: "#fff", stroke: "#1f6feb", strokeWidth: 1.5 },
+        addSign: { d: "M -4 0 H 4 M 0 -4 V 4", stroke: "#1f6feb", strokeWidth: 2, pointerEvents: "none" },
       },
     },
   };
@@ -163,16 +185,25 @@
     return (node && edgeLabel(node, port.name)) || port.name;
   }
 
+  // The "+" below a free output of an editable journey: its attributes (shown or not, and
+  // what it says to a screen reader).
+  function addAttrs(port, isConnected, step) {
+    if (!editable || isConnected) return { display: "none", tabindex: -1, "aria-label": null };
+    const words = port.name === "out" ? "" : ` (${edgeLabel(step, port.name) || port.name})`;
+    return { display: null, tabindex: 0, "aria-label": `Add a step after ${stepName(step)}${words}` };
+  }
+
   // `step`: the node's {type, config}, which name its ports.
   function portItems(step, ports, connected) {
     const items = step.type === "trigger" ? [] : [{ id: "in", group: "in" }];
     for (const port of ports) {
       const id = `out:${port.name}`;
+      const isConnected = Boolean(connected && connected.has(id));
       items.push({
         id,
         group: "out",
         required: port.required,
-        attrs: { text: { text: portText(port, connected && connected.has(id), step) } },
+        attrs: { text: { text: portText(port, isConnected, step) }, add: addAttrs(port, isConnected, step) },
       });
     }
     return items;
@@ -185,8 +216,12 @@
     loading = true;
     for (const port of node.getPorts()) {
       if (port.group !== "out") continue;
-      const text = portText({ name: port.id.replace(/^out:/, ""), required: port.required !== false }, used.has(port.id), node);
+      const item = { name: port.id.replace(/^out:/, ""), required: port.required !== false };
+      const text = portText(item, used.has(port.id), node);
       if (node.getPortProp(port.id, "attrs/text/text") !== text) node.setPortProp(port.id, "attrs/text/text", text);
+      const add = addAttrs(item, used.has(port.id), node);
+      const had = node.getPortProp(port.id, "attrs/add") || {};
+      if (Object.keys(add).some((key) => had[key] !== add[key])) node.setPortProp(port.id, "attrs/add", { ...had, ...add });
     }
     loading = wasLoading;
   }
@@ -266,7 +301,7 @@
       y: position.y,
       width: NODE_W,
       height: NODE_H,
-      ports: { items: portItems(node, ports, connected) },
+      ports: { items: portItems({ ...node, summary }, ports, connected) },
       data: {
         type: node.type,
         config: node.config || {},
@@ -335,6 +370,19 @@
       const arrived = element("span", "step-in", `${count(f.entered)} in`);
       if (f.share !== null && f.share !== undefined) arrived.append(element("span", "share", ` · ${f.share}%`));
       head.append(arrived);
+      // A send whose messages printed a name empty (a typo, a trait some customers lack)
+      // says so in its head: how many, and in its title which names.
+      const empty = Object.entries(f.empty || {});
+      if (empty.length) {
+        const words = empty.map(([name, n]) =>
+          `${count(n)} message${n === 1 ? "" : "s"} had an empty {{ ${name.split(".").pop()} }} in the last 7 days`);
+        const most = Math.max(...empty.map(([, n]) => n));
+        const badge = element("span", "step-empty");
+        badge.title = words.join("\n");
+        badge.append(icon("problem", "badge-icon"), element("span", "", `${count(most)} empty`));
+        badge.append(element("span", "visually-hidden", `: ${words.join("; ")}`));
+        head.append(badge);
+      }
       const line = element("p", "step-figures");
       if (data.type === "send") {
         const d = f.deliveries || {};
@@ -763,35 +811,123 @@
     }
   }
 
-  function addNode(type, point) {
+  // `onEdge`: an edge the new step goes into (see splice); adding and splicing are one change.
+  function addNode(type, point, onEdge) {
     const item = byType[type];
     const at = freeSpot(placeFor(point));
-    const node = graph.addNode(
-      nodeSpec({ id: newId(type), type, config: structuredClone(item.config) }, at, item.ports),
-    );
+    let node = null;
+    graph.batchUpdate("add-step", () => {
+      node = graph.addNode(
+        nodeSpec({ id: newId(type), type, config: structuredClone(item.config) }, at, item.ports),
+      );
+      if (onEdge) splice(onEdge, node);
+    });
     selection.clean();
     selection.select(node);
     bringIntoView(node);
     return node;
   }
 
+  // ---- dropping a step on an edge ---------------------------------------------------------
+  // A new step from the list, or a step not yet connected, dropped on the edge A -> B goes in
+  // between: A -> the step (its input), the step (its first output) -> B. While dragging, the
+  // edge it would go into is highlighted.
+
+  const canSplice = (type, ports) => type !== "trigger" && ports.length > 0;
+  function edgeAt(point) {
+    const reach = 14 / graph.transform.getScale().sx;
+    let best = null;
+    let bestDistance = reach;
+    for (const edge of graph.getEdges()) {
+      const view = graph.findViewByCell(edge);
+      if (!view || !edge.getTargetCellId() || !view.path) continue;
+      const closest = view.getClosestPoint(point);
+      const distance = closest ? closest.distance(point) : Infinity;
+      if (distance < bestDistance) { best = edge; bestDistance = distance; }
+    }
+    return best;
+  }
+  let dropEdge = null;
+  function markDropEdge(edge) {
+    if (edge === dropEdge) return;
+    for (const old of [dropEdge, edge]) {
+      const view = old && graph.findViewByCell(old);
+      if (view) view.container.classList.toggle("drop-target", old === edge);
+    }
+    dropEdge = edge;
+  }
+  // Replaces `edge` (A -> B) by A -> node -> B.
+  function splice(edge, node) {
+    const from = edge.getSourceCell();
+    const port = (edge.getSourcePortId() || "out:out").replace(/^out:/, "");
+    const to = edge.getTargetCellId();
+    const out = node.getPorts().find((p) => p.group === "out");
+    edge.remove();
+    graph.addEdge(edgeSpec(from.id, port, node.id, null, from));
+    if (out) graph.addEdge(edgeSpec(node.id, out.id.replace(/^out:/, ""), to, null, node));
+    refreshPortText(from);
+    refreshPortText(node);
+  }
+
+  let dragType = null;
   for (const button of document.querySelectorAll("#palette [data-node-type]")) {
     button.addEventListener("click", () => addNode(button.dataset.nodeType));
     button.addEventListener("dragstart", (event) => {
+      dragType = button.dataset.nodeType;
       event.dataTransfer.setData("application/x-throughline-node", button.dataset.nodeType);
       event.dataTransfer.effectAllowed = "copy";
     });
+    button.addEventListener("dragend", () => { dragType = null; markDropEdge(null); });
   }
   const canvasBox = document.getElementById("canvas");
   canvasBox.addEventListener("dragover", (event) => {
-    if (editable && event.dataTransfer.types.includes("application/x-throughline-node")) event.preventDefault();
+    if (!editable || !event.dataTransfer.types.includes("application/x-throughline-node")) return;
+    event.preventDefault();
+    const item = dragType && byType[dragType];
+    const point = graph.clientToLocal(event.clientX, event.clientY);
+    markDropEdge(item && canSplice(dragType, item.ports) ? edgeAt(point) : null);
+  });
+  canvasBox.addEventListener("dragleave", (event) => {
+    if (!canvasBox.contains(event.relatedTarget)) markDropEdge(null);
   });
   canvasBox.addEventListener("drop", (event) => {
     const type = event.dataTransfer.getData("application/x-throughline-node");
+    const onEdge = dropEdge;
+    markDropEdge(null);
     if (!type || !editable) return;
     event.preventDefault();
-    addNode(type, graph.clientToLocal(event.clientX, event.clientY));
+    const point = graph.clientToLocal(event.clientX, event.clientY);
+    addNode(type, point, onEdge && canSplice(type, byType[type].ports) ? onEdge : null);
   });
+
+  // A step on the canvas with no edge yet can be dragged onto an edge the same way; the move
+  // and the splice are one change for undo.
+  let dragging = null;
+  const loose = (node) => editable && !isNote(node) && node.hasPort("in") &&
+    node.getPorts().some((p) => p.group === "out") && graph.getConnectedEdges(node).length === 0;
+  graph.on("node:mousedown", ({ node, e }) => {
+    if (!loose(node) || (e.target.closest && e.target.closest("[magnet]"))) return;
+    dragging = node;
+    graph.startBatch("drop-on-edge");
+  });
+  graph.on("node:moving", ({ node, x, y }) => {
+    if (node === dragging) markDropEdge(edgeAt({ x, y }));
+  });
+  graph.on("node:moved", ({ node }) => {
+    if (node !== dragging || !dropEdge) return;
+    const edge = dropEdge;
+    markDropEdge(null);
+    splice(edge, node);
+  });
+  // The canvas hears the button go up after this; node:moved, if the step moved, comes then.
+  window.addEventListener("mouseup", () => {
+    if (!dragging) return;
+    setTimeout(() => {
+      dragging = null;
+      markDropEdge(null);
+      graph.stopBatch("drop-on-edge");
+    });
+  }, true);
 
   // One edge per output port: a new connection from a port replaces the old one.
   graph.on("edge:connected", ({ edge, isNew }) => {
@@ -1219,6 +1355,81 @@
     connectDialog.addEventListener("close", () => canvasBox.focus());
   }
 
+  // ---- the "+" below an output ---------------------------------------------------------
+  // It lists the step types; the one chosen goes below the output, clear of other steps, and
+  // is connected from it. Step and edge are one change: one undo takes both away.
+
+  const addDialog = document.getElementById("add-dialog");
+  let addFrom = null;
+  function portWords(node, port) {
+    const name = port.replace(/^out:/, "");
+    return name === "out" ? "" : ` (${edgeLabel(node, name) || name})`;
+  }
+  function openAdd(node, port) {
+    if (!editable || !addDialog) return;
+    addFrom = { node: node.id, port };
+    const data = node.getData();
+    addDialog.querySelector("[data-add-from]").textContent =
+      `${data.label || (byType[data.type] || {}).label || data.type}${portWords(node, port)}`;
+    addDialog.querySelector("[data-add-summary]").textContent = data.label ? data.summary || "" : stepName(node);
+    addDialog.showModal();
+    addDialog.querySelector("[data-add-type]").focus();
+  }
+  function addAfter(node, port, type) {
+    const item = byType[type];
+    const at = node.getPosition();
+    const offset = node.getPortsPosition("out")[port];
+    const x = at.x + (offset ? offset.position.x : NODE_W / 2) - NODE_W / 2;
+    const spot = freeSpot({ x, y: at.y + NODE_H + RANK_GAP });
+    let added = null;
+    graph.batchUpdate("add-after", () => {
+      added = graph.addNode(nodeSpec({ id: newId(type), type, config: structuredClone(item.config) }, spot, item.ports));
+      for (const other of graph.getConnectedEdges(node, { outgoing: true })) {
+        if (other.getSourcePortId() === port) other.remove();
+      }
+      graph.addEdge(edgeSpec(node.id, port.replace(/^out:/, ""), added.id, null, node));
+    });
+    refreshPortText(node);
+    selection.clean();
+    selection.select(added);
+    bringIntoView(added);
+    scheduleSave();
+    return added;
+  }
+  // The "+" is the port's, inside a step: a press on it is neither a drag of the step nor
+  // the start of an edge.
+  const portAdd = (target) => (target && target.closest ? target.closest(".port-add") : null);
+  function addFromPort(target) {
+    const holder = target.closest(".x6-port");
+    const port = holder && holder.querySelector("[port]");
+    const view = graph.findView(target);
+    if (!view || !view.cell.isNode() || !port) return;
+    openAdd(view.cell, port.getAttribute("port"));
+  }
+  canvasBox.addEventListener("mousedown", (event) => { if (portAdd(event.target)) event.stopPropagation(); }, true);
+  canvasBox.addEventListener("click", (event) => {
+    const add = portAdd(event.target);
+    if (add) { event.stopPropagation(); addFromPort(add); }
+  }, true);
+  canvasBox.addEventListener("keydown", (event) => {
+    const add = portAdd(event.target);
+    if (!add || (event.key !== "Enter" && event.key !== " ")) return;
+    event.preventDefault();
+    event.stopPropagation();
+    addFromPort(add);
+  });
+  if (addDialog) {
+    for (const button of addDialog.querySelectorAll("[data-add-type]")) {
+      button.addEventListener("click", () => {
+        const node = addFrom && graph.getCellById(addFrom.node);
+        addDialog.close();
+        if (node) addAfter(node, addFrom.port, button.dataset.addType);
+      });
+    }
+    addDialog.querySelector("[data-add-cancel]").addEventListener("click", () => addDialog.close());
+    addDialog.addEventListener("close", () => canvasBox.focus());
+  }
+
   // A note's text is typed in the side panel; the note shows it as it is typed.
   function addNote() {
     if (!editable) return false;
@@ -1367,6 +1578,22 @@
       if (button) button.before(note);
     }
   }
+  // A name picked under a message template goes in where the cursor is, as {{ name }}; the
+  // preview follows as if it had been typed.
+  panel.addEventListener("change", (event) => {
+    const picker = event.target.closest && event.target.closest("select.insert-name");
+    if (!picker || !picker.value) return;
+    const box = document.getElementById(picker.dataset.into);
+    if (box) {
+      const variable = `{{ ${picker.value} }}`;
+      const at = box.selectionStart ?? box.value.length;
+      box.setRangeText(variable, at, box.selectionEnd ?? at, "end");
+      box.focus();
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+      box.dispatchEvent(new KeyboardEvent("keyup", { bubbles: true }));
+    }
+    picker.value = "";
+  });
   panel.addEventListener("input", markChanged);
   panel.addEventListener("change", markChanged);
   document.body.addEventListener("htmx:afterSwap", (event) => {
@@ -1634,7 +1861,9 @@
       });
       const answer = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
       if (!response.ok) {
-        error.textContent = answer.field ? `${answer.field}: ${answer.error}` : answer.error;
+        // The API names the input at fault by its path (events[2].after): here, by its line.
+        const line = /^events\[(\d+)\]/.exec(answer.field || "");
+        error.textContent = line ? `Event line ${Number(line[1]) + 1}: ${answer.error}` : answer.error;
         error.hidden = false;
         return;
       }

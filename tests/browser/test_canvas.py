@@ -196,10 +196,10 @@ def test_selecting_a_step_opens_its_form_and_saving_it_updates_the_canvas(
     rule_box.fill('{"field": "customer.traits.tier", "op": "nearly", "value": "vip"}')
     panel.get_by_role("button", name="Save step").click()
     expect(page.locator("#problems")).to_contain_text(
-        "If tier ? vip: rule: 'nearly' is not an operator"
+        "If tier ? vip: “nearly” is not a comparison"
     )
     expect(page.locator("#problem-count")).to_have_text("1 problem")
-    expect(panel.get_by_text("'nearly' is not an operator")).to_be_visible()
+    expect(panel.get_by_text("“nearly” is not a comparison")).to_be_visible()
     page.screenshot(path=str(screenshot_dir / "side-panel.png"))
     rule_box.fill("")
     panel.get_by_role("button", name="Use the builder").click()

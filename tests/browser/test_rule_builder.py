@@ -164,7 +164,7 @@ def test_a_message_template_previews_as_it_is_typed(
     expect(second).to_contain_text("your 3 items (120.5 USD)")
     page.keyboard.type("\nSee you soon {{ customer.traits.first_name | upcase")
     expect(second).to_contain_text("Line 4:")
-    expect(second).to_contain_text("expected '}}'")
+    expect(second).to_contain_text("expected “}}”")
     _scroll_side_to(page, "#n-mail-message-0-preview")
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(screenshot_dir / "template-preview.png"))

@@ -128,7 +128,7 @@ def test_a_draft_with_problems_is_saved_but_not_published(api):
     assert saved.get_json()["problems"] == [
         {
             "node": "mail",
-            "message": "connect the 'out' port to the next step",
+            "message": "connect its output to the next step",
             "field": "port.out",
         }
     ]

@@ -179,7 +179,7 @@ def test_journey_import_names_each_problem(run, tmp_path):
     )
     result = run("journey", "import", str(broken))
     assert result.exit_code == 1
-    assert "a: the duration: 'soon' is not an ISO 8601 duration" in result.output
+    assert "a: the duration: “soon” cannot be read as a length of time" in result.output
     assert "add a trigger" in result.output
     not_json = tmp_path / "x.json"
     not_json.write_text("{")

@@ -649,9 +649,7 @@ def test_a_nested_rule_posted_through_the_panel_is_stored_as_the_engine_reads_it
     ).get_data(as_text=True)
     assert "Saved." in saved
     found = re.search(r'id="n-vip-rule-0-1-0-error">([^<]*)<', saved)
-    assert found and found.group(1).startswith(
-        "The field &#39;total&#39; must start with"
-    )
+    assert found and found.group(1).startswith("The field “total” must start with")
     assert 'id="n-vip-rule-0-0-error"' not in saved
 
     # a value that cannot be read is not saved, and is marked where it is

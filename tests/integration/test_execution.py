@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 
-from engine import journeys, work
+from engine import journeys, stats, work
 from engine.models import (
     AuditEntry,
     Channel,
@@ -16,6 +16,7 @@ from engine.models import (
     Identity,
     Run,
     RunStatus,
+    Step,
     utcnow,
 )
 from tests.channels import post_event
@@ -350,3 +351,30 @@ def test_a_batch_of_deliveries_is_settled_without_reading_each_row_again(
         or ("FROM runs" in s and "WHERE runs.id = " in s)
     ]
     assert one_by_one == []
+
+
+def test_a_name_printed_empty_in_a_real_send_is_counted_on_its_step(world, recorders):
+    document = sample()
+    for node in document["nodes"]:
+        if node["id"] == "call":
+            node["config"]["message"] = {
+                "task": "Call {{ customer.first_name }} about {{ event.properties.x }}",
+                "note": "{{ customer.traits.nickname | default: 'them' }}",
+            }
+    journey = world.publish(document)
+    world.post(CART)
+    world.post({**CART, "customer": {"id": "c-43"}, "traits": {"tier": "vip"}})
+    world.later(timedelta(hours=1, seconds=1))
+    assert len(recorders["support-desk"].delivered()) == 2
+    counted = stats.empty_names(world.session, journey.id)
+    # The typo is empty for both customers; a default is never empty.
+    assert counted == {"call": {"customer.first_name": 2, "event.properties.x": 2}}
+    step = world.session.scalars(select(Step).where(Step.node_id == "call")).first()
+    assert step.detail["empty"] == ["customer.first_name", "event.properties.x"]
+    figures = stats.step_figures(world.session, journey)
+    assert figures["nodes"]["call"]["empty"] == counted["call"]
+    # Counted in SQL: the week's figure does not depend on Redis.
+    world.redis.flushdb()
+    assert stats.empty_names(world.session, journey.id) == counted
+    later = utcnow() + timedelta(days=8)
+    assert stats.empty_names(world.session, journey.id, now=later) == {}

@@ -104,7 +104,7 @@ def test_ids_must_be_unique():
     )
     assert {
         "node": "vip",
-        "message": "two nodes have the id 'vip'; ids must be unique",
+        "message": "two steps have the id “vip”; give each its own",
         "field": "id",
     } in found
 
@@ -138,9 +138,19 @@ def test_edges_name_existing_nodes_and_ports():
         )
     )
     messages = {(p["node"], p["message"]) for p in found}
-    assert (None, "edge 7 leaves 'ghost', which is not a node") in messages
-    assert ("vip", "condition has no port 'maybe' (ports: true, false)") in messages
-    assert ("mail", "edge 9 goes to 'nowhere', which is not a node") in messages
+    assert (
+        None,
+        "a connection leaves “ghost”, which is not a step of this journey",
+    ) in messages
+    assert (
+        "vip",
+        "a connection leaves an output “maybe” this step does not have; "
+        "connect one of its outputs instead",
+    ) in messages
+    assert (
+        "mail",
+        "a connection goes to “nowhere”, which is not a step of this journey",
+    ) in messages
 
 
 def test_a_port_leads_to_one_place_and_nothing_leads_into_the_trigger():
@@ -149,7 +159,9 @@ def test_a_port_leads_to_one_place_and_nothing_leads_into_the_trigger():
             [{"from": "mail", "to": "call"}, {"from": "end", "to": "start"}]
         )
     )
-    assert any(p["node"] == "mail" and "has two edges" in p["message"] for p in found)
+    assert any(
+        p["node"] == "mail" and "has two connections" in p["message"] for p in found
+    )
     assert any(
         p["node"] == "start" and "nothing may lead into the trigger" in p["message"]
         for p in found
@@ -162,7 +174,7 @@ def test_required_ports_must_be_connected():
     )
     assert {
         "node": "vip",
-        "message": "connect the 'false' port to the next step",
+        "message": "connect its “no” output to the next step",
         "field": "port.false",
     } in found
 
@@ -176,7 +188,7 @@ def test_every_node_is_reachable_from_the_trigger():
 
     assert {
         "node": "lost",
-        "message": "no path from the trigger reaches this node",
+        "message": "no path from the trigger reaches this step",
     } in _edit(orphan)
 
 

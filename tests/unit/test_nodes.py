@@ -55,7 +55,7 @@ def test_an_unknown_type_is_a_clear_error():
 
 def test_unknown_settings_are_named():
     assert problems("wait", {"duration": "PT1H", "durration": "PT2H"}) == [
-        ("durration", "'durration' is not a setting of this node")
+        ("durration", "“durration” is not a setting of this step; remove it")
     ]
 
 
@@ -77,7 +77,8 @@ def test_trigger_checks_and_runs():
 def test_wait_parks_then_leaves():
     assert problems("wait", {"duration": "PT10M"}) == []
     assert (
-        "not an ISO 8601 duration" in problems("wait", {"duration": "10 minutes"})[0][1]
+        "cannot be read as a length of time"
+        in problems("wait", {"duration": "10 minutes"})[0][1]
     )
     assert "zero" in problems("wait", {"duration": "PT0S"})[0][1]
     assert "negative" in problems("wait", {"duration": "-PT5M"})[0][1]
@@ -173,7 +174,7 @@ def test_condition_takes_true_or_false():
     assert run("condition", config, scope=vip).port == "true"
     assert run("condition", config).port == "false"
     assert "eq 'vip': true" in run("condition", config, scope=vip).detail["reason"]
-    assert problems("condition", {})[0] == ("rule", "a rule is required")
+    assert problems("condition", {})[0] == ("rule", "add a condition")
 
 
 def test_switch_takes_the_first_matching_case_or_default():
@@ -250,11 +251,11 @@ def test_split_is_stable_per_customer_and_close_to_its_percents():
         ({"branches": [{"port": "a", "percent": 100}]}, "at least two branches"),
         (
             {"branches": [{"port": "a", "percent": 50}, {"port": "b", "percent": 40}]},
-            "add up to 90, not 100",
+            "add up to 90%; make them add up to 100%",
         ),
         (
             {"branches": [{"port": "a", "percent": 50}, {"port": "a", "percent": 50}]},
-            "used twice",
+            "two branches are named “a”",
         ),
         (
             {"branches": [{"port": "a", "percent": 0}, {"port": "b", "percent": 100}]},
@@ -267,7 +268,7 @@ def test_split_is_stable_per_customer_and_close_to_its_percents():
                     {"port": "b", "percent": 50},
                 ]
             },
-            "true or false",
+            "holdout: yes or no",
         ),
     ],
 )
@@ -296,7 +297,7 @@ def test_send_renders_its_message_and_names_unknown_channels():
         "fallback_channel": "fax",
     }
     found = dict(problems("send", bad))
-    assert "there is no channel 'fax'" in found["channel"]
+    assert "there is no channel “fax”" in found["channel"]
     assert "does not parse" in found["message.subject"]
     assert "another channel" in found["fallback_channel"]
 
@@ -324,7 +325,7 @@ def test_a_template_that_fails_at_send_time_is_a_node_error():
         ("https://api.localhost/x", set(), "a loopback address"),
         ("https://db.internal/x", set(), "a local name"),
         ("https://user:pw@example.com/x", set(), "credentials"),
-        ("not a url", set(), "not a full URL"),
+        ("not a url", set(), "not a full address"),
         ("http://localhost:8080/x", {"localhost"}, None),
     ],
 )
@@ -364,7 +365,7 @@ def test_update_profile_sets_unsets_and_counts():
     }
     assert "at least one trait" in problems("update_profile", {})[0][1]
     twice = problems("update_profile", {"set": {"a": 1}, "unset": ["a"]})
-    assert ("set", "the trait 'a' is changed twice") in twice
+    assert ("set", "the trait “a” is changed twice; change it once") in twice
     assert dict(problems("update_profile", {"increment": {"a": "one"}}))["increment"]
 
 
@@ -372,4 +373,6 @@ def test_exit_ends_the_run():
     assert nodes.get("exit").ports({}) == []
     outcome = run("exit", {})
     assert outcome.port is None and not outcome.waits
-    assert problems("exit", {"x": 1}) == [("x", "'x' is not a setting of this node")]
+    assert problems("exit", {"x": 1}) == [
+        ("x", "“x” is not a setting of this step; remove it")
+    ]

@@ -109,18 +109,18 @@ def test_values_take_the_type_that_gives_them_back():
     [
         (
             {"field": "event.a", "op": "nearly", "value": 1},
-            "'nearly' is not a comparison",
+            "“nearly” is not a comparison",
         ),
         (
             {"field": "event.a", "op": "eq", "value": 1, "x": 2},
-            "unknown keys (field, op, value, x)",
+            "settings it cannot show (field, op, value, x)",
         ),
-        ({"all": [], "any": []}, "other keys too"),
+        ({"all": [], "any": []}, "other settings too"),
         ({"op": "eq", "value": 1}, "has no field"),
         ({"field": "event.a", "op": "exists", "value": 1}, "exists takes no value"),
         ({"field": "event.a", "op": "eq"}, "eq needs a value"),
-        ({"any": {"field": "event.a"}}, "any is not a list"),
-        ([1], "not an object"),
+        ({"any": {"field": "event.a"}}, "of “any” are not a list"),
+        ([1], "neither a condition nor a group"),
     ],
 )
 def test_a_rule_the_builder_cannot_show_says_why_and_stays_json(rule, why):
@@ -228,13 +228,13 @@ def test_the_engines_problems_land_on_the_condition_or_group_they_concern():
     assert first.errors == [] and tree.errors == []
     assert group.errors == [] and group.members[0].errors == []
     assert group.members[1].errors == [
-        "The field 'nowhere.c' must start with one of trigger, event, customer, "
-        "context followed by a name"
+        "The field “nowhere.c” must start with trigger, event, customer or context, "
+        "then a name, e.g. customer.traits.tier"
     ]
     assert empty.errors == ["Add at least one condition to this group"]
     bare = rb.from_rule({"field": "x", "op": "eq", "value": 1})
     rb.annotate(bare)
-    assert bare.members[0].errors[0].startswith("The field 'x' must start")
+    assert bare.members[0].errors[0].startswith("The field “x” must start")
     assert rb.annotate(bare) == {"field": "x", "op": "eq", "value": 1}
     assert len(bare.members[0].errors) == 1  # annotating again says it once
 
@@ -344,11 +344,12 @@ def test_the_editor_edits_then_saves_and_switches_to_json_and_back():
     editor.text = '{"field": "event.a", "op": "nearly", "value": 1}'
     editor.apply("to-builder", "")
     assert editor.errors == [
-        "The builder cannot show this rule: 'nearly' is not a comparison the builder knows."
+        "The builder cannot show this rule: “nearly” is not a comparison the builder "
+        "knows."
     ]
     assert editor.problems() == [
-        "'nearly' is not an operator; use one of eq, ne, gt, gte, lt, lte, in, not_in, "
-        "contains, starts_with, exists, not_exists"
+        "“nearly” is not a comparison; choose one from the list (in JSON: eq, ne, gt, "
+        "gte, lt, lte, in, not_in, contains, starts_with, exists, not_exists)"
     ]
 
 

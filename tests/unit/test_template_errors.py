@@ -11,9 +11,9 @@ from engine import templates
         (
             "Hi\n  {{ customer.traits.first_name }",
             2,
-            "expected '}}', found end of file",
+            "expected “}}”, found end of file",
         ),
-        ("a\n{{ 1 | nofilter }}", 2, "unknown filter 'nofilter'"),
+        ("a\n{{ 1 | nofilter }}", 2, "unknown filter “nofilter”"),
         (
             "a\nb\n{% if x %}y",
             3,

@@ -29,6 +29,7 @@ from wtforms.validators import (
     Length,
     NumberRange,
     Optional,
+    ValidationError,
 )
 
 from engine import durations
@@ -112,6 +113,12 @@ class LinesField(TextAreaField):
 class CheckboxesField(SelectMultipleField):
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
+
+    def pre_validate(self, form: Any) -> None:
+        # WTForms names the value the Python way ('8' is not a valid choice).
+        known = {str(value) for value, *_ in self.iter_choices()}
+        if any(str(value) not in known for value in self.data or []):
+            raise ValidationError("Choose from the boxes shown.")
 
 
 class NodeForm(BaseForm):

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import abort, render_template, request, url_for
 
-from engine import graph, journeys, review, samples, templates
+from engine import graph, journeys, review, samples, stats, templates
 from engine.channels import channel_slugs
 from engine.journeys import JourneyError
 from engine.models import Journey, JourneyStatus, Role
@@ -214,6 +214,9 @@ def _panel(
     context: dict[str, Any] = {}
     if isinstance(form, node_forms.SendForm):
         context = _previews(form, journey.draft)
+        if journey.live_version is not None:
+            counted = stats.empty_names(db(), journey.id).get(node["id"], {})
+            context["empty_sends"] = stats.empty_words(counted)
     item = next((i for i in palette.catalogue() if i["type"] == node["type"]), None)
     return page_or_partial(
         "designer/node.html",

@@ -124,27 +124,31 @@ def _shown_value(op: str, value: Any) -> tuple[str, str]:
 
 def _node(rule: Any, depth: int) -> Node:
     if depth > rules.MAX_DEPTH:
-        raise Unshowable(f"it nests deeper than {rules.MAX_DEPTH} levels")
+        raise Unshowable(f"it nests groups more than {rules.MAX_DEPTH} deep")
     if not isinstance(rule, Mapping):
-        raise Unshowable("a part of it is not an object")
+        raise Unshowable("a part of it is neither a condition nor a group")
     keys = set(rule)
     if keys & {"all", "any", "not"}:
         if len(keys) != 1:
-            raise Unshowable(f"a group has other keys too ({', '.join(sorted(keys))})")
+            raise Unshowable(
+                f"a group has other settings too ({', '.join(sorted(keys))})"
+            )
         kind = next(iter(keys))
         if kind == "not":
             return Group("not", [_node(rule["not"], depth + 1)])
         members = rule[kind]
         if not isinstance(members, list):
-            raise Unshowable(f"{kind} is not a list")
+            raise Unshowable(f"the conditions of “{kind}” are not a list")
         return Group(kind, [_node(member, depth + 1) for member in members])
     if not keys <= {"field", "op", "value"}:
-        raise Unshowable(f"a condition has unknown keys ({', '.join(sorted(keys))})")
+        raise Unshowable(
+            f"a condition has settings it cannot show ({', '.join(sorted(keys))})"
+        )
     name, op = rule.get("field"), rule.get("op")
     if not isinstance(name, str):
         raise Unshowable("a condition has no field")
     if op not in OPERATORS:
-        raise Unshowable(f"{op!r} is not a comparison the builder knows")
+        raise Unshowable(f"“{op}” is not a comparison the builder knows")
     if (op in rules.NO_VALUE) == ("value" in rule):
         raise Unshowable(
             f"{op} {'takes no' if op in rules.NO_VALUE else 'needs a'} value"
@@ -273,31 +277,21 @@ def has_errors(node: Node) -> bool:
 def annotate(root: Group, where: str = "rule") -> Any:
     """Build the rule and put each of the engine's problems on the node it concerns."""
     rule, places = to_rule(root, where)
-    for message in rules.check(rule, where):
+    for at, message in rules.problems(rule, where):
         path = max(
-            (p for p in places if message.startswith(p) and _ends_path(message, p)),
+            (p for p in places if at == p or at.startswith((f"{p}.", f"{p}["))),
             key=len,
             default=None,
         )
         node = places[path] if path else root
         if isinstance(node, Condition) and node.errors:
             continue  # what the builder already said about it comes first
-        node.errors.append(_sentence(message[len(path) :] if path else message))
+        node.errors.append(_sentence(message))
     return rule
 
 
-def _ends_path(message: str, path: str) -> bool:
-    rest = message[len(path) :]
-    return (
-        rest[:1] in {"", " ", ":"} or re.match(r"^\.(all|any) must", rest) is not None
-    )
-
-
-def _sentence(rest: str) -> str:
-    rest = rest.strip().lstrip(":").strip()
-    if re.match(r"^\.(all|any) must be a non-empty list", rest):
-        return "Add at least one condition to this group"
-    return rest[:1].upper() + rest[1:]
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]
 
 
 # ---- posted fields -> tree ------------------------------------------------------------------

@@ -1,0 +1,290 @@
+"""Plain words: the messages a marketer reads on pages (the problems of broken steps and
+journeys, form errors, flash messages) name no field path, ISO 8601 duration, output id or
+Python value; the API keeps the paths in `field`, never in `message`."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from engine import durations, graph, nodes, rules, templates
+from webapp.designer import node_forms
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# What a developer writes and a marketer should never have to read.
+JARGON = {
+    "a field path": re.compile(
+        r"\b(config|entry|goal|exit_on|nodes|edges|rule|where|cases|branches|message|"
+        r"set|unset|increment|body|headers|port|within|reentry|max_entries)"
+        r"(\.[a-z_]+|\[\d+\])"
+    ),
+    "an index": re.compile(r"\[\d+\]"),
+    "a step id before a colon": re.compile(r"^[a-z_]+\d*: "),
+    "an ISO 8601 duration": re.compile(r"(?<![A-Za-z])-?P(T?\d+[YMWDHS])+(?![A-Za-z])"),
+    "an output id": re.compile(
+        r"['‘“\"](out|error|timeout|event|true|false)['’”\"]|\berror\?|\bports?\b"
+    ),
+    "a Python value": re.compile(
+        r"(?<![A-Za-z])'[^'\s][^']*'(?![A-Za-z])|\bNone\b|\bTrue\b|\bFalse\b|\{'|\['"
+        r"| object at |\bdict\b|\blist of\b|\bnon-empty\b|\bnull\b"
+    ),
+    "a developer's word": re.compile(
+        r"\b(node|nodes|config|schema|key|keys|must be an object)\b"
+    ),
+}
+
+
+def _jargon(message: str) -> list[str]:
+    return [what for what, pattern in JARGON.items() if pattern.search(message)]
+
+
+# Broken configs of every node type: empty, a setting it does not have, wrong shapes.
+BROKEN: dict[str, list[dict[str, Any]]] = {
+    "trigger": [{}, {"event": " "}, {"event": "a", "where": {"field": "x"}}],
+    "wait": [{}, {"duration": "soon"}, {"duration": "-P3D"}, {"duration": "PT0S"}],
+    "wait_until": [
+        {},
+        {"time": "9", "weekdays": [0, 9], "timezone_trait": ""},
+        {"trait": "", "offset": "later", "quiet_hours": {"start": "x"}},
+        {"time": "09:00", "trait": "renewal"},
+    ],
+    "wait_for_event": [{}, {"event": "", "timeout": "P0D", "where": []}],
+    "condition": [
+        {},
+        {"rule": {"all": []}},
+        {"rule": {"any": [{"field": "customer.x", "op": "between", "value": 1}]}},
+        {"rule": {"all": [{"field": "shoe.size", "op": "in", "value": 3}], "any": []}},
+        {"rule": {"not": {"field": "", "op": "exists", "value": 1, "extra": 2}}},
+        {"rule": {"field": "event.x", "op": "eq"}},
+        {"rule": [1]},
+    ],
+    "switch": [
+        {},
+        {"cases": [1]},
+        {
+            "cases": [
+                {"port": "default", "rule": {}},
+                {"port": "Big Spenders", "rule": {"field": "x"}},
+                {"port": "a", "rule": {"field": "event.a", "op": "exists"}},
+                {"port": "a", "rule": {"field": "event.a", "op": "exists"}, "x": 1},
+            ]
+        },
+    ],
+    "split": [
+        {},
+        {"branches": [{"port": "a", "percent": 50}]},
+        {
+            "branches": [
+                {"port": "a", "percent": 0, "holdout": "yes"},
+                {"port": "a", "percent": 20},
+                "b",
+            ]
+        },
+        {"branches": [{"port": "a", "percent": 30}, {"port": "b", "percent": 30}]},
+    ],
+    "send": [
+        {},
+        {"channel": "carrier-pigeon", "message": {}},
+        {"channel": "email", "fallback_channel": "email", "message": {"s": "{% if %}"}},
+        {"channel": "email", "message": {"s": ["x"]}},
+        {"channel": "email", "message": "hi"},
+    ],
+    "webhook": [
+        {},
+        {"url": "nope"},
+        {"url": "http://example.com"},
+        {"url": "https://u:p@example.com"},
+        {"url": "https://localhost/x", "body": {"a": "{{"}},
+        {"url": "https://10.0.0.1/x", "headers": 3},
+    ],
+    "update_profile": [
+        {},
+        {"set": {"a": "{{"}, "unset": [1], "increment": {"b": "x"}},
+        {"set": {"a": 1}, "unset": ["a"]},
+    ],
+    "exit": [{"why": "done"}],
+}
+
+
+def _node_problems() -> list[str]:
+    ctx = nodes.CheckContext(channels=frozenset({"email", "sms"}))
+    found = []
+    for type_name, configs in BROKEN.items():
+        for config in configs:
+            found += [message for _, message in nodes.get(type_name).check(config, ctx)]
+    return found
+
+
+def _document(**changes: Any) -> dict[str, Any]:
+    document = {
+        "schema": graph.SCHEMA,
+        "name": "Welcome",
+        "nodes": [
+            {"id": "start", "type": "trigger", "config": {"event": "signed_up"}},
+            {
+                "id": "wait",
+                "type": "wait_for_event",
+                "config": {"event": "a", "timeout": "P1D"},
+            },
+            {
+                "id": "ask",
+                "type": "condition",
+                "config": {"rule": {"field": "event.x", "op": "exists"}},
+            },
+            {
+                "id": "mail",
+                "type": "send",
+                "config": {"channel": "email", "message": {"s": "Hi"}},
+            },
+            {"id": "end", "type": "exit", "config": {}},
+        ],
+        "edges": [
+            {"from": "start", "to": "wait"},
+            {"from": "wait", "port": "event", "to": "end"},
+            {"from": "wait", "port": "event", "to": "mail"},
+            {"from": "wait", "port": "nope", "to": "end"},
+            {"from": "mail", "to": "ghost"},
+            {"from": "ghost", "to": "end"},
+            {"from": "mail", "port": "error", "to": "start"},
+            {"from": "ask", "port": "true", "to": "ask"},
+        ],
+    }
+    document.update(changes)
+    return document
+
+
+def _journey_problems() -> list[str]:
+    ctx = nodes.CheckContext(channels=frozenset({"email"}))
+    documents = [
+        _document(),
+        _document(
+            name=" ",
+            entry={"reentry": "sometimes", "max_entries": 0},
+            goal={"event": "", "within": "a week", "where": {"field": "x"}},
+            exit_on=[{"event": " ", "where": {"all": []}}],
+        ),
+        _document(
+            nodes=[
+                {"id": "a", "type": "teleport", "config": {}},
+                {"id": "a", "type": "exit", "config": {}},
+                {"id": "b", "type": "trigger", "config": {"event": "x"}},
+                {"id": "c", "type": "trigger", "config": {"event": "y"}},
+            ],
+            edges=[],
+        ),
+        _document(nodes=[], edges=[]),
+    ]
+    found = []
+    for document in documents:
+        _, problems = graph.check(document, ctx)
+        found += [problem.message for problem in problems]
+    return found
+
+
+def _form_errors(app) -> list[str]:
+    """What each step's form says about fields left empty or filled with nonsense."""
+    found: list[str] = []
+
+    def flatten(errors: Any) -> None:
+        if isinstance(errors, dict):
+            for value in errors.values():
+                flatten(value)
+        elif isinstance(errors, list | tuple):
+            for value in errors:
+                flatten(value)
+        elif errors:
+            found.append(str(errors))
+
+    with app.test_request_context():
+        for cls in node_forms.FORMS.values():
+            for junk in ("", "P3D", "{'a': 1}", "-5", "x: {{"):
+                blank = cls(meta={"csrf": False}, prefix="n")
+                pairs = [
+                    (field.name, junk)
+                    for field in blank
+                    if field.short_name not in {"csrf_token", "revision"}
+                ]
+                form = cls(formdata=MultiDict(pairs), meta={"csrf": False}, prefix="n")
+                if hasattr(form, "set_channels"):
+                    form.set_channels(["email"])
+                form.validate()
+                flatten(form.errors)
+    return found
+
+
+def _flash_messages() -> list[str]:
+    """The words of every flash() call in the web app (the text around its values), and of
+    the journey errors that views flash as they are."""
+    found = []
+    calls = [(path, "flash", 0) for path in (ROOT / "webapp").rglob("*.py")]
+    calls.append((ROOT / "engine" / "journeys.py", "JourneyError", 1))
+    for path, name, place in calls:
+        for call in ast.walk(ast.parse(path.read_text())):
+            if not (
+                isinstance(call, ast.Call)
+                and getattr(call.func, "id", getattr(call.func, "attr", "")) == name
+                and len(call.args) > place
+            ):
+                continue
+            message = call.args[place]
+            if isinstance(message, ast.Constant) and isinstance(message.value, str):
+                found.append(message.value)
+            elif isinstance(message, ast.JoinedStr):
+                found.append(
+                    "".join(
+                        part.value if isinstance(part, ast.Constant) else "X"
+                        for part in message.values
+                    )
+                )
+    return found
+
+
+def test_every_step_type_has_broken_configs_here():
+    assert set(BROKEN) == set(nodes.names())
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["node problems", "journey problems", "form errors", "flash messages", "durations"],
+)
+def test_messages_on_pages_read_plainly(source, app):
+    messages = {
+        "node problems": _node_problems,
+        "journey problems": _journey_problems,
+        "form errors": lambda: _form_errors(app),
+        "flash messages": _flash_messages,
+        "durations": lambda: [
+            str(error)
+            for text in ("", "soon", "-P3D", "PT0S")
+            for error in _duration_errors(text)
+        ],
+    }[source]()
+    assert messages, "nothing collected"
+    wrong = {message: _jargon(message) for message in messages if _jargon(message)}
+    assert wrong == {}
+
+
+def _duration_errors(text: str) -> list[Exception]:
+    try:
+        durations.parse(text)
+    except durations.DurationError as error:
+        return [error]
+    return []
+
+
+def test_rule_problems_keep_their_path_apart_from_their_words():
+    found = rules.problems({"all": [{"field": "x", "op": "eq", "value": 1}]})
+    assert found == [
+        (
+            "rule.all[0]",
+            "the field “x” must start with trigger, event, customer or context, "
+            "then a name, e.g. customer.traits.tier",
+        )
+    ]
+    assert templates.check("{{ customer.first_name }}") is None
