@@ -127,7 +127,7 @@ def read_url(url: str) -> Target:
         address: IPAddress | None = _ipv6(raw_host)
         host = str(address)
         if rest and not rest.startswith(":"):
-            raise AddressError(f"{parts.netloc!r} is not a host and port")
+            raise AddressError(f"“{parts.netloc}” is not a host and port")
         raw_port = rest[1:]
     else:
         raw_host, _, raw_port = hostport.partition(":")
@@ -144,7 +144,7 @@ def read_url(url: str) -> Target:
             or not raw_port.isdigit()
             or not 0 < int(raw_port) < 65536
         ):
-            raise AddressError(f"{raw_port!r} is not a port number")
+            raise AddressError(f"“{raw_port}” is not a port number")
         port = int(raw_port)
     else:
         port = DEFAULT_PORTS.get(scheme, 0)
@@ -160,12 +160,12 @@ def normalise_host(raw: str) -> str:
         text = unquote_to_bytes(raw).decode("utf-8")
         ascii_host = text.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise AddressError(f"{raw!r} is not a valid host name") from None
+        raise AddressError(f"“{raw}” is not a valid host name") from None
     if ascii_host.endswith("."):  # "localhost." is localhost
         ascii_host = ascii_host[:-1]
     labels = ascii_host.split(".")
     if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        raise AddressError(f"{raw!r} is not a valid host name")
+        raise AddressError(f"“{raw}” is not a valid host name")
     return ascii_host
 
 
@@ -183,11 +183,11 @@ def ipv4_of(host: str) -> ipaddress.IPv4Address | None:
     if not _ends_in_number(labels[-1]):
         return None
     if len(labels) > 4:
-        raise AddressError(f"{host!r} is not an IP address")
+        raise AddressError(f"“{host}” is not an IP address")
     numbers = [_ipv4_number(label, host) for label in labels]
     *head, last = numbers
     if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
-        raise AddressError(f"{host!r} is not an IP address")
+        raise AddressError(f"“{host}” is not an IP address")
     value = last
     for i, n in enumerate(head):
         value += n << (8 * (3 - i))
@@ -202,7 +202,7 @@ def _ipv4_number(label: str, host: str) -> int:
             return int(label, 8)
     elif _DECIMAL.fullmatch(label):
         return int(label)
-    raise AddressError(f"{host!r} is not an IP address")
+    raise AddressError(f"“{host}” is not an IP address")
 
 
 def _ipv6(text: str) -> ipaddress.IPv6Address:
@@ -345,7 +345,7 @@ class Client:
         """Read and resolve `url` once; raise AddressError (or Unresolvable) when refused."""
         target = read_url(url)
         if target.scheme not in DEFAULT_PORTS:
-            raise AddressError(f"{target.scheme!r} is not http or https")
+            raise AddressError(f"“{target.scheme}” is not http or https")
         if target.userinfo:
             raise AddressError("credentials belong in headers, not in the URL")
         return target, resolve(target, policy, self._lookup)

@@ -37,6 +37,9 @@ def test_a_marketer_moves_the_customers_waiting_in_a_live_journey(
     expect(
         page.get_by_role("heading", name="Customers already in the journey")
     ).to_be_visible()
+    drawing = page.get_by_role("img", name="The new version: 4 steps, 2 changed")
+    expect(drawing).to_be_visible()
+    expect(drawing.locator(".sketch-card.changed")).to_have_count(2)
     choice = page.get_by_label("Where the customers waiting at Wait go")
     expect(choice).to_have_value("hold")
     sentence = page.locator(".plan-sentence")

@@ -325,7 +325,7 @@ def test_a_template_that_fails_at_send_time_is_a_node_error():
         ("https://api.localhost/x", set(), "a loopback address"),
         ("https://db.internal/x", set(), "a local name"),
         ("https://user:pw@example.com/x", set(), "credentials"),
-        ("not a url", set(), "not a full address"),
+        ("not a url", set(), "not a full URL"),
         ("http://localhost:8080/x", {"localhost"}, None),
     ],
 )

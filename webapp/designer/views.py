@@ -36,7 +36,7 @@ from engine.models import (
     User,
     utcnow,
 )
-from webapp.designer import bp, palette
+from webapp.designer import bp, palette, sketch
 from webapp.designer.forms import BLANK, ConfirmForm, ImportForm, NewJourneyForm
 from webapp.htmx import page_or_partial
 from webapp.paging import paginate
@@ -432,17 +432,31 @@ def publish(journey_id: int) -> Any:
         return redirect(url_for("designer.show", journey_id=journey.id))
     changes = journeys.changes(live.document if live else None, journey.draft)
     plan = _plan(proposal, number) if proposal else []
+    steps = summaries.named_steps(db(), journey.draft)
+    live_steps = summaries.named_steps(db(), live.document if live else {})
+    in_flight = journeys.in_flight_by_node(db(), journey)
+    drawing = sketch.sketch(
+        journey.draft,
+        live.document if live else None,
+        steps,
+        live_steps,
+        set(changes.added),
+        set(changes.changed),
+        set(changes.removed),
+        in_flight,
+    )
     return render_template(
         "designer/publish.html",
         journey=journey,
         live=live,
         problems=[p.to_dict() for p in problems],
         changes=changes,
-        steps=summaries.named_steps(db(), journey.draft),
-        live_steps=summaries.named_steps(db(), live.document if live else {}),
+        steps=steps,
+        live_steps=live_steps,
         warnings=review.before_publishing(db(), journey, utcnow()),
-        in_flight=journeys.in_flight_by_node(db(), journey),
+        in_flight=in_flight,
         plan=plan,
+        drawing=drawing,
         targets={t.node: t for t in proposal.targets} if proposal else {},
         number=number,
         form=form,
