@@ -190,6 +190,7 @@ def customers_of(session: Session, customer_ids: Iterable[int]) -> Batch:
     for chunk in _chunks(wanted):
         for customer in session.scalars(select(Customer).where(Customer.id.in_(chunk))):
             batch.customers[customer.id] = customer
+            known.setdefault(customer.id, {})  # read: no identifiers is an answer too
         for customer_id, kind, value in session.execute(
             select(Identity.customer_id, Identity.kind, Identity.value)
             .where(Identity.customer_id.in_(chunk))

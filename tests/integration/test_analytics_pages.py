@@ -249,6 +249,7 @@ def test_a_published_journeys_canvas_page_links_to_its_analytics(world):
     assert f'href="/journeys/{journey.id}/analytics"' in page
 
 
+@pytest.mark.security
 def test_a_channel_that_journeys_sent_through_shows_its_page_and_deliveries(world):
     """Regression: the channel page named the journeys of its deliveries with dict() over a
     result, which answered 500 for every channel a journey had sent through."""
