@@ -204,8 +204,9 @@ def customers_of(session: Session, customer_ids: Iterable[int]) -> Batch:
 def next_id(session: Session, table: str) -> int | None:
     """A fresh primary key for `table`, or None: flush to get one.
 
-    PostgreSQL: drawn from the table's sequence in blocks. SQLite: the next after the largest,
-    which is safe because a writer session holds the database's write lock from its start.
+    PostgreSQL: drawn from the table's sequence in blocks. SQLite: the next after the largest
+    (or, for an AUTOINCREMENT table, the largest ever given), which is safe because a writer
+    session holds the database's write lock from its start.
     """
     batch = current(session)
     if batch is None:
@@ -234,9 +235,25 @@ def next_id(session: Session, table: str) -> int | None:
             largest = session.execute(
                 text(f"SELECT max(id) FROM {TABLES[table]}")
             ).scalar()
-            batch.after[table] = int(largest or 0)
+            batch.after[table] = max(int(largest or 0), _given(session, TABLES[table]))
     batch.after[table] += 1  # ids handed out are not in the table until the flush
     return batch.after[table]
+
+
+def _given(session: Session, table: str) -> int:
+    """The largest id an AUTOINCREMENT table of SQLite ever gave (rows since deleted too),
+    so an erased profile's id is never handed out again; 0 for other tables."""
+    has_sequences = session.execute(
+        text(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+        )
+    ).scalar()
+    if not has_sequences:
+        return 0
+    given = session.execute(
+        text("SELECT seq FROM sqlite_sequence WHERE name = :table"), {"table": table}
+    ).scalar()
+    return int(given or 0)
 
 
 def runs_of(session: Session, customer_id: int) -> list[Run] | None:

@@ -53,7 +53,8 @@ class UpdateProfile(NodeType):
         ):
             problems.append(("increment", "give each trait to add to a number"))
             increment = {}
-        named = [*(config.get("set") or {}), *unset, *increment]
+        changed = config.get("set")
+        named = [*(changed if isinstance(changed, dict) else {}), *unset, *increment]
         for trait in sorted({t for t in named if named.count(t) > 1}):
             problems.append(
                 ("set", f"the trait “{trait}” is changed twice; change it once")

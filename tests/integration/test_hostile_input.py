@@ -414,3 +414,20 @@ def test_durations_that_overflow_are_refused_with_their_field(api):
     )
     assert rotated.status_code == 422
     assert rotated.get_json()["error"]["field"] == "grace_period"
+
+
+def test_odd_shapes_in_journey_bodies_are_422_not_500(api):
+    journey_id = api.post("/api/v1/journeys", json=_starter()).get_json()["id"]
+    for version in ([], {}, [1], {"a": 1}, True):
+        answer = api.post(
+            f"/api/v1/journeys/{journey_id}/simulate", json={"version": version}
+        )
+        assert answer.status_code == 422, version
+        assert answer.get_json()["error"]["field"] == "version"
+    document = _starter()
+    document["nodes"].insert(
+        1, {"id": "note", "type": "update_profile", "config": {"set": 5}}
+    )
+    created = api.post("/api/v1/journeys", json=document)
+    assert created.status_code == 422
+    assert any(p["node"] == "note" for p in created.get_json()["problems"])

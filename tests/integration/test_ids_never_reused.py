@@ -56,3 +56,34 @@ def test_the_migration_keeps_every_row_and_starts_after_the_highest_id(
         assert session.execute(text("PRAGMA foreign_key_check")).all() == []
         assert _new_customer(session, "next@sec.test") == 10
     database.dispose()
+
+
+def test_a_profile_an_event_makes_after_an_erasure_gets_a_new_id(
+    client, session, settings, redis_client, engine_runtime
+):
+    """Profiles made by intake draw their ids in the batch, not by a flush."""
+    from engine.channels import create_channel
+    from engine.crypto import SecretBox
+    from engine.models import Role
+    from tests.channels import post_event
+    from tests.conftest import work_all
+    from tests.factories import api_client
+    from webapp.hooks.channels import forget
+
+    forget()
+    secret = create_channel(
+        session, SecretBox(settings.encryption_key), "web", "Web", "web"
+    ).inbound_secret
+    session.commit()
+    api = api_client(client, session, Role.admin)
+
+    def made(email):
+        body = {"type": "signed_up", "customer": {"email": email}}
+        assert post_event(client, "web", secret, body).status_code == 202
+        work_all(redis_client)
+        return api.get(f"/api/v1/customers/email:{email}").get_json()["id"]
+
+    first = made("a@sec.test")
+    assert api.delete("/api/v1/customers/email:a@sec.test").status_code == 200
+    second = made("b@sec.test")
+    assert second != first
