@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -112,7 +112,10 @@ class Breaker:
 
     def failed(self) -> bool:
         """Count a failed call; True when it opened the breaker."""
-        if cast(int, self.redis.incr(self._key("failures"))) >= self.fail_max:
+        failures: Any = self.redis.incr(
+            self._key("failures")
+        )  # typed per redis-py version
+        if int(failures) >= self.fail_max:
             self.open()
             return True
         return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from redis import Redis
 from rq import Queue
@@ -98,8 +98,10 @@ def admit_many(redis: Redis, asks: Sequence[Ask], backlog_bound: int) -> list[in
     args: list[int] = [backlog_bound]
     for ask in asks:
         args += [ask.cost, ask.rate_limit]
-    verdicts = redis.eval(_ADMIT, len(keys), *keys, *args)
-    return [int(v) for v in verdicts]  # type: ignore[union-attr]
+    verdicts: Any = redis.eval(
+        _ADMIT, len(keys), *keys, *args
+    )  # typed per redis-py version
+    return [int(v) for v in verdicts]
 
 
 def admit(
@@ -194,7 +196,8 @@ class DrainLock:
 
 def reduce_backlog(redis: Redis, count: int) -> None:
     if count:
-        left = int(redis.decrby(BACKLOG_KEY, count))  # type: ignore[arg-type]
+        remaining: Any = redis.decrby(BACKLOG_KEY, count)  # typed per redis-py version
+        left = int(remaining)
         if left < 0:
             redis.set(BACKLOG_KEY, 0)
 
