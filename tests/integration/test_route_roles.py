@@ -7,10 +7,10 @@ import pytest
 from engine import accounts
 from engine.models import Role
 from tests.factories import csrf_token, login, make_user
-from webapp.security import PUBLIC, ROLE_ATTRIBUTE, SIGNED
+from webapp.security import BEARER_ATTRIBUTE, PUBLIC, ROLE_ATTRIBUTE, SIGNED
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-PUBLIC_ENDPOINTS = {"auth.login", "ops.healthz", "ops.metrics", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "ops.healthz", "static"}
 # Inbound webhooks prove their caller by signature (see test_intake.py), not by role.
 SIGNED_ENDPOINTS = {"hooks.receive", "hooks.receive_batch"}
 # Signing out changes nothing but the caller's own session, so every role may do it.
@@ -48,7 +48,10 @@ def test_anonymous_users_are_sent_to_sign_in_or_get_401(client):
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             response = client.open(path, method=method)
-            if rule.endpoint.startswith("api."):
+            view = client.application.view_functions[rule.endpoint]
+            if rule.endpoint.startswith("api.") or getattr(
+                view, BEARER_ATTRIBUTE, False
+            ):
                 assert response.status_code == 401, (method, path)
                 assert response.get_json()["error"]["code"] == "unauthorized"
             elif method == "GET":
