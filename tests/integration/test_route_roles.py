@@ -10,7 +10,7 @@ from tests.factories import csrf_token, login, make_user
 from webapp.security import BEARER_ATTRIBUTE, PUBLIC, ROLE_ATTRIBUTE, SIGNED
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-PUBLIC_ENDPOINTS = {"auth.login", "ops.healthz", "static"}
+PUBLIC_ENDPOINTS = {"api.openapi", "auth.login", "ops.healthz", "static"}
 # Inbound webhooks prove their caller by signature (see test_intake.py), not by role.
 SIGNED_ENDPOINTS = {"hooks.receive", "hooks.receive_batch"}
 # Signing out changes nothing but the caller's own session, so every role may do it.
