@@ -49,7 +49,7 @@ class Cursor:
         if not rest:
             return cls(at)
         kind, _, key = rest.partition(SEPARATOR)
-        if kind not in KINDS or not key:
+        if kind not in KINDS or not key or "\x00" in key:
             raise CursorError("before names an unknown timeline entry")
         if kind != "delivery" and not key.isdigit():
             raise CursorError("before names an unknown timeline entry")

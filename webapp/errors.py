@@ -9,7 +9,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
 from engine.payload import LARGEST_INTEGER, scrub
 
@@ -69,6 +69,21 @@ class StoredInteger(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+class StoredText(UnicodeConverter):
+    """`<name>` without NUL characters, which no database column stores: such a name names
+    nothing (404), before any query PostgreSQL would refuse."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]", 1)
+
+
+class StoredPath(PathConverter):
+    """`<path:...>` without NUL characters (see StoredText)."""
+
+    regex = "[^/\\x00][^\\x00]*?"
+
+
 def showable(value: Any) -> Any:
     """What a page shows of a value: text without NUL or lone surrogates, which no page can
     encode (earlier versions stored them from intake)."""
@@ -83,4 +98,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(Exception, handle_unexpected)
     app.url_map.converters["int"] = StoredInteger
+    app.url_map.converters["default"] = StoredText
+    app.url_map.converters["string"] = StoredText
+    app.url_map.converters["path"] = StoredPath
     app.jinja_env.finalize = showable

@@ -414,3 +414,35 @@ def test_durations_that_overflow_are_refused_with_their_field(api):
     )
     assert rotated.status_code == 422
     assert rotated.get_json()["error"]["field"] == "grace_period"
+
+
+def test_a_name_with_a_nul_character_names_nothing(api, client, session):
+    customer = Customer(identities=[Identity(kind="id", value="c-1")])
+    session.add(customer)
+    session.commit()
+    for method, path in [
+        ("GET", "/api/v1/channels/a%00b"),
+        ("POST", "/api/v1/channels/a%00b/rotate"),
+        ("GET", "/api/v1/customers/id:c%00"),
+        ("GET", "/api/v1/customers/id:c%00/timeline"),
+        ("PUT", "/api/v1/customers/id:c%00/consent"),
+        ("DELETE", "/api/v1/customers/id:%00"),
+    ]:
+        response = api.open(path, method=method, json={"email": False})
+        assert response.status_code == 404, (method, path)
+        assert response.get_json()["error"]["code"] == "not_found"
+    login(client, make_user(session, Role.admin, email="a@example.com"))
+    assert client.get("/channels/a%00b").status_code == 404
+    assert client.get("/customers/%00").status_code == 404
+    cursor = api.get(
+        f"/api/v1/customers/{customer.id}/timeline?before=2026-01-01T00:00:00Z~delivery~%00"
+    )
+    assert cursor.status_code == 400
+    assert cursor.get_json()["error"]["field"] == "before"
+
+
+def test_a_webhook_id_with_a_nul_character_is_refused(client, web):
+    made, _other = web
+    response = post_event(client, "web", made.inbound_secret, EVENT, "m-\x00")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "webhook-id"
