@@ -93,6 +93,8 @@ KEYS = [
     "\\u0000",
     "\\ud800",
     "k" * 300,
+    "v²:wait",
+    "v" + "1" * 5000 + ":wait",
     "",
 ]
 JUNK_TEXT = [
@@ -105,6 +107,8 @@ JUNK_TEXT = [
     "abc",
     "\xff\xfe",
     "é" * 10,
+    "²",
+    "1" * 5000,
     "%00",
     "a\x00b",
     "v1,",
@@ -196,6 +200,7 @@ def _path_values(journey_id: int, customer_id: int) -> dict[str, list[str]]:
             "email:%ED%A0%80",
             "x" * 5000,
             "id:c-1/timeline",
+            "%C2%B2",
             ":",
         ],
     }
@@ -219,6 +224,11 @@ TEMPLATES: dict[str, dict[str, Any]] = {
 QUERIES = ["", "?page=", "?page=-1", "?page=99999999999999999999", "?status=live"]
 QUERIES += ["?status=nope", "?limit=0", "?limit=9999", "?before=", "?before=x~y~z"]
 QUERIES += ["?before=2026-01-01T00:00:00Z~delivery~%00", "?page=%00&limit=%ED%A0%80"]
+QUERIES += [
+    "?limit=%C2%B2",
+    "?page=%C2%B2",
+    "?before=2026-01-01T00:00:00Z~event~%C2%B2",
+]
 
 
 def _routes(app) -> list[tuple[str, str, str]]:

@@ -85,7 +85,7 @@ def _expected_revision() -> int | None:
     header = request.headers.get("If-Match", "").strip().strip('"')
     if not header:
         return None
-    if not header.isdigit():
+    if not (header.isascii() and header.isdigit()) or len(header) > 18:
         raise ApiError(
             400,
             "If-Match carries the draft revision number, e.g. If-Match: 3",
@@ -208,7 +208,7 @@ def simulate_journey(journey_id: int) -> Any:
     body = json_body(max_keys=None)
     which = body.get("version", "draft") if isinstance(body, dict) else "draft"
     if not (
-        which in {"draft", "live"}
+        (isinstance(which, str) and which in {"draft", "live"})
         or (isinstance(which, int) and not isinstance(which, bool))
     ):
         raise ApiError(422, 'version is "draft", "live" or a version number', "version")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from engine.models import JourneyStatus, Role
+from engine.models import LARGEST_ID, JourneyStatus, Role
 from webapp.api.schemas import SCHEMAS, Schema, ref
 from webapp.hooks.views import MAX_BATCH, MAX_BATCH_BODY, MAX_BODY
 
@@ -42,7 +42,7 @@ def _param(name: str, where: str, schema: Schema, **extra: Any) -> dict[str, Any
 JOURNEY_ID = _param(
     "journey_id",
     "path",
-    {"type": "integer", "minimum": 0},
+    {"type": "integer", "minimum": 0, "maximum": LARGEST_ID},
     required=True,
     description="The journey's number.",
 )
