@@ -238,7 +238,7 @@ def scope_of(session: Session, customer: Customer) -> dict[str, Any]:
 def find(session: Session, ref: str) -> Customer:
     """The profile named by `ref`: its number, or `kind:value` of any identity."""
     customer: Customer | None = None
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():
         number = int(ref) if len(ref) <= 19 else 0
         customer = session.get(Customer, number) if number <= LARGEST_INTEGER else None
     elif ":" in ref:
@@ -623,7 +623,7 @@ def search(query: str) -> Select[Customer]:
         select(Identity.customer_id).where(or_(*conditions))
     )
     number = text.removeprefix("#")
-    if number.isdigit() and len(number) <= 18:
+    if number.isascii() and number.isdigit() and len(number) <= 18:
         wanted = or_(wanted, Customer.id == int(number))
     return statement.where(wanted)
 

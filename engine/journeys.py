@@ -14,6 +14,7 @@ from engine import audit, counters, graph, moves
 from engine.channels import channel_slugs
 from engine.execution import document_of
 from engine.models import (
+    LARGEST_ID,
     Journey,
     JourneyStatus,
     JourneyVersion,
@@ -24,7 +25,6 @@ from engine.models import (
     User,
 )
 from engine.nodes import CheckContext
-from engine.payload import LARGEST_INTEGER
 
 
 class JourneyError(ValueError):
@@ -420,9 +420,7 @@ def version_document(
             raise JourneyError(409, "the journey has no published version yet")
         return graph.parse(version.document)
     number = int(which)
-    if (
-        not 1 <= number <= LARGEST_INTEGER
-    ):  # no row holds it, and a database cannot compare it
+    if not 1 <= number <= LARGEST_ID:  # no row holds it, nor can PostgreSQL compare it
         raise JourneyError(404, f"the journey has no version {number}")
     found = session.scalar(
         select(JourneyVersion).where(

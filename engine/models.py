@@ -43,6 +43,9 @@ NAMING = {
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
 # Integer primary keys that may grow past 2**31 (SQLite only autoincrements INTEGER).
 BigID = BigInteger().with_variant(Integer(), "sqlite")
+# The largest value of an Integer column on PostgreSQL: a larger number names no row of one,
+# and PostgreSQL refuses to compare it with one (a BigID holds up to 2**63 - 1).
+LARGEST_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:

@@ -203,7 +203,7 @@ def resolve(proposal: Proposal, choices: Any) -> dict[str, str]:
         node = str(name)
         if node.startswith("v") and ":" in node:
             number, _, rest = node[1:].partition(":")
-            if number.isdigit():
+            if number.isascii() and number.isdigit() and len(number) <= 9:
                 version, node = int(number), rest
         matching = [
             step

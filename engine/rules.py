@@ -9,6 +9,7 @@ that is missing makes every comparison false except `ne`, `not_in` and `not_exis
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -125,13 +126,20 @@ def problems(
     return found
 
 
+def list_index(part: str) -> int:
+    """The list index a path part names (ASCII digits), else a number past any list's end."""
+    if part.isascii() and part.isdigit() and len(part) <= 9:
+        return int(part)
+    return sys.maxsize
+
+
 def resolve(field: str, scope: Mapping[str, Any]) -> Any:
     """The value at the dotted path `field` in `scope`, or MISSING."""
     value: Any = scope
     for part in field.split("."):
         if isinstance(value, Mapping) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and list_index(part) < len(value):
             value = value[int(part)]
         else:
             return MISSING

@@ -47,6 +47,8 @@ class Settings:
     breaker_reset_seconds: int = 30
     # Events said to have occurred before this are refused (see engine.events).
     earliest_occurred_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    # /metrics answers without an API token (for a scraper on a private network).
+    metrics_public: bool = False
 
     @property
     def redis_socket(self) -> Path:
@@ -67,6 +69,10 @@ def _read_or_create(path: Path, make: str) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(make + "\n")
     return make
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in {"1", "true", "yes"}
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -160,8 +166,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=secret_key,
         encryption_key=encryption_key,
         admin_email=env.get("THROUGHLINE_ADMIN_EMAIL") or "admin@example.com",
-        trust_proxy=env.get("THROUGHLINE_TRUST_PROXY", "").lower()
-        in {"1", "true", "yes"},
+        trust_proxy=_flag(env, "THROUGHLINE_TRUST_PROXY"),
+        metrics_public=_flag(env, "THROUGHLINE_METRICS_PUBLIC"),
         login_attempts_per_account=_int(
             env, "THROUGHLINE_LOGIN_ATTEMPTS_PER_ACCOUNT", 5
         ),

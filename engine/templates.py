@@ -19,6 +19,8 @@ from liquid.exceptions import (
 )
 from liquid.token import Token
 
+from engine.rules import list_index
+
 MAX_TEMPLATE_LENGTH = 20_000
 MAX_LOOP = 1_000
 """Loop iterations, counting nested loops multiplied."""
@@ -365,7 +367,7 @@ def _lookup(path: str, scope: Mapping[str, Any]) -> Any:
     for part in re.sub(r"\[(\d+)\]", r".\1", path).split("."):
         if isinstance(value, Mapping) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and list_index(part) < len(value):
             value = value[int(part)]
         else:
             return None

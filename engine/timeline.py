@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, or_, sele
 from sqlalchemy.orm import Session
 
 from engine.models import AuditEntry, Customer, Delivery, Event, Run, Step
+from engine.payload import LARGEST_INTEGER
 
 # Among entries of the same instant, the later kinds are shown first (newest first): an
 # event causes steps, a step causes deliveries, and profile notes come last.
@@ -49,9 +50,11 @@ class Cursor:
         if not rest:
             return cls(at)
         kind, _, key = rest.partition(SEPARATOR)
-        if kind not in KINDS or not key:
+        if kind not in KINDS or not key or "\x00" in key:
             raise CursorError("before names an unknown timeline entry")
-        if kind != "delivery" and not key.isdigit():
+        if kind != "delivery" and not (
+            key.isdigit() and len(key) <= 19 and int(key) <= LARGEST_INTEGER
+        ):
             raise CursorError("before names an unknown timeline entry")
         return cls(at, KINDS.index(kind), key)
 

@@ -9,8 +9,9 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
+from engine.models import LARGEST_ID
 from engine.payload import LARGEST_INTEGER, scrub
 
 log = logging.getLogger("throughline.web")
@@ -62,11 +63,35 @@ def handle_unexpected(error: Exception) -> Any:
 
 
 class StoredInteger(IntegerConverter):
-    """`<int:...>` up to the largest id a database stores: a longer number names nothing (404)."""
+    """`<int:...>` up to the largest id an Integer column holds: a larger number names
+    nothing (404), before a query PostgreSQL would refuse to run."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", LARGEST_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+class StoredBigInteger(StoredInteger):
+    """`<bigid:...>`, the id of a table whose ids may pass 2**31 (models.BigID)."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", LARGEST_INTEGER)
         super().__init__(map, *args, **kwargs)
+
+
+class StoredText(UnicodeConverter):
+    """`<name>` without NUL characters, which no database column stores: such a name names
+    nothing (404), before any query PostgreSQL would refuse."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]", 1)
+
+
+class StoredPath(PathConverter):
+    """`<path:...>` without NUL characters (see StoredText)."""
+
+    regex = "[^/\\x00][^\\x00]*?"
 
 
 def showable(value: Any) -> Any:
@@ -83,4 +108,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(Exception, handle_unexpected)
     app.url_map.converters["int"] = StoredInteger
+    app.url_map.converters["bigid"] = StoredBigInteger
+    app.url_map.converters["default"] = StoredText
+    app.url_map.converters["string"] = StoredText
+    app.url_map.converters["path"] = StoredPath
     app.jinja_env.finalize = showable

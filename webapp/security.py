@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 TOKEN_USE_KEY = "throughline:token-used"
 TOKEN_USE_INTERVAL_SECONDS = 60
 ROLE_ATTRIBUTE = "required_role"
+# Set on views that take only a bearer token, outside the API blueprint (see requires_token).
+BEARER_ATTRIBUTE = "bearer_only"
 PUBLIC = "public"
 # The user's session generation when the session began (see accounts.end_sessions).
 GENERATION_KEY = "generation"
@@ -139,6 +141,21 @@ def acting_user() -> User:
     return user
 
 
+def _bearer_refusal(role: Role) -> Any | None:
+    """A 401/403 JSON answer unless the request's bearer token has `role`; else None."""
+    user = _bearer_user()
+    if user is None:
+        return _json_error(
+            401,
+            "unauthorized",
+            "send a valid API token as 'Authorization: Bearer <token>'",
+        )
+    g.api_user = user
+    if not user.role.includes(role):
+        return _json_error(403, "forbidden", f"this call needs the {role.value} role")
+    return None
+
+
 def requires(role: Role) -> Callable[[F], F]:
     """Let the view run only for a signed-in user (or token) whose role includes `role`."""
 
@@ -146,19 +163,8 @@ def requires(role: Role) -> Callable[[F], F]:
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
             if _is_api(request):
-                user = _bearer_user()
-                if user is None:
-                    return _json_error(
-                        401,
-                        "unauthorized",
-                        "send a valid API token as 'Authorization: Bearer <token>'",
-                    )
-                g.api_user = user
-                if not user.role.includes(role):
-                    return _json_error(
-                        403, "forbidden", f"this call needs the {role.value} role"
-                    )
-                return view(*args, **kwargs)
+                refusal = _bearer_refusal(role)
+                return refusal if refusal is not None else view(*args, **kwargs)
             if not current_user.is_authenticated:
                 target = url_for("auth.login", next=request.full_path.rstrip("?"))
                 if request.headers.get("HX-Request"):
@@ -179,6 +185,28 @@ def requires(role: Role) -> Callable[[F], F]:
     return decorate
 
 
+def requires_token(
+    role: Role, *, open_when: Callable[[Settings], bool] | None = None
+) -> Callable[[F], F]:
+    """Let the view run only for a bearer token whose role includes `role` (a sign-in
+    session is not enough), or for anyone while `open_when(settings)` holds."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if open_when is None or not open_when(services().settings):
+                refusal = _bearer_refusal(role)
+                if refusal is not None:
+                    return refusal
+            return view(*args, **kwargs)
+
+        setattr(checked, ROLE_ATTRIBUTE, role)
+        setattr(checked, BEARER_ATTRIBUTE, True)
+        return checked  # type: ignore[return-value]
+
+    return decorate
+
+
 SIGNED = "signed"
 
 
@@ -189,7 +217,7 @@ def signed(view: F) -> F:
 
 
 def public(view: F) -> F:
-    """Mark a view as open to anyone (sign-in page, health and metrics endpoints)."""
+    """Mark a view as open to anyone (sign-in page, health endpoint)."""
     setattr(view, ROLE_ATTRIBUTE, PUBLIC)
     return view
 

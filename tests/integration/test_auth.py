@@ -1,7 +1,9 @@
+import re
 import threading
 
 import pytest
 
+from tests.conftest import make_settings
 from tests.factories import PASSWORD, csrf_token, login, make_user
 from webapp.auth import throttle
 
@@ -219,6 +221,47 @@ def test_the_session_cookie_is_secure_over_https(app, session):
         c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")
     )
     assert "Secure" in cookie
+
+
+@pytest.mark.security
+def test_the_session_cookie_is_secure_behind_a_trusted_https_proxy(
+    app_factory, tmp_path, database_url, redis_url, redis_client, session
+):
+    settings = make_settings(
+        tmp_path / "home", database_url, redis_url, THROUGHLINE_TRUST_PROXY="1"
+    )
+    client = app_factory(settings).test_client()
+    user = make_user(session)
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "throughline.example"}
+    page = client.get("/login", headers=proxied).get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    response = client.post(
+        "/login",
+        data={"email": user.email, "password": PASSWORD, "csrf_token": token},
+        headers={**proxied, "Referer": "https://throughline.example/login"},
+    )
+    assert response.status_code == 302
+    cookie = next(
+        c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")
+    )
+    assert "Secure" in cookie
+
+
+def test_a_forwarded_proto_is_ignored_without_a_trusted_proxy(client, session):
+    user = make_user(session)
+    proxied = {"X-Forwarded-Proto": "https"}
+    page = client.get("/login", headers=proxied).get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    response = client.post(
+        "/login",
+        data={"email": user.email, "password": PASSWORD, "csrf_token": token},
+        headers=proxied,
+    )
+    assert response.status_code == 302
+    cookie = next(
+        c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")
+    )
+    assert "Secure" not in cookie
 
 
 def csrf_token_https(client):

@@ -431,3 +431,98 @@ def test_odd_shapes_in_journey_bodies_are_422_not_500(api):
     created = api.post("/api/v1/journeys", json=document)
     assert created.status_code == 422
     assert any(p["node"] == "note" for p in created.get_json()["problems"])
+
+
+def test_a_name_with_a_nul_character_names_nothing(api, client, session):
+    customer = Customer(identities=[Identity(kind="id", value="c-1")])
+    session.add(customer)
+    session.commit()
+    for method, path in [
+        ("GET", "/api/v1/channels/a%00b"),
+        ("POST", "/api/v1/channels/a%00b/rotate"),
+        ("GET", "/api/v1/customers/id:c%00"),
+        ("GET", "/api/v1/customers/id:c%00/timeline"),
+        ("PUT", "/api/v1/customers/id:c%00/consent"),
+        ("DELETE", "/api/v1/customers/id:%00"),
+    ]:
+        response = api.open(path, method=method, json={"email": False})
+        assert response.status_code == 404, (method, path)
+        assert response.get_json()["error"]["code"] == "not_found"
+    login(client, make_user(session, Role.admin, email="a@example.com"))
+    assert client.get("/channels/a%00b").status_code == 404
+    assert client.get("/customers/%00").status_code == 404
+    cursor = api.get(
+        f"/api/v1/customers/{customer.id}/timeline?before=2026-01-01T00:00:00Z~delivery~%00"
+    )
+    assert cursor.status_code == 400
+    assert cursor.get_json()["error"]["field"] == "before"
+
+
+def test_a_webhook_id_with_a_nul_character_is_refused(client, web):
+    made, _other = web
+    response = post_event(client, "web", made.inbound_secret, EVENT, "m-\x00")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "webhook-id"
+
+
+def test_ids_past_an_integer_column_are_404_not_500(api, client, session):
+    """Journey, version and user ids are PostgreSQL integers; customers' are bigints."""
+    past = str(2**31)
+    journey_id = api.post("/api/v1/journeys", json=_starter()).get_json()["id"]
+    for method, path in [
+        ("GET", f"/api/v1/journeys/{past}"),
+        ("GET", f"/api/v1/journeys/{past}/stats"),
+        ("GET", f"/api/v1/journeys/{past}/publish-plan"),
+        ("POST", f"/api/v1/journeys/{past}/pause"),
+    ]:
+        assert api.open(path, method=method).status_code == 404, path
+    simulated = api.post(
+        f"/api/v1/journeys/{journey_id}/simulate", json={"version": 2**40}
+    )
+    assert simulated.status_code == 404
+    assert api.get(f"/api/v1/customers/{2**40}").status_code == 404
+    login(client, make_user(session, Role.admin, email="a@example.com"))
+    assert client.get(f"/journeys/{past}").status_code == 404
+    assert client.get(f"/customers/{2**40}").status_code == 404
+    customer = Customer(identities=[Identity(kind="id", value="c-9")])
+    session.add(customer)
+    session.commit()
+    for key in ("event~" + "9" * 30, "step~" + "9" * 19, "profile~" + "1" * 5000):
+        timeline = api.get(
+            f"/api/v1/customers/{customer.id}/timeline?before=2026-01-01T00:00:00Z~{key}"
+        )
+        assert timeline.status_code in {200, 400}, key
+
+
+def test_digits_python_cannot_read_as_a_number_are_refused_not_500(api, session):
+    """`"²".isdigit()` holds, but int("²") fails, as does int() of 5,000 digits."""
+    customer = Customer(identities=[Identity(kind="id", value="c-9")])
+    session.add(customer)
+    session.commit()
+    journey_id = api.post("/api/v1/journeys", json=_starter()).get_json()["id"]
+    assert api.get("/api/v1/customers/²").status_code == 400
+    timeline = f"/api/v1/customers/{customer.id}/timeline"
+    assert api.get(f"{timeline}?limit=²").status_code == 200
+    assert api.get(f"{timeline}?limit={'1' * 5000}").status_code == 200
+    for bad in ("²", "1" * 5000):
+        replaced = api.put(
+            f"/api/v1/journeys/{journey_id}/draft",
+            json=_starter(),
+            headers={"If-Match": bad},
+        )
+        assert replaced.status_code == 400
+        published = api.post(
+            f"/api/v1/journeys/{journey_id}/publish",
+            json={"migrate": {f"v{bad}:wait": "stay"}},
+        )
+        assert published.status_code in {200, 400, 422}
+
+
+def test_a_simulation_version_of_the_wrong_type_is_422(api):
+    journey_id = api.post("/api/v1/journeys", json=_starter()).get_json()["id"]
+    for version in ([], {}, 1.5, True, None):
+        response = api.post(
+            f"/api/v1/journeys/{journey_id}/simulate", json={"version": version}
+        )
+        assert response.status_code == 422, version
+        assert response.get_json()["error"]["field"] == "version"

@@ -2,7 +2,19 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from engine import accounts
+from engine.models import Role
 from tests.conftest import make_settings
+from tests.factories import login, make_user
+
+
+@pytest.fixture
+def scraper(client, session):
+    """The client, sending a viewer's API token as a Prometheus scraper would."""
+    token = accounts.create_token(session, make_user(session, Role.viewer))
+    session.commit()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
 
 
 def test_healthz_is_200_when_sql_and_redis_answer(client):
@@ -39,7 +51,8 @@ def test_healthz_is_503_naming_sql_when_the_database_is_down(
     assert checks["redis"] == "ok"
 
 
-def test_metrics_are_prometheus_text_with_requests_and_queues(client, redis_client):
+def test_metrics_are_prometheus_text_with_requests_and_queues(scraper, redis_client):
+    client = scraper
     client.get("/healthz")
     response = client.get("/metrics")
     assert response.status_code == 200
@@ -62,7 +75,8 @@ def test_metrics_are_prometheus_text_with_requests_and_queues(client, redis_clie
     assert queues == {"events": 0, "deliveries": 0, "default": 0}
 
 
-def test_metrics_report_the_scheduler_heartbeat(client, redis_client):
+def test_metrics_report_the_scheduler_heartbeat(scraper, redis_client):
+    client = scraper
     import time
 
     from engine.scheduler import HEARTBEAT_KEY
@@ -75,8 +89,9 @@ def test_metrics_report_the_scheduler_heartbeat(client, redis_client):
 
 
 def test_metrics_report_backlog_and_timer_lateness(
-    client, redis_client, engine_runtime, session
+    scraper, redis_client, engine_runtime, session
 ):
+    client = scraper
     from datetime import timedelta
 
     from engine import work
@@ -102,7 +117,8 @@ def test_metrics_report_backlog_and_timer_lateness(
 
 
 @pytest.mark.security
-def test_metrics_labels_take_only_known_methods_and_endpoints(client):
+def test_metrics_labels_take_only_known_methods_and_endpoints(scraper):
+    client = scraper
     for number in range(30):
         client.open("/healthz", method=f"BREW{number}")
         client.get(f"/no-such-page-{number}")
@@ -117,3 +133,37 @@ def test_metrics_labels_take_only_known_methods_and_endpoints(client):
     endpoints = {s.labels["endpoint"] for s in samples}
     assert not any("no-such-page" in e or "BREW" in e for e in endpoints)
     assert "unknown" in endpoints
+
+
+@pytest.mark.security
+def test_metrics_need_an_api_token_of_any_role(client, session):
+    response = client.get("/metrics")
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    bad = client.get("/metrics", headers={"Authorization": "Bearer tl_nonsense"})
+    assert bad.status_code == 401
+    for role in Role:
+        token = accounts.create_token(session, make_user(session, role))
+        session.commit()
+        answer = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, role
+        assert "throughline_http_requests" in answer.get_data(as_text=True)
+
+
+@pytest.mark.security
+def test_a_sign_in_session_is_not_enough_for_metrics(client, session):
+    login(client, make_user(session, Role.admin))
+    assert client.get("/metrics").status_code == 401
+
+
+def test_metrics_are_open_when_configured_public(
+    app_factory, tmp_path, database_url, redis_url, redis_client
+):
+    settings = make_settings(
+        tmp_path / "home", database_url, redis_url, THROUGHLINE_METRICS_PUBLIC="1"
+    )
+    assert settings.metrics_public
+    response = app_factory(settings).test_client().get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"

@@ -31,7 +31,8 @@ def customer_timeline(ref: str) -> Any:
     """Events in, steps, deliveries and suppressions, profile changes: newest first."""
     customer = customers.find(db(), ref)
     raw = request.args.get("limit", "200")
-    limit = min(int(raw), 1000) if raw.isdigit() and int(raw) > 0 else 200
+    wanted = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
+    limit = min(wanted, 1000) if wanted > 0 else 200
     items = customers.timeline(
         db(), customer, limit, request.args.get("before") or None
     )

@@ -85,7 +85,7 @@ def _expected_revision() -> int | None:
     header = request.headers.get("If-Match", "").strip().strip('"')
     if not header:
         return None
-    if not header.isdigit():
+    if not (header.isascii() and header.isdigit()) or len(header) > 18:
         raise ApiError(
             400,
             "If-Match carries the draft revision number, e.g. If-Match: 3",

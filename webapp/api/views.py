@@ -6,7 +6,8 @@ from flask import jsonify
 
 from engine.models import Role
 from webapp.api import bp
-from webapp.security import acting_user, requires
+from webapp.api.openapi import document
+from webapp.security import acting_user, public, requires
 
 
 @bp.get("/me")
@@ -15,3 +16,11 @@ def me() -> Any:
     """The user the token belongs to."""
     user = acting_user()
     return jsonify(id=user.id, email=user.email, role=user.role.value)
+
+
+@bp.get("/openapi.json")
+@public
+def openapi() -> Any:
+    """The OpenAPI 3.1 description of this API and the inbound webhooks; it names no data,
+    so anyone may read it, as a client generator or a channel's developer would."""
+    return jsonify(document())

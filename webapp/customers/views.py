@@ -146,7 +146,7 @@ def _steps_at(runs: list[customers.RunSummary]) -> dict[int, summaries.StepName]
     return found
 
 
-@bp.get("/<int:customer_id>")
+@bp.get("/<bigid:customer_id>")
 @requires(Role.viewer)
 def show(customer_id: int) -> Any:
     """The profile: identities, traits, consent, journeys in flight, the timeline."""
@@ -169,7 +169,7 @@ def show(customer_id: int) -> Any:
     )
 
 
-@bp.post("/<int:customer_id>/consent")
+@bp.post("/<bigid:customer_id>/consent")
 @requires(Role.marketer)
 def consent(customer_id: int) -> Any:
     """Set the consent switches; each change is audited and shown on the timeline."""
@@ -209,7 +209,7 @@ def consent(customer_id: int) -> Any:
     return redirect(url_for("customers.show", customer_id=customer.id) + "#consent")
 
 
-@bp.route("/<int:customer_id>/erase", methods=["GET", "POST"])
+@bp.route("/<bigid:customer_id>/erase", methods=["GET", "POST"])
 @requires(Role.admin)
 def erase(customer_id: int) -> Any:
     """Ask, then erase the profile and everything about it."""
@@ -240,7 +240,7 @@ def erase(customer_id: int) -> Any:
     return redirect(url_for("customers.index"))
 
 
-@bp.get("/<int:customer_id>/export.json")
+@bp.get("/<bigid:customer_id>/export.json")
 @requires(Role.viewer)
 def export(customer_id: int) -> Any:
     """Everything about the customer as one JSON file to download."""

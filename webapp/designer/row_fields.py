@@ -137,7 +137,12 @@ class RowsField(Field, ABC):
                 self.rows.append(self._new_row())
                 self._renumber()
                 self.focus_id = self.part_id(len(self.rows) - 1, self.parts[0])
-            elif verb == "remove" and argument.isdigit():
+            elif (
+                verb == "remove"
+                and argument.isascii()
+                and argument.isdigit()
+                and len(argument) <= 9
+            ):
                 index = int(argument)
                 if index < len(self.rows) and len(self.rows) > self.min_rows:
                     del self.rows[index]

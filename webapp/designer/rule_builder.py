@@ -394,7 +394,9 @@ def fields(root: Group | None, name: str) -> list[tuple[str, str]]:
 def find(root: Group, path: str) -> tuple[Group | None, int, Node] | None:
     """(parent, index in it, node) at a path such as `0.1.2`; None for a path not there."""
     parts = path.split(".")
-    if parts[0] != "0" or not all(part.isdigit() for part in parts):
+    if parts[0] != "0" or not all(
+        part.isascii() and part.isdigit() and len(part) <= 9 for part in parts
+    ):
         return None
     parent: Group | None = None
     index = 0

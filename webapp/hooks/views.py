@@ -116,6 +116,10 @@ def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
         raise Refusal(
             400, "bad_header", "webhook-id is longer than 255 characters", "webhook-id"
         )
+    if "\x00" in headers["webhook-id"]:
+        raise Refusal(
+            400, "bad_header", "webhook-id holds a NUL character", "webhook-id"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -7,9 +7,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine.models import Role
 from webapp.ops import bp
 from webapp.ops.metrics import exposition
-from webapp.security import public
+from webapp.security import public, requires_token
 from webapp.services import db, services
 
 
@@ -36,7 +37,8 @@ def healthz() -> Any:
 
 
 @bp.get("/metrics")
-@public
+@requires_token(Role.viewer, open_when=lambda settings: settings.metrics_public)
 def metrics() -> Any:
-    """Prometheus text format."""
+    """Prometheus text format, for an API token of any role (or anyone, when
+    THROUGHLINE_METRICS_PUBLIC=1)."""
     return Response(exposition(services().redis), mimetype="text/plain; version=0.0.4")
