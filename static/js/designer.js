@@ -148,7 +148,7 @@
     },
     out: {
       position: "bottom",
-      // Below a free output, under its name, a "+" adds the next step there (see addAfter).
+      // Below each output, under its name, a "+" adds the next step there (see addAfter).
       // It belongs to the port's label, so that the port itself stays the one circle that
       // edges are drawn from.
       label: {
@@ -185,10 +185,10 @@
     return (node && edgeLabel(node, port.name)) || port.name;
   }
 
-  // The "+" below a free output of an editable journey: its attributes (shown or not, and
-  // what it says to a screen reader).
+  // The "+" below each output of an editable journey: its attributes (shown or not, and
+  // what it says to a screen reader). Below a connected output it puts the step in between.
   function addAttrs(port, isConnected, step) {
-    if (!editable || isConnected) return { display: "none", tabindex: -1, "aria-label": null };
+    if (!editable) return { display: "none", tabindex: -1, "aria-label": null };
     const words = port.name === "out" ? "" : ` (${edgeLabel(step, port.name) || port.name})`;
     return { display: null, tabindex: 0, "aria-label": `Add a step after ${stepName(step)}${words}` };
   }
@@ -270,7 +270,8 @@
       label: { fontSize: 12, fill: "#24324d", fontWeight: 600, textAnchor: "middle", textVerticalAnchor: "middle", pointerEvents: "none" },
       body: { fill: "#ffffff", stroke: "#b9c4d8", strokeWidth: 1, rx: 4, ry: 4, height: 18, y: -9 },
     },
-    position: { distance: 18 },
+    // Past the "+" below the port, which stays clear of the words.
+    position: { distance: 40 },
   };
   // Steps and edges are shapes of their own: what they share is set once here, not copied
   // into each of a journey's hundreds of cells.
@@ -652,9 +653,12 @@
   }
 
   function updatePorts(ports) {
-    // Keep the ports that stay (and their edges); add the new ones, drop the gone ones.
+    // Keep the ports that stay (and their edges); add the new ones, drop the gone ones. A
+    // step the answer does not know was added since its document was sent (a form saved on
+    // the way to a new step): it keeps its ports until the canvas's own save answers.
     loading = true;
     for (const node of steps()) {
+      if (!(node.id in ports)) continue;
       const used = new Set(graph.getConnectedEdges(node, { outgoing: true }).map((edge) => edge.getSourcePortId()));
       const wanted = portItems(node.getData(), ports[node.id] || [], used);
       const wantedIds = new Set(wanted.map((p) => p.id));
@@ -1357,7 +1361,8 @@
 
   // ---- the "+" below an output ---------------------------------------------------------
   // It lists the step types; the one chosen goes below the output, clear of other steps, and
-  // is connected from it. Step and edge are one change: one undo takes both away.
+  // is connected from it. Below a connected output it goes in between: the steps after it
+  // move down a row to make room. Step, edges and moves are one change: one undo.
 
   const addDialog = document.getElementById("add-dialog");
   let addFrom = null;
@@ -1365,6 +1370,8 @@
     const name = port.replace(/^out:/, "");
     return name === "out" ? "" : ` (${edgeLabel(node, name) || name})`;
   }
+  const edgeFrom = (node, port) =>
+    graph.getConnectedEdges(node, { outgoing: true }).find((edge) => edge.getSourcePortId() === port);
   function openAdd(node, port) {
     if (!editable || !addDialog) return;
     addFrom = { node: node.id, port };
@@ -1372,22 +1379,52 @@
     addDialog.querySelector("[data-add-from]").textContent =
       `${data.label || (byType[data.type] || {}).label || data.type}${portWords(node, port)}`;
     addDialog.querySelector("[data-add-summary]").textContent = data.label ? data.summary || "" : stepName(node);
+    const next = edgeFrom(node, port);
+    const target = next && next.getTargetCell();
+    addDialog.querySelector("[data-add-where]").textContent = target
+      ? `The new step goes in between, before ${stepName(target)}.`
+      : "The new step goes below it, connected.";
     addDialog.showModal();
     addDialog.querySelector("[data-add-type]").focus();
+  }
+  // The steps reachable from `start` (itself included) but not `source`.
+  function after(start, source) {
+    const found = new Set();
+    const todo = [start];
+    while (todo.length) {
+      const node = todo.pop();
+      if (!node || node === source || found.has(node)) continue;
+      found.add(node);
+      for (const edge of graph.getConnectedEdges(node, { outgoing: true })) todo.push(edge.getTargetCell());
+    }
+    return [...found];
   }
   function addAfter(node, port, type) {
     const item = byType[type];
     const at = node.getPosition();
     const offset = node.getPortsPosition("out")[port];
     const x = at.x + (offset ? offset.position.x : NODE_W / 2) - NODE_W / 2;
-    const spot = freeSpot({ x, y: at.y + NODE_H + RANK_GAP });
+    const row = at.y + NODE_H + RANK_GAP;
+    const next = edgeFrom(node, port);
+    const target = next && next.getTargetCell();
+    const between = Boolean(target && target.isNode() && canSplice(type, item.ports));
     let added = null;
     graph.batchUpdate("add-after", () => {
-      added = graph.addNode(nodeSpec({ id: newId(type), type, config: structuredClone(item.config) }, spot, item.ports));
-      for (const other of graph.getConnectedEdges(node, { outgoing: true })) {
-        if (other.getSourcePortId() === port) other.remove();
+      if (between) {
+        const below = after(target, node);
+        const room = NODE_H + RANK_GAP;
+        if (below.some((step) => step.getPosition().y < row + room)) {
+          for (const step of below) step.translate(0, room);
+        }
       }
-      graph.addEdge(edgeSpec(node.id, port.replace(/^out:/, ""), added.id, null, node));
+      const spot = freeSpot({ x, y: row });
+      added = graph.addNode(nodeSpec({ id: newId(type), type, config: structuredClone(item.config) }, spot, item.ports));
+      if (between) {
+        splice(next, added);
+      } else {
+        if (next) next.remove();
+        graph.addEdge(edgeSpec(node.id, port.replace(/^out:/, ""), added.id, null, node));
+      }
     });
     refreshPortText(node);
     selection.clean();
@@ -1593,6 +1630,18 @@
       box.dispatchEvent(new KeyboardEvent("keyup", { bubbles: true }));
     }
     picker.value = "";
+  });
+  // "Use {{ customer.traits.first_name }}" under a preview puts the name it probably meant
+  // in place of the one that would always print empty, wherever the template names it.
+  panel.addEventListener("click", (event) => {
+    const use = event.target.closest && event.target.closest("button.use-name");
+    const box = use && document.getElementById(use.dataset.into);
+    if (!box) return;
+    const name = use.dataset.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    box.value = box.value.replace(new RegExp(`(?<![\\w.])${name}(?![\\w])`, "g"), use.dataset.meant);
+    box.focus();
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    box.dispatchEvent(new KeyboardEvent("keyup", { bubbles: true }));
   });
   panel.addEventListener("input", markChanged);
   panel.addEventListener("change", markChanged);
@@ -1894,6 +1943,9 @@
         later(() => { if (!mapBox.hidden) addMinimap(); }, { timeout: 1000 });
       });
       setStatus(`Revision ${revision}`);
+      // A link to one step (from the publish review) opens the canvas on its form.
+      const asked = new URLSearchParams(window.location.search).get("step");
+      if (asked) focusNode(asked);
       root.dataset.ready = "true";
     })
     .catch(() => setStatus("The draft could not be loaded; reload the page.", true));

@@ -33,17 +33,16 @@ def test_the_plus_below_an_output_adds_the_next_step_connected_there(
 ):
     journey, errors = _open_cart_recovery(page, live_server, session, settings)
     count = "window.throughlineDesigner.graph.getNodes().length"
-    # A connected output has no "+"; a free one has, named for a screen reader.
-    expect(page.locator('[data-node-id="start"] .port-add')).to_be_hidden()
+    # A "+" below every output, named for a screen reader.
     plus = page.get_by_role("button", name="Add a step after", exact=False).filter(
         visible=True
     )
-    expect(plus).to_have_count(2)  # the sends' "if it fails"
-    mail_plus = page.locator('[data-node-id="mail"] .port-add:not([display=none])')
-    expect(mail_plus).to_have_attribute(
-        "aria-label",
-        "Add a step after Send via Email provider (SMS provider if it fails): "
+    expect(plus).to_have_count(9)
+    mail_plus = page.get_by_role(
+        "button",
+        name="Add a step after Send via Email provider (SMS provider if it fails): "
         "Still thinking? (if it fails)",
+        exact=True,
     )
     before = page.evaluate(_EDGES)
 
@@ -59,7 +58,6 @@ def test_the_plus_below_an_output_adds_the_next_step_connected_there(
     boxes = page.evaluate(_BOXES)
     _apart(boxes)
     assert boxes["update_profile_1"][1] > boxes["mail"][1] + boxes["mail"][3]
-    expect(mail_plus).to_be_hidden()  # taken now
     expect(page.locator("#save-status")).to_have_text("Saved · revision 2")
     page.screenshot(path=str(screenshot_dir / "added-after.png"))
 
@@ -80,6 +78,39 @@ def test_the_plus_below_an_output_adds_the_next_step_connected_there(
     expect(
         page.get_by_role("button", name="Add a step after Wait 1 hour")
     ).to_be_visible()
+    assert errors == []
+
+
+def test_the_plus_below_a_connected_output_puts_the_step_in_between(
+    page: Page, live_server, session, settings
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    count = "window.throughlineDesigner.graph.getNodes().length"
+    before = page.evaluate(_EDGES)
+    boxes = page.evaluate(_BOXES)
+    page.get_by_role(
+        "button", name="Add a step after When cart_abandoned", exact=False
+    ).click()
+    dialog = page.get_by_role("dialog", name="Add a step after Trigger")
+    expect(dialog).to_contain_text(
+        "The new step goes in between, before Wait for order_completed, up to 1 hour."
+    )
+    dialog.get_by_role("button", name="Update profile").click()
+    page.wait_for_function(f"{count} === 7")
+    edges = page.evaluate(_EDGES)
+    assert "start:out>update_profile_1" in edges
+    assert "update_profile_1:out>wait" in edges
+    assert "start:out>wait" not in edges
+    # The steps after it moved down a row to make room; none overlap.
+    moved = page.evaluate(_BOXES)
+    _apart(moved)
+    assert moved["wait"][1] > boxes["wait"][1]
+    assert moved["start"] == boxes["start"]
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 2")
+    page.keyboard.press("Control+z")  # one undo: step, edges and moves
+    page.wait_for_function(f"{count} === 6")
+    assert page.evaluate(_EDGES) == before
+    assert page.evaluate(_BOXES) == boxes
     assert errors == []
 
 

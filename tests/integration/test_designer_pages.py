@@ -956,4 +956,4 @@ def test_a_name_that_would_send_empty_is_pointed_out_on_the_step_and_before_publ
     page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
     warnings = page.split('id="warnings-h"')[1].split("</section>")[0]
     assert "{{ customer.first_name }} in “subject” is always empty" in warnings
-    assert f"/journeys/{journey.id}/nodes/welcome" in warnings
+    assert f"/journeys/{journey.id}?step=welcome" in warnings

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import abort, render_template, request, url_for
 
 from engine import graph, journeys, review, samples, stats, templates
-from engine.channels import channel_slugs
+from engine.channels import channel_names
 from engine.journeys import JourneyError
 from engine.models import Journey, JourneyStatus, Role
 from webapp.designer import bp, node_forms, palette, rule_builder
@@ -58,7 +58,7 @@ def _node_form(
         return None
     form = form_class(formdata=formdata, prefix=f"n-{node['id']}")
     if isinstance(form, node_forms._Channels):
-        form.set_channels(sorted(channel_slugs(db())))
+        form.set_channels(channel_names(db()))
     return form
 
 
@@ -112,6 +112,9 @@ class Preview:
     error: str | None = None
     line: int | None = None
     source: str | None = None
+    template_id: str = ""
+    # Names that would always print empty, each with the one it probably meant.
+    unknown: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _sample_traits(form: Any) -> tuple[dict[str, Any] | None, str | None]:
@@ -142,6 +145,8 @@ def _previews(form: Any, document: dict[str, Any]) -> dict[str, Any]:
         item = Preview(
             dom_id(f"{form.message.name}.{index}.preview"),
             row.values["name"].strip() or f"field {index + 1}",
+            template_id=form.message.part_id(index, "template"),
+            unknown=templates.unknown_names(source),
         )
         try:
             output = templates.render(source, sample.scope)
@@ -226,7 +231,10 @@ def _panel(
         item=item,
         form=form,
         problems=mine,
-        warnings=review.template_warnings(node, None),
+        # A send's message fields say it under their previews, as they are typed.
+        warnings=[]
+        if isinstance(form, node_forms.SendForm)
+        else review.template_warnings(node, None),
         can_edit=_can_edit(journey),
         post_url=url_for(
             "designer.save_node", journey_id=journey.id, node_id=node["id"]
