@@ -1606,8 +1606,15 @@
   let panelDirty = false;
   function markChanged(event) {
     const form = event.target.closest && event.target.closest("form[hx-post]");
-    if (!form || !panel.contains(form) || /(^|-)sample$/.test(event.target.name || "")) return;
+    if (!form || !panel.contains(form) || /(^|-)sample(_customer|_find)?$/.test(event.target.name || "")) return;
     panelDirty = true;
+    // A field's error goes once the field is changed; the save judges it again.
+    const field = event.target;
+    if (field.getAttribute("aria-invalid") === "true") {
+      const said = document.getElementById(field.getAttribute("aria-describedby") || "");
+      if (said && said.classList.contains("field-error")) said.remove();
+      field.removeAttribute("aria-invalid");
+    }
     if (!form.querySelector(".pending")) {
       const note = element("p", "muted small pending", "Changed: saved when you choose another step, or now with Save.");
       note.setAttribute("role", "status");
@@ -1642,6 +1649,19 @@
     box.focus();
     box.dispatchEvent(new Event("input", { bubbles: true }));
     box.dispatchEvent(new KeyboardEvent("keyup", { bubbles: true }));
+  });
+  // The customer picked for the previews stays picked on the other steps of the journey,
+  // for as long as the tab is open.
+  const sampleKey = `throughline.preview-customer.${window.location.pathname}`;
+  function sampleCustomer() {
+    try { return sessionStorage.getItem(sampleKey) || ""; } catch (e) { return ""; }
+  }
+  panel.addEventListener("change", (event) => {
+    const picked = event.target.closest && event.target.closest("select.sample-customer");
+    if (!picked) return;
+    try {
+      if (picked.value) sessionStorage.setItem(sampleKey, picked.value); else sessionStorage.removeItem(sampleKey);
+    } catch (e) { /* private mode: the choice lasts as long as the form */ }
   });
   panel.addEventListener("input", markChanged);
   panel.addEventListener("change", markChanged);
@@ -1694,7 +1714,9 @@
     if (root.classList.contains("panel-closed")) showPanel(true);
     if (isNote(node)) { showNotePanel(node); return; }
     await whenSaved();
-    const url = panel.dataset.panelUrl.replace("__node__", encodeURIComponent(node.id));
+    let url = panel.dataset.panelUrl.replace("__node__", encodeURIComponent(node.id));
+    const previewFor = sampleCustomer();
+    if (previewFor) url += `?customer=${encodeURIComponent(previewFor)}`;
     if (!root.dataset.version) htmx.ajax("GET", url, { target: "#node-panel", swap: "innerHTML" });
   });
   graph.on("blank:click", () => { panelNode = null; });

@@ -1,5 +1,8 @@
-"""Building by hand: a "+" below each free output adds the next step, and a step dropped
-on an edge goes in between."""
+"""Building by hand: a "+" below each output adds the next step (in between, below a
+connected one), a step dropped on an edge goes in between, and a send's preview is for the
+customer picked."""
+
+import re
 
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
@@ -236,5 +239,69 @@ def test_a_name_picked_under_a_template_goes_in_where_the_cursor_is(
     expect(panel.locator(".preview").first).not_to_contain_text("Still thinking, ?")
     expect(panel.locator(".pending")).to_be_visible()  # saved on the way out, as typed
     # The send's form, its pickers and the "+" below the outputs pass axe's checks.
+    assert serious_violations(page) == []
+    assert errors == []
+
+
+def test_the_preview_is_for_the_customer_picked_by_search_on_every_step(
+    page: Page, live_server, session, settings, screenshot_dir
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    page.locator('[data-node-id="mail"] .step-summary').click()
+    panel = page.locator("#node-panel")
+    template = panel.get_by_label("Template of subject")
+    template.fill("Hi {{ customer.traits.first_name }}")
+    template.press("End")  # previews follow the keys typed
+    preview = panel.locator(".preview").first
+    status = panel.locator("#sample-status")
+    expect(preview).to_contain_text("Hi Katherine")
+    expect(status).to_have_text(
+        "Previews use the newest customer, katherine@example.com."
+    )
+
+    # By keyboard: type in the search box, Tab to the list, an arrow key picks.
+    panel.get_by_text("Preview for another customer").click()
+    search = panel.get_by_label("Find a customer by email, phone, id or profile number")
+    search.focus()
+    page.keyboard.type("ada@")
+    picked = panel.get_by_label("Preview for", exact=True)
+    expect(picked.locator("option")).to_have_text(
+        ["The newest customer", re.compile(r"Ada, ada@example\.com \(#\d+\)")]
+    )
+    page.keyboard.press("Tab")
+    expect(picked).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(preview).to_contain_text("Hi Ada")
+    expect(status).to_contain_text("Previews use ada@example.com")
+    traits = panel.get_by_label("Their traits for the preview (JSON)")
+    expect(traits).to_have_value(re.compile(r'"first_name": "Ada"'))
+    panel.locator(".sample").scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "preview-customer.png"))
+
+    # By phone number as people write it, and a search that finds no one.
+    search.fill("+1 555 0177")
+    expect(picked.locator("option")).to_contain_text(["Alan, +15550177"])
+    search.fill("nobody@")
+    expect(picked.locator("option[disabled]")).to_have_text(
+        "No customer matches “nobody@”"
+    )
+    expect(picked).to_contain_text("Ada, ada@example.com")  # still the one chosen
+
+    # Typed traits still try other values.
+    traits.fill('{"first_name": "Kay"}')
+    traits.press("End")
+    expect(preview).to_contain_text("Hi Kay")
+    expect(status).to_contain_text("with the sample traits below")
+
+    # Another step of the journey previews for the same customer, also after a reload.
+    page.locator('[data-node-id="call"] .step-summary').click()
+    expect(panel.get_by_role("heading", name="Send")).to_be_visible()
+    expect(panel.locator('[data-panel-node="call"]')).to_be_attached()
+    expect(panel.locator(".preview").first).to_contain_text("Call Ada")
+    expect(panel.locator("#sample-status")).to_contain_text("ada@example.com")
+    page.reload()
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+    page.locator('[data-node-id="mail"] .step-summary').click()
+    expect(panel.locator("#sample-status")).to_contain_text("ada@example.com")
     assert serious_violations(page) == []
     assert errors == []

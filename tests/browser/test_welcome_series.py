@@ -112,6 +112,8 @@ def test_a_first_time_marketer_builds_and_publishes_the_welcome_series(
 
     # The welcome email, its subject typed with a slip: customer.first_name.
     panel.get_by_label("Channel", exact=True).select_option("email")
+    # The channel's "choose" goes with the choice, before any save.
+    expect(panel.get_by_text("choose the channel to send through")).to_have_count(0)
     panel.get_by_label("Field", exact=True).fill("subject")
     template = panel.locator("textarea.template")
     template.click()

@@ -338,8 +338,13 @@ class SendForm(NodeForm, _Channels):
         "Still thinking, {{ customer.traits.first_name }}?",
     )
     fallback_channel = SelectField("If it fails, try", validators=[Optional()])
-    sample = TextAreaField("Preview with these traits (JSON)", validators=[Optional()])
-    not_config = ("sample",)
+    # Who the preview is for (a profile number; empty: the newest customer) and their
+    # traits as JSON, which the marketer may change to try other values.
+    sample_customer = StringField("Preview for", validators=[Optional()])
+    sample = TextAreaField(
+        "Their traits for the preview (JSON)", validators=[Optional()]
+    )
+    not_config = ("sample", "sample_customer")
 
     def _channel_fields(self) -> list[SelectField]:
         return [self.channel, self.fallback_channel]
