@@ -716,7 +716,7 @@ def test_the_preview_renders_each_message_field_and_names_a_broken_line(
     text = marketer.post(
         f"/journeys/{journey.id}/nodes/mail/preview", data=posted
     ).get_data(as_text=True)
-    assert "The sample traits are not JSON" in text and "Hi Ada" in text
+    assert "The traits cannot be read at line 1" in text and "Hi Ada" in text
     posted["n-mail-sample"] = '{"first_name": "Grace"}'
     text = marketer.post(
         f"/journeys/{journey.id}/nodes/mail/preview", data=posted

@@ -64,15 +64,17 @@ def _sample_traits(form: Any) -> tuple[dict[str, Any] | None, str | None]:
     text = (form.sample.data or "").strip()
     if not text:
         return None, None
+    example = '{"first_name": "Ada", "tier": "vip"}'
     try:
         traits = json.loads(text)
     except json.JSONDecodeError as error:
         return (
             None,
-            f"The sample traits are not JSON: {error.msg} (line {error.lineno}).",
+            f"The traits cannot be read at line {error.lineno}, character "
+            f"{error.colno}: write them as {example}, names and text in double quotes.",
         )
     if not isinstance(traits, dict):
-        return None, 'The sample traits must be an object, e.g. {"first_name": "Ada"}.'
+        return None, f"Write the traits as names with their values, e.g. {example}."
     return traits, None
 
 
