@@ -1823,28 +1823,110 @@
     return events;
   }
 
-  // The sample customer's traits: "name: value" lines (numbers and true/false as such), or
-  // a JSON object.
-  function readTraits(text) {
-    const trimmed = text.trim();
-    if (!trimmed) return {};
-    if (trimmed.startsWith("{")) {
-      try { return JSON.parse(trimmed); } catch (e) {
-        throw new Error(`The traits are not JSON (${e.message}); or write one per line, e.g. first_name: Ada.`);
-      }
-    }
+  // The sample customer's traits: a table of names and values (numbers and true/false taken
+  // as such), or the same as JSON for those who prefer it.
+  const traitRows = document.getElementById("sim-trait-rows");
+  const traitsJson = document.getElementById("sim-traits-json");
+  const traitsMode = document.getElementById("sim-traits-mode");
+  const addTrait = document.getElementById("sim-add-trait");
+  function cell(child) {
+    const td = document.createElement("td");
+    td.append(child);
+    return td;
+  }
+  function traitRow(name, value) {
+    const row = document.createElement("tr");
+    const nameBox = Object.assign(document.createElement("input"), { type: "text", value: name, className: "sim-trait-name", autocomplete: "off", spellcheck: false });
+    const valueBox = Object.assign(document.createElement("input"), { type: "text", value, className: "sim-trait-value", autocomplete: "off" });
+    const remove = Object.assign(document.createElement("button"), { type: "button", className: "rb-remove sim-trait-remove", textContent: "✕" });
+    row.append(cell(nameBox), cell(valueBox), cell(remove));
+    return row;
+  }
+  function numberTraits() {
+    [...traitRows.rows].forEach((row, index) => {
+      row.querySelector(".sim-trait-name").setAttribute("aria-label", `Name of trait ${index + 1}`);
+      row.querySelector(".sim-trait-value").setAttribute("aria-label", `Value of trait ${index + 1}`);
+      const remove = row.querySelector(".sim-trait-remove");
+      remove.setAttribute("aria-label", `Remove trait ${index + 1}`);
+      remove.title = "Remove this trait";
+    });
+  }
+  function showTraits(traits) {
+    const rows = Object.entries(traits).map(([name, value]) =>
+      traitRow(name, typeof value === "string" ? value : JSON.stringify(value)));
+    traitRows.replaceChildren(...(rows.length ? rows : [traitRow("", "")]));
+    numberTraits();
+  }
+  function typedValue(raw) {
+    if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+    if (raw === "true" || raw === "false") return raw === "true";
+    if (/^[[{]/.test(raw)) { try { return JSON.parse(raw); } catch (e) { /* text after all */ } }
+    return raw;
+  }
+  function tableTraits() {
     const traits = {};
-    trimmed.split("\n").forEach((line, index) => {
-      if (!line.trim()) return;
-      const found = line.match(/^\s*([^:=]+?)\s*[:=]\s*(.*?)\s*$/);
-      if (!found) throw new Error(`Trait line ${index + 1}: write name: value, e.g. tier: vip.`);
-      const raw = found[2];
-      let value = raw;
-      if (/^-?\d+(\.\d+)?$/.test(raw)) value = Number(raw);
-      else if (raw === "true" || raw === "false") value = raw === "true";
-      traits[found[1]] = value;
+    [...traitRows.rows].forEach((row, index) => {
+      const name = row.querySelector(".sim-trait-name").value.trim();
+      const raw = row.querySelector(".sim-trait-value").value.trim();
+      if (!name && !raw) return;
+      if (!name) throw new Error(`Trait ${index + 1}: give it a name, e.g. tier.`);
+      traits[name] = typedValue(raw);
     });
     return traits;
+  }
+  function jsonTraits() {
+    const text = traitsJson.value.trim();
+    if (!text) return {};
+    let traits;
+    try { traits = JSON.parse(text); } catch (e) {
+      throw new Error('The traits cannot be read: write them as {"first_name": "Ada", "tier": "vip"}, names and text in double quotes.');
+    }
+    if (!traits || typeof traits !== "object" || Array.isArray(traits)) {
+      throw new Error('Write the traits as names with their values, e.g. {"first_name": "Ada", "tier": "vip"}.');
+    }
+    return traits;
+  }
+  function readTraits() {
+    return traitsJson.hidden ? tableTraits() : jsonTraits();
+  }
+  if (traitRows) {
+    showTraits(JSON.parse(traitRows.closest("[data-traits]").dataset.traits));
+    addTrait.addEventListener("click", () => {
+      const row = traitRow("", "");
+      traitRows.append(row);
+      numberTraits();
+      row.querySelector("input").focus();
+    });
+    traitRows.addEventListener("click", (event) => {
+      const remove = event.target.closest(".sim-trait-remove");
+      if (!remove) return;
+      const row = remove.closest("tr");
+      const next = row.nextElementSibling || row.previousElementSibling;
+      row.remove();
+      if (!traitRows.rows.length) traitRows.append(traitRow("", ""));
+      numberTraits();
+      (next && next.isConnected ? next.querySelector("input") : addTrait).focus();
+    });
+    // Table and JSON show the same traits: switching carries them over.
+    traitsMode.addEventListener("click", () => {
+      const error = document.getElementById("sim-error");
+      error.hidden = true;
+      const table = document.getElementById("sim-trait-table");
+      try {
+        if (traitsJson.hidden) traitsJson.value = JSON.stringify(tableTraits(), null, 2);
+        else showTraits(jsonTraits());
+      } catch (e) {
+        error.textContent = e.message;
+        error.hidden = false;
+        return;
+      }
+      const toJson = traitsJson.hidden;
+      traitsJson.hidden = !toJson;
+      table.hidden = toJson;
+      addTrait.hidden = toJson;
+      traitsMode.textContent = toJson ? "Edit the traits in a table" : "Edit the traits as JSON";
+      (toJson ? traitsJson : traitRows.querySelector("input")).focus();
+    });
   }
 
   function unlight() {
@@ -1917,7 +1999,7 @@
       error.hidden = true;
       let body;
       try {
-        const traits = readTraits(document.getElementById("sim-traits").value);
+        const traits = readTraits();
         body = { customer: { traits }, events: readEvents(document.getElementById("sim-events").value) };
       } catch (e) {
         error.textContent = e.message;
