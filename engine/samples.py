@@ -131,7 +131,16 @@ def field_suggestions(
     return [FieldHint(path, note) for path, note in hints.items()]
 
 
-def _sample_customer(session: Session) -> tuple[dict[str, Any], str]:
+def _sample_customer(
+    session: Session, customer_id: int | None = None
+) -> tuple[dict[str, Any], str]:
+    chosen = session.get(Customer, customer_id) if customer_id else None
+    if chosen is not None and chosen.merged_into_id is None:
+        scope = customers.scope_of(session, chosen)
+        return (
+            scope,
+            f"{scope.get('email') or scope.get('phone') or scope['id']} (#{chosen.id})",
+        )
     customer = session.scalar(
         select(Customer)
         .where(Customer.merged_into_id.is_(None))
@@ -179,13 +188,15 @@ def sample_scope(
     session: Session,
     trigger_event: str | None,
     traits: Mapping[str, Any] | None = None,
+    customer_id: int | None = None,
 ) -> Sample:
-    """What a template sees for the newest customer and the latest trigger event.
+    """What a template sees for a customer and the latest trigger event.
 
-    With no customers yet, a sample profile from the demo data stands in; `traits`, when
+    The customer is the profile `customer_id` names (one the marketer picked), else the newest;
+    with no customers yet, a sample profile from the demo data stands in. `traits`, when
     given, replace the customer's traits (the designer lets a marketer try other values).
     """
-    customer, label = _sample_customer(session)
+    customer, label = _sample_customer(session, customer_id)
     if traits is not None and dict(traits) != customer.get("traits"):
         customer["traits"] = copy.deepcopy(dict(traits))
         label += ", with the sample traits below"

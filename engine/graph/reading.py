@@ -32,12 +32,14 @@ def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
         version = raw.get("schema")
         step = UPGRADES.get(version) if isinstance(version, str) else None
         if step is None or version in seen:
-            known = ", ".join([*UPGRADES, SCHEMA])
+            known = ", ".join(f"“{v}”" for v in [*UPGRADES, SCHEMA])
+            what = f"“{version}”" if isinstance(version, str) else "not named"
             raise DocumentError(
                 [
                     Problem(
                         None,
-                        f"unknown schema {version!r}; this version reads {known}",
+                        f"the file's journey format ({what}) is not one this version of "
+                        f"Throughline reads; it reads {known}",
                         "schema",
                     )
                 ]
@@ -48,21 +50,31 @@ def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _event_rule(
-    raw: Any, where: str, problems: list[Problem], with_within: bool
+    raw: Any, where: str, named: str, problems: list[Problem], with_within: bool
 ) -> EventRule | None:
+    """`where`: its path in the document; `named`: what a marketer calls it."""
     allowed = {"event", "where", "within"} if with_within else {"event", "where"}
+    example = "order_completed" if with_within else "unsubscribed"
     if not isinstance(raw, dict):
         problems.append(
-            Problem(None, f"{where} must be an object with an event", where)
+            Problem(
+                None, f"{named} cannot be read: name its event, e.g. {example}", where
+            )
         )
         return None
     for key in sorted(set(raw) - allowed):
         problems.append(
-            Problem(None, f"{key!r} is not a setting of {where}", f"{where}.{key}")
+            Problem(
+                None,
+                f"“{key}” is not a setting of {named}; remove it",
+                f"{where}.{key}",
+            )
         )
     event = raw.get("event")
     if not isinstance(event, str):
-        problems.append(Problem(None, f"{where} needs an event type", f"{where}.event"))
+        problems.append(
+            Problem(None, f"{named} needs an event, e.g. {example}", f"{where}.event")
+        )
         return None
     return EventRule(
         event, raw.get("where"), raw.get("within") if with_within else None
@@ -72,17 +84,30 @@ def _event_rule(
 def parse(raw: Any) -> Document:
     """Read a document (any known version), or raise DocumentError naming every problem."""
     if not isinstance(raw, dict):
-        raise DocumentError([Problem(None, "a journey document is a JSON object")])
+        raise DocumentError(
+            [
+                Problem(
+                    None,
+                    "the file does not hold a journey; export one from Throughline "
+                    "and import that file",
+                )
+            ]
+        )
     problems: list[Problem] = []
     if "schema" in raw:
         raw = upgrade(raw)
     else:
         problems.append(
-            Problem(None, f'the document needs "schema": "{SCHEMA}"', "schema")
+            Problem(
+                None,
+                "the file does not say which journey format it is in; a journey "
+                f"exported from Throughline says “{SCHEMA}”",
+                "schema",
+            )
         )
     for key in sorted(set(raw) - set(TOP_LEVEL)):
         problems.append(
-            Problem(None, f"{key!r} is not part of a journey document", key)
+            Problem(None, f"“{key}” is not part of a journey; remove it", key)
         )
     name = raw.get("name")
     if not isinstance(name, str):
@@ -94,17 +119,24 @@ def parse(raw: Any) -> Document:
     parsed_nodes: list[Node] = []
     raw_nodes = raw.get("nodes")
     if not isinstance(raw_nodes, list):
-        problems.append(Problem(None, "nodes must be a list", "nodes"))
+        problems.append(
+            Problem(None, "the journey's steps cannot be read from the file", "nodes")
+        )
         raw_nodes = []
     if len(raw_nodes) > MAX_NODES:
         problems.append(
-            Problem(None, f"a journey has at most {MAX_NODES} nodes", "nodes")
+            Problem(None, f"a journey has at most {MAX_NODES} steps", "nodes")
         )
     for index, item in enumerate(raw_nodes):
         where = f"nodes[{index}]"
+        step = f"step {index + 1} of the file"
         if not isinstance(item, dict):
             problems.append(
-                Problem(None, f"{where} must be an object {{id, type, config}}", where)
+                Problem(
+                    None,
+                    f"{step} cannot be read: a step has an id, a type and its settings",
+                    where,
+                )
             )
             continue
         node_id, kind, config = item.get("id"), item.get("type"), item.get("config", {})
@@ -113,7 +145,8 @@ def parse(raw: Any) -> Document:
             problems.append(
                 Problem(
                     label,
-                    f"{key!r} is not part of a node (use config)",
+                    f"“{key}” is not part of a step; remove it, or move it into the "
+                    "step's settings",
                     f"{where}.{key}",
                 )
             )
@@ -121,15 +154,21 @@ def parse(raw: Any) -> Document:
             problems.append(
                 Problem(
                     label,
-                    f"{where} needs an id of 1-100 letters, digits, _ or -",
+                    f"{step} needs an id of 1-100 letters, digits, _ or -",
                     f"{where}.id",
                 )
             )
         if not isinstance(kind, str):
-            problems.append(Problem(label, f"{where} needs a type", f"{where}.type"))
+            problems.append(
+                Problem(
+                    label,
+                    f"{step} needs a type, e.g. send or wait",
+                    f"{where}.type",
+                )
+            )
         if not isinstance(config, dict):
             problems.append(
-                Problem(label, "config must be an object", f"{where}.config")
+                Problem(label, "the step's settings cannot be read", f"{where}.config")
             )
         text = item.get("label")
         if text is not None and (
@@ -156,7 +195,13 @@ def parse(raw: Any) -> Document:
     parsed_edges: list[Edge] = []
     raw_edges = raw.get("edges")
     if not isinstance(raw_edges, list):
-        problems.append(Problem(None, "edges must be a list", "edges"))
+        problems.append(
+            Problem(
+                None,
+                "the connections between the steps cannot be read from the file",
+                "edges",
+            )
+        )
         raw_edges = []
     for index, item in enumerate(raw_edges):
         source = item.get("from") if isinstance(item, dict) else None
@@ -173,7 +218,8 @@ def parse(raw: Any) -> Document:
             problems.append(
                 Problem(
                     source if isinstance(source, str) else None,
-                    f'edge {index} must be {{"from": node, "to": node, "port"?: name}}',
+                    f"connection {index + 1} of the file cannot be read: it names the "
+                    "step it leaves and the step it goes to",
                     edge=index,
                 )
             )
@@ -184,12 +230,20 @@ def parse(raw: Any) -> Document:
     raw_entry = raw.get("entry", {})
     if not isinstance(raw_entry, dict):
         problems.append(
-            Problem(None, "entry must be an object {reentry, max_entries}", "entry")
+            Problem(
+                None,
+                "who may enter the journey, and how often, cannot be read from the file",
+                "entry",
+            )
         )
     else:
         for key in sorted(set(raw_entry) - {"reentry", "max_entries"}):
             problems.append(
-                Problem(None, f"{key!r} is not a setting of entry", f"entry.{key}")
+                Problem(
+                    None,
+                    f"“{key}” is not a setting of who may enter; remove it",
+                    f"entry.{key}",
+                )
             )
         entry = Entry(
             raw_entry.get("reentry", "after_exit"), raw_entry.get("max_entries")
@@ -197,19 +251,33 @@ def parse(raw: Any) -> Document:
 
     goal = None
     if raw.get("goal") is not None:
-        goal = _event_rule(raw["goal"], "goal", problems, with_within=True)
+        goal = _event_rule(raw["goal"], "goal", "the goal", problems, with_within=True)
     exits: list[EventRule] = []
     raw_exits = raw.get("exit_on", [])
     if not isinstance(raw_exits, list):
-        problems.append(Problem(None, "exit_on must be a list of {event}", "exit_on"))
+        problems.append(
+            Problem(None, "the exit events cannot be read from the file", "exit_on")
+        )
         raw_exits = []
     for index, item in enumerate(raw_exits):
-        found = _event_rule(item, f"exit_on[{index}]", problems, with_within=False)
+        found = _event_rule(
+            item,
+            f"exit_on[{index}]",
+            f"exit event {index + 1}",
+            problems,
+            with_within=False,
+        )
         if found:
             exits.append(found)
     layout = raw.get("layout", {})
     if not isinstance(layout, dict):
-        problems.append(Problem(None, "layout must be an object", "layout"))
+        problems.append(
+            Problem(
+                None,
+                "where the steps sit on the canvas cannot be read from the file",
+                "layout",
+            )
+        )
     if problems:
         raise DocumentError(problems)
     return Document(

@@ -28,7 +28,7 @@ def _cases(config: Config) -> list[dict[str, Any]]:
 class Switch(NodeType):
     type_name = "switch"
     label = "Switch"
-    help = "Tests cases in order and follows the first that holds; otherwise the default path."
+    help = "Tests cases in order and follows the first that holds; when none does, the path otherwise."
     fields = {"cases": "list of {port, rule}, tested in order"}
 
     def ports(self, config: Config) -> list[Port]:
@@ -74,7 +74,8 @@ class Switch(NodeType):
             f"{_words.name(case.get('port'))} if {rules.describe(case.get('rule'))}"
             for case in _cases(config)
         ]
-        return "Switch: " + "; ".join([*cases, "else default"])
+        # The canvas calls the default path "otherwise"; the summary reads the same way.
+        return "Switch: " + "; ".join([*cases, "otherwise if none of these"])
 
     def run(self, ctx: RunContext) -> Outcome:
         for case in _cases(ctx.config):

@@ -20,7 +20,7 @@ from engine.nodes import (
 class Wait(NodeType):
     type_name = "wait"
     label = "Wait"
-    help = "Holds the customer here for a while, e.g. PT1H (an hour) or P2D (two days)."
+    help = "Holds the customer here for a while, e.g. an hour or two days."
     fields = {"duration": "ISO 8601 duration"}
     waits = True
 

@@ -148,7 +148,7 @@
     },
     out: {
       position: "bottom",
-      // Below a free output, under its name, a "+" adds the next step there (see addAfter).
+      // Below each output, under its name, a "+" adds the next step there (see addAfter).
       // It belongs to the port's label, so that the port itself stays the one circle that
       // edges are drawn from.
       label: {
@@ -185,10 +185,10 @@
     return (node && edgeLabel(node, port.name)) || port.name;
   }
 
-  // The "+" below a free output of an editable journey: its attributes (shown or not, and
-  // what it says to a screen reader).
+  // The "+" below each output of an editable journey: its attributes (shown or not, and
+  // what it says to a screen reader). Below a connected output it puts the step in between.
   function addAttrs(port, isConnected, step) {
-    if (!editable || isConnected) return { display: "none", tabindex: -1, "aria-label": null };
+    if (!editable) return { display: "none", tabindex: -1, "aria-label": null };
     const words = port.name === "out" ? "" : ` (${edgeLabel(step, port.name) || port.name})`;
     return { display: null, tabindex: 0, "aria-label": `Add a step after ${stepName(step)}${words}` };
   }
@@ -270,7 +270,8 @@
       label: { fontSize: 12, fill: "#24324d", fontWeight: 600, textAnchor: "middle", textVerticalAnchor: "middle", pointerEvents: "none" },
       body: { fill: "#ffffff", stroke: "#b9c4d8", strokeWidth: 1, rx: 4, ry: 4, height: 18, y: -9 },
     },
-    position: { distance: 18 },
+    // Past the "+" below the port, which stays clear of the words.
+    position: { distance: 40 },
   };
   // Steps and edges are shapes of their own: what they share is set once here, not copied
   // into each of a journey's hundreds of cells.
@@ -652,9 +653,12 @@
   }
 
   function updatePorts(ports) {
-    // Keep the ports that stay (and their edges); add the new ones, drop the gone ones.
+    // Keep the ports that stay (and their edges); add the new ones, drop the gone ones. A
+    // step the answer does not know was added since its document was sent (a form saved on
+    // the way to a new step): it keeps its ports until the canvas's own save answers.
     loading = true;
     for (const node of steps()) {
+      if (!(node.id in ports)) continue;
       const used = new Set(graph.getConnectedEdges(node, { outgoing: true }).map((edge) => edge.getSourcePortId()));
       const wanted = portItems(node.getData(), ports[node.id] || [], used);
       const wantedIds = new Set(wanted.map((p) => p.id));
@@ -1357,7 +1361,8 @@
 
   // ---- the "+" below an output ---------------------------------------------------------
   // It lists the step types; the one chosen goes below the output, clear of other steps, and
-  // is connected from it. Step and edge are one change: one undo takes both away.
+  // is connected from it. Below a connected output it goes in between: the steps after it
+  // move down a row to make room. Step, edges and moves are one change: one undo.
 
   const addDialog = document.getElementById("add-dialog");
   let addFrom = null;
@@ -1365,6 +1370,8 @@
     const name = port.replace(/^out:/, "");
     return name === "out" ? "" : ` (${edgeLabel(node, name) || name})`;
   }
+  const edgeFrom = (node, port) =>
+    graph.getConnectedEdges(node, { outgoing: true }).find((edge) => edge.getSourcePortId() === port);
   function openAdd(node, port) {
     if (!editable || !addDialog) return;
     addFrom = { node: node.id, port };
@@ -1372,22 +1379,52 @@
     addDialog.querySelector("[data-add-from]").textContent =
       `${data.label || (byType[data.type] || {}).label || data.type}${portWords(node, port)}`;
     addDialog.querySelector("[data-add-summary]").textContent = data.label ? data.summary || "" : stepName(node);
+    const next = edgeFrom(node, port);
+    const target = next && next.getTargetCell();
+    addDialog.querySelector("[data-add-where]").textContent = target
+      ? `The new step goes in between, before ${stepName(target)}.`
+      : "The new step goes below it, connected.";
     addDialog.showModal();
     addDialog.querySelector("[data-add-type]").focus();
+  }
+  // The steps reachable from `start` (itself included) but not `source`.
+  function after(start, source) {
+    const found = new Set();
+    const todo = [start];
+    while (todo.length) {
+      const node = todo.pop();
+      if (!node || node === source || found.has(node)) continue;
+      found.add(node);
+      for (const edge of graph.getConnectedEdges(node, { outgoing: true })) todo.push(edge.getTargetCell());
+    }
+    return [...found];
   }
   function addAfter(node, port, type) {
     const item = byType[type];
     const at = node.getPosition();
     const offset = node.getPortsPosition("out")[port];
     const x = at.x + (offset ? offset.position.x : NODE_W / 2) - NODE_W / 2;
-    const spot = freeSpot({ x, y: at.y + NODE_H + RANK_GAP });
+    const row = at.y + NODE_H + RANK_GAP;
+    const next = edgeFrom(node, port);
+    const target = next && next.getTargetCell();
+    const between = Boolean(target && target.isNode() && canSplice(type, item.ports));
     let added = null;
     graph.batchUpdate("add-after", () => {
-      added = graph.addNode(nodeSpec({ id: newId(type), type, config: structuredClone(item.config) }, spot, item.ports));
-      for (const other of graph.getConnectedEdges(node, { outgoing: true })) {
-        if (other.getSourcePortId() === port) other.remove();
+      if (between) {
+        const below = after(target, node);
+        const room = NODE_H + RANK_GAP;
+        if (below.some((step) => step.getPosition().y < row + room)) {
+          for (const step of below) step.translate(0, room);
+        }
       }
-      graph.addEdge(edgeSpec(node.id, port.replace(/^out:/, ""), added.id, null, node));
+      const spot = freeSpot({ x, y: row });
+      added = graph.addNode(nodeSpec({ id: newId(type), type, config: structuredClone(item.config) }, spot, item.ports));
+      if (between) {
+        splice(next, added);
+      } else {
+        if (next) next.remove();
+        graph.addEdge(edgeSpec(node.id, port.replace(/^out:/, ""), added.id, null, node));
+      }
     });
     refreshPortText(node);
     selection.clean();
@@ -1569,8 +1606,15 @@
   let panelDirty = false;
   function markChanged(event) {
     const form = event.target.closest && event.target.closest("form[hx-post]");
-    if (!form || !panel.contains(form) || /(^|-)sample$/.test(event.target.name || "")) return;
+    if (!form || !panel.contains(form) || /(^|-)sample(_customer|_find)?$/.test(event.target.name || "")) return;
     panelDirty = true;
+    // A field's error goes once the field is changed; the save judges it again.
+    const field = event.target;
+    if (field.getAttribute("aria-invalid") === "true") {
+      const said = document.getElementById(field.getAttribute("aria-describedby") || "");
+      if (said && said.classList.contains("field-error")) said.remove();
+      field.removeAttribute("aria-invalid");
+    }
     if (!form.querySelector(".pending")) {
       const note = element("p", "muted small pending", "Changed: saved when you choose another step, or now with Save.");
       note.setAttribute("role", "status");
@@ -1593,6 +1637,31 @@
       box.dispatchEvent(new KeyboardEvent("keyup", { bubbles: true }));
     }
     picker.value = "";
+  });
+  // "Use {{ customer.traits.first_name }}" under a preview puts the name it probably meant
+  // in place of the one that would always print empty, wherever the template names it.
+  panel.addEventListener("click", (event) => {
+    const use = event.target.closest && event.target.closest("button.use-name");
+    const box = use && document.getElementById(use.dataset.into);
+    if (!box) return;
+    const name = use.dataset.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    box.value = box.value.replace(new RegExp(`(?<![\\w.])${name}(?![\\w])`, "g"), use.dataset.meant);
+    box.focus();
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    box.dispatchEvent(new KeyboardEvent("keyup", { bubbles: true }));
+  });
+  // The customer picked for the previews stays picked on the other steps of the journey,
+  // for as long as the tab is open.
+  const sampleKey = `throughline.preview-customer.${window.location.pathname}`;
+  function sampleCustomer() {
+    try { return sessionStorage.getItem(sampleKey) || ""; } catch (e) { return ""; }
+  }
+  panel.addEventListener("change", (event) => {
+    const picked = event.target.closest && event.target.closest("select.sample-customer");
+    if (!picked) return;
+    try {
+      if (picked.value) sessionStorage.setItem(sampleKey, picked.value); else sessionStorage.removeItem(sampleKey);
+    } catch (e) { /* private mode: the choice lasts as long as the form */ }
   });
   panel.addEventListener("input", markChanged);
   panel.addEventListener("change", markChanged);
@@ -1645,7 +1714,9 @@
     if (root.classList.contains("panel-closed")) showPanel(true);
     if (isNote(node)) { showNotePanel(node); return; }
     await whenSaved();
-    const url = panel.dataset.panelUrl.replace("__node__", encodeURIComponent(node.id));
+    let url = panel.dataset.panelUrl.replace("__node__", encodeURIComponent(node.id));
+    const previewFor = sampleCustomer();
+    if (previewFor) url += `?customer=${encodeURIComponent(previewFor)}`;
     if (!root.dataset.version) htmx.ajax("GET", url, { target: "#node-panel", swap: "innerHTML" });
   });
   graph.on("blank:click", () => { panelNode = null; });
@@ -1752,28 +1823,110 @@
     return events;
   }
 
-  // The sample customer's traits: "name: value" lines (numbers and true/false as such), or
-  // a JSON object.
-  function readTraits(text) {
-    const trimmed = text.trim();
-    if (!trimmed) return {};
-    if (trimmed.startsWith("{")) {
-      try { return JSON.parse(trimmed); } catch (e) {
-        throw new Error(`The traits are not JSON (${e.message}); or write one per line, e.g. first_name: Ada.`);
-      }
-    }
+  // The sample customer's traits: a table of names and values (numbers and true/false taken
+  // as such), or the same as JSON for those who prefer it.
+  const traitRows = document.getElementById("sim-trait-rows");
+  const traitsJson = document.getElementById("sim-traits-json");
+  const traitsMode = document.getElementById("sim-traits-mode");
+  const addTrait = document.getElementById("sim-add-trait");
+  function cell(child) {
+    const td = document.createElement("td");
+    td.append(child);
+    return td;
+  }
+  function traitRow(name, value) {
+    const row = document.createElement("tr");
+    const nameBox = Object.assign(document.createElement("input"), { type: "text", value: name, className: "sim-trait-name", autocomplete: "off", spellcheck: false });
+    const valueBox = Object.assign(document.createElement("input"), { type: "text", value, className: "sim-trait-value", autocomplete: "off" });
+    const remove = Object.assign(document.createElement("button"), { type: "button", className: "rb-remove sim-trait-remove", textContent: "✕" });
+    row.append(cell(nameBox), cell(valueBox), cell(remove));
+    return row;
+  }
+  function numberTraits() {
+    [...traitRows.rows].forEach((row, index) => {
+      row.querySelector(".sim-trait-name").setAttribute("aria-label", `Name of trait ${index + 1}`);
+      row.querySelector(".sim-trait-value").setAttribute("aria-label", `Value of trait ${index + 1}`);
+      const remove = row.querySelector(".sim-trait-remove");
+      remove.setAttribute("aria-label", `Remove trait ${index + 1}`);
+      remove.title = "Remove this trait";
+    });
+  }
+  function showTraits(traits) {
+    const rows = Object.entries(traits).map(([name, value]) =>
+      traitRow(name, typeof value === "string" ? value : JSON.stringify(value)));
+    traitRows.replaceChildren(...(rows.length ? rows : [traitRow("", "")]));
+    numberTraits();
+  }
+  function typedValue(raw) {
+    if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+    if (raw === "true" || raw === "false") return raw === "true";
+    if (/^[[{]/.test(raw)) { try { return JSON.parse(raw); } catch (e) { /* text after all */ } }
+    return raw;
+  }
+  function tableTraits() {
     const traits = {};
-    trimmed.split("\n").forEach((line, index) => {
-      if (!line.trim()) return;
-      const found = line.match(/^\s*([^:=]+?)\s*[:=]\s*(.*?)\s*$/);
-      if (!found) throw new Error(`Trait line ${index + 1}: write name: value, e.g. tier: vip.`);
-      const raw = found[2];
-      let value = raw;
-      if (/^-?\d+(\.\d+)?$/.test(raw)) value = Number(raw);
-      else if (raw === "true" || raw === "false") value = raw === "true";
-      traits[found[1]] = value;
+    [...traitRows.rows].forEach((row, index) => {
+      const name = row.querySelector(".sim-trait-name").value.trim();
+      const raw = row.querySelector(".sim-trait-value").value.trim();
+      if (!name && !raw) return;
+      if (!name) throw new Error(`Trait ${index + 1}: give it a name, e.g. tier.`);
+      traits[name] = typedValue(raw);
     });
     return traits;
+  }
+  function jsonTraits() {
+    const text = traitsJson.value.trim();
+    if (!text) return {};
+    let traits;
+    try { traits = JSON.parse(text); } catch (e) {
+      throw new Error('The traits cannot be read: write them as {"first_name": "Ada", "tier": "vip"}, names and text in double quotes.');
+    }
+    if (!traits || typeof traits !== "object" || Array.isArray(traits)) {
+      throw new Error('Write the traits as names with their values, e.g. {"first_name": "Ada", "tier": "vip"}.');
+    }
+    return traits;
+  }
+  function readTraits() {
+    return traitsJson.hidden ? tableTraits() : jsonTraits();
+  }
+  if (traitRows) {
+    showTraits(JSON.parse(traitRows.closest("[data-traits]").dataset.traits));
+    addTrait.addEventListener("click", () => {
+      const row = traitRow("", "");
+      traitRows.append(row);
+      numberTraits();
+      row.querySelector("input").focus();
+    });
+    traitRows.addEventListener("click", (event) => {
+      const remove = event.target.closest(".sim-trait-remove");
+      if (!remove) return;
+      const row = remove.closest("tr");
+      const next = row.nextElementSibling || row.previousElementSibling;
+      row.remove();
+      if (!traitRows.rows.length) traitRows.append(traitRow("", ""));
+      numberTraits();
+      (next && next.isConnected ? next.querySelector("input") : addTrait).focus();
+    });
+    // Table and JSON show the same traits: switching carries them over.
+    traitsMode.addEventListener("click", () => {
+      const error = document.getElementById("sim-error");
+      error.hidden = true;
+      const table = document.getElementById("sim-trait-table");
+      try {
+        if (traitsJson.hidden) traitsJson.value = JSON.stringify(tableTraits(), null, 2);
+        else showTraits(jsonTraits());
+      } catch (e) {
+        error.textContent = e.message;
+        error.hidden = false;
+        return;
+      }
+      const toJson = traitsJson.hidden;
+      traitsJson.hidden = !toJson;
+      table.hidden = toJson;
+      addTrait.hidden = toJson;
+      traitsMode.textContent = toJson ? "Edit the traits in a table" : "Edit the traits as JSON";
+      (toJson ? traitsJson : traitRows.querySelector("input")).focus();
+    });
   }
 
   function unlight() {
@@ -1846,7 +1999,7 @@
       error.hidden = true;
       let body;
       try {
-        const traits = readTraits(document.getElementById("sim-traits").value);
+        const traits = readTraits();
         body = { customer: { traits }, events: readEvents(document.getElementById("sim-events").value) };
       } catch (e) {
         error.textContent = e.message;
@@ -1894,6 +2047,9 @@
         later(() => { if (!mapBox.hidden) addMinimap(); }, { timeout: 1000 });
       });
       setStatus(`Revision ${revision}`);
+      // A link to one step (from the publish review) opens the canvas on its form.
+      const asked = new URLSearchParams(window.location.search).get("step");
+      if (asked) focusNode(asked);
       root.dataset.ready = "true";
     })
     .catch(() => setStatus("The draft could not be loaded; reload the page.", true));

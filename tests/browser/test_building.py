@@ -1,5 +1,8 @@
-"""Building by hand: a "+" below each free output adds the next step, and a step dropped
-on an edge goes in between."""
+"""Building by hand: a "+" below each output adds the next step (in between, below a
+connected one), a step dropped on an edge goes in between, and a send's preview is for the
+customer picked."""
+
+import re
 
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
@@ -33,17 +36,16 @@ def test_the_plus_below_an_output_adds_the_next_step_connected_there(
 ):
     journey, errors = _open_cart_recovery(page, live_server, session, settings)
     count = "window.throughlineDesigner.graph.getNodes().length"
-    # A connected output has no "+"; a free one has, named for a screen reader.
-    expect(page.locator('[data-node-id="start"] .port-add')).to_be_hidden()
+    # A "+" below every output, named for a screen reader.
     plus = page.get_by_role("button", name="Add a step after", exact=False).filter(
         visible=True
     )
-    expect(plus).to_have_count(2)  # the sends' "if it fails"
-    mail_plus = page.locator('[data-node-id="mail"] .port-add:not([display=none])')
-    expect(mail_plus).to_have_attribute(
-        "aria-label",
-        "Add a step after Send via Email provider (SMS provider if it fails): "
+    expect(plus).to_have_count(9)
+    mail_plus = page.get_by_role(
+        "button",
+        name="Add a step after Send via Email provider (SMS provider if it fails): "
         "Still thinking? (if it fails)",
+        exact=True,
     )
     before = page.evaluate(_EDGES)
 
@@ -59,7 +61,6 @@ def test_the_plus_below_an_output_adds_the_next_step_connected_there(
     boxes = page.evaluate(_BOXES)
     _apart(boxes)
     assert boxes["update_profile_1"][1] > boxes["mail"][1] + boxes["mail"][3]
-    expect(mail_plus).to_be_hidden()  # taken now
     expect(page.locator("#save-status")).to_have_text("Saved · revision 2")
     page.screenshot(path=str(screenshot_dir / "added-after.png"))
 
@@ -80,6 +81,39 @@ def test_the_plus_below_an_output_adds_the_next_step_connected_there(
     expect(
         page.get_by_role("button", name="Add a step after Wait 1 hour")
     ).to_be_visible()
+    assert errors == []
+
+
+def test_the_plus_below_a_connected_output_puts_the_step_in_between(
+    page: Page, live_server, session, settings
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    count = "window.throughlineDesigner.graph.getNodes().length"
+    before = page.evaluate(_EDGES)
+    boxes = page.evaluate(_BOXES)
+    page.get_by_role(
+        "button", name="Add a step after When cart_abandoned", exact=False
+    ).click()
+    dialog = page.get_by_role("dialog", name="Add a step after Trigger")
+    expect(dialog).to_contain_text(
+        "The new step goes in between, before Wait for order_completed, up to 1 hour."
+    )
+    dialog.get_by_role("button", name="Update profile").click()
+    page.wait_for_function(f"{count} === 7")
+    edges = page.evaluate(_EDGES)
+    assert "start:out>update_profile_1" in edges
+    assert "update_profile_1:out>wait" in edges
+    assert "start:out>wait" not in edges
+    # The steps after it moved down a row to make room; none overlap.
+    moved = page.evaluate(_BOXES)
+    _apart(moved)
+    assert moved["wait"][1] > boxes["wait"][1]
+    assert moved["start"] == boxes["start"]
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 2")
+    page.keyboard.press("Control+z")  # one undo: step, edges and moves
+    page.wait_for_function(f"{count} === 6")
+    assert page.evaluate(_EDGES) == before
+    assert page.evaluate(_BOXES) == boxes
     assert errors == []
 
 
@@ -205,5 +239,69 @@ def test_a_name_picked_under_a_template_goes_in_where_the_cursor_is(
     expect(panel.locator(".preview").first).not_to_contain_text("Still thinking, ?")
     expect(panel.locator(".pending")).to_be_visible()  # saved on the way out, as typed
     # The send's form, its pickers and the "+" below the outputs pass axe's checks.
+    assert serious_violations(page) == []
+    assert errors == []
+
+
+def test_the_preview_is_for_the_customer_picked_by_search_on_every_step(
+    page: Page, live_server, session, settings, screenshot_dir
+):
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    page.locator('[data-node-id="mail"] .step-summary').click()
+    panel = page.locator("#node-panel")
+    template = panel.get_by_label("Template of subject")
+    template.fill("Hi {{ customer.traits.first_name }}")
+    template.press("End")  # previews follow the keys typed
+    preview = panel.locator(".preview").first
+    status = panel.locator("#sample-status")
+    expect(preview).to_contain_text("Hi Katherine")
+    expect(status).to_have_text(
+        "Previews use the newest customer, katherine@example.com."
+    )
+
+    # By keyboard: type in the search box, Tab to the list, an arrow key picks.
+    panel.get_by_text("Preview for another customer").click()
+    search = panel.get_by_label("Find a customer by email, phone, id or profile number")
+    search.focus()
+    page.keyboard.type("ada@")
+    picked = panel.get_by_label("Preview for", exact=True)
+    expect(picked.locator("option")).to_have_text(
+        ["The newest customer", re.compile(r"Ada, ada@example\.com \(#\d+\)")]
+    )
+    page.keyboard.press("Tab")
+    expect(picked).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(preview).to_contain_text("Hi Ada")
+    expect(status).to_contain_text("Previews use ada@example.com")
+    traits = panel.get_by_label("Their traits for the preview (JSON)")
+    expect(traits).to_have_value(re.compile(r'"first_name": "Ada"'))
+    panel.locator(".sample").scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "preview-customer.png"))
+
+    # By phone number as people write it, and a search that finds no one.
+    search.fill("+1 555 0177")
+    expect(picked.locator("option")).to_contain_text(["Alan, +15550177"])
+    search.fill("nobody@")
+    expect(picked.locator("option[disabled]")).to_have_text(
+        "No customer matches “nobody@”"
+    )
+    expect(picked).to_contain_text("Ada, ada@example.com")  # still the one chosen
+
+    # Typed traits still try other values.
+    traits.fill('{"first_name": "Kay"}')
+    traits.press("End")
+    expect(preview).to_contain_text("Hi Kay")
+    expect(status).to_contain_text("with the sample traits below")
+
+    # Another step of the journey previews for the same customer, also after a reload.
+    page.locator('[data-node-id="call"] .step-summary').click()
+    expect(panel.get_by_role("heading", name="Send")).to_be_visible()
+    expect(panel.locator('[data-panel-node="call"]')).to_be_attached()
+    expect(panel.locator(".preview").first).to_contain_text("Call Ada")
+    expect(panel.locator("#sample-status")).to_contain_text("ada@example.com")
+    page.reload()
+    expect(page.locator("#designer[data-ready=true]")).to_be_attached()
+    page.locator('[data-node-id="mail"] .step-summary').click()
+    expect(panel.locator("#sample-status")).to_contain_text("ada@example.com")
     assert serious_violations(page) == []
     assert errors == []

@@ -311,9 +311,26 @@ def test_a_simulation_lights_the_path_and_shows_the_rendered_messages(
     )
     page.screenshot(path=str(screenshot_dir / "simulation.png"))
 
-    page.get_by_label("Customer traits, one per line").fill("tier: standard")
+    # The traits are a small table: change a value, remove a row, add one.
+    page.get_by_label("Value of trait 2").fill("standard")
+    page.get_by_role("button", name="Remove trait 1").click()
+    expect(page.get_by_label("Name of trait 1")).to_have_value("tier")
+    expect(page.get_by_label("Name of trait 1")).to_be_focused()
+    page.get_by_role("button", name="+ Add a trait").click()
+    expect(page.get_by_label("Name of trait 2")).to_be_focused()
+    page.keyboard.type("orders")
+    page.keyboard.press("Tab")
+    page.keyboard.type("3")
     page.get_by_role("button", name="Run simulation").click()
     expect(result).to_contain_text("Still thinking? → email")
+    # The same traits as JSON, and back.
+    page.get_by_role("button", name="Edit the traits as JSON").click()
+    as_json = page.get_by_label("Customer traits as JSON")
+    expect(as_json).to_be_focused()
+    assert json.loads(as_json.input_value()) == {"tier": "standard", "orders": 3}
+    as_json.fill('{"tier": "standard", "first_name": "Grace"}')
+    page.get_by_role("button", name="Edit the traits in a table").click()
+    expect(page.get_by_label("Value of trait 2")).to_have_value("Grace")
     # Times in words: the order two hours later, inside the hour's wait? No: it timed out.
     page.get_by_label("Events, one per line").fill(
         'now cart_abandoned {"cart_value": 80}\n2 hours order_completed'

@@ -297,7 +297,10 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
 
     # Simulate a VIP's abandoned cart: the support desk is asked to call her.
     page.get_by_text("Simulate", exact=True).click()
-    page.get_by_label("Customer traits, one per line").fill(
+    page.get_by_role(
+        "button", name="Edit the traits as JSON"
+    ).click()  # JSON remains an option
+    page.get_by_label("Customer traits as JSON").fill(
         '{"tier": "vip", "first_name": "Ada"}'
     )
     page.get_by_label("Events, one per line").fill(

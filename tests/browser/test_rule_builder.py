@@ -171,8 +171,8 @@ def test_a_message_template_previews_as_it_is_typed(
     page.keyboard.type(" }}.")
     expect(second).to_contain_text("See you soon KATHERINE.")
 
-    panel.locator("summary", has_text="Sample customer").click()
-    sample = panel.get_by_label("Preview with these traits (JSON)")
+    panel.locator("summary", has_text="Preview for another customer").click()
+    sample = panel.get_by_label("Their traits for the preview (JSON)")
     sample.fill('{"first_name": "Grace", "tier": "standard"}')
     sample.press("End")  # a key press sends the new traits
     expect(preview).to_contain_text("Still thinking, Grace?")

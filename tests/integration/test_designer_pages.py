@@ -716,7 +716,7 @@ def test_the_preview_renders_each_message_field_and_names_a_broken_line(
     text = marketer.post(
         f"/journeys/{journey.id}/nodes/mail/preview", data=posted
     ).get_data(as_text=True)
-    assert "The sample traits are not JSON" in text and "Hi Ada" in text
+    assert "The traits cannot be read at line 1" in text and "Hi Ada" in text
     posted["n-mail-sample"] = '{"first_name": "Grace"}'
     text = marketer.post(
         f"/journeys/{journey.id}/nodes/mail/preview", data=posted
@@ -956,4 +956,4 @@ def test_a_name_that_would_send_empty_is_pointed_out_on_the_step_and_before_publ
     page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
     warnings = page.split('id="warnings-h"')[1].split("</section>")[0]
     assert "{{ customer.first_name }} in “subject” is always empty" in warnings
-    assert f"/journeys/{journey.id}/nodes/welcome" in warnings
+    assert f"/journeys/{journey.id}?step=welcome" in warnings

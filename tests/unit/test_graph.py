@@ -59,17 +59,26 @@ def test_structural_problems_are_all_listed_at_once():
     with pytest.raises(graph.DocumentError) as raised:
         graph.parse(raw)
     messages = [p.message for p in raised.value.problems]
-    assert "'colour' is not part of a journey document" in messages
+    assert "“colour” is not part of a journey; remove it" in messages
     assert "the journey needs a name" in messages
-    assert "nodes[0] needs a type" in messages
-    assert "nodes[1] must be an object {id, type, config}" in messages
-    assert any("nodes[2] needs an id" in m for m in messages)
-    assert any(m.startswith("edge 0 must be") for m in messages)
+    assert "step 1 of the file needs a type, e.g. send or wait" in messages
+    assert (
+        "step 2 of the file cannot be read: a step has an id, a type and its settings"
+        in messages
+    )
+    assert any("step 3 of the file needs an id" in m for m in messages)
+    assert any(
+        m.startswith("connection 1 of the file cannot be read") for m in messages
+    )
+    # The API keeps the place in the document apart from the words.
+    fields = {p.field for p in raised.value.problems}
+    assert {"colour", "nodes[0].type", "nodes[1]", "nodes[2].id"} <= fields
 
 
 def test_an_unknown_schema_is_named():
     with pytest.raises(
-        graph.DocumentError, match="unknown schema 'throughline.journey/v9'"
+        graph.DocumentError,
+        match="the file's journey format \\(“throughline.journey/v9”\\) is not one",
     ):
         graph.parse({**sample(), "schema": "throughline.journey/v9"})
 

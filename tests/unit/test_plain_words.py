@@ -1,6 +1,7 @@
 """Plain words: the messages a marketer reads on pages (the problems of broken steps and
-journeys, form errors, flash messages) name no field path, ISO 8601 duration, output id or
-Python value; the API keeps the paths in `field`, never in `message`."""
+journeys and of imported files, step summaries and help, form errors, preview and flash
+messages) name no field path, ISO 8601 duration, output id or Python value; the API keeps the
+paths in `field`, never in `message`."""
 
 from __future__ import annotations
 
@@ -187,6 +188,105 @@ def _journey_problems() -> list[str]:
     return found
 
 
+# Documents an import may bring: not a journey, another format, steps and connections that
+# cannot be read, settings a journey does not have.
+IMPORTED: list[Any] = [
+    [1],
+    {"schema": "throughline.journey/v9", "name": "x"},
+    {"schema": None, "name": "x"},
+    {
+        "name": 3,
+        "colour": "red",
+        "description": 4,
+        "nodes": "start",
+        "edges": {"from": "a"},
+        "entry": "always",
+        "goal": "order_completed",
+        "exit_on": {"event": "x"},
+        "layout": [],
+    },
+    {
+        "schema": graph.SCHEMA,
+        "name": "x",
+        "nodes": [
+            "start",
+            {"id": "a b", "kind": "send", "x": 1, "config": [], "label": 5},
+            {"id": "c", "type": "exit", "label": "two\nlines"},
+        ],
+        "edges": [{"from": "a"}, {"from": "a", "to": "c", "via": "x"}, 3],
+        "entry": {"reentry": "never", "limit": 2},
+        "goal": {"event": 1, "window": "P7D"},
+        "exit_on": [3, {"where": {}}, {"event": "x", "after": 1}],
+    },
+]
+
+
+def _import_problems() -> list[str]:
+    found = []
+    for raw in IMPORTED:
+        document, problems = graph.check(raw)
+        assert document is None
+        found += [problem.message for problem in problems]
+    return found
+
+
+# Configs whose one-line summary names every path, the switch's default one included.
+SUMMARISED: dict[str, dict[str, Any]] = {
+    "switch": {
+        "cases": [
+            {
+                "port": "vip",
+                "rule": {"field": "customer.traits.tier", "op": "eq", "value": "vip"},
+            }
+        ]
+    },
+    "split": {
+        "branches": [
+            {"port": "a", "percent": 50},
+            {"port": "b", "percent": 50, "holdout": True},
+        ]
+    },
+    "wait_for_event": {"event": "app_opened", "timeout": "P3D"},
+    "wait": {"duration": "P1D"},
+    "wait_until": {"trait": "renewal_date", "offset": "-P3D"},
+}
+
+
+def _summaries() -> list[str]:
+    names = {"email": "Email provider"}
+    found = [
+        nodes.get(type_name).summary(config, names)
+        for type_name, configs in BROKEN.items()
+        for config in configs
+    ]
+    found += [
+        nodes.get(type_name).summary(config, names)
+        for type_name, config in SUMMARISED.items()
+    ]
+    return found
+
+
+def _step_help() -> list[str]:
+    """What the step list and each step's form say a step does."""
+    return [nodes.get(type_name).help for type_name in nodes.names()]
+
+
+def _preview_errors() -> list[str]:
+    """What the preview says about traits typed under it."""
+    from types import SimpleNamespace
+
+    from webapp.designer.previews import _sample_traits
+
+    found = []
+    for text in ('{"first_name": Ada}', '["Ada"]', "first_name: Ada", "null"):
+        _traits, error = _sample_traits(
+            SimpleNamespace(sample=SimpleNamespace(data=text))
+        )
+        assert error, text
+        found.append(error)
+    return found
+
+
 def _form_errors(app) -> list[str]:
     """What each step's form says about fields left empty or filled with nonsense."""
     found: list[str] = []
@@ -251,12 +351,26 @@ def test_every_step_type_has_broken_configs_here():
 
 @pytest.mark.parametrize(
     "source",
-    ["node problems", "journey problems", "form errors", "flash messages", "durations"],
+    [
+        "node problems",
+        "journey problems",
+        "imported documents",
+        "step summaries",
+        "step help",
+        "preview traits",
+        "form errors",
+        "flash messages",
+        "durations",
+    ],
 )
 def test_messages_on_pages_read_plainly(source, app):
     messages = {
         "node problems": _node_problems,
         "journey problems": _journey_problems,
+        "imported documents": _import_problems,
+        "step summaries": _summaries,
+        "step help": _step_help,
+        "preview traits": _preview_errors,
         "form errors": lambda: _form_errors(app),
         "flash messages": _flash_messages,
         "durations": lambda: [
@@ -268,6 +382,14 @@ def test_messages_on_pages_read_plainly(source, app):
     assert messages, "nothing collected"
     wrong = {message: _jargon(message) for message in messages if _jargon(message)}
     assert wrong == {}
+
+
+def test_a_switch_summary_names_its_last_path_as_the_canvas_does():
+    summary = nodes.get("switch").summary(SUMMARISED["switch"], {})
+    assert summary == "Switch: vip if tier is vip; otherwise if none of these"
+    names = {"email": "Email provider"}
+    shown = [nodes.get(t).summary(c, names) for t, c in SUMMARISED.items()]
+    assert not [s for s in shown if re.search(r"\bdefault\b", s)]
 
 
 def _duration_errors(text: str) -> list[Exception]:

@@ -132,6 +132,20 @@ def test_the_sample_is_the_newest_customer_and_the_latest_trigger_event(
     assert same.label == "the newest customer, grace@example.com"
 
 
+def test_the_sample_can_be_a_customer_the_marketer_picked(session):
+    ada = _customer(session, {"first_name": "Ada"}, email="ada@example.com")
+    _customer(session, {"first_name": "Grace"}, email="grace@example.com")
+    session.commit()
+    sample = samples.sample_scope(session, None, customer_id=ada.id)
+    assert sample.label == f"ada@example.com (#{ada.id})"
+    assert sample.scope["customer"]["traits"] == {"first_name": "Ada"}
+    tried = samples.sample_scope(session, None, {"first_name": "Kay"}, ada.id)
+    assert tried.scope["customer"]["traits"] == {"first_name": "Kay"}
+    # A profile that is gone (erased, merged, mistyped) leaves the newest customer.
+    gone = samples.sample_scope(session, None, customer_id=ada.id + 100)
+    assert gone.label == "the newest customer, grace@example.com"
+
+
 def test_with_no_data_yet_the_demo_profile_stands_in(session):
     sample = samples.sample_scope(session, "cart_abandoned")
     assert sample.label == "a sample customer (there are no customers yet)"

@@ -139,7 +139,7 @@ def summary(type_name, config, channels=CHANNELS):
                     },
                 ]
             },
-            "Switch: vip if tier is vip; urgent if priority is high or urgent; else default",
+            "Switch: vip if tier is vip; urgent if priority is high or urgent; otherwise if none of these",
         ),
         (
             "split",
@@ -226,7 +226,7 @@ STARTER_SUMMARIES = {
     },
     "vip_routing": {
         "start": "When ticket_opened",
-        "route": "Switch: vip if tier is vip; urgent if priority is high or urgent or plan is not set; else default",
+        "route": "Switch: vip if tier is vip; urgent if priority is high or urgent or plan is not set; otherwise if none of these",
         "premium": "Send via support-desk: Call {{ first_name }} about {{ topic }}",
         "ab": "Split 45% bot / 45% article / 10% holdout",
         "bot": "Call chat.example.com/start",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -306,7 +307,14 @@ class SplitForm(NodeForm):
 class _Channels:
     """Forms with channel pickers get their choices from the channels that exist."""
 
-    def set_channels(self, slugs: list[str]) -> None:
+    def set_channels(self, channels: Mapping[str, str] | Iterable[str]) -> None:
+        """Offer `channels`: slugs, or each slug with the name the marketer knows it by."""
+        names = (
+            dict(channels)
+            if isinstance(channels, Mapping)
+            else {slug: slug for slug in channels}
+        )
+        ordered = sorted(names.items(), key=lambda pair: (pair[1].lower(), pair[0]))
         for field in self._channel_fields():  # type: ignore[attr-defined]
             blank = SelectChoice(
                 "",
@@ -314,7 +322,9 @@ class _Channels:
                 if field.name == "fallback_channel"
                 else "— choose a channel —",
             )
-            field.choices = [blank] + [SelectChoice(slug, slug) for slug in slugs]
+            field.choices = [blank] + [
+                SelectChoice(slug, name) for slug, name in ordered
+            ]
 
 
 @_registers("send")
@@ -328,8 +338,13 @@ class SendForm(NodeForm, _Channels):
         "Still thinking, {{ customer.traits.first_name }}?",
     )
     fallback_channel = SelectField("If it fails, try", validators=[Optional()])
-    sample = TextAreaField("Preview with these traits (JSON)", validators=[Optional()])
-    not_config = ("sample",)
+    # Who the preview is for (a profile number; empty: the newest customer) and their
+    # traits as JSON, which the marketer may change to try other values.
+    sample_customer = StringField("Preview for", validators=[Optional()])
+    sample = TextAreaField(
+        "Their traits for the preview (JSON)", validators=[Optional()]
+    )
+    not_config = ("sample", "sample_customer")
 
     def _channel_fields(self) -> list[SelectField]:
         return [self.channel, self.fallback_channel]

@@ -1,4 +1,4 @@
-"""The canvas side panel: a step's form, the journey's settings, and message previews.
+"""The canvas side panel: a step's form and the journey's settings (previews: previews.py).
 
 Each panel is a server-rendered form, loaded and saved through htmx. An edit inside a form
 (add a condition, a case, a message field; change an operator) posts the form with an
@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, render_template, request, url_for
+from flask import abort, request, url_for
 
-from engine import graph, journeys, review, samples, stats, templates
-from engine.channels import channel_slugs
+from engine import graph, journeys, review, samples, stats
+from engine.channels import channel_names
 from engine.journeys import JourneyError
 from engine.models import Journey, JourneyStatus, Role
-from webapp.designer import bp, node_forms, palette, rule_builder
-from webapp.designer.editors import apply_action, dom_id
+from webapp.designer import bp, node_forms, palette, previews, rule_builder
+from webapp.designer.editors import apply_action
 from webapp.designer.forms import JourneySettingsForm
+from webapp.designer.previews import trigger_event
 from webapp.designer.views import _context, _draft_answer, _journey
 from webapp.htmx import page_or_partial
 from webapp.security import acting_user, requires
 from webapp.services import db
 
-PREVIEW_CHARS = 4000
 # Where a document-level problem is shown in the settings form.
 SETTINGS_FIELDS = {
     "name": "name",
@@ -58,7 +57,7 @@ def _node_form(
         return None
     form = form_class(formdata=formdata, prefix=f"n-{node['id']}")
     if isinstance(form, node_forms._Channels):
-        form.set_channels(sorted(channel_slugs(db())))
+        form.set_channels(channel_names(db()))
     return form
 
 
@@ -72,19 +71,11 @@ def _can_edit(journey: Journey) -> bool:
 # ---- what the panel offers: field names, sample data ----------------------------------------
 
 
-def _trigger_event(document: dict[str, Any]) -> str | None:
-    for node in document.get("nodes", []):
-        if isinstance(node, dict) and node.get("type") == "trigger":
-            event = (node.get("config") or {}).get("event")
-            return event if isinstance(event, str) and event else None
-    return None
-
-
 def _suggestions(
     document: dict[str, Any], events: list[str] | None = None
 ) -> list[samples.FieldHint]:
     """Fields for the rule builder's picker; `events`: what `event` can be there."""
-    trigger = _trigger_event(document)
+    trigger = trigger_event(document)
     if events is None:
         events = [trigger or ""] + [
             (n.get("config") or {}).get("event") or ""
@@ -100,68 +91,6 @@ def _events_at(document: dict[str, Any], node: dict[str, Any]) -> list[str] | No
     if node["type"] in {"trigger", "wait_for_event"}:
         return [config.get("event") or ""]
     return None
-
-
-@dataclass
-class Preview:
-    """One message field rendered for the sample customer, or why it cannot be."""
-
-    id: str
-    name: str
-    output: str | None = None
-    error: str | None = None
-    line: int | None = None
-    source: str | None = None
-
-
-def _sample_traits(form: Any) -> tuple[dict[str, Any] | None, str | None]:
-    text = (form.sample.data or "").strip()
-    if not text:
-        return None, None
-    try:
-        traits = json.loads(text)
-    except json.JSONDecodeError as error:
-        return (
-            None,
-            f"The sample traits are not JSON: {error.msg} (line {error.lineno}).",
-        )
-    if not isinstance(traits, dict):
-        return None, 'The sample traits must be an object, e.g. {"first_name": "Ada"}.'
-    return traits, None
-
-
-def _previews(form: Any, document: dict[str, Any]) -> dict[str, Any]:
-    """Each message field of a send form rendered for a sample customer."""
-    traits, sample_error = _sample_traits(form)
-    sample = samples.sample_scope(db(), _trigger_event(document), traits)
-    if form.sample.data is None:
-        form.sample.data = json.dumps(sample.scope["customer"].get("traits", {}))
-    found = []
-    for index, row in enumerate(form.message.rows):
-        source = row.values["template"]
-        item = Preview(
-            dom_id(f"{form.message.name}.{index}.preview"),
-            row.values["name"].strip() or f"field {index + 1}",
-        )
-        try:
-            output = templates.render(source, sample.scope)
-        except templates.TemplateError as error:
-            message = str(error)
-            item.error = message[:1].upper() + message[1:] + "."
-            item.line = error.line
-            lines = source.splitlines()
-            if error.line and error.line <= len(lines):
-                item.source = lines[error.line - 1]
-        else:
-            item.output = output[:PREVIEW_CHARS] + (
-                "…" if len(output) > PREVIEW_CHARS else ""
-            )
-        found.append(item)
-    return {
-        "previews": found,
-        "sample_label": sample.label,
-        "sample_error": sample_error,
-    }
 
 
 # ---- problems on the fields they concern ------------------------------------------------
@@ -213,7 +142,7 @@ def _panel(
         _attach(form, mine, prefix="config.")
     context: dict[str, Any] = {}
     if isinstance(form, node_forms.SendForm):
-        context = _previews(form, journey.draft)
+        context = previews.context(form, journey, node["id"])
         if journey.live_version is not None:
             counted = stats.empty_names(db(), journey.id).get(node["id"], {})
             context["empty_sends"] = stats.empty_words(counted)
@@ -226,7 +155,10 @@ def _panel(
         item=item,
         form=form,
         problems=mine,
-        warnings=review.template_warnings(node, None),
+        # A send's message fields say it under their previews, as they are typed.
+        warnings=[]
+        if isinstance(form, node_forms.SendForm)
+        else review.template_warnings(node, None),
         can_edit=_can_edit(journey),
         post_url=url_for(
             "designer.save_node", journey_id=journey.id, node_id=node["id"]
@@ -254,6 +186,9 @@ def node_panel(journey_id: int, node_id: str) -> Any:
         form.load(node.get("config") or {})
         form.label.data = node.get("label") or ""
         form.revision.data = str(journey.draft_revision)
+        if isinstance(form, node_forms.SendForm):
+            # The customer picked for the previews of another step of this journey.
+            form.sample_customer.data = request.args.get("customer", "")
     return _panel(journey, node, form)
 
 
@@ -314,21 +249,6 @@ def _save(
         {"draftSaved": _draft_answer(journey, problems)}
     )
     return response
-
-
-@bp.post("/<int:journey_id>/nodes/<node_id>/preview")
-@requires(Role.marketer)
-def preview(journey_id: int, node_id: str) -> Any:
-    """Every message field of a send step rendered for the sample customer, as it is typed
-    (out-of-band swaps into the panel's preview boxes)."""
-    journey = _journey(journey_id)
-    node = _node(journey, node_id)
-    form = _node_form(node, request.form)
-    if not isinstance(form, node_forms.SendForm):
-        abort(404, "only a send step has a message to preview")
-    return render_template(
-        "designer/_previews.html", form=form, **_previews(form, journey.draft)
-    )
 
 
 # ---- the journey's settings -------------------------------------------------------------
