@@ -228,10 +228,6 @@ LEAF: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _show(value: Any) -> str:
-    return "missing" if value is MISSING else repr(value)
-
-
 def evaluate(rule: Mapping[str, Any], scope: Mapping[str, Any]) -> Verdict:
     """Evaluate a well-formed rule (see `check`) against `scope`."""
     if "all" in rule:
@@ -260,9 +256,9 @@ def evaluate(rule: Mapping[str, Any], scope: Mapping[str, Any]) -> Verdict:
         matched = op in {"ne", "not_in", "not_exists"}
     else:
         matched = LEAF[op](actual, expected)
-    shown = "" if op in NO_VALUE else f" {_show(expected)}"
-    outcome = "true" if matched else "false"
-    return Verdict(matched, f"{field} ({_show(actual)}) {op}{shown}: {outcome}")
+    found = "not set" if actual is MISSING or actual is None else _shown(actual)
+    outcome = "yes" if matched else "no"
+    return Verdict(matched, f"{_leaf(rule, SYMBOLS)}: {outcome} (it is {found})")
 
 
 # In words ------------------------------------------------------------------------------------

@@ -35,9 +35,13 @@ class Wait(NodeType):
     def run(self, ctx: RunContext) -> Outcome:
         if ctx.resume is not None:
             return Outcome(
-                port="out", detail={"reason": "waited " + ctx.config["duration"]}
+                port="out",
+                detail={
+                    "reason": "waited " + durations.in_words(ctx.config["duration"])
+                },
             )
         wake = durations.add(ctx.now, ctx.config["duration"])
         return Outcome(
-            wake_at=wake, detail={"reason": f"waiting {ctx.config['duration']}"}
+            wake_at=wake,
+            detail={"reason": f"waiting {durations.in_words(ctx.config['duration'])}"},
         )

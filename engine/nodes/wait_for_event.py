@@ -66,6 +66,6 @@ class WaitForEvent(NodeType):
         return Outcome(
             awaits=Await(config["event"], config.get("where"), timeout_at),
             detail={
-                "reason": f"waiting up to {config['timeout']} for {config['event']}"
+                "reason": f"waiting up to {durations.in_words(config['timeout'])} for {config['event']}"
             },
         )

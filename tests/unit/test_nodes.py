@@ -173,7 +173,7 @@ def test_condition_takes_true_or_false():
     vip = {"customer": {"traits": {"tier": "vip"}}}
     assert run("condition", config, scope=vip).port == "true"
     assert run("condition", config).port == "false"
-    assert "eq 'vip': true" in run("condition", config, scope=vip).detail["reason"]
+    assert "is vip: yes" in run("condition", config, scope=vip).detail["reason"]
     assert problems("condition", {})[0] == ("rule", "add a condition")
 
 

@@ -49,11 +49,8 @@ def test_a_vip_who_does_not_buy_gets_a_call_after_an_hour():
         }
     ]
     assert result["final"] == "completed"
-    assert "cart_value (120) gte 50: true" in result["steps"][0]["detail"]["rule"]
-    assert (
-        result["steps"][3]["detail"]["reason"]
-        == "customer.traits.tier ('vip') eq 'vip': true"
-    )
+    assert "cart_value ≥ 50: yes (it is 120)" in result["steps"][0]["detail"]["rule"]
+    assert result["steps"][3]["detail"]["reason"] == "tier is vip: yes (it is vip)"
 
 
 def test_a_standard_customer_gets_mail_with_its_fallback():
