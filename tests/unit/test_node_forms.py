@@ -122,3 +122,21 @@ def test_the_condition_form_asks_for_a_field(app):
         assert condition.errors == [
             "Name the field to compare, e.g. customer.traits.tier"
         ]
+
+
+@pytest.mark.parametrize(
+    ("offset", "shown"),
+    [("-P3D", (3, "D", "-")), ("PT2H", (2, "H", "")), (None, (None, "D", "-"))],
+)
+def test_a_date_offset_is_a_number_a_unit_and_before_or_after(app, offset, shown):
+    config = {"trait": "renewal_date", **({"offset": offset} if offset else {})}
+    with app.test_request_context():
+        form = node_forms.WaitUntilForm(meta={"csrf": False})
+        form.load(config)
+        assert (
+            form.offset_amount.data,
+            form.offset_unit.data,
+            form.offset_side.data,
+        ) == shown
+        assert form.dump() == config
+        assert "ISO" not in str(form.offset_amount.label)

@@ -220,15 +220,34 @@ class WaitUntilForm(NodeForm):
     weekdays = CheckboxesField("On these days (none: any day)", choices=WEEKDAYS)
     timezone_trait = StringField("Trait holding the time zone", validators=[Optional()])
     trait = StringField("Or: date trait to wait for", validators=[Optional()])
-    offset = StringField(
-        "Offset from that date (ISO 8601, e.g. -P3D)", validators=[Optional()]
+    offset_amount = IntegerField(
+        "How long before or after that date (none: on the date)",
+        validators=[Optional(), NumberRange(min=1)],
+    )
+    offset_unit = SelectField("Unit", choices=UNITS, default="D")
+    offset_side = SelectField(
+        "Before or after",
+        choices=[
+            SelectChoice("-", "before the date"),
+            SelectChoice("", "after the date"),
+        ],
+        default="-",
     )
     quiet_start = StringField("Quiet hours from (HH:MM)", validators=[Optional()])
     quiet_end = StringField("Quiet hours until (HH:MM)", validators=[Optional()])
 
+    not_config = ("offset_amount", "offset_unit", "offset_side")
+
     def load(self, config: dict[str, Any]) -> None:
         super().load(config)
         self.weekdays.data = [str(day) for day in config.get("weekdays", [])]
+        offset = config.get("offset")
+        if isinstance(offset, str) and offset.strip():
+            text = offset.strip()
+            found = from_iso(text.lstrip("-"))
+            if found:
+                self.offset_amount.data, self.offset_unit.data = found
+                self.offset_side.data = "-" if text.startswith("-") else ""
         quiet = config.get("quiet_hours") or {}
         self.quiet_start.data, self.quiet_end.data = (
             quiet.get("start"),
@@ -239,6 +258,10 @@ class WaitUntilForm(NodeForm):
         config = super().dump()
         config.pop("quiet_start", None)
         config.pop("quiet_end", None)
+        if self.offset_amount.data:
+            config["offset"] = self.offset_side.data + to_iso(
+                int(self.offset_amount.data), self.offset_unit.data
+            )
         if self.weekdays.data:
             config["weekdays"] = [int(day) for day in self.weekdays.data]
         if self.quiet_start.data or self.quiet_end.data:
