@@ -14,6 +14,8 @@ const files = {
   "x6.min.js": "node_modules/@antv/x6/dist/x6.min.js",
   "dagre.min.js": "node_modules/@dagrejs/dagre/dist/dagre.min.js",
   "chart.umd.min.js": "node_modules/chart.js/dist/chart.umd.min.js",
+  "swagger-ui-bundle.js": "node_modules/swagger-ui-dist/swagger-ui-bundle.js",
+  "swagger-ui.css": "node_modules/swagger-ui-dist/swagger-ui.css",
   // Loaded by the browser tests only, to check every page for accessibility problems.
   "axe.min.js": "node_modules/axe-core/axe.min.js",
 };

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, render_template
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine.models import Role
 from webapp.ops import bp
 from webapp.ops.metrics import exposition
-from webapp.security import public, requires_token
+from webapp.security import public, requires, requires_token
 from webapp.services import db, services
 
 
@@ -42,3 +42,10 @@ def metrics() -> Any:
     """Prometheus text format, for an API token of any role (or anyone, when
     THROUGHLINE_METRICS_PUBLIC=1)."""
     return Response(exposition(services().redis), mimetype="text/plain; version=0.0.4")
+
+
+@bp.get("/api-reference")
+@requires(Role.viewer)
+def api_reference() -> Any:
+    """The JSON API and the webhooks, read from /api/v1/openapi.json."""
+    return render_template("ops/api_reference.html")
