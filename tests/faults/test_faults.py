@@ -41,7 +41,7 @@ WELCOME = {
 }
 
 
-def _prepare(stack, recorder):
+def _prepare(stack, recorder, document=WELCOME):
     """Channels, the journey, and an in-process intake talking to the stack's Redis."""
     forget()
     box = SecretBox(stack.settings.encryption_key)
@@ -58,7 +58,7 @@ def _prepare(stack, recorder):
             allowed_networks=stack.settings.outbound_allowed_networks,
         )
         ctx = journeys.check_context(session)
-        journey, _ = journeys.create_journey(session, WELCOME, ctx, None)
+        journey, _ = journeys.create_journey(session, document, ctx, None)
         journeys.publish(session, journey, ctx, None)
     recorder.secret = email.outbound_secret
     app = create_app(stack.settings, TESTING=True)

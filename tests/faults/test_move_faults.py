@@ -8,13 +8,9 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from engine import journeys, work
-from engine.channels import create_channel
-from engine.crypto import SecretBox
 from engine.models import Delivery, Journey, MoveStatus, Run, RunMove, RunStatus, Step
 from tests.channels import Recorder
-from tests.faults.test_faults import _post_batches
-from webapp import create_app
-from webapp.hooks.channels import forget
+from tests.faults.test_faults import _post_batches, _prepare
 
 WAITING = {
     "schema": "throughline.journey/v1",
@@ -46,29 +42,12 @@ def test_kill_9_workers_while_runs_move_moves_each_once_and_sends_once(stack_fac
     stack = stack_factory()
     count = 2000
     with Recorder() as recorder:
-        forget()
-        box = SecretBox(stack.settings.encryption_key)
+        app, secret = _prepare(stack, recorder, WAITING)
         with stack.database.session() as session:
-            web = create_channel(session, box, "web", "Web", "web", rate_limit=100_000)
-            email = create_channel(
-                session,
-                box,
-                "email",
-                "Email",
-                "email",
-                outbound_url=recorder.url,
-                rate_limit=100_000,
-                allowed_networks=stack.settings.outbound_allowed_networks,
-            )
-            ctx = journeys.check_context(session)
-            journey, _ = journeys.create_journey(session, WAITING, ctx, None)
-            journeys.publish(session, journey, ctx, None)
-            journey_id = journey.id
-        recorder.secret = email.outbound_secret
-        app = create_app(stack.settings, TESTING=True)
+            journey_id = session.scalar(select(Journey.id))
         stack.start_workers(2)
         stack.start_scheduler()
-        _post_batches(app.test_client(), web.inbound_secret, count)
+        _post_batches(app.test_client(), secret, count)
         stack.wait_for(lambda c: c["processed_events"] == count, 240)
 
         # Version 2 sends the waiting customers straight to the message.

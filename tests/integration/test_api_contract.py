@@ -69,6 +69,8 @@ def contract_token(session, settings, client):
     suppress_health_check=list(HealthCheck),
 )
 def test_every_answer_matches_the_document(case, app, contract_token):
+    # call_and_validate raises (and fails the case) when a check does not hold: a 5xx, a
+    # status, content type, header or body the document does not describe.
     case.call_and_validate(
         app=app,
         headers={"Authorization": f"Bearer {contract_token}"},
