@@ -25,15 +25,17 @@ from engine.models import (
 from engine.nodes import Await, Resume
 from engine.runner import (
     Advance,
+    Candidate,
+    Converted,
+    Entered,
     EntryHistory,
+    Exited,
+    Refused,
+    Resumed,
     RunState,
+    Underway,
     advance,
-    awaited_event_arrived,
-    entry_verdict,
-    exit_rule_matched,
-    goal_reached,
-    may_enter,
-    start,
+    on_event,
 )
 
 DELIVERY_DEADLINE = timedelta(hours=24)
@@ -404,50 +406,10 @@ def _note(session: Session, run: Run, outcome: str, reason: str, now: datetime) 
     )
 
 
-def apply_event_to_runs(
+def react(
     session: Session,
     customer: Customer,
     runs: list[Run],
-    event: dict[str, Any],
-    customer_scope: dict[str, Any],
-    effects: Effects,
-    now: datetime,
-) -> None:
-    """Exit rules, goals and awaited events for the customer's runs under way."""
-    for run in runs:
-        status = _journey_of(session, run.version_id)[0]
-        if status is None or status is JourneyStatus.paused:
-            continue  # a paused journey holds its runs where they are
-        document = document_of(session, run.version_id)
-        state = load_state(run)
-        verdict = exit_rule_matched(document, event, state, customer_scope)
-        if verdict is not None:
-            state.status = RunStatus.exited
-            save_state(run, state, now)
-            _note(session, run, "exited", verdict.reason, now)
-            continue
-        if goal_reached(document, event, state, customer_scope, now):
-            state.converted_at = now
-            run.converted_at = now
-            touch_channel(run, event.get("channel"))
-            _note(session, run, "converted", f"goal {event.get('type')} reached", now)
-            count_conversion(session, run, document, now)
-        if awaited_event_arrived(state, event, customer_scope):
-            touch_channel(run, event.get("channel"))
-            _advance(
-                session,
-                run,
-                state,
-                customer_scope,
-                Resume("event", event),
-                effects,
-                now,
-            )
-
-
-def start_runs(
-    session: Session,
-    customer: Customer,
     event: dict[str, Any],
     event_id: int,
     live: dict[str, list[LiveJourney]],
@@ -455,41 +417,89 @@ def start_runs(
     effects: Effects,
     now: datetime,
 ) -> None:
-    """Start runs of the live journeys this event triggers, as their entry rules allow."""
-    for candidate in live.get(str(event.get("type")), []):
-        if not entry_verdict(candidate.document, event, customer_scope).matched:
-            continue
-        if not may_enter(
-            candidate.document, _history(session, candidate, customer)
-        ).matched:
-            continue
-        state = start(candidate.document, event, now)
-        run = Run(
-            id=batch.next_id(session, "runs"),
-            customer=customer,
-            journey_id=candidate.journey_id,
-            version_id=candidate.version_id,
-            customer_id=customer.id,
-            status=RunStatus.active,
-            current_node=state.node,
-            context={},
-            state={},
-            trigger_event_id=event_id,
-            started_at=now,
+    """Carry out what an event does to the customer's runs under way and which runs it
+    starts, in the order `runner.on_event` decides."""
+    underway = [
+        Underway(
+            run,
+            document_of(session, run.version_id),
+            load_state(run),
+            # a paused journey holds its runs where they are
+            held=_journey_of(session, run.version_id)[0]
+            in (None, JourneyStatus.paused),
         )
-        touch_channel(run, event.get("channel"))
-        channel = channels_by_slug(session).get(str(event.get("channel")))
-        counters.add(
-            session,
-            Metric.ENTERED,
-            now,
-            journey_id=candidate.journey_id,
-            version_id=candidate.version_id,
-            channel_id=channel.id if channel else 0,
-        )
-        session.add(run)  # inserted by the next flush, already advanced
-        batch.started(session, run)
-        _advance(session, run, state, customer_scope, None, effects, now, candidate)
+        for run in runs
+    ]
+    candidates = [
+        Candidate(journey, journey.document)
+        for journey in live.get(str(event.get("type")), [])
+    ]
+    channel = event.get("channel")
+    for reaction in on_event(
+        event,
+        customer_scope,
+        underway,
+        candidates,
+        lambda candidate: _history(session, candidate.key, customer),
+        now,
+    ):
+        match reaction:
+            case Exited(run=Underway(key=run, state=state), reason=reason):
+                save_state(run, state, now)
+                _note(session, run, "exited", reason, now)
+            case Converted(run=Underway(key=run, document=document), reason=reason):
+                run.converted_at = now
+                touch_channel(run, channel)
+                _note(session, run, "converted", reason, now)
+                count_conversion(session, run, document, now)
+            case Resumed(run=Underway(key=run, state=state), resume=resume):
+                touch_channel(run, channel)
+                _advance(session, run, state, customer_scope, resume, effects, now)
+            case Entered(journey=Candidate(key=journey), state=state):
+                run = _new_run(session, customer, journey, state, event, event_id, now)
+                _advance(
+                    session, run, state, customer_scope, None, effects, now, journey
+                )
+            case Refused():
+                pass  # only a simulation shows who was kept out
+
+
+def _new_run(
+    session: Session,
+    customer: Customer,
+    journey: LiveJourney,
+    state: RunState,
+    event: dict[str, Any],
+    event_id: int,
+    now: datetime,
+) -> Run:
+    """A run of `journey` for `customer`, added to the session and counted as entered."""
+    run = Run(
+        id=batch.next_id(session, "runs"),
+        customer=customer,
+        journey_id=journey.journey_id,
+        version_id=journey.version_id,
+        customer_id=customer.id,
+        status=RunStatus.active,
+        current_node=state.node,
+        context={},
+        state={},
+        trigger_event_id=event_id,
+        started_at=now,
+    )
+    touch_channel(run, event.get("channel"))
+    channel = channels_by_slug(session).get(str(event.get("channel")))
+    counters.add(
+        session,
+        Metric.ENTERED,
+        now,
+        journey_id=journey.journey_id,
+        version_id=journey.version_id,
+        channel_id=channel.id if channel else 0,
+    )
+    session.add(run)  # inserted by the next flush, already advanced
+    batch.started(session, run)
+    return run
 
 
 def _history(

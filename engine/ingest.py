@@ -56,11 +56,8 @@ def process_event(
     scope = customers.scope_of(session, customer)
     happened = event_scope(event, channel_slug, event.payload)
     runs = customers.active_runs(session, customer.id)
-    execution.apply_event_to_runs(
-        session, customer, runs, happened, scope, effects, now
-    )
-    execution.start_runs(
-        session, customer, happened, event.id, live, scope, effects, now
+    execution.react(
+        session, customer, runs, happened, event.id, live, scope, effects, now
     )
     if scope["traits"] != customer.traits:
         customer.traits = scope["traits"]  # profile updates made by the journeys

@@ -7,9 +7,10 @@ The same code runs live (with rows of SQL) and in simulation (with a virtual clo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from engine import durations, nodes, rules
 from engine.graph import Document
@@ -187,6 +188,118 @@ def awaited_event_arrived(
         awaiting.where is None
         or rules.evaluate(awaiting.where, event_scope(event, customer, state)).matched
     )
+
+
+RunKey = TypeVar("RunKey")
+JourneyKey = TypeVar("JourneyKey")
+
+
+@dataclass
+class Underway(Generic[RunKey]):
+    """A run under way, as the handling of an event sees it.
+
+    `key` is the caller's own handle (a row, a number); `held` is a run whose journey is
+    paused, which an event leaves where it is.
+    """
+
+    key: RunKey
+    document: Document
+    state: RunState
+    held: bool = False
+
+
+@dataclass(frozen=True)
+class Candidate(Generic[JourneyKey]):
+    """A live journey an event may start a run of (`key`: the caller's handle)."""
+
+    key: JourneyKey
+    document: Document
+
+
+@dataclass(frozen=True)
+class Exited(Generic[RunKey]):
+    """An exit rule met: the run has ended (its state already says so)."""
+
+    run: Underway[RunKey]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Converted(Generic[RunKey]):
+    """The goal reached: the run converted (its state already says when) and goes on."""
+
+    run: Underway[RunKey]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Resumed(Generic[RunKey]):
+    """The event the run waited for arrived: the caller advances it with `resume`."""
+
+    run: Underway[RunKey]
+    resume: Resume
+
+
+@dataclass(frozen=True)
+class Entered(Generic[JourneyKey]):
+    """The trigger matched and entry rules allow it: the caller advances the new `state`."""
+
+    journey: Candidate[JourneyKey]
+    state: RunState
+    rule: str
+
+
+@dataclass(frozen=True)
+class Refused(Generic[JourneyKey]):
+    """The trigger matched but the journey's entry rules keep the customer out."""
+
+    journey: Candidate[JourneyKey]
+    reason: str
+
+
+Reaction = Exited[Any] | Converted[Any] | Resumed[Any] | Entered[Any] | Refused[Any]
+
+
+def on_event(
+    event: dict[str, Any],
+    customer: dict[str, Any],
+    runs: Iterable[Underway[RunKey]],
+    journeys: Iterable[Candidate[JourneyKey]],
+    history: Callable[[Candidate[JourneyKey]], EntryHistory],
+    now: datetime,
+) -> Iterator[Reaction]:
+    """What one arriving event does, in order: for each run under way its exit rules, then
+    its goal, then the event it awaits; then for each journey its trigger and entry rules.
+
+    Live execution and simulation both drive this. It yields one reaction at a time and the
+    caller carries each out (advancing a resumed or new run, writing its steps) before asking
+    for the next, so `history` is asked after the runs under way have reacted, and only for
+    a journey whose trigger matched.
+    """
+    kind = event.get("type")
+    for run in runs:
+        state = run.state
+        if run.held or state.ended:
+            continue
+        exit_verdict = exit_rule_matched(run.document, event, state, customer)
+        if exit_verdict is not None:
+            state.status = RunStatus.exited
+            yield Exited(run, exit_verdict.reason)
+            continue
+        if goal_reached(run.document, event, state, customer, now):
+            state.converted_at = now
+            yield Converted(run, f"goal {kind} reached")
+        if awaited_event_arrived(state, event, customer):
+            yield Resumed(run, Resume("event", event))
+    for journey in journeys:
+        verdict = entry_verdict(journey.document, event, customer)
+        if not verdict.matched:
+            continue
+        allowed = may_enter(journey.document, history(journey))
+        if not allowed.matched:
+            yield Refused(journey, allowed.reason)
+            continue
+        yield Entered(journey, start(journey.document, event, now), verdict.reason)
 
 
 def advance(

@@ -17,15 +17,17 @@ from engine.models import RunStatus
 from engine.nodes import Resume
 from engine.runner import (
     Advance,
+    Candidate,
+    Converted,
+    Entered,
     EntryHistory,
+    Exited,
+    Refused,
+    Resumed,
     RunState,
+    Underway,
     advance,
-    awaited_event_arrived,
-    entry_verdict,
-    exit_rule_matched,
-    goal_reached,
-    may_enter,
-    start,
+    on_event,
 )
 
 MAX_EVENTS = 500
@@ -90,6 +92,11 @@ def _read_request(
         properties = item.get("properties", {})
         if not isinstance(properties, dict):
             raise SimulationError(f"{where}.properties", "properties is an object")
+        event_traits = item.get("traits", {})
+        if not isinstance(event_traits, dict):
+            raise SimulationError(
+                f"{where}.traits", "traits is an object of names to values"
+            )
         after = item.get("after", "PT0S")
         try:
             durations.parse(after, allow_zero=True)
@@ -99,6 +106,7 @@ def _read_request(
         event = {
             "type": item["type"],
             "properties": copy.deepcopy(properties),
+            "traits": copy.deepcopy(event_traits),
             "occurred_at": clock.isoformat(),
         }
         if isinstance(item.get("channel"), str):
@@ -194,56 +202,55 @@ class _Simulation:
 
     def deliver(self, timed: TimedEvent) -> None:
         event, at = timed.event, timed.at
-        self.customer["traits"].update(event.get("traits", {}))
-        for number, state in enumerate(self.runs, 1):
-            if state.ended:
-                continue
-            exit_verdict = exit_rule_matched(self.document, event, state, self.customer)
-            if exit_verdict is not None:
-                state.status = RunStatus.exited
-                self._note(number, state, at, "exited", exit_verdict.reason)
-                continue
-            if goal_reached(self.document, event, state, self.customer, at):
-                state.converted_at = at
-                self._note(
-                    number, state, at, "converted", f"goal {event['type']} reached"
-                )
-            if awaited_event_arrived(state, event, self.customer):
-                moved = advance(
-                    self.document,
-                    state,
-                    self.customer,
-                    at,
-                    self.customer["id"],
-                    Resume("event", event),
-                )
-                self._record(number, moved)
-        verdict = entry_verdict(self.document, event, self.customer)
-        if not verdict.matched:
-            return
-        history = EntryHistory(
+        self.customer["traits"].update(
+            event["traits"]
+        )  # as a live event updates the profile
+        underway = [
+            Underway(number, self.document, state)
+            for number, state in enumerate(self.runs, 1)
+        ]
+        journey = Candidate(None, self.document)
+        for reaction in on_event(
+            event, self.customer, underway, [journey], self._history, at
+        ):
+            match reaction:
+                case Exited(run=run, reason=reason) | Converted(run=run, reason=reason):
+                    outcome = "exited" if isinstance(reaction, Exited) else "converted"
+                    self._note(run.key, run.state, at, outcome, reason)
+                case Resumed(run=run, resume=resume):
+                    moved = advance(
+                        self.document,
+                        run.state,
+                        self.customer,
+                        at,
+                        self.customer["id"],
+                        resume,
+                    )
+                    self._record(run.key, moved)
+                case Refused(reason=reason):
+                    self.steps.append(
+                        {
+                            "run": None,
+                            "node": self.document.trigger().id,
+                            "type": "trigger",
+                            "at": at.isoformat(),
+                            "outcome": "not_entered",
+                            "detail": {"reason": reason},
+                        }
+                    )
+                case Entered(state=state, rule=rule):
+                    self.runs.append(state)
+                    moved = advance(
+                        self.document, state, self.customer, at, self.customer["id"]
+                    )
+                    if moved.steps:
+                        moved.steps[0].detail.setdefault("rule", rule)
+                    self._record(len(self.runs), moved)
+
+    def _history(self, _journey: Candidate[None]) -> EntryHistory:
+        return EntryHistory(
             entries=len(self.runs), active=any(not s.ended for s in self.runs)
         )
-        allowed = may_enter(self.document, history)
-        if not allowed.matched:
-            trigger = self.document.trigger()
-            self.steps.append(
-                {
-                    "run": None,
-                    "node": trigger.id,
-                    "type": "trigger",
-                    "at": at.isoformat(),
-                    "outcome": "not_entered",
-                    "detail": {"reason": allowed.reason},
-                }
-            )
-            return
-        state = start(self.document, event, at)
-        self.runs.append(state)
-        moved = advance(self.document, state, self.customer, at, self.customer["id"])
-        if moved.steps:
-            moved.steps[0].detail.setdefault("rule", verdict.reason)
-        self._record(len(self.runs), moved)
 
     def final(self) -> str:
         if not self.runs:

@@ -98,10 +98,16 @@ def _build(database_url: str, encryption_key: str):
             customer=st.sampled_from(CUSTOMERS),
             kind=st.sampled_from(EVENTS),
             n=st.integers(0, 3),
+            traits=st.sampled_from([{}, {"tier": "gold"}, {"tier": "silver", "n": 2}]),
         )
-        def event(self, customer: str, kind: str, n: int) -> None:
+        def event(self, customer: str, kind: str, n: int, traits: dict) -> None:
             self._fire_timers(self.clock)
-            body = {"type": kind, "customer": {"id": customer}, "properties": {"n": n}}
+            body = {
+                "type": kind,
+                "customer": {"id": customer},
+                "properties": {"n": n},
+                "traits": traits,
+            }
             self.sequence += 1
             with self.database.session(writer=True) as session:
                 stored = store_events(
@@ -113,7 +119,7 @@ def _build(database_url: str, encryption_key: str):
                 )
                 drain_batch(session, stored[0].partition, Effects(), now=self.clock)
             self.timeline[customer].append(
-                (self.clock, {"type": kind, "properties": {"n": n}})
+                (self.clock, {"type": kind, "properties": {"n": n}, "traits": traits})
             )
 
         @rule(step=st.sampled_from(["PT1M", "PT10M", "PT1H", "PT6H", "P1D"]))

@@ -309,9 +309,11 @@ SCHEMAS: dict[str, Schema] = {
                     {
                         "type": {"type": "string", "minLength": 1},
                         "properties": ANY_OBJECT,
+                        "traits": ANY_OBJECT,
+                        "channel": {"type": "string"},
                         "after": {"type": "string", "default": "PT0S"},
                     },
-                    optional=("properties", "after"),
+                    optional=("properties", "traits", "channel", "after"),
                 ),
             },
         },
