@@ -18,12 +18,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, func, select, text, tuple_
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import func, select, text, tuple_
+from sqlalchemy.orm import Session
 
+from engine import transaction
 from engine.models import Customer, Identity, Run, RunStatus
 
-KEY = "batch"
 CHUNK = 500
 ID_BLOCK = 256
 TABLES = {t: t for t in ("customers", "identities", "runs", "steps")}
@@ -48,40 +48,15 @@ class Batch:
 
 
 def current(session: Session) -> Batch | None:
-    found: Batch | None = session.info.get(KEY)
-    return found
+    state = transaction.peek(session)
+    return state.batch if state else None
 
 
 def drop(session: Session) -> None:
-    session.info.pop(KEY, None)
-
-
-# What engine code reads once per transaction and keeps on the session.
-TRANSACTION_CACHES = (
-    KEY,
-    "versions_read",
-    "channels_by_slug",
-    "held_runs",
-    "loaded_deliveries",
-)
-
-
-def forget(session: Session) -> None:
-    for name in TRANSACTION_CACHES:
-        session.info.pop(name, None)
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_after_commit(session: Session) -> None:
-    forget(session)  # locks are released: the next transaction reads afresh
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_after_rollback(session: Session, previous: SessionTransaction) -> None:
-    if previous.parent is None:
-        forget(session)
-    else:
-        drop(session)
+    """Stop consulting the batch read ahead (rows changed behind its back)."""
+    state = transaction.peek(session)
+    if state is not None:
+        state.batch = None
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -111,7 +86,7 @@ def prefetch(
         ):
             batch.owner[(kind, value)] = customer_id
     customer_ids = sorted(set(batch.owner.values()))
-    known: dict[int, dict[str, str]] = session.info.setdefault("identifiers", {})
+    known = transaction.of(session).identifiers
     for chunk in _chunks(customer_ids):
         statement = select(Customer).where(Customer.id.in_(chunk)).order_by(Customer.id)
         for customer in session.scalars(
@@ -147,7 +122,7 @@ def prefetch(
     for customer_id in customer_ids:
         batch.runs.setdefault(customer_id, [])
     batch.counted = count_entries
-    session.info[KEY] = batch
+    transaction.of(session).batch = batch
     return batch
 
 
@@ -186,7 +161,7 @@ def customers_of(session: Session, customer_ids: Iterable[int]) -> Batch:
     """Read these customers and their identifiers in one query each (for timer sweeps)."""
     batch = Batch()
     wanted = sorted(set(customer_ids))
-    known: dict[int, dict[str, str]] = session.info.setdefault("identifiers", {})
+    known = transaction.of(session).identifiers
     for chunk in _chunks(wanted):
         for customer in session.scalars(select(Customer).where(Customer.id.in_(chunk))):
             batch.customers[customer.id] = customer
@@ -197,7 +172,7 @@ def customers_of(session: Session, customer_ids: Iterable[int]) -> Batch:
             .order_by(Identity.id)
         ):
             known.setdefault(customer_id, {}).setdefault(kind, value)
-    session.info[KEY] = batch
+    transaction.of(session).batch = batch
     return batch
 
 

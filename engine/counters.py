@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, event, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
 
+from engine import transaction
 from engine.models import Counter
 
 
@@ -99,10 +100,10 @@ class Tally:
 
 
 def tally_of(session: Session) -> Tally:
-    found: Tally | None = session.info.get("tally")
-    if found is None:
-        found = session.info["tally"] = Tally()
-    return found
+    state = transaction.of(session)
+    if state.tally is None:
+        state.tally = Tally()
+    return state.tally
 
 
 def add(
@@ -152,15 +153,16 @@ HOURLY_FOR = timedelta(days=2)
 
 def set_shard(session: Session, shard: int) -> None:
     """Name the rows this session writes to (one per drain partition avoids row waits)."""
-    session.info["counter_shard"] = shard
+    transaction.of(session).counter_shard = shard
 
 
 def flush(session: Session) -> int:
     """Write the tally as one upsert (rows in key order, so writers never deadlock)."""
-    tally: Tally | None = session.info.get("tally")
-    if tally is None or not tally.items:
+    state = transaction.peek(session)
+    tally = state.tally if state else None
+    if state is None or tally is None or not tally.items:
         return 0
-    shard = int(session.info.get("counter_shard", 0))
+    shard = state.counter_shard
     totals = tally.totals()
     tally.items.clear()
     rows = [
@@ -256,23 +258,24 @@ def compact(session: Session, now: datetime) -> int:
     return len(taken) - len(folded)
 
 
-@event.listens_for(Session, "before_commit")
-def _write_before_commit(session: Session) -> None:
+def write_before_commit(session: Session) -> None:
+    """Write the tally as the transaction commits."""
     if session.in_nested_transaction():
         return  # a savepoint released: its additions stay in the tally for the real commit
     flush(session)
 
 
-@event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.nested:
+def mark_savepoint(session: Session, begun: SessionTransaction) -> None:
+    """Remember where a savepoint began in the tally, to forget what it adds if rolled back."""
+    if begun.nested:
         tally = tally_of(session)
-        tally.marks[id(transaction)] = len(tally.items)
+        tally.marks[id(begun)] = len(tally.items)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous: SessionTransaction) -> None:
-    tally: Tally | None = session.info.get("tally")
+def forget_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    """Forget the additions made within a rolled-back savepoint (or transaction)."""
+    state = transaction.peek(session)
+    tally = state.tally if state else None
     if tally is None:
         return
     if previous.nested:

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from engine import audit, batch, counters
+from engine import audit, batch, counters, transaction
 from engine import timeline as history
 from engine.events import IDENTIFIER_KIND, normalize_identifier
 from engine.models import (
@@ -135,7 +135,8 @@ def resolve(
         }
     found_ids = sorted(set(owners.values()))
     known_identifiers = _known_identifiers(session)
-    session.info["new_customers"] = set()
+    state = transaction.of(session)
+    state.new_customers = set()
     if not found_ids:
         customer = Customer(
             id=batch.next_id(session, "customers"),
@@ -145,7 +146,7 @@ def resolve(
         session.add(customer)
         if customer.id is None:
             session.flush()
-        session.info["new_customers"].add(customer.id)
+        state.new_customers.add(customer.id)
         first: dict[str, str] = {}
         for kind, value in pairs:
             first.setdefault(kind, value)
@@ -192,25 +193,26 @@ def resolve(
 
 def _known_identifiers(session: Session) -> dict[int, dict[str, str]]:
     """Identifiers of profiles created in this transaction, so they need no reading back."""
-    known: dict[int, dict[str, str]] = session.info.setdefault("identifiers", {})
-    return known
+    return transaction.of(session).identifiers
 
 
 def forget_cached(session: Session) -> None:
     """After a rollback: profiles created in it are gone (SQLite may reuse their ids)."""
-    session.info.pop("identifiers", None)
-    session.info.pop("new_customers", None)
-    batch.drop(session)
+    state = transaction.peek(session)
+    if state is not None:
+        state.identifiers, state.new_customers, state.batch = {}, set(), None
 
 
 def is_new(session: Session, customer: Customer) -> bool:
     """Whether the last `resolve` created this profile (so it has no history yet)."""
-    return customer.id in session.info.get("new_customers", ())
+    state = transaction.peek(session)
+    return state is not None and customer.id in state.new_customers
 
 
 def identifiers_of(session: Session, customer_id: int) -> dict[str, str]:
     """One value per identifier kind (the first recorded), for scopes and payloads."""
-    cached = session.info.get("identifiers", {}).get(customer_id)
+    state = transaction.peek(session)
+    cached = state.identifiers.get(customer_id) if state else None
     if cached is not None:
         return dict(cached)
     found: dict[str, str] = {}

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-import engine.counters  # noqa: F401  (writes each session's tally before it commits)
+from engine import batch, counters, steps, transaction
 
 BUSY_TIMEOUT_MS = 10_000
 SCRUB_WAIT_MS = 2_000
@@ -70,8 +70,39 @@ def create_db_engine(url: str, **options: Any) -> Engine:
     return create_engine(url, **options)
 
 
+def _before_commit(session: Session) -> None:
+    steps.write(session)  # first: inserting steps flushes the runs they name
+    counters.write_before_commit(session)
+
+
+def _after_rollback(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:
+        transaction.reset(session)
+        return
+    # A savepoint: what was recorded within it goes, and the batch read ahead may be stale.
+    steps.discard(session, previous)
+    counters.forget_rolled_back(session, previous)
+    batch.drop(session)
+
+
+def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its work belongs to the transaction around it
+    transaction.reset(session)  # locks are released: the next transaction reads afresh
+
+
+def bind_transaction_state(factory: sessionmaker[Session]) -> None:
+    """Have the sessions `factory` makes keep their engine state as engine.transaction says."""
+    event.listen(factory, "do_orm_execute", steps.write_before_query)
+    event.listen(factory, "before_commit", _before_commit)
+    event.listen(factory, "after_transaction_create", counters.mark_savepoint)
+    event.listen(factory, "after_soft_rollback", _after_rollback)
+    event.listen(factory, "after_commit", _after_commit)
+
+
 class Database:
-    """One Engine and its session factory."""
+    """One Engine and its session factories, whose sessions keep engine state per
+    transaction (engine.transaction)."""
 
     def __init__(self, url: str, **options: Any) -> None:
         self.url = url
@@ -80,6 +111,8 @@ class Database:
         self.writer_sessionmaker = sessionmaker(
             self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
         )
+        for factory in (self.sessionmaker, self.writer_sessionmaker):
+            bind_transaction_state(factory)
 
     @contextmanager
     def session(self, writer: bool = False) -> Iterator[Session]:

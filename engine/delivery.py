@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
-from engine import batch, counters, customers, execution, outbound
+from engine import batch, counters, customers, execution, outbound, transaction
 from engine.breaker import Breaker, BreakerOpen, Gate
 from engine.counters import Metric
 from engine.crypto import SecretBox
@@ -346,10 +346,6 @@ class _Retryable(Exception):
         self.status = status
 
 
-_HELD_RUNS = "held_runs"
-_LOADED = "loaded_deliveries"
-
-
 def load(session: Session, ids: list[str]) -> None:
     """Read a claimed batch's rows in one query, so settling each finds it in the session,
     and the journey versions of their runs, which their figures are counted under."""
@@ -359,7 +355,8 @@ def load(session: Session, ids: list[str]) -> None:
         # other; the second then finds it settled and leaves it.
         statement = statement.with_for_update()
     rows = list(session.scalars(statement))
-    versions: dict[int, int] = session.info.setdefault("run_versions", {})
+    state = transaction.of(session)
+    versions = state.run_versions
     # The runs these deliveries hold, locked in id order, with their customers: settling
     # each delivery then resumes its run without a query of its own.
     held = sorted({r.run_id for r in rows if r.holds_run and r.run_id is not None})
@@ -370,7 +367,7 @@ def load(session: Session, ids: list[str]) -> None:
             runs = runs.with_for_update()
         found = list(session.scalars(runs))
         batch.customers_of(session, (run.customer_id for run in found))
-        session.info.setdefault(_HELD_RUNS, set()).update(run.id for run in found)
+        state.held_runs.update(run.id for run in found)
         versions.update((run.id, run.version_id) for run in found)
     others = {r.run_id for r in rows if r.run_id is not None} - set(versions)
     if others:
@@ -380,12 +377,12 @@ def load(session: Session, ids: list[str]) -> None:
             versions[run_id] = version_id
     # The session holds its objects weakly: keep the batch's until it commits, or settling
     # each would read its row (and flush everything before) again.
-    session.info[_LOADED] = (rows, found)
+    state.loaded_deliveries = (rows, found)
 
 
 def _count(session: Session, row: Delivery, outcome: Outcome, now: datetime) -> None:
     """Count an attempt's latency and, once final, the delivery's status and reason."""
-    versions: dict[int, int] = session.info.get("run_versions", {})
+    versions = transaction.of(session).run_versions
     where: dict[str, Any] = {
         "journey_id": row.journey_id or 0,
         "version_id": versions.get(row.run_id or 0, 0),
@@ -468,7 +465,7 @@ def _resume_run(
     if not row.holds_run or row.run_id is None:
         return
     run: Run | None
-    if row.run_id in session.info.get(_HELD_RUNS, ()):
+    if row.run_id in transaction.of(session).held_runs:
         run = session.get(Run, row.run_id)  # read and locked by load()
     else:
         query = select(Run).where(Run.id == row.run_id)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from engine import batch, counters, customers, graph, steps
+from engine import batch, counters, customers, graph, steps, transaction
 from engine.counters import Metric
 from engine.models import (
     Channel,
@@ -237,10 +237,11 @@ class Effects:
 
 def channels_by_slug(session: Session) -> dict[str, Channel]:
     """Channels by slug, read once per transaction (a batch of engine work)."""
-    found: dict[str, Channel] | None = session.info.get("channels_by_slug")
+    state = transaction.of(session)
+    found = state.channels_by_slug
     if found is None:
         found = {c.slug: c for c in session.scalars(select(Channel))}
-        session.info["channels_by_slug"] = found
+        state.channels_by_slug = found
     return found
 
 
@@ -376,9 +377,7 @@ def _journey_of(
 ) -> tuple[JourneyStatus | None, str, int]:
     """The status and name of a version's journey and the version's number, read once per
     transaction (a sweep advances hundreds of runs of the same few versions)."""
-    known: dict[int, tuple[JourneyStatus | None, str, int]] = session.info.setdefault(
-        "versions_read", {}
-    )
+    known = transaction.of(session).versions_read
     found = known.get(version_id)
     if found is None:
         row = session.execute(

@@ -12,15 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
-from engine import batch
+from engine import batch, transaction
 from engine.models import Run, Step
 
-KEY = "steps_pending"
-# A step's run, its row, and the transaction (or savepoint) it was recorded in.
-_Pending = tuple[Run, dict[str, Any], SessionTransaction | None]
 _INSERT = insert(cast(Table, Step.__table__))
 
 
@@ -34,7 +31,6 @@ def add(
     at: datetime,
 ) -> None:
     """Record a step of `run` (whose id may not be known until the session flushes)."""
-    pending: list[_Pending] = session.info.setdefault(KEY, [])
     row = {
         "node_id": node_id,
         "node_type": node_type,
@@ -46,15 +42,15 @@ def add(
     if step_id is not None:
         row["id"] = step_id
     within = session.get_nested_transaction() or session.get_transaction()
-    pending.append((run, row, within))
+    transaction.of(session).steps.append((run, row, within))
 
 
 def write(session: Session) -> int:
     """Insert the steps recorded so far; returns how many."""
-    pending: list[_Pending] | None = session.info.get(KEY)
-    if not pending:
+    state = transaction.peek(session)
+    if state is None or not state.steps:
         return 0
-    session.info[KEY] = []
+    pending, state.steps = state.steps, []
     session.flush()  # the runs they name are written first (and get their ids)
     with_id = [{**row, "run_id": run.id} for run, row, _tx in pending if "id" in row]
     without_id = [
@@ -77,28 +73,19 @@ def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -
 
 def discard(session: Session, ended: SessionTransaction | None = None) -> None:
     """Forget the unwritten steps recorded within `ended` (a savepoint), or all of them."""
-    pending: list[_Pending] | None = session.info.get(KEY)
-    if not pending:
+    state = transaction.peek(session)
+    if state is None or not state.steps:
         return
     if ended is None or ended.parent is None:
-        session.info[KEY] = []
+        state.steps = []
     else:
-        session.info[KEY] = [p for p in pending if not _within(p[2], ended)]
+        state.steps = [p for p in state.steps if not _within(p[2], ended)]
 
 
-@event.listens_for(Session, "do_orm_execute")
-def _before_query(state: ORMExecuteState) -> None:
-    # A query sees the steps recorded so far, as autoflush shows new objects (and, as with
-    # autoflush, not inside `no_autoflush`, where the engine draws ids mid-construction).
-    if state.session.autoflush and state.session.info.get(KEY):
-        write(state.session)
-
-
-@event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    write(session)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, previous: SessionTransaction) -> None:
-    discard(session, previous)
+def write_before_query(execute: ORMExecuteState) -> None:
+    """Insert the steps recorded so far before an ORM query, so it sees them."""
+    # As autoflush shows new objects (and, as with autoflush, not inside `no_autoflush`,
+    # where the engine draws ids mid-construction).
+    state = transaction.peek(execute.session)
+    if execute.session.autoflush and state is not None and state.steps:
+        write(execute.session)
