@@ -26,11 +26,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import graph, journeys  # noqa: E402
+from engine import journeys
 from engine.accounts import create_user  # noqa: E402
 from engine.channels import create_channel  # noqa: E402
 from engine.crypto import SecretBox  # noqa: E402
 from engine.db import Database  # noqa: E402
+from engine.language import graph
 from engine.migrate import upgrade  # noqa: E402
 from engine.models import Role  # noqa: E402
 from engine.settings import load_settings  # noqa: E402

@@ -27,8 +27,8 @@ from engine import batch, counters, customers, execution, outbound, transaction
 from engine.breaker import Breaker, BreakerOpen, Gate
 from engine.counters import Metric
 from engine.crypto import SecretBox
+from engine.language.nodes import Resume
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
-from engine.nodes import Resume
 from engine.settings import Settings
 
 log = logging.getLogger("throughline.delivery")

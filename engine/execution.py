@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from engine import batch, counters, customers, graph, steps, transaction
+from engine import batch, counters, customers, steps, transaction
 from engine.counters import Metric
+from engine.language import graph
+from engine.language.nodes import Await, Resume
 from engine.models import (
     Channel,
     Customer,
@@ -22,7 +24,6 @@ from engine.models import (
     RunStatus,
     Step,
 )
-from engine.nodes import Await, Resume
 from engine.runner import (
     Advance,
     Candidate,

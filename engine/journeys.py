@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine import audit, counters, graph, moves
+from engine import audit, counters, moves
 from engine.channels import channel_slugs
 from engine.execution import document_of
+from engine.language import graph
+from engine.language.nodes import CheckContext
 from engine.models import (
     LARGEST_ID,
     Journey,
@@ -24,7 +26,6 @@ from engine.models import (
     Step,
     User,
 )
-from engine.nodes import CheckContext
 
 
 class JourneyError(ValueError):

@@ -27,9 +27,10 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine import audit, batch, customers, execution, graph, steps, summaries
+from engine import audit, batch, customers, execution, steps, summaries
 from engine.channels import channel_names
 from engine.execution import document_of
+from engine.language import graph
 from engine.models import (
     Journey,
     JourneyVersion,

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from engine import durations, nodes, rules
-from engine.graph import Document
+from engine import durations
+from engine.language import nodes, rules
+from engine.language.graph import Document
+from engine.language.nodes import Await, ProfileChange, Resume, Send, WebhookCall
+from engine.language.nodes.trigger import matches as trigger_matches
 from engine.models import RunStatus
-from engine.nodes import Await, ProfileChange, Resume, Send, WebhookCall
-from engine.nodes.trigger import matches as trigger_matches
 
 MAX_STEPS_PER_ADVANCE = 500
 

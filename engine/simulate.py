@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine import durations
-from engine.graph import Document
+from engine.language.graph import Document
+from engine.language.nodes import Resume
 from engine.models import RunStatus
-from engine.nodes import Resume
 from engine.runner import (
     Advance,
     Candidate,

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine import nodes
 from engine.channels import channel_names
+from engine.language import nodes
 
 
 @dataclass(frozen=True)

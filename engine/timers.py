@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import batch, customers, execution
+from engine.language.nodes import Resume
 from engine.models import Journey, JourneyStatus, Run, RunStatus
-from engine.nodes import Resume
 
 
 def sweep_due_runs(

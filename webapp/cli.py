@@ -11,12 +11,13 @@ from typing import TextIO
 import click
 from sqlalchemy.orm import Session
 
-from engine import accounts, audit, graph, journeys, migrate
+from engine import accounts, audit, journeys, migrate
 from engine.channels import ChannelError, create_channel
 from engine.crypto import SecretBox
 from engine.db import Database
 from engine.demo import burst as store_burst
 from engine.demo import load_demo
+from engine.language import graph
 from engine.models import ChannelKind, Role
 from engine.settings import Settings, SettingsError, keep_files_private, load_settings
 from webapp import launcher

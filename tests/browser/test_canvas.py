@@ -599,7 +599,7 @@ def test_arrange_keeps_edges_clear_of_steps_and_branches_apart(
 
 
 def _port_order(node):
-    from engine import nodes
+    from engine.language import nodes
 
     return [port.name for port in nodes.get(node["type"]).ports(node["config"])]
 

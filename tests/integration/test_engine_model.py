@@ -19,7 +19,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, select
 
-from engine import durations, execution, graph, journeys, timers
+from engine import durations, execution, journeys, timers
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.db import Database
@@ -27,6 +27,7 @@ from engine.events import parse_event
 from engine.execution import Effects
 from engine.ingest import drain_batch
 from engine.intake import ToStore, store_events
+from engine.language import graph
 from engine.models import Base, Customer, Delivery, Identity, Run, RunStatus, Step
 from engine.simulate import simulate
 from tests.unit.test_runner_properties import EVENTS

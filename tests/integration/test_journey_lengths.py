@@ -7,8 +7,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from engine import graph, journeys, starters
+from engine import journeys, starters
 from engine.crypto import SecretBox
+from engine.language import graph
 from engine.models import Journey, Role
 from tests.factories import api_client, csrf_token, login, make_channels, make_user
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from engine import graph
-from engine.nodes import CheckContext
+from engine.language import graph
+from engine.language.nodes import CheckContext
 from engine.starters import FOLDER as STARTERS
 
 DATA = STARTERS

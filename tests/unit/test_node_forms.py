@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine import nodes
+from engine.language import nodes
 from engine.starters import CATALOGUE, document
 from webapp.designer import node_forms
 

@@ -2,10 +2,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine import nodes
-from engine.nodes import CheckContext, NodeError, Resume, RunContext
-from engine.nodes.split import bucket
-from engine.nodes.webhook import url_problem
+from engine.language import nodes
+from engine.language.nodes import CheckContext, NodeError, Resume, RunContext
+from engine.language.nodes.split import bucket
+from engine.language.nodes.webhook import url_problem
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
 CHANNELS = CheckContext(channels=frozenset({"email", "sms", "app"}))

@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from engine import graph
+from engine.language import graph
+from engine.language.nodes import Await
 from engine.models import RunStatus
-from engine.nodes import Await
 from engine.runner import (
     Candidate,
     Converted,

@@ -1,6 +1,6 @@
 """The canvas palette offers every engine node type, each starting with a config it can read."""
 
-from engine import nodes
+from engine.language import nodes
 from webapp.designer import palette
 
 

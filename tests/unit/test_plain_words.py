@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from engine import durations, graph, nodes, rules, templates
+from engine import durations
+from engine.language import graph, nodes, rules, templates
 from webapp.designer import node_forms
 
 ROOT = Path(__file__).resolve().parents[2]

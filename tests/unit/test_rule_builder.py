@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from engine import rules
+from engine.language import rules
 from engine.starters import CATALOGUE, document
 from webapp.designer import rule_builder as rb
 from webapp.designer.editors import RuleEditor

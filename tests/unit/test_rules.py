@@ -1,6 +1,6 @@
 import pytest
 
-from engine import rules
+from engine.language import rules
 
 SCOPE = {
     "event": {

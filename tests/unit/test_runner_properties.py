@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import graph, nodes
+from engine.language import graph, nodes
 from engine.simulate import simulate
 
 EVENTS = ["view", "cart", "buy", "open"]

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine import graph
+from engine.language import graph
 from engine.simulate import SimulationError, simulate
 from engine.starters import FOLDER as STARTERS
 

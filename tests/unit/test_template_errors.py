@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine import templates
+from engine.language import templates
 
 
 @pytest.mark.parametrize(

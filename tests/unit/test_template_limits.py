@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from engine import graph, nodes, templates
-from engine.nodes import RunContext
+from engine.language import graph, nodes, templates
+from engine.language.nodes import RunContext
 
 pytestmark = pytest.mark.security
 

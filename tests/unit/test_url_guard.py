@@ -6,7 +6,7 @@ import ipaddress
 import pytest
 
 from engine.channels import ChannelError, check_outbound_url
-from engine.nodes.webhook import url_problem
+from engine.language.nodes.webhook import url_problem
 
 pytestmark = pytest.mark.security
 

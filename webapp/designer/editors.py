@@ -17,7 +17,7 @@ from wtforms import Field
 from wtforms.utils import unset_value
 from wtforms.validators import ValidationError
 
-from engine import rules
+from engine.language import rules
 from webapp.designer import rule_builder as rb
 
 

@@ -34,7 +34,7 @@ from wtforms.validators import (
 )
 
 from engine import durations
-from engine.graph.document import LABEL_LENGTH
+from engine.language.graph.document import LABEL_LENGTH
 from webapp.designer.editors import RuleField
 from webapp.designer.row_fields import CasesField, MessageField, RowsField
 from webapp.forms import BaseForm

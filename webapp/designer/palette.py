@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import nodes
+from engine.language import nodes
 
 _RULE = {"field": "customer.traits.tier", "op": "eq", "value": "vip"}
 

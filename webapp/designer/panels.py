@@ -14,9 +14,10 @@ from typing import Any
 
 from flask import abort, request, url_for
 
-from engine import graph, journeys, review, samples, stats
+from engine import journeys, review, samples, stats
 from engine.channels import channel_names
 from engine.journeys import JourneyError
+from engine.language import graph
 from engine.models import Journey, JourneyStatus, Role
 from webapp.designer import bp, node_forms, palette, previews, rule_builder
 from webapp.designer.editors import apply_action

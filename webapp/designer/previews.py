@@ -14,8 +14,9 @@ from typing import Any
 from flask import abort, render_template, request, url_for
 from sqlalchemy.orm import selectinload
 
-from engine import customers, samples, templates
+from engine import customers, samples
 from engine.channels import channel_names
+from engine.language import templates
 from engine.models import Customer, Journey, Role
 from webapp.customers.views import display_name
 from webapp.designer import bp, node_forms

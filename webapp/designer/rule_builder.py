@@ -1,4 +1,4 @@
-"""The rule builder: an engine rule (engine/rules.py) as nested groups of conditions.
+"""The rule builder: an engine rule (engine/language/rules.py) as nested groups of conditions.
 
 A rule is a leaf `{"field", "op", "value"?}` or a group `{"all": [...]}`, `{"any": [...]}`,
 `{"not": rule}`. The builder shows it as a tree of `Group` and `Condition` and posts it back
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from dataclasses import field as default
 from typing import Any
 
-from engine import rules
+from engine.language import rules
 
 OPERATORS: dict[str, str] = {
     "eq": "is", "ne": "is not", "gt": "is more than", "gte": "is at least",

@@ -15,19 +15,10 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import (
-    graph,
-    journeys,
-    moves,
-    payload,
-    review,
-    starters,
-    stats,
-    summaries,
-    work,
-)
+from engine import journeys, moves, payload, review, starters, stats, summaries, work
 from engine import simulate as simulation
 from engine.journeys import JourneyError
+from engine.language import graph
 from engine.models import (
     Journey,
     JourneyStatus,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine import rules
-from engine.nodes import (
+from engine.language import rules
+from engine.language.nodes import (
     Channels,
     CheckContext,
     Config,

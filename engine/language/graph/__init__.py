@@ -1,7 +1,7 @@
 """The journey document: the only definition of its shape, parsing, export, validation and
 upgrades between schema versions. See docs/journey-format.md."""
 
-from engine.graph.document import (
+from engine.language.graph.document import (
     DESCRIPTION_LENGTH,
     NAME_LENGTH,
     REENTRY,
@@ -14,8 +14,8 @@ from engine.graph.document import (
     Node,
     Problem,
 )
-from engine.graph.reading import UPGRADES, parse, to_dict, upgrade
-from engine.graph.validation import check, length_problems, validate
+from engine.language.graph.reading import UPGRADES, parse, to_dict, upgrade
+from engine.language.graph.validation import check, length_problems, validate
 
 __all__ = [
     "DESCRIPTION_LENGTH",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine import durations
-from engine.nodes import (
+from engine.language.nodes import (
     Await,
     Channels,
     CheckContext,

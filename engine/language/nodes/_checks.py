@@ -6,8 +6,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from engine import durations, rules, templates
-from engine.nodes import CheckContext, Config
+from engine import durations
+from engine.language import rules, templates
+from engine.language.nodes import CheckContext, Config
 
 PORT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 Problems = list[tuple[str, str]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from engine.nodes import (
+from engine.language.nodes import (
     Channels,
     CheckContext,
     Config,

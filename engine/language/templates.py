@@ -19,7 +19,7 @@ from liquid.exceptions import (
 )
 from liquid.token import Token
 
-from engine.rules import list_index
+from engine.language.rules import list_index
 
 MAX_TEMPLATE_LENGTH = 20_000
 MAX_LOOP = 1_000

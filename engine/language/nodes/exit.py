@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.nodes import (
+from engine.language.nodes import (
     Channels,
     CheckContext,
     Config,

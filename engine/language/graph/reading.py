@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine.graph.document import (
+from engine.language.graph.document import (
     LABEL_LENGTH,
     MAX_NODES,
     NODE_ID,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from engine import outbound, templates
-from engine.nodes import (
+from engine import outbound
+from engine.language import templates
+from engine.language.nodes import (
     Channels,
     CheckContext,
     Config,

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from engine import durations, nodes, rules
-from engine.graph.document import (
+from engine import durations
+from engine.language import nodes, rules
+from engine.language.graph.document import (
     DESCRIPTION_LENGTH,
     NAME_LENGTH,
     REENTRY,
@@ -16,8 +17,8 @@ from engine.graph.document import (
     Node,
     Problem,
 )
-from engine.graph.reading import parse
-from engine.nodes import _words
+from engine.language.graph.reading import parse
+from engine.language.nodes import _words
 
 
 def _problems_of_entry(document: Document) -> Iterator[Problem]:

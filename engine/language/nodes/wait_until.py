@@ -7,8 +7,9 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine import durations, rules
-from engine.nodes import (
+from engine import durations
+from engine.language import rules
+from engine.language.nodes import (
     Channels,
     CheckContext,
     Config,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import rules
-from engine.nodes import Channels
+from engine.language import rules
+from engine.language.nodes import Channels
 
 BLANK = "…"  # stands for a setting the marketer has not filled in yet
 

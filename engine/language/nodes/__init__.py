@@ -193,4 +193,4 @@ MODULES = (
     "split", "send", "webhook", "update_profile", "exit",
 )  # fmt: skip
 for _module in MODULES:
-    importlib.import_module(f"engine.nodes.{_module}")
+    importlib.import_module(f"engine.language.nodes.{_module}")
