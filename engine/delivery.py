@@ -23,12 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
-from engine import batch, counters, customers, execution, outbound, transaction
+from engine import batch, counters, execution, outbound, transaction
 from engine.breaker import Breaker, BreakerOpen, Gate
 from engine.counters import Metric
 from engine.crypto import SecretBox
 from engine.language.nodes import Resume
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
+from engine.profiles import identity
 from engine.settings import Settings
 
 log = logging.getLogger("throughline.delivery")
@@ -481,7 +482,7 @@ def _resume_run(
     customer = session.get(Customer, run.customer_id)
     if customer is None:
         return
-    scope = customers.scope_of(session, customer)
+    scope = identity.scope_of(session, customer)
     execution.resume_run(
         session,
         run,

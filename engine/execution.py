@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from engine import batch, counters, customers, steps, transaction
+from engine import batch, counters, steps, transaction
 from engine.counters import Metric
 from engine.language import graph
 from engine.language.nodes import Await, Resume
@@ -24,6 +24,7 @@ from engine.models import (
     RunStatus,
     Step,
 )
+from engine.profiles import identity
 from engine.runner import (
     Advance,
     Candidate,
@@ -507,7 +508,7 @@ def _history(
 ) -> EntryHistory:
     """The customer's entries into a journey, read only when its entry rules need them."""
     entry = candidate.document.entry
-    if (entry.reentry == "always" and entry.max_entries is None) or customers.is_new(
+    if (entry.reentry == "always" and entry.max_entries is None) or identity.is_new(
         session, customer
     ):
         return EntryHistory(0, False)

@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from engine import batch, counters, customers, execution
+from engine import batch, counters, execution
 from engine.events import EventError, parse_event
 from engine.models import Customer, Event, EventStatus, utcnow
+from engine.profiles import identity
 
 log = logging.getLogger("throughline.ingest")
 MAX_ATTEMPTS = 3
@@ -48,14 +49,14 @@ def process_event(
 ) -> None:
     """Apply one stored event; everything it changes is in the caller's transaction."""
     incoming = parse_event(event.payload)
-    customer = customers.resolve(
+    customer = identity.resolve(
         session, incoming.identifiers, event.channel_id, incoming.traits
     )
-    customers.touch(customer, incoming.traits)
+    identity.touch(customer, incoming.traits)
     _count_context(session, customer, event.channel_id, now)
-    scope = customers.scope_of(session, customer)
+    scope = identity.scope_of(session, customer)
     happened = event_scope(event, channel_slug, event.payload)
-    runs = customers.active_runs(session, customer.id)
+    runs = identity.active_runs(session, customer.id)
     execution.react(
         session, customer, runs, happened, event.id, live, scope, effects, now
     )
@@ -71,7 +72,7 @@ def _count_context(
 ) -> None:
     """Count whether the customer was already known from another channel (context kept)."""
     seen = list(customer.seen_channels or [])
-    if customers.is_new(session, customer):
+    if identity.is_new(session, customer):
         label = "new"
     elif any(other != channel_id for other in seen):
         label = "known"
@@ -175,7 +176,7 @@ def drain_batch(
                 break
             except IntegrityError:
                 savepoint.rollback()  # another drain created the same identity: look again
-                customers.forget_cached(session)
+                identity.forget_cached(session)
                 if attempt == 2:
                     _fail(
                         event,
@@ -185,7 +186,7 @@ def drain_batch(
                     )
             except OperationalError as error:
                 savepoint.rollback()
-                customers.forget_cached(session)
+                identity.forget_cached(session)
                 if not _transient(error):
                     log.exception("event %s could not be applied", event.id)
                     _fail(event, f"{type(error).__name__}: {error}", now, result)
@@ -199,12 +200,12 @@ def drain_batch(
                 break
             except (EventError, LookupError) as error:
                 savepoint.rollback()
-                customers.forget_cached(session)
+                identity.forget_cached(session)
                 _fail(event, str(error), now, result, final=True)
                 break
             except Exception as error:  # a bug or bad data: retried, then marked failed
                 savepoint.rollback()
-                customers.forget_cached(session)
+                identity.forget_cached(session)
                 log.exception("event %s could not be applied", event.id)
                 _fail(event, f"{type(error).__name__}: {error}", now, result)
                 break

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine import audit, batch, customers, execution, steps, summaries
+from engine import audit, batch, execution, steps, summaries
 from engine.channels import channel_names
 from engine.execution import document_of
 from engine.language import graph
@@ -41,6 +41,7 @@ from engine.models import (
     User,
     utcnow,
 )
+from engine.profiles import identity
 
 STAY = "stay"
 EXIT = "exit"
@@ -393,7 +394,7 @@ def move_batch(
             if target == EXIT:
                 _exit(session, run, old_document, reason, now)
                 continue
-            scope = customers.scope_of(session, customer)
+            scope = identity.scope_of(session, customer)
             steps.add(
                 session,
                 run,

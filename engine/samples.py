@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import customers, demo
+from engine import demo
 from engine.events import KNOWN_IDENTIFIERS
 from engine.models import Channel, Customer, Event
+from engine.profiles import identity
 
 SAMPLE_SIZE = 500  # rows read per question
 SCAN_WINDOW = 50_000  # only events among the latest this many are looked at
@@ -136,7 +137,7 @@ def _sample_customer(
 ) -> tuple[dict[str, Any], str]:
     chosen = session.get(Customer, customer_id) if customer_id else None
     if chosen is not None and chosen.merged_into_id is None:
-        scope = customers.scope_of(session, chosen)
+        scope = identity.scope_of(session, chosen)
         return (
             scope,
             f"{scope.get('email') or scope.get('phone') or scope['id']} (#{chosen.id})",
@@ -148,7 +149,7 @@ def _sample_customer(
         .limit(1)
     )
     if customer is not None:
-        scope = customers.scope_of(session, customer)
+        scope = identity.scope_of(session, customer)
         return scope, f"the newest customer, {scope.get('email') or scope['id']}"
     spec = demo.CUSTOMERS[0]
     scope = {

@@ -11,9 +11,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import batch, customers, execution
+from engine import batch, execution
 from engine.language.nodes import Resume
 from engine.models import Journey, JourneyStatus, Run, RunStatus
+from engine.profiles import identity
 
 
 def sweep_due_runs(
@@ -42,7 +43,7 @@ def sweep_due_runs(
         customer = read.customers.get(run.customer_id)
         if customer is None:
             continue
-        scope = customers.scope_of(session, customer)
+        scope = identity.scope_of(session, customer)
         execution.resume_run(session, run, Resume("timer"), scope, effects, now)
         if scope["traits"] != customer.traits:
             customer.traits = scope["traits"]

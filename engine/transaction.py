@@ -45,9 +45,9 @@ class TransactionState:
     )
     # Every channel by slug, read once (engine.execution).
     channels_by_slug: dict[str, Channel] | None = None
-    # One value per identifier kind of the profiles read or created (engine.customers).
+    # One value per identifier kind of the profiles read or created (engine.profiles.identity).
     identifiers: dict[int, dict[str, str]] = field(default_factory=dict)
-    # The profiles the last identity resolution created (engine.customers).
+    # The profiles the last identity resolution created (engine.profiles.identity).
     new_customers: set[int] = field(default_factory=set)
     # Runs read and locked with the deliveries that hold them (engine.delivery).
     held_runs: set[int] = field(default_factory=set)

@@ -5,8 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import audit, customers
-from engine.customers import CustomerError
+from engine import audit
 from engine.models import (
     AuditEntry,
     Channel,
@@ -17,6 +16,7 @@ from engine.models import (
     Identity,
     utcnow,
 )
+from engine.profiles import CustomerError, identity, privacy, read
 from tests.world import CART, sample
 
 
@@ -66,11 +66,11 @@ def _key(item):
 def test_paging_the_timeline_by_cursor_gives_every_entry_once_newest_first(
     session, crowded, limit
 ):
-    whole = customers.timeline(session, crowded, 1000)
+    whole = read.timeline(session, crowded, 1000)
     assert len(whole) == 15
     walked, before = [], None
     while True:
-        page = customers.timeline(session, crowded, limit, before)
+        page = read.timeline(session, crowded, limit, before)
         walked += page
         if len(page) < limit:
             break
@@ -80,14 +80,14 @@ def test_paging_the_timeline_by_cursor_gives_every_entry_once_newest_first(
 
 
 def test_a_bare_time_as_cursor_means_strictly_before_it(session, crowded):
-    newest = customers.timeline(session, crowded, 1)[0]["at"]
-    older = customers.timeline(session, crowded, 100, newest)
+    newest = read.timeline(session, crowded, 1)[0]["at"]
+    older = read.timeline(session, crowded, 100, newest)
     assert older and all(item["at"] < newest for item in older)
     with pytest.raises(CustomerError) as raised:
-        customers.timeline(session, crowded, 10, "last tuesday")
+        read.timeline(session, crowded, 10, "last tuesday")
     assert raised.value.status == 400 and raised.value.field == "before"
     with pytest.raises(CustomerError):
-        customers.timeline(session, crowded, 10, f"{newest}~run~1")
+        read.timeline(session, crowded, 10, f"{newest}~run~1")
 
 
 def test_erasure_counts_are_what_erase_removes(world, session):
@@ -96,15 +96,15 @@ def test_erasure_counts_are_what_erase_removes(world, session):
     world.post(
         {"type": "hello", "customer": {"email": "ada@example.com", "phone": "+1"}}
     )
-    other = customers.resolve(session, [("email", "twin@example.com")], None)
-    ada = customers.find(session, "id:c-42")
-    customers.merge_customers(
+    other = identity.resolve(session, [("email", "twin@example.com")], None)
+    ada = read.find(session, "id:c-42")
+    identity.merge_customers(
         session, ada, [other], {"because": ["email:twin@example.com"]}
     )
     session.commit()
     world.later(timedelta(hours=2))
-    ada = customers.find(session, "id:c-42")
-    counts = customers.erasure_counts(session, ada)
+    ada = read.find(session, "id:c-42")
+    counts = privacy.erasure_counts(session, ada)
     assert counts == {
         "profiles": 2,
         "identities": 4,
@@ -113,7 +113,7 @@ def test_erasure_counts_are_what_erase_removes(world, session):
         "steps": len(world.steps()),
         "deliveries": 1,
     }
-    removed = customers.erase(session, ada, None)
+    removed = privacy.erase(session, ada, None)
     session.commit()
     assert removed == {k: v for k, v in counts.items() if k != "profiles"}
     notes = [entry.detail for entry in session.scalars(select(AuditEntry))]
@@ -122,11 +122,11 @@ def test_erasure_counts_are_what_erase_removes(world, session):
 
 
 def test_search_skips_merged_profiles_and_matches_identifiers(session):
-    kept = customers.resolve(session, [("email", "kept@example.com")], None)
-    gone = customers.resolve(session, [("phone", "+4412345")], None)
-    customers.merge_customers(session, kept, [gone], {"because": []})
+    kept = identity.resolve(session, [("email", "kept@example.com")], None)
+    gone = identity.resolve(session, [("phone", "+4412345")], None)
+    identity.merge_customers(session, kept, [gone], {"because": []})
     session.commit()
-    found = lambda q: session.scalars(customers.search(q)).all()  # noqa: E731
+    found = lambda q: session.scalars(read.search(q)).all()  # noqa: E731
     assert found("") == [kept]
     assert found("44 12") == [kept]  # the phone moved to the survivor
     assert found(f"#{gone.id}") == []

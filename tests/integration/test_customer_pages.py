@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import customers
 from engine.crypto import SecretBox
 from engine.demo import load_demo
 from engine.models import (
@@ -20,6 +19,7 @@ from engine.models import (
     Run,
     Step,
 )
+from engine.profiles import identity
 from tests.factories import csrf_token, login, make_user
 from tests.world import CART, sample
 
@@ -430,7 +430,7 @@ def test_the_timeline_pages_through_every_entry_once(app, session):
 def test_a_merged_profile_leads_to_the_one_it_was_merged_into(app, demo, session):
     ada = _profile_of(session, "email", "ada@example.com")
     grace = _profile_of(session, "email", "grace@example.com")
-    customers.merge_customers(session, ada, [grace], {"because": ["test"]})
+    identity.merge_customers(session, ada, [grace], {"because": ["test"]})
     session.commit()
     admin = _as(app, session, Role.admin)
     response = admin.get(f"/customers/{grace.id}")

@@ -4,9 +4,10 @@ keep naming one person each."""
 import pytest
 from sqlalchemy import text
 
-from engine import customers, migrate
+from engine import migrate
 from engine.db import Database
 from engine.models import AuditEntry, Customer, Identity
+from engine.profiles import privacy
 
 pytestmark = pytest.mark.security
 
@@ -21,7 +22,7 @@ def _new_customer(session, email):
 
 def test_a_profile_made_after_an_erasure_gets_a_new_id(session):
     first = _new_customer(session, "first@sec.test")
-    customers.erase(session, session.get(Customer, first), None)
+    privacy.erase(session, session.get(Customer, first), None)
     session.commit()
     second = _new_customer(session, "second@sec.test")
     assert second != first

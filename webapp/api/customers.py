@@ -4,9 +4,8 @@ from typing import Any
 
 from flask import jsonify, request
 
-from engine import customers
-from engine.customers import CustomerError
 from engine.models import Role
+from engine.profiles import CustomerError, privacy, read
 from webapp.api import bp
 from webapp.api.errors import answer, json_body
 from webapp.security import acting_user, requires
@@ -22,20 +21,18 @@ def _customer_error(error: CustomerError) -> Any:
 @requires(Role.viewer)
 def get_customer(ref: str) -> Any:
     """A profile by number or `kind:value` of any identity (merged profiles lead to the survivor)."""
-    return jsonify(customers.describe(db(), customers.find(db(), ref)))
+    return jsonify(read.describe(db(), read.find(db(), ref)))
 
 
 @bp.get("/customers/<path:ref>/timeline")
 @requires(Role.viewer)
 def customer_timeline(ref: str) -> Any:
     """Events in, steps, deliveries and suppressions, profile changes: newest first."""
-    customer = customers.find(db(), ref)
+    customer = read.find(db(), ref)
     raw = request.args.get("limit", "200")
     wanted = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
     limit = min(wanted, 1000) if wanted > 0 else 200
-    items = customers.timeline(
-        db(), customer, limit, request.args.get("before") or None
-    )
+    items = read.timeline(db(), customer, limit, request.args.get("before") or None)
     return jsonify(
         customer_id=customer.id,
         items=items,
@@ -47,8 +44,8 @@ def customer_timeline(ref: str) -> Any:
 @requires(Role.marketer)
 def put_consent(ref: str) -> Any:
     """Set consent per channel: {"email": false, "sms": true}."""
-    customer = customers.find(db(), ref)
-    consent = customers.set_consent(db(), customer, json_body(), acting_user())
+    customer = read.find(db(), ref)
+    consent = privacy.set_consent(db(), customer, json_body(), acting_user())
     db().commit()
     return jsonify(customer_id=customer.id, consent=consent)
 
@@ -57,9 +54,9 @@ def put_consent(ref: str) -> Any:
 @requires(Role.admin)
 def erase_customer(ref: str) -> Any:
     """Erase the profile and everything about it (runs, events, deliveries)."""
-    customer = customers.find(db(), ref)
+    customer = read.find(db(), ref)
     customer_id = customer.id
-    counts = customers.erase(db(), customer, acting_user())
+    counts = privacy.erase(db(), customer, acting_user())
     db().commit()
     services().database.scrub_log()
     return jsonify(erased=customer_id, removed=counts)

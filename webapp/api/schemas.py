@@ -6,7 +6,7 @@ from typing import Any
 
 from engine.events import KNOWN_IDENTIFIERS, MAX_TYPE_LENGTH
 from engine.models import ChannelKind, JourneyStatus, MoveStatus, Role, RunStatus
-from engine.timeline import KINDS
+from engine.profiles.timeline import KINDS
 
 Schema = dict[str, Any]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from wtforms import SelectMultipleField
 from wtforms.validators import InputRequired
 
-from engine.customers import ConsentSetting
+from engine.profiles.read import ConsentSetting
 from webapp.forms import BaseForm
 
 

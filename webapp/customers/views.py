@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
 
-from engine import customers, summaries
+from engine import summaries
 from engine.channels import channel_names
-from engine.customers import CustomerError
 from engine.models import Customer, JourneyVersion, Role, utcnow
+from engine.profiles import CustomerError, privacy, read
 from webapp.customers import bp
 from webapp.customers.entries import Presenter
 from webapp.customers.forms import ConfirmForm, ConsentForm
@@ -76,7 +76,7 @@ def _customer(customer_id: int) -> Customer:
 
 def _to_survivor(customer: Customer, endpoint: str, note: str) -> Any:
     """Send a request about a merged profile to the profile it was merged into."""
-    survivor = customers.find(db(), str(customer.id))
+    survivor = read.find(db(), str(customer.id))
     flash(
         f"Profile #{customer.id} was merged into #{survivor.id}. {note}".strip(),
         "error" if note else "message",
@@ -89,7 +89,7 @@ def _to_survivor(customer: Customer, endpoint: str, note: str) -> Any:
 def index() -> Any:
     """Customers, newest first; `q` finds them by any identifier or the profile number."""
     query = request.args.get("q", "").strip()
-    statement = customers.search(query).options(selectinload(Customer.identities))
+    statement = read.search(query).options(selectinload(Customer.identities))
     page = paginate(db(), statement)
     return page_or_partial(
         "customers/index.html",
@@ -104,7 +104,7 @@ def _timeline(customer: Customer, before: str | None) -> dict[str, Any]:
     """One page of the timeline, with the cursor of the next one when there is more."""
     size = int(current_app.config["PAGE_SIZE"])
     try:
-        items = customers.timeline(db(), customer, size + 1, before)
+        items = read.timeline(db(), customer, size + 1, before)
     except CustomerError as error:
         abort(400, description=f"{error}.")
     shown = items[:size]
@@ -118,14 +118,14 @@ def _timeline(customer: Customer, before: str | None) -> dict[str, Any]:
 def _consent_context(customer: Customer, **extra: Any) -> dict[str, Any]:
     return {
         "customer": customer,
-        "consent": customers.consent_settings(db(), customer),
+        "consent": read.consent_settings(db(), customer),
         "consent_form": ConsentForm(formdata=None),
         "can_change_consent": acting_user().role.includes(Role.marketer),
         **extra,
     }
 
 
-def _steps_at(runs: list[customers.RunSummary]) -> dict[int, summaries.StepName]:
+def _steps_at(runs: list[read.RunSummary]) -> dict[int, summaries.StepName]:
     """The step each run is at, named as its version draws it."""
     documents: dict[int, Any] = {
         version_id: document
@@ -155,12 +155,12 @@ def show(customer_id: int) -> Any:
         return _to_survivor(customer, "customers.show", "")
     before = request.args.get("before") or None
     timeline = _timeline(customer, before)
-    runs = customers.runs_of(db(), customer, in_flight_only=True)
+    runs = read.runs_of(db(), customer, in_flight_only=True)
     return page_or_partial(
         "customers/show.html",
         "customers/_timeline.html",
         name=display_name(customer),
-        identities=customers.identities(db(), customer),
+        identities=read.identities(db(), customer),
         runs=runs,
         run_steps=_steps_at(runs),
         can_erase=acting_user().role.includes(Role.admin),
@@ -178,7 +178,7 @@ def consent(customer_id: int) -> Any:
         return _to_survivor(
             customer, "customers.show", "Nothing was changed; set consent here."
         )
-    settings = customers.consent_settings(db(), customer)
+    settings = read.consent_settings(db(), customer)
     form = ConsentForm()
     form.offer(settings)
     message, ok = "", True
@@ -188,7 +188,7 @@ def consent(customer_id: int) -> Any:
     else:
         changes = form.changes(settings)
         if changes:
-            customers.set_consent(db(), customer, changes, acting_user())
+            privacy.set_consent(db(), customer, changes, acting_user())
             db().commit()
             message = "Saved: " + ", ".join(
                 f"{slug} {'allowed' if allowed else 'withdrawn'}"
@@ -224,12 +224,12 @@ def erase(customer_id: int) -> Any:
             "customers/erase.html",
             customer=customer,
             name=display_name(customer),
-            counts=customers.erasure_counts(db(), customer),
+            counts=privacy.erasure_counts(db(), customer),
             counted=counted,
             form=form,
         )
     number = customer.id
-    counts = customers.erase(db(), customer, acting_user())
+    counts = privacy.erase(db(), customer, acting_user())
     db().commit()
     services().database.scrub_log()
     removed = ", ".join(
@@ -247,7 +247,7 @@ def export(customer_id: int) -> Any:
     customer = _customer(customer_id)
     if customer.merged_into_id is not None:
         return _to_survivor(customer, "customers.export", "")
-    document = customers.export(db(), customer, utcnow())
+    document = privacy.export(db(), customer, utcnow())
     return Response(
         json.dumps(document, indent=2, default=str) + "\n",
         mimetype="application/json",

@@ -14,10 +14,11 @@ from typing import Any
 from flask import abort, render_template, request, url_for
 from sqlalchemy.orm import selectinload
 
-from engine import customers, samples
+from engine import samples
 from engine.channels import channel_names
 from engine.language import templates
 from engine.models import Customer, Journey, Role
+from engine.profiles import read
 from webapp.customers.views import display_name
 from webapp.designer import bp, node_forms
 from webapp.designer.editors import dom_id
@@ -119,7 +120,7 @@ def _customer_label(customer: Customer) -> str:
 def _choices(chosen: int | None, query: str = "") -> tuple[list[SampleChoice], bool]:
     """The customers `query` finds (the newest without one) and the one chosen now; and
     whether the query found anyone."""
-    statement = customers.search(query).options(selectinload(Customer.identities))
+    statement = read.search(query).options(selectinload(Customer.identities))
     found = list(db().scalars(statement.limit(SAMPLE_CHOICES)))
     matched = bool(found)
     if chosen is not None and all(c.id != chosen for c in found):

@@ -1,0 +1,158 @@
+"""Privacy: consent per channel, erasure on request, and the export of everything held."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from engine import audit, counters
+from engine.models import (
+    AuditEntry,
+    Base,
+    Customer,
+    Delivery,
+    Event,
+    Identity,
+    Run,
+    RunStatus,
+    Step,
+    User,
+)
+from engine.profiles import CustomerError
+from engine.profiles import timeline as history
+from engine.profiles.read import consent_settings, describe, identities, runs_of
+
+
+def set_consent(
+    session: Session, customer: Customer, changes: Any, actor: User | None
+) -> dict[str, bool]:
+    """Set consent per channel slug ({"email": false}); every change audited."""
+    if not isinstance(changes, dict) or not changes:
+        raise CustomerError(
+            422,
+            'send an object of channel to true or false, e.g. {"email": false}',
+            "consent",
+        )
+    for channel, allowed in changes.items():
+        if not isinstance(allowed, bool):
+            raise CustomerError(
+                422,
+                f"consent for {channel} must be true or false",
+                f"consent.{channel}",
+            )
+    before = dict(customer.consent)
+    customer.consent = {**before, **changes}
+    audit.record(
+        session,
+        actor,
+        "customer.consent",
+        "customer",
+        customer.id,
+        {"changes": changes, "before": {k: before.get(k) for k in changes}},
+    )
+    return dict(customer.consent)
+
+
+def erase(session: Session, customer: Customer, actor: User | None) -> dict[str, int]:
+    """Delete the profile and everything about it: identities, events, runs, steps, deliveries."""
+    ids = [
+        customer.id,
+        *session.scalars(
+            select(Customer.id).where(Customer.merged_into_id == customer.id)
+        ),
+    ]
+    # Runs under way leave their journeys: the figures count them as ended ("erased"),
+    # without anything that names the person.
+    now = datetime.now(UTC)
+    for journey_id, version_id, node in session.execute(
+        select(Run.journey_id, Run.version_id, Run.current_node).where(
+            Run.customer_id.in_(ids),
+            Run.status.in_([RunStatus.active, RunStatus.waiting]),
+        )
+    ):
+        counters.run_left(session, now, journey_id, version_id, node, "erased")
+    run_ids = select(Run.id).where(Run.customer_id.in_(ids))
+    counts = {
+        "steps": session.execute(delete(Step).where(Step.run_id.in_(run_ids))).rowcount,  # type: ignore[attr-defined]
+        "deliveries": session.execute(
+            delete(Delivery).where(Delivery.customer_id.in_(ids))
+        ).rowcount,  # type: ignore[attr-defined]
+        "runs": session.execute(delete(Run).where(Run.customer_id.in_(ids))).rowcount,  # type: ignore[attr-defined]
+        "events": session.execute(
+            delete(Event).where(Event.customer_id.in_(ids))
+        ).rowcount,  # type: ignore[attr-defined]
+        "identities": session.execute(
+            delete(Identity).where(Identity.customer_id.in_(ids))
+        ).rowcount,  # type: ignore[attr-defined]
+    }
+    session.execute(
+        update(Customer)
+        .where(Customer.id.in_(ids))
+        .values(merged_into_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        delete(Customer)
+        .where(Customer.id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    _redact_merge_reasons(session, ids)
+    audit.record(session, actor, "customer.erase", "customer", customer.id, counts)
+    return counts
+
+
+def _redact_merge_reasons(session: Session, ids: Sequence[int]) -> None:
+    """Merge notes name the identifiers that joined two profiles; an erasure removes those."""
+    for entry in session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.target_type == "customer",
+            AuditEntry.target_id.in_([str(i) for i in ids]),
+            AuditEntry.action == "customer.merge",
+        )
+    ):
+        if "because" in entry.detail:
+            entry.detail = {**entry.detail, "because": "erased"}
+
+
+def erasure_counts(session: Session, customer: Customer) -> dict[str, int]:
+    """What `erase` would delete: profiles (this one and those merged into it) and the rest."""
+    ids = history.profile_ids(session, customer)
+    run_ids = select(Run.id).where(Run.customer_id.in_(ids))
+
+    def count(model: type[Base], condition: ColumnElement[bool]) -> int:
+        found = session.scalar(select(func.count()).select_from(model).where(condition))
+        return int(found or 0)
+
+    return {
+        "profiles": len(ids),
+        "identities": count(Identity, Identity.customer_id.in_(ids)),
+        "events": count(Event, Event.customer_id.in_(ids)),
+        "runs": count(Run, Run.customer_id.in_(ids)),
+        "steps": count(Step, Step.run_id.in_(run_ids)),
+        "deliveries": count(Delivery, Delivery.customer_id.in_(ids)),
+    }
+
+
+def export(session: Session, customer: Customer, now: datetime) -> dict[str, Any]:
+    """Everything known about the customer, as one JSON document (a subject access copy)."""
+    return {
+        "exported_at": now.isoformat(),
+        "profile": describe(session, customer),
+        "identities": [record.to_dict() for record in identities(session, customer)],
+        "consent": {
+            setting.channel: setting.allowed
+            for setting in consent_settings(session, customer)
+        },
+        "runs": [run.to_dict() for run in runs_of(session, customer)],
+        "timeline": history.whole_timeline(session, customer),
+    }
