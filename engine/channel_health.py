@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.breaker import BreakerState, breaker_states
+from engine.delivery.breaker import BreakerState, breaker_states
 from engine.models import Channel, Delivery, DeliveryStatus, Event, EventStatus
 
 WINDOW = timedelta(hours=24)

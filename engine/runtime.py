@@ -19,7 +19,7 @@ class Runtime:
     database: Database
     redis: Redis
     box: SecretBox
-    sender: Any = None  # engine.delivery.Sender, made on first use by a worker
+    sender: Any = None  # engine.delivery.sender.Sender, made on first use by a worker
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:

@@ -13,6 +13,8 @@ from redis import Redis
 from sqlalchemy import func, select
 
 from engine import counters, delivery, execution, ingest, moves, signals, timers
+from engine.delivery import claim, settle
+from engine.delivery.sender import Sender
 from engine.models import (
     Delivery,
     DeliveryStatus,
@@ -148,10 +150,10 @@ def move_runs(rt: Runtime, move_id: int) -> dict[str, Any]:
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="deliver")
 
 
-def sender(rt: Runtime) -> delivery.Sender:
+def sender(rt: Runtime) -> Sender:
     if rt.sender is None:
-        rt.sender = delivery.Sender(rt.settings, rt.redis)
-    found: delivery.Sender = rt.sender
+        rt.sender = Sender(rt.settings, rt.redis)
+    found: Sender = rt.sender
     return found
 
 
@@ -169,9 +171,7 @@ def drain_deliveries(
             lock.lower_flag()
             now = utcnow()
             with rt.database.session(writer=True) as session:
-                claimed = delivery.claim(
-                    session, partition, rt.box, now, DELIVERY_BATCH
-                )
+                claimed = claim.claim(session, partition, rt.box, now, DELIVERY_BATCH)
             if not claimed:
                 break
             send = sender(rt)
@@ -180,9 +180,9 @@ def drain_deliveries(
             effects = execution.Effects()
             with rt.database.session(writer=True) as session:
                 counters.set_shard(session, DELIVERY_SHARDS + partition)
-                delivery.load(session, [item.id for item in claimed])
+                claim.load(session, [item.id for item in claimed])
                 for item, outcome in zip(claimed, outcomes, strict=True):
-                    delivery.settle(
+                    settle.settle(
                         session,
                         item,
                         outcome,

@@ -8,7 +8,7 @@ import time
 import pytest
 from redis import Redis
 
-from engine.breaker import (
+from engine.delivery.breaker import (
     CLOSED,
     HALF_OPEN,
     OPEN,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from engine.channels import create_channel
 from engine.crypto import SecretBox
-from engine.delivery import Sender
+from engine.delivery.sender import Sender
 from engine.models import (
     AuditEntry,
     Channel,

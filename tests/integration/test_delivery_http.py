@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from engine.delivery import PERMANENT, Claimed, Sender
+from engine.delivery import PERMANENT, Claimed
+from engine.delivery.sender import Sender
 from tests.channels import Recorder
 
 

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from engine import delivery
 from engine.channels import create_channel
 from engine.crypto import SecretBox
-from engine.delivery import BLOCKED, Claimed, Sender
+from engine.delivery import BLOCKED, Claimed
+from engine.delivery.sender import Sender
 from engine.models import Channel, Delivery, DeliveryStatus, Role, utcnow
 from tests.channels import Recorder
 from tests.conftest import make_settings, work_all

@@ -1,0 +1,85 @@
+"""Delivery: the calls the engine makes to channels and webhook nodes, durably.
+
+A delivery is a row written with the step that asked for it; a drain claims due rows
+(claim), makes each call (sender), and records what came of it, resuming the run that waits
+on it (settle); a breaker per channel (breaker) stops calls to a channel that keeps failing.
+A delivery's id is the `webhook-id` of every attempt, so a retry is never a second effect at
+a channel that dedupes; consent, channel state and the breaker are checked at send time, and
+every suppression and failure keeps its reason. This module holds their shared vocabulary: the reasons a delivery did not happen, what a claim
+carries and what an attempt gives.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.models import Channel, Delivery
+
+log = logging.getLogger("throughline.delivery")
+LEASE = timedelta(seconds=60)
+WEBHOOKS = 0  # the drain partition of webhook-node calls (they have no channel)
+# Reasons a delivery did not happen; the channel ones let the node's fallback channel try.
+CONSENT, DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED, BLOCKED = (
+    "consent_withdrawn", "channel_disabled", "no_outbound_url", "breaker_open",
+    "permanent_4xx", "retries_exhausted", "blocked_address",
+)  # fmt: skip
+CHANNEL_REASONS = {DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED, BLOCKED}
+TEST = "test"  # the kind of a delivery an admin sends to try a channel
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery claimed for one attempt, with what the attempt needs to know."""
+
+    id: str
+    kind: str
+    attempts: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    url: str | None
+    channel_id: int | None
+    channel_slug: str | None
+    channel_enabled: bool
+    secret: str | None
+    consent: bool
+    deadline_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """delivered, retry, postpone (breaker open: not an attempt), failed or suppressed."""
+
+    status: str
+    reason: str | None = None
+    response_status: int | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+
+
+def new_test_delivery(channel: Channel, now: datetime) -> Delivery:
+    """A signed test action for `channel`, tried once by the channel's normal drain.
+
+    Its deadline is its creation time, so a failure is final at the first attempt instead
+    of being retried for a day.
+    """
+    return Delivery(
+        channel_id=channel.id,
+        kind=TEST,
+        payload={
+            "body": {
+                "test": True,
+                "journey": None,
+                "node": None,
+                "customer": None,
+                "message": {"text": "A test action from Throughline; ignore it."},
+                "context": {},
+            },
+            "channel": channel.slug,
+        },
+        next_attempt_at=now,
+        deadline_at=now,
+        created_at=now,
+    )

@@ -1,0 +1,117 @@
+"""Claiming due deliveries for one attempt (a lease), and reading a claimed batch at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import tenacity
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import batch, transaction
+from engine.crypto import SecretBox
+from engine.delivery import LEASE, WEBHOOKS, Claimed
+from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run
+
+_backoff = tenacity.wait_random_exponential(multiplier=1, max=300)
+
+
+def retry_delay(attempt: int) -> float:
+    """Full-jitter exponential backoff: a random wait up to 2**attempt seconds (5 min cap)."""
+    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = attempt
+    return float(_backoff(state))
+
+
+def claim(
+    session: Session, partition: int, box: SecretBox, now: datetime, limit: int = 50
+) -> list[Claimed]:
+    """Lease up to `limit` due deliveries of a channel (or of webhook calls, partition 0)."""
+    statement = select(Delivery).where(
+        Delivery.status == DeliveryStatus.pending, Delivery.next_attempt_at <= now
+    )
+    statement = (
+        statement.where(Delivery.kind == "webhook")
+        if partition == WEBHOOKS
+        else statement.where(Delivery.channel_id == partition)
+    )
+    statement = statement.order_by(Delivery.next_attempt_at).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    rows = list(session.scalars(statement))
+    channel = session.get(Channel, partition) if partition != WEBHOOKS else None
+    secret = box.decrypt(channel.outbound_secret) if channel else None
+    consents: dict[int, dict[str, Any]] = {}
+    if channel is not None:
+        wanted = {row.customer_id for row in rows if row.customer_id is not None}
+        if wanted:
+            consents = {
+                customer_id: consent
+                for customer_id, consent in session.execute(
+                    select(Customer.id, Customer.consent).where(Customer.id.in_(wanted))
+                )
+            }
+    claimed = []
+    for row in rows:
+        row.next_attempt_at = now + LEASE
+        row.attempts += 1
+        consent = True
+        if channel is not None and row.customer_id is not None:
+            consent = bool(
+                (consents.get(row.customer_id) or {}).get(channel.slug, True)
+            )
+        body = {"delivery_id": row.id, **row.payload.get("body", {})}
+        claimed.append(
+            Claimed(
+                id=row.id,
+                kind=row.kind,
+                attempts=row.attempts,
+                body=body,
+                headers=dict(row.payload.get("headers") or {}),
+                url=row.url
+                if row.kind == "webhook"
+                else (channel.outbound_url if channel else None),
+                channel_id=channel.id if channel else None,
+                channel_slug=channel.slug if channel else None,
+                channel_enabled=channel.enabled if channel else True,
+                secret=secret,
+                consent=consent,
+                deadline_at=row.deadline_at,
+            )
+        )
+    return claimed
+
+
+def load(session: Session, ids: list[str]) -> None:
+    """Read a claimed batch's rows in one query, so settling each finds it in the session,
+    and the journey versions of their runs, which their figures are counted under."""
+    statement = select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)
+    if session.get_bind().dialect.name == "postgresql":
+        # Two drains holding an expired lease on the same row settle it one after the
+        # other; the second then finds it settled and leaves it.
+        statement = statement.with_for_update()
+    rows = list(session.scalars(statement))
+    state = transaction.of(session)
+    versions = state.run_versions
+    # The runs these deliveries hold, locked in id order, with their customers: settling
+    # each delivery then resumes its run without a query of its own.
+    held = sorted({r.run_id for r in rows if r.holds_run and r.run_id is not None})
+    found: list[Run] = []
+    if held:
+        runs = select(Run).where(Run.id.in_(held)).order_by(Run.id)
+        if session.get_bind().dialect.name == "postgresql":
+            runs = runs.with_for_update()
+        found = list(session.scalars(runs))
+        batch.customers_of(session, (run.customer_id for run in found))
+        state.held_runs.update(run.id for run in found)
+        versions.update((run.id, run.version_id) for run in found)
+    others = {r.run_id for r in rows if r.run_id is not None} - set(versions)
+    if others:
+        for run_id, version_id in session.execute(
+            select(Run.id, Run.version_id).where(Run.id.in_(others))
+        ):
+            versions[run_id] = version_id
+    # The session holds its objects weakly: keep the batch's until it commits, or settling
+    # each would read its row (and flush everything before) again.
+    state.loaded_deliveries = (rows, found)

@@ -1,0 +1,131 @@
+"""Settling an attempt: the row's new status, its counters, a fallback, the run resumed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import counters, execution, transaction
+from engine.counters import Metric
+from engine.delivery import CHANNEL_REASONS, Claimed, Outcome
+from engine.delivery.claim import retry_delay
+from engine.language.nodes import Resume
+from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
+from engine.profiles import identity
+
+
+def _count(session: Session, row: Delivery, outcome: Outcome, now: datetime) -> None:
+    """Count an attempt's latency and, once final, the delivery's status and reason."""
+    versions = transaction.of(session).run_versions
+    where: dict[str, Any] = {
+        "journey_id": row.journey_id or 0,
+        "version_id": versions.get(row.run_id or 0, 0),
+        "node_id": row.node_id or "",
+        "channel_id": row.channel_id or 0,
+    }
+    if outcome.latency_ms is not None:
+        label = counters.bucket_label(outcome.latency_ms, counters.LATENCY_BOUNDS_MS)
+        counters.add(session, Metric.LATENCY, now, label=label, **where)
+    if outcome.status in ("retry", "postpone"):
+        return
+    counters.add(session, Metric.DELIVERY, now, label=outcome.status, **where)
+    if outcome.status != "delivered":
+        counters.add(
+            session, Metric.REASON, now, label=outcome.reason or "failed", **where
+        )
+
+
+def settle(
+    session: Session,
+    item: Claimed,
+    outcome: Outcome,
+    now: datetime,
+    breaker_reset: float,
+    effects: execution.Effects,
+) -> None:
+    """Record an attempt's outcome; fall back or resume the waiting run when it is final."""
+    row = session.get(Delivery, item.id)
+    if row is None or row.status is not DeliveryStatus.pending:
+        return  # erased meanwhile, or settled by an earlier lease holder
+    row.response_status, row.latency_ms = outcome.response_status, outcome.latency_ms
+    row.last_error = outcome.error
+    _count(session, row, outcome, now)
+    if outcome.status == "retry":
+        row.next_attempt_at = now + timedelta(seconds=retry_delay(row.attempts))
+        return
+    if outcome.status == "postpone":
+        row.attempts -= 1  # the channel was not called
+        row.next_attempt_at = now + timedelta(seconds=breaker_reset)
+        return
+    row.status = DeliveryStatus(outcome.status)
+    row.reason, row.finished_at, row.next_attempt_at = outcome.reason, now, None
+    if row.status is DeliveryStatus.delivered:
+        _resume_run(session, row, True, "delivered", effects, now)
+        return
+    fallback = row.payload.get("fallback_channel")
+    if fallback and row.fallback_of_id is None and outcome.reason in CHANNEL_REASONS:
+        channel = session.scalar(select(Channel).where(Channel.slug == fallback))
+        if channel is not None:
+            payload = {**row.payload, "channel": fallback, "fallback_channel": None}
+            session.add(
+                Delivery(
+                    run_id=row.run_id,
+                    customer_id=row.customer_id,
+                    journey_id=row.journey_id,
+                    node_id=row.node_id,
+                    channel_id=channel.id,
+                    kind="send",
+                    holds_run=row.holds_run,
+                    fallback_of_id=row.id,
+                    payload=payload,
+                    next_attempt_at=now,
+                    deadline_at=row.deadline_at,
+                    created_at=now,
+                )
+            )
+            effects.delivery_channels.add(channel.id)
+            return
+    _resume_run(session, row, False, outcome.reason or "failed", effects, now)
+
+
+def _resume_run(
+    session: Session,
+    row: Delivery,
+    ok: bool,
+    reason: str,
+    effects: execution.Effects,
+    now: datetime,
+) -> None:
+    if not row.holds_run or row.run_id is None:
+        return
+    run: Run | None
+    if row.run_id in transaction.of(session).held_runs:
+        run = session.get(Run, row.run_id)  # read and locked by load()
+    else:
+        query = select(Run).where(Run.id == row.run_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        run = session.scalar(query)
+    if (
+        run is None
+        or run.status is not RunStatus.waiting
+        or not run.state.get("holding_delivery")
+    ):
+        return
+    customer = session.get(Customer, run.customer_id)
+    if customer is None:
+        return
+    scope = identity.scope_of(session, customer)
+    execution.resume_run(
+        session,
+        run,
+        Resume("delivery", {"ok": ok, "reason": reason}),
+        scope,
+        effects,
+        now,
+    )
+    if scope["traits"] != customer.traits:
+        customer.traits = scope["traits"]
