@@ -25,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select, text  # noqa: E402
 
 from bench.common import DEFAULT_DATABASE, fresh_database, machine  # noqa: E402
-from engine import counters, journeys  # noqa: E402
+from engine import counters
 from engine.accounts import create_user  # noqa: E402
 from engine.channels import create_channel  # noqa: E402
 from engine.crypto import SecretBox  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.demo import starter  # noqa: E402
+from engine.journeys import lifecycle
 from engine.migrate import upgrade  # noqa: E402
 from engine.models import Counter, Role, Step, utcnow  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
@@ -195,11 +196,11 @@ def main() -> None:
         for slug in ("web", "email", "sms", "support-desk"):
             create_channel(session, box, slug, slug, "other")
         create_user(session, "bench@example.com", Role.viewer, PASSWORD)
-        ctx = journeys.check_context(session)
-        journey, _ = journeys.create_journey(
+        ctx = lifecycle.check_context(session)
+        journey, _ = lifecycle.create_journey(
             session, starter("cart_recovery"), ctx, None
         )
-        version = journeys.publish(session, journey, ctx, None)
+        version = lifecycle.publish(session, journey, ctx, None)
         session.commit()
         journey_id, version_id = journey.id, version.id
     fill(database, journey_id, version_id, args)

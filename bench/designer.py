@@ -26,11 +26,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import journeys
 from engine.accounts import create_user  # noqa: E402
 from engine.channels import create_channel  # noqa: E402
 from engine.crypto import SecretBox  # noqa: E402
 from engine.db import Database  # noqa: E402
+from engine.journeys import lifecycle
 from engine.language import graph
 from engine.migrate import upgrade  # noqa: E402
 from engine.models import Role  # noqa: E402
@@ -142,16 +142,16 @@ def main() -> None:
             session, SecretBox(settings.encryption_key), "email", "Email", "email"
         )
         create_user(session, "bench@example.com", Role.marketer, PASSWORD)
-        ctx = journeys.check_context(session)
-        journey, problems = journeys.create_journey(session, document, ctx, None)
+        ctx = lifecycle.check_context(session)
+        journey, problems = lifecycle.create_journey(session, document, ctx, None)
         bare = {**document, "name": f"{args.nodes} steps, no layout", "layout": {}}
-        unarranged, _ = journeys.create_journey(session, bare, ctx, None)
+        unarranged, _ = lifecycle.create_journey(session, bare, ctx, None)
         session.commit()
         journey_id, unarranged_id = journey.id, unarranged.id
     assert not problems and len(document["nodes"]) == args.nodes
 
     with database.session() as session:
-        ctx = journeys.check_context(session)
+        ctx = lifecycle.check_context(session)
     timings = []
     for _ in range(20):
         started = time.perf_counter()

@@ -49,10 +49,10 @@ from bench.common import (  # noqa: E402
     percentile,
     stack,
 )
-from engine import journeys  # noqa: E402
 from engine.channels import create_channel  # noqa: E402
 from engine.crypto import SecretBox  # noqa: E402
 from engine.db import Database  # noqa: E402
+from engine.journeys import lifecycle
 from engine.models import Delivery, Event, EventStatus  # noqa: E402
 
 JOURNEY = {
@@ -349,9 +349,9 @@ def main() -> None:
                 rate_limit=100_000,
                 allowed_networks=running.settings.outbound_allowed_networks,
             )
-            ctx = journeys.check_context(session)
-            journey, _ = journeys.create_journey(session, JOURNEY, ctx, None)
-            journeys.publish(session, journey, ctx, None)
+            ctx = lifecycle.check_context(session)
+            journey, _ = lifecycle.create_journey(session, JOURNEY, ctx, None)
+            lifecycle.publish(session, journey, ctx, None)
             session.commit()
         running.start_web(args.processes)
         running.start_workers(args.workers)

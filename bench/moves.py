@@ -26,8 +26,9 @@ from sqlalchemy import select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Signer, machine, percentile, stack, web_channel  # noqa: E402
-from engine import ingest, journeys, work  # noqa: E402
+from engine import ingest, work
 from engine.db import Database  # noqa: E402
+from engine.journeys import lifecycle
 from engine.models import Event, Journey, MoveStatus, Run, RunMove, utcnow  # noqa: E402
 from engine.queues import connect  # noqa: E402
 
@@ -66,9 +67,9 @@ def seed(database: Database, settings, count: int) -> tuple[int, Signer]:
     """The journey with `count` waiting runs, one customer each; its id and a signer."""
     signer = web_channel(database, settings)
     with database.session(writer=True) as session:
-        ctx = journeys.check_context(session)
-        journey, _ = journeys.create_journey(session, JOURNEY, ctx, None)
-        journeys.publish(session, journey, ctx, None)
+        ctx = lifecycle.check_context(session)
+        journey, _ = lifecycle.create_journey(session, JOURNEY, ctx, None)
+        lifecycle.publish(session, journey, ctx, None)
         channel_id = session.scalar(text("SELECT id FROM channels WHERE slug = 'web'"))
         session.add(
             Event(
@@ -150,10 +151,10 @@ def main() -> None:
                 "type": "wait",
                 "config": {"duration": "PT2H"},
             }
-            ctx = journeys.check_context(session)
-            journeys.replace_draft(session, journey, changed, ctx, None)
+            ctx = lifecycle.check_context(session)
+            lifecycle.replace_draft(session, journey, changed, ctx, None)
             started = time.monotonic()
-            _version, move = journeys.publish_with_plan(session, journey, ctx, None)
+            _version, move = lifecycle.publish_with_plan(session, journey, ctx, None)
             move_id = move.id
         work.enqueue_move(redis, move_id)
         while True:

@@ -23,10 +23,11 @@ from sqlalchemy import func, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine, percentile, stack  # noqa: E402
-from engine import execution, ingest, journeys, timers  # noqa: E402
+from engine import execution, ingest, timers
 from engine.channels import create_channel  # noqa: E402
 from engine.crypto import SecretBox  # noqa: E402
 from engine.db import Database  # noqa: E402
+from engine.journeys import lifecycle
 from engine.models import Event, Run, RunStatus, utcnow  # noqa: E402
 
 JOURNEY = {
@@ -61,9 +62,9 @@ def seed(database: Database, settings, count: int, due: int, rate: float) -> tup
     box = SecretBox(settings.encryption_key)
     with database.session(writer=True) as session:
         channel = create_channel(session, box, "web", "Web", "web", rate_limit=10_000)
-        ctx = journeys.check_context(session)
-        journey, _ = journeys.create_journey(session, JOURNEY, ctx, None)
-        journeys.publish(session, journey, ctx, None)
+        ctx = lifecycle.check_context(session)
+        journey, _ = lifecycle.create_journey(session, JOURNEY, ctx, None)
+        lifecycle.publish(session, journey, ctx, None)
         session.flush()
         session.add(
             Event(

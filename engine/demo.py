@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, intake, journeys, starters
+from engine import audit, intake
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.events import parse_event
+from engine.journeys import lifecycle, starters
 from engine.models import (
     Channel,
     ChannelKind,
@@ -125,11 +126,11 @@ def load_demo(session: Session, box: SecretBox) -> bool:
                 processed_at=at,
             )
         )
-    ctx = journeys.check_context(session)
+    ctx = lifecycle.check_context(session)
     for name, publish in (("cart_recovery", True), ("onboarding", False)):
-        journey, _problems = journeys.create_journey(session, starter(name), ctx, None)
+        journey, _problems = lifecycle.create_journey(session, starter(name), ctx, None)
         if publish:
-            journeys.publish(session, journey, ctx, None)
+            lifecycle.publish(session, journey, ctx, None)
     audit.record(
         session, None, "demo.load", "system", "demo", {"channels": len(channels)}
     )
@@ -195,12 +196,12 @@ def burst(
     the same webhook ids, so a second burst stores nothing twice. Returns how many were new.
     """
     now = now or utcnow()
-    ctx = journeys.check_context(session)
+    ctx = lifecycle.check_context(session)
     for journey in session.scalars(
         select(Journey).where(Journey.status == JourneyStatus.draft)
     ):
         if journey.name == starter("onboarding")["name"]:
-            journeys.publish(session, journey, ctx, None)
+            lifecycle.publish(session, journey, ctx, None)
     channels = dict(session.execute(select(Channel.slug, Channel.id)).all())
     rng = random.Random(seed)
     stored, index, number = 0, 0, 0

@@ -12,9 +12,10 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import func, select
 
-from engine import counters, delivery, execution, ingest, moves, signals, timers
+from engine import counters, delivery, execution, ingest, signals, timers
 from engine.delivery import claim, settle
 from engine.delivery.sender import Sender
+from engine.journeys import moves
 from engine.models import (
     Delivery,
     DeliveryStatus,

@@ -6,12 +6,13 @@ import json
 import pytest
 from sqlalchemy import select, update
 
-from engine import journeys, timers, work
+from engine import timers, work
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.execution import Effects
+from engine.journeys import lifecycle
+from engine.journeys.starters import FOLDER as STARTERS
 from engine.models import Delivery, DeliveryStatus, Run, Step, utcnow
-from engine.starters import FOLDER as STARTERS
 from tests.channels import Recorder, post_event
 from tests.conftest import work_all
 from webapp.hooks.channels import forget
@@ -57,13 +58,13 @@ class World:
         forget()
 
     def publish(self, document):
-        ctx = journeys.check_context(
+        ctx = lifecycle.check_context(
             self.session,
             self.settings.webhook_allowed_hosts,
             self.settings.outbound_allowed_networks,
         )
-        journey, _ = journeys.create_journey(self.session, document, ctx, None)
-        journeys.publish(self.session, journey, ctx, None)
+        journey, _ = lifecycle.create_journey(self.session, document, ctx, None)
+        lifecycle.publish(self.session, journey, ctx, None)
         self.session.commit()
         return journey
 

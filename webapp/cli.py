@@ -17,6 +17,7 @@ from engine.crypto import SecretBox
 from engine.db import Database
 from engine.demo import burst as store_burst
 from engine.demo import load_demo
+from engine.journeys import lifecycle
 from engine.language import graph
 from engine.models import ChannelKind, Role
 from engine.settings import Settings, SettingsError, keep_files_private, load_settings
@@ -327,14 +328,14 @@ def journey_import(file: TextIO, publish_now: bool) -> None:
         raise click.ClickException(f"{file.name} is not JSON: {error}") from None
     try:
         with _session(settings) as session:
-            ctx = journeys.check_context(
+            ctx = lifecycle.check_context(
                 session,
                 settings.webhook_allowed_hosts,
                 settings.outbound_allowed_networks,
             )
-            created, _ = journeys.create_journey(session, raw, ctx, None)
+            created, _ = lifecycle.create_journey(session, raw, ctx, None)
             if publish_now:
-                journeys.publish(session, created, ctx, None)
+                lifecycle.publish(session, created, ctx, None)
             click.echo(
                 f"journey {created.id} {created.name!r} created"
                 + (
@@ -368,8 +369,8 @@ def journey_export(journey_id: int, which: str) -> None:
         )
     try:
         with _session(settings) as session:
-            found = journeys.get_journey(session, journey_id)
-            document = journeys.version_document(session, found, which)
+            found = lifecycle.get_journey(session, journey_id)
+            document = lifecycle.version_document(session, found, which)
     except journeys.JourneyError as error:
         raise click.ClickException(str(error)) from None
     click.echo(json.dumps(graph.to_dict(document), indent=2))

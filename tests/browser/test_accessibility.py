@@ -67,7 +67,8 @@ def test_a_journey_imported_through_the_api_reads_on_the_canvas_as_it_does(
     """The issue's bar: every step shows what its config holds, the canvas has the screen."""
     import httpx
 
-    from engine import accounts, starters
+    from engine import accounts
+    from engine.journeys import starters
     from engine.models import User
 
     document = starters.document("vip_routing")

@@ -549,13 +549,13 @@ def _segments_cross(p, q, r, s):
 def test_arrange_keeps_edges_clear_of_steps_and_branches_apart(
     page: Page, live_server, session, settings, starter
 ):
-    from engine import journeys, starters
+    from engine.journeys import lifecycle, starters
 
     make_user(session, Role.viewer, email="viewer@example.com")
     document = starters.document(starter)
     document["layout"] = {}  # arranged when opened
-    journey, _ = journeys.create_journey(
-        session, document, journeys.check_context(session), None, allow_problems=True
+    journey, _ = lifecycle.create_journey(
+        session, document, lifecycle.check_context(session), None, allow_problems=True
     )
     session.commit()
     _sign_in(page, live_server, "viewer@example.com")

@@ -3,7 +3,7 @@
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from engine import journeys
+from engine.journeys import lifecycle
 from engine.models import Role, Run, RunStatus
 from tests.browser.test_pages import _sign_in
 from tests.conftest import work_all
@@ -25,10 +25,10 @@ def test_a_marketer_moves_the_customers_waiting_in_a_live_journey(
     world = World(client, session, settings, redis_client, {})
     journey = world.publish(_document("P1D"))
     _sign_up(world, 12)
-    ctx = journeys.check_context(session, settings.webhook_allowed_hosts)
+    ctx = lifecycle.check_context(session, settings.webhook_allowed_hosts)
     changed = _document("PT2H", "New words")
     changed["nodes"][1]["label"] = "Give them a moment"
-    journeys.replace_draft(session, journey, changed, ctx, None)
+    lifecycle.replace_draft(session, journey, changed, ctx, None)
     session.commit()
     make_user(session, Role.marketer, email="marketer@example.com")
     _sign_in(page, live_server, "marketer@example.com")

@@ -7,10 +7,11 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from engine import counters, journeys
+from engine import counters
 from engine.counters import Metric
 from engine.crypto import SecretBox
 from engine.demo import load_demo
+from engine.journeys import lifecycle
 from engine.models import Channel, Journey, Role, utcnow
 from tests.browser.test_canvas import _drag
 from tests.browser.test_draw_journey import _draft, _step
@@ -49,7 +50,7 @@ def _welcome_world(session, settings) -> Journey:
     onboarding = session.scalars(
         select(Journey).where(Journey.name == "Onboarding across email and app")
     ).one()
-    journeys.publish(session, onboarding, journeys.check_context(session), None)
+    lifecycle.publish(session, onboarding, lifecycle.check_context(session), None)
     counters.add(
         session,
         Metric.ENTERED,

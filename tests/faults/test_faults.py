@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from engine import journeys
 from engine.channels import create_channel
 from engine.crypto import SecretBox
+from engine.journeys import lifecycle
 from engine.models import Delivery, Event, Run
 from tests.channels import Recorder, post_event, signed_headers
 from webapp import create_app
@@ -57,9 +57,9 @@ def _prepare(stack, recorder, document=WELCOME):
             rate_limit=100_000,
             allowed_networks=stack.settings.outbound_allowed_networks,
         )
-        ctx = journeys.check_context(session)
-        journey, _ = journeys.create_journey(session, document, ctx, None)
-        journeys.publish(session, journey, ctx, None)
+        ctx = lifecycle.check_context(session)
+        journey, _ = lifecycle.create_journey(session, document, ctx, None)
+        lifecycle.publish(session, journey, ctx, None)
     recorder.secret = email.outbound_secret
     app = create_app(stack.settings, TESTING=True)
     return app, web.inbound_secret

@@ -7,7 +7,8 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from engine import journeys, work
+from engine import work
+from engine.journeys import lifecycle
 from engine.models import Delivery, Journey, MoveStatus, Run, RunMove, RunStatus, Step
 from tests.channels import Recorder
 from tests.faults.test_faults import _post_batches, _prepare
@@ -53,15 +54,15 @@ def test_kill_9_workers_while_runs_move_moves_each_once_and_sends_once(stack_fac
         # Version 2 sends the waiting customers straight to the message.
         with stack.database.session() as session:
             journey = session.get(Journey, journey_id)
-            ctx = journeys.check_context(session)
+            ctx = lifecycle.check_context(session)
             changed = {**WAITING, "nodes": [dict(n) for n in WAITING["nodes"]]}
             changed["nodes"][2] = {
                 "id": "mail",
                 "type": "send",
                 "config": {"channel": "email", "message": {"subject": "Hello again"}},
             }
-            journeys.replace_draft(session, journey, changed, ctx, None)
-            _version, move = journeys.publish_with_plan(
+            lifecycle.replace_draft(session, journey, changed, ctx, None)
+            _version, move = lifecycle.publish_with_plan(
                 session, journey, ctx, None, {"hold": "mail"}
             )
             move_id = move.id

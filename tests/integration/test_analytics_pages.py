@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import journeys
+from engine.journeys import lifecycle
 from engine.models import Role, Run, RunStatus
 from tests.factories import login, make_user
 from tests.world import CART, sample
@@ -96,9 +96,9 @@ def test_filters_by_version_and_dates(world):
     # A second version: no one entered it yet.
     document = sample()
     document["name"] = "Cart recovery v2"
-    ctx = journeys.check_context(world.session, world.settings.webhook_allowed_hosts)
-    journeys.replace_draft(world.session, journey, document, ctx, None)
-    journeys.publish(world.session, journey, ctx, None)
+    ctx = lifecycle.check_context(world.session, world.settings.webhook_allowed_hosts)
+    lifecycle.replace_draft(world.session, journey, document, ctx, None)
+    lifecycle.publish(world.session, journey, ctx, None)
     world.session.commit()
     _viewer(world)
     base = f"/journeys/{journey.id}/analytics.csv?table=summary&period=all"
@@ -123,8 +123,8 @@ def test_filters_by_version_and_dates(world):
 
 def test_archiving_counts_the_runs_it_ends(world):
     journey = _play(world)
-    journeys.pause(world.session, journey, None)
-    journeys.archive(world.session, journey, None, world_now())
+    lifecycle.pause(world.session, journey, None)
+    lifecycle.archive(world.session, journey, None, world_now())
     world.session.commit()
     assert (
         world.session.scalars(select(Run).where(Run.status == RunStatus.waiting)).all()
@@ -267,7 +267,7 @@ def test_a_channel_that_journeys_sent_through_shows_its_page_and_deliveries(worl
 
 
 def test_the_overview_ranks_filters_and_flags_journeys_whose_sends_went_nowhere(world):
-    from engine import journeys
+    from engine.journeys import lifecycle
 
     cart = world.publish(sample())
     nowhere = sample()
@@ -287,10 +287,10 @@ def test_the_overview_ranks_filters_and_flags_journeys_whose_sends_went_nowhere(
     ]
     nowhere["layout"] = {}
     web_nudge = world.publish(nowhere)  # the web channel has no action URL
-    journeys.create_journey(
+    lifecycle.create_journey(
         world.session,
         {**sample(), "name": "Still a draft"},
-        journeys.check_context(world.session),
+        lifecycle.check_context(world.session),
         None,
     )
     world.session.commit()

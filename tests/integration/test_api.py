@@ -170,8 +170,8 @@ def test_a_read_succeeds_when_its_use_cannot_be_recorded(client, session, monkey
 def test_a_write_through_the_api_records_its_token_use_without_waiting(
     client, session, settings
 ):
-    from engine import starters
     from engine.crypto import SecretBox
+    from engine.journeys import starters
     from tests.factories import make_channels
 
     box = SecretBox(settings.encryption_key)

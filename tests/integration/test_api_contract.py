@@ -14,9 +14,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from engine import accounts, journeys, starters
+from engine import accounts
 from engine.channels import create_channel
 from engine.crypto import SecretBox
+from engine.journeys import lifecycle, starters
 from engine.models import Role
 from tests.channels import post_event
 from tests.factories import make_user
@@ -47,13 +48,13 @@ def contract_token(session, settings, client):
         create_channel(session, box, slug, slug, "other")
     admin = make_user(session, Role.admin)
     token = accounts.create_token(session, admin)
-    journey, _ = journeys.create_journey(
+    journey, _ = lifecycle.create_journey(
         session,
         starters.document("cart_recovery"),
-        journeys.check_context(session),
+        lifecycle.check_context(session),
         admin,
     )
-    journeys.publish(session, journey, journeys.check_context(session), admin)
+    lifecycle.publish(session, journey, lifecycle.check_context(session), admin)
     session.commit()
     event = {"type": "cart_abandoned", "customer": {"id": "c-1"}}
     assert post_event(client, "web", web.inbound_secret, event).status_code == 202

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from engine.crypto import SecretBox
+from engine.journeys.starters import FOLDER as STARTERS
 from engine.models import AuditEntry, JourneyVersion, Role
-from engine.starters import FOLDER as STARTERS
 from tests.factories import api_client, make_channels
 
 DATA = STARTERS

@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from engine import accounts
 from engine.crypto import SecretBox
+from engine.journeys.starters import FOLDER as STARTERS
 from engine.models import AuditEntry, Channel, Journey
-from engine.starters import FOLDER as STARTERS
 from webapp.cli import cli
 
 

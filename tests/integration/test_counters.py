@@ -292,13 +292,13 @@ def test_after_compaction_a_rolling_window_starts_at_its_first_days_midnight(ses
 
 
 def test_archiving_counts_each_run_it_ends_once_with_a_step(world):
-    from engine import journeys as journeys_module
+    from engine.journeys import lifecycle
 
     journey = world.publish(sample())
     world.post(cart("a", "a@example.com"))
     world.post(cart("b", "b@example.com"))
-    journeys_module.pause(world.session, journey, None)
-    ended = journeys_module.archive(world.session, journey, None, utcnow())
+    lifecycle.pause(world.session, journey, None)
+    ended = lifecycle.archive(world.session, journey, None, utcnow())
     world.session.commit()
     assert ended == 2
     assert summed(world.session, Metric.ENDED, label="exited") == 2

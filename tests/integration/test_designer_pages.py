@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from engine import starters
+from engine.journeys import starters
 from engine.models import AuditEntry, Journey, JourneyStatus, Role, Run, RunStatus
 from tests.factories import csrf_token, login, make_user
 
@@ -22,12 +22,12 @@ def marketer(client, session):
 
 def _stored(session, starter, owner=None):
     """A journey saved straight from a starter document, problems and all."""
-    from engine import journeys
+    from engine.journeys import lifecycle
 
-    journey, _ = journeys.create_journey(
+    journey, _ = lifecycle.create_journey(
         session,
         starters.document(starter),
-        journeys.check_context(session),
+        lifecycle.check_context(session),
         owner,
         allow_problems=True,
     )
@@ -140,7 +140,7 @@ def test_duplicate_copies_the_draft_under_a_new_name(marketer, session):
 def test_archive_asks_first_then_ends_runs_and_can_be_undone(
     marketer, session, settings
 ):
-    from engine import journeys
+    from engine.journeys import lifecycle
     from engine.models import Customer, utcnow
 
     _post(marketer, "/journeys/new", {"name": "Cart", "starter": "blank"})
@@ -161,7 +161,9 @@ def test_archive_asks_first_then_ends_runs_and_can_be_undone(
     customer = Customer(traits={}, consent={})
     session.add(customer)
     session.flush()
-    version = journeys.publish(session, journey, journeys.check_context(session), None)
+    version = lifecycle.publish(
+        session, journey, lifecycle.check_context(session), None
+    )
     journey.status = JourneyStatus.paused
     session.add(
         Run(
@@ -867,10 +869,11 @@ def test_steps_are_named_by_label_and_summary_on_the_canvas_and_the_list(
 
 def test_publish_warns_before_it_hurts_and_still_publishes(marketer, session, settings):
 
-    from engine import counters, journeys
+    from engine import counters
     from engine.channels import create_channel
     from engine.counters import Metric
     from engine.crypto import SecretBox
+    from engine.journeys import lifecycle
     from engine.models import Channel, utcnow
 
     box = SecretBox(settings.encryption_key)
@@ -894,7 +897,7 @@ def test_publish_warns_before_it_hurts_and_still_publishes(marketer, session, se
     session.commit()
     # Another journey is live on the same event and took in three customers this week.
     live_one = _stored(session, "onboarding")
-    journeys.publish(session, live_one, journeys.check_context(session), None)
+    lifecycle.publish(session, live_one, lifecycle.check_context(session), None)
     now = utcnow()
     counters.add(
         session, Metric.ENTERED, now, journey_id=live_one.id, version_id=1, amount=3
@@ -909,8 +912,8 @@ def test_publish_warns_before_it_hurts_and_still_publishes(marketer, session, se
     document = starters.document("onboarding")
     document["name"] = "Welcome again"
     del document["goal"]
-    journey, _ = journeys.create_journey(
-        session, document, journeys.check_context(session), None
+    journey, _ = lifecycle.create_journey(
+        session, document, lifecycle.check_context(session), None
     )
     session.commit()
     page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
@@ -936,16 +939,16 @@ def test_publish_warns_before_it_hurts_and_still_publishes(marketer, session, se
 def test_a_name_that_would_send_empty_is_pointed_out_on_the_step_and_before_publishing(
     marketer, session, settings
 ):
-    from engine import journeys
     from engine.crypto import SecretBox
+    from engine.journeys import lifecycle
     from tests.factories import make_channels
 
     make_channels(session, SecretBox(settings.encryption_key), "email", "app", "sms")
     document = starters.document("onboarding")
     welcome = next(n for n in document["nodes"] if n["id"] == "welcome")
     welcome["config"]["message"]["subject"] = "Welcome, {{ customer.first_name }}"
-    journey, _ = journeys.create_journey(
-        session, document, journeys.check_context(session), None, allow_problems=True
+    journey, _ = lifecycle.create_journey(
+        session, document, lifecycle.check_context(session), None, allow_problems=True
     )
     session.commit()
     panel = marketer.get(f"/journeys/{journey.id}/nodes/welcome").get_data(as_text=True)

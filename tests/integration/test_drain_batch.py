@@ -4,10 +4,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
-from engine import ingest, journeys
+from engine import ingest
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.execution import Effects
+from engine.journeys import lifecycle
 from engine.models import (
     Customer,
     Event,
@@ -25,9 +26,9 @@ def _setup(session):
     box = SecretBox(Fernet.generate_key().decode())
     for slug in ("web", "email", "sms", "support-desk"):
         create_channel(session, box, slug, slug, "other")
-    ctx = journeys.check_context(session)
-    journey, _ = journeys.create_journey(session, sample(), ctx, None)
-    journeys.publish(session, journey, ctx, None)
+    ctx = lifecycle.check_context(session)
+    journey, _ = lifecycle.create_journey(session, sample(), ctx, None)
+    lifecycle.publish(session, journey, ctx, None)
     session.commit()
 
 
@@ -155,9 +156,9 @@ def test_entry_limits_hold_across_batches_and_within_one(session, database):
         create_channel(session, box, slug, slug, "other")
     document = sample()
     document["entry"] = {"reentry": "never", "max_entries": None}
-    ctx = journeys.check_context(session)
-    journey, _ = journeys.create_journey(session, document, ctx, None)
-    journeys.publish(session, journey, ctx, None)
+    ctx = lifecycle.check_context(session)
+    journey, _ = lifecycle.create_journey(session, document, ctx, None)
+    lifecycle.publish(session, journey, ctx, None)
     session.commit()
     _store(
         session,

@@ -19,7 +19,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, select
 
-from engine import durations, execution, journeys, timers
+from engine import durations, execution, timers
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.db import Database
@@ -27,6 +27,7 @@ from engine.events import parse_event
 from engine.execution import Effects
 from engine.ingest import drain_batch
 from engine.intake import ToStore, store_events
+from engine.journeys import lifecycle
 from engine.language import graph
 from engine.models import Base, Customer, Delivery, Identity, Run, RunStatus, Step
 from engine.simulate import simulate
@@ -73,10 +74,10 @@ def _build(database_url: str, encryption_key: str):
                         "other",
                         outbound_url="https://example.com/in",
                     )
-                ctx = journeys.check_context(session)
-                journey, problems = journeys.create_journey(session, raw, ctx, None)
+                ctx = lifecycle.check_context(session)
+                journey, problems = lifecycle.create_journey(session, raw, ctx, None)
                 assert problems == []
-                journeys.publish(session, journey, ctx, None)
+                lifecycle.publish(session, journey, ctx, None)
                 self.journey_id = journey.id
             self.document = graph.parse(raw)
 

@@ -5,7 +5,8 @@ from datetime import timedelta
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 
-from engine import journeys, stats, work
+from engine import stats, work
+from engine.journeys import lifecycle
 from engine.models import (
     AuditEntry,
     Channel,
@@ -218,7 +219,7 @@ def test_exit_on_ends_a_waiting_run_and_pause_holds_entries(world):
     world.post({"type": "unsubscribed", "customer": {"id": "c-42"}})
     run = world.session.scalars(select(Run)).one()
     assert run.status is RunStatus.exited and world.steps()[-1] == ("wait", "exited")
-    journeys.pause(world.session, journey, None)
+    lifecycle.pause(world.session, journey, None)
     world.session.commit()
     world.post({**CART, "customer": {"id": "c-43"}})
     assert (

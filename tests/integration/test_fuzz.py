@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from engine import accounts, journeys, starters
+from engine import accounts
 from engine.channels import create_channel
 from engine.crypto import SecretBox
+from engine.journeys import lifecycle, starters
 from engine.models import Role
 from tests.channels import post_event
 from tests.factories import make_user
@@ -274,16 +275,16 @@ def world(session, settings, client):
         create_channel(session, box, slug, slug, "other")
     users = {role: make_user(session, role) for role in Role}
     tokens = {role: accounts.create_token(session, users[role]) for role in Role}
-    journey, problems = journeys.create_journey(
+    journey, problems = lifecycle.create_journey(
         session,
         starters.document("cart_recovery"),
-        journeys.check_context(session),
+        lifecycle.check_context(session),
         users[Role.admin],
         allow_problems=True,
     )
     assert problems == [], problems
-    journeys.publish(
-        session, journey, journeys.check_context(session), users[Role.admin]
+    lifecycle.publish(
+        session, journey, lifecycle.check_context(session), users[Role.admin]
     )
     session.commit()
     answer = post_event(client, "web", web.inbound_secret, GOOD_EVENT)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import journeys, starters
+from engine.journeys import lifecycle, starters
 from engine.models import Role
 from tests.factories import login, make_user
 
@@ -49,10 +49,10 @@ def test_https_requests_get_hsts(client):
 
 def test_the_designer_script_runs_by_a_nonce_new_on_every_request(client, session):
     user = make_user(session, Role.marketer)
-    journey, _ = journeys.create_journey(
+    journey, _ = lifecycle.create_journey(
         session,
         starters.document("cart_recovery"),
-        journeys.check_context(session),
+        lifecycle.check_context(session),
         user,
         allow_problems=True,
     )

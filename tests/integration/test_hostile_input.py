@@ -16,8 +16,8 @@ from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.db import create_db_engine
 from engine.events import parse_event
+from engine.journeys.starters import FOLDER as STARTERS
 from engine.models import Customer, Event, Identity, Role
-from engine.starters import FOLDER as STARTERS
 from tests.channels import post_event
 from tests.factories import api_client, login, make_channels, make_user
 from webapp.hooks.channels import forget

@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from engine import journeys, starters
 from engine.crypto import SecretBox
+from engine.journeys import lifecycle, starters
 from engine.language import graph
 from engine.models import Journey, Role
 from tests.factories import api_client, csrf_token, login, make_channels, make_user
@@ -78,10 +78,10 @@ def test_an_import_with_a_long_name_is_refused(client, session):
 
 def test_the_settings_form_refuses_a_long_description(client, session):
     login(client, make_user(session, Role.marketer))
-    journey, _ = journeys.create_journey(
+    journey, _ = lifecycle.create_journey(
         session,
         starters.document("cart_recovery"),
-        journeys.check_context(session),
+        lifecycle.check_context(session),
         None,
         allow_problems=True,
     )

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import journeys, runtime, work
+from engine import runtime, work
+from engine.journeys import lifecycle
 from engine.models import (
     AuditEntry,
     JourneyVersion,
@@ -77,9 +78,9 @@ def _sign_up(world: World, count: int, start: int = 0) -> None:
 
 
 def _publish(world: World, journey, document, choices=None):
-    ctx = journeys.check_context(world.session, world.settings.webhook_allowed_hosts)
-    journeys.replace_draft(world.session, journey, document, ctx, None)
-    version, move = journeys.publish_with_plan(
+    ctx = lifecycle.check_context(world.session, world.settings.webhook_allowed_hosts)
+    lifecycle.replace_draft(world.session, journey, document, ctx, None)
+    version, move = lifecycle.publish_with_plan(
         world.session, journey, ctx, None, choices
     )
     world.session.commit()
@@ -233,10 +234,10 @@ def test_a_plan_applied_while_events_arrive_moves_or_advances_each_run_once(
     }
     rt = runtime.current()
     with rt.database.session(writer=True) as session:
-        ctx = journeys.check_context(session, live.settings.webhook_allowed_hosts)
+        ctx = lifecycle.check_context(session, live.settings.webhook_allowed_hosts)
         mine = session.get(type(journey), journey.id)
-        journeys.replace_draft(session, mine, changed, ctx, None)
-        _version, move = journeys.publish_with_plan(session, mine, ctx, None)
+        lifecycle.replace_draft(session, mine, changed, ctx, None)
+        _version, move = lifecycle.publish_with_plan(session, mine, ctx, None)
         move_id = move.id
     mover = threading.Thread(target=work.move_runs, args=(rt, move_id))
     mover.start()
@@ -341,8 +342,8 @@ def test_the_publish_page_offers_a_choice_per_step_and_publishes_the_plan(
 
     journey = live.publish(_document("P1D"))
     _sign_up(live, 5)
-    ctx = journeys.check_context(session, live.settings.webhook_allowed_hosts)
-    journeys.replace_draft(session, journey, _document("PT2H", "New words"), ctx, None)
+    ctx = lifecycle.check_context(session, live.settings.webhook_allowed_hosts)
+    lifecycle.replace_draft(session, journey, _document("PT2H", "New words"), ctx, None)
     session.commit()
     login(client, make_user(session, Role.marketer, email="m@example.com"))
     page = client.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
@@ -383,9 +384,9 @@ def test_rolling_back_is_restoring_an_older_version_and_publishing_it_with_a_pla
     _publish(live, journey, _document("PT2H", "Wrong words"))
     assert {r.wake_at <= utcnow() + timedelta(hours=2) for r in _runs(live)} == {True}
 
-    ctx = journeys.check_context(live.session, live.settings.webhook_allowed_hosts)
-    journeys.restore_version(live.session, journey, 1, ctx, None)
-    version, move = journeys.publish_with_plan(live.session, journey, ctx, None)
+    ctx = lifecycle.check_context(live.session, live.settings.webhook_allowed_hosts)
+    lifecycle.restore_version(live.session, journey, 1, ctx, None)
+    version, move = lifecycle.publish_with_plan(live.session, journey, ctx, None)
     live.session.commit()
     work.enqueue_move(live.redis, move.id)
     work_all(live.redis)

@@ -3,9 +3,10 @@
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from engine import journeys, steps
+from engine import steps
 from engine.channels import create_channel
 from engine.crypto import SecretBox
+from engine.journeys import lifecycle
 from engine.models import Run, Step, utcnow
 from tests.integration.test_drain_batch import _drain, _setup, _store, cart
 
@@ -86,10 +87,10 @@ def test_a_batch_writing_more_steps_than_it_reserved_ids_for(session, database):
             for a, b in zip(["start", *chain], [*chain, "end"], strict=True)
         ],
     }
-    ctx = journeys.check_context(session)
-    journey, problems = journeys.create_journey(session, document, ctx, None)
+    ctx = lifecycle.check_context(session)
+    journey, problems = lifecycle.create_journey(session, document, ctx, None)
     assert problems == []
-    journeys.publish(session, journey, ctx, None)
+    lifecycle.publish(session, journey, ctx, None)
     session.commit()
     _store(session, *[cart(id=f"c-{n}") for n in range(60)])
 

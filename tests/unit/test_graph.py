@@ -3,9 +3,9 @@ import json
 
 import pytest
 
+from engine.journeys.starters import FOLDER as STARTERS
 from engine.language import graph
 from engine.language.nodes import CheckContext
-from engine.starters import FOLDER as STARTERS
 
 DATA = STARTERS
 SAMPLES = sorted(DATA.glob("*.json"))

@@ -2,8 +2,8 @@
 
 import pytest
 
+from engine.journeys.starters import CATALOGUE, document
 from engine.language import nodes
-from engine.starters import CATALOGUE, document
 from webapp.designer import node_forms
 
 

@@ -4,7 +4,7 @@ each reads what the page posts and writes the engine's config back unchanged."""
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from engine.starters import CATALOGUE, document
+from engine.journeys.starters import CATALOGUE, document
 from webapp.designer import node_forms
 from webapp.designer.editors import apply_action
 from webapp.designer.forms import JourneySettingsForm

@@ -324,7 +324,10 @@ def _flash_messages() -> list[str]:
     the journey errors that views flash as they are."""
     found = []
     calls = [(path, "flash", 0) for path in (ROOT / "webapp").rglob("*.py")]
-    calls.append((ROOT / "engine" / "journeys.py", "JourneyError", 1))
+    calls += [
+        (path, "JourneyError", 1)
+        for path in (ROOT / "engine" / "journeys").glob("*.py")
+    ]
     for path, name, place in calls:
         for call in ast.walk(ast.parse(path.read_text())):
             if not (

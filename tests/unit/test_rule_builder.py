@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from engine.journeys.starters import CATALOGUE, document
 from engine.language import rules
-from engine.starters import CATALOGUE, document
 from webapp.designer import rule_builder as rb
 from webapp.designer.editors import RuleEditor
 

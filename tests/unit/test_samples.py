@@ -2,8 +2,8 @@
 
 from datetime import timedelta
 
-from engine import samples
 from engine.crypto import SecretBox
+from engine.journeys import samples
 from engine.models import Channel, Customer, Event, EventStatus, Identity, utcnow
 from tests.factories import make_channels
 

@@ -1,6 +1,6 @@
 """The publish review's drawing of a new version: rows, marks, and the removed steps."""
 
-from engine.summaries import step_names
+from engine.journeys.summaries import step_names
 from webapp.designer.sketch import CARD_H, GAP_Y, MARGIN, sketch
 
 

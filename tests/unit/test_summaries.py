@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import durations, starters
+from engine import durations
+from engine.journeys import starters
 from engine.language import nodes, rules, templates
 
 CHANNELS = {"email": "Email", "sms": "SMS", "app": "Mobile app"}

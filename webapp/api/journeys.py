@@ -5,8 +5,8 @@ from typing import Any
 from flask import jsonify, request
 from sqlalchemy import select
 
-from engine import journeys, moves, stats, work
-from engine.journeys import JourneyError
+from engine import stats, work
+from engine.journeys import JourneyError, lifecycle, moves, plans, read
 from engine.models import Journey, JourneyStatus, JourneyVersion, Role, RunMove, utcnow
 from engine.simulate import simulate
 from webapp.api import bp
@@ -18,20 +18,20 @@ from webapp.services import db, services
 
 def _context():  # type: ignore[no-untyped-def]
     settings = services().settings
-    return journeys.check_context(
+    return lifecycle.check_context(
         db(), settings.webhook_allowed_hosts, settings.outbound_allowed_networks
     )
 
 
 def _describe(journey: Journey) -> dict[str, Any]:
-    return journeys.describe(db(), journey, _context())
+    return read.describe(db(), journey, _context())
 
 
 @bp.post("/journeys")
 @requires(Role.marketer)
 def create_journey() -> Any:
     """Create a journey from a document; 422 with every problem if it has any."""
-    journey, _problems = journeys.create_journey(
+    journey, _problems = lifecycle.create_journey(
         db(), json_body(max_keys=None), _context(), acting_user()
     )
     db().commit()
@@ -78,7 +78,7 @@ def list_journeys() -> Any:
 @bp.get("/journeys/<int:journey_id>")
 @requires(Role.viewer)
 def get_journey(journey_id: int) -> Any:
-    return jsonify(_describe(journeys.get_journey(db(), journey_id)))
+    return jsonify(_describe(lifecycle.get_journey(db(), journey_id)))
 
 
 def _expected_revision() -> int | None:
@@ -98,8 +98,8 @@ def _expected_revision() -> int | None:
 @requires(Role.marketer)
 def replace_draft(journey_id: int) -> Any:
     """Replace the draft (problems are returned, not refused); If-Match guards the revision."""
-    journey = journeys.get_journey(db(), journey_id)
-    journeys.replace_draft(
+    journey = lifecycle.get_journey(db(), journey_id)
+    lifecycle.replace_draft(
         db(),
         journey,
         json_body(max_keys=None),
@@ -112,12 +112,12 @@ def replace_draft(journey_id: int) -> Any:
 
 
 def _transition(journey_id: int, change: str) -> Any:
-    journey = journeys.get_journey(db(), journey_id)
+    journey = lifecycle.get_journey(db(), journey_id)
     user = acting_user()
     if change == "pause":
-        journeys.pause(db(), journey, user)
+        lifecycle.pause(db(), journey, user)
     else:
-        journeys.resume(db(), journey, user)
+        lifecycle.resume(db(), journey, user)
     db().commit()
     return jsonify(version=journey.live_version, status=journey.status.value)
 
@@ -127,11 +127,11 @@ def _transition(journey_id: int, change: str) -> Any:
 def publish_journey(journey_id: int) -> Any:
     """Publish the draft; `{"migrate": {"<step>": "<new step>" | "stay" | "exit"}}` says
     where the customers waiting in the journey go (the default plan for steps left out)."""
-    journey = journeys.get_journey(db(), journey_id)
+    journey = lifecycle.get_journey(db(), journey_id)
     body = json_body() if request.data else {}
     if not isinstance(body, dict):
         raise ApiError(400, 'send {"migrate": {...}} or no body', "migrate")
-    version, move = journeys.publish_with_plan(
+    version, move = lifecycle.publish_with_plan(
         db(), journey, _context(), acting_user(), body.get("migrate")
     )
     db().commit()
@@ -149,9 +149,9 @@ def publish_journey(journey_id: int) -> Any:
 @requires(Role.viewer)
 def publish_plan(journey_id: int) -> Any:
     """Where publishing the draft would take the customers waiting in the journey."""
-    journey = journeys.get_journey(db(), journey_id)
-    checked = journeys.check_document(journey.draft, _context())
-    proposal = moves.propose(db(), journey, checked.document)
+    journey = lifecycle.get_journey(db(), journey_id)
+    checked = lifecycle.check_document(journey.draft, _context())
+    proposal = plans.propose(db(), journey, checked.document)
     latest = moves.latest(db(), journey.id)
     return jsonify(
         **proposal.to_dict(),
@@ -204,7 +204,7 @@ def resume_journey(journey_id: int) -> Any:
 @requires(Role.marketer)
 def simulate_journey(journey_id: int) -> Any:
     """Run a sample customer and timed events through the draft or a version; nothing is kept."""
-    journey = journeys.get_journey(db(), journey_id)
+    journey = lifecycle.get_journey(db(), journey_id)
     body = json_body(max_keys=None)
     which = body.get("version", "draft") if isinstance(body, dict) else "draft"
     if not (
@@ -213,14 +213,14 @@ def simulate_journey(journey_id: int) -> Any:
     ):
         raise ApiError(422, 'version is "draft", "live" or a version number', "version")
     if which == "draft":
-        checked = journeys.check_document(journey.draft, _context())
+        checked = lifecycle.check_document(journey.draft, _context())
         if checked.problems:
             raise JourneyError(
                 422,
                 "the draft has problems; fix them before simulating",
                 checked.problems,
             )
-    document = journeys.version_document(db(), journey, which)
+    document = lifecycle.version_document(db(), journey, which)
     result = simulate(document, body, utcnow().replace(microsecond=0))
     db().rollback()  # a simulation reads, never writes
     return jsonify(result)
@@ -230,5 +230,5 @@ def simulate_journey(journey_id: int) -> Any:
 @requires(Role.viewer)
 def journey_stats(journey_id: int) -> Any:
     """Runs entered, active, completed, exited, converted; per node entered/waiting/completed/failed."""
-    journeys.get_journey(db(), journey_id)
+    lifecycle.get_journey(db(), journey_id)
     return jsonify(stats.journey_stats(db(), journey_id))

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import summaries
+from engine.journeys import summaries
 from engine.models import Channel, Journey, JourneyVersion
 
 # Why a delivery did not happen, in words (engine/delivery.py names the reasons).

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
 
-from engine import summaries
 from engine.channels import channel_names
+from engine.journeys import summaries
 from engine.models import Customer, JourneyVersion, Role, utcnow
 from engine.profiles import CustomerError, privacy, read
 from webapp.customers import bp

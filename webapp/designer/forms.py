@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from engine import starters
+from engine.journeys import starters
 from engine.language.graph import DESCRIPTION_LENGTH, NAME_LENGTH
 from webapp.designer.editors import RuleField
 from webapp.designer.node_forms import UNITS, from_iso, to_iso

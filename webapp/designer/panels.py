@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import abort, request, url_for
 
-from engine import journeys, review, samples, stats
+from engine import stats
 from engine.channels import channel_names
-from engine.journeys import JourneyError
+from engine.journeys import JourneyError, lifecycle, review, samples
 from engine.language import graph
 from engine.models import Journey, JourneyStatus, Role
 from webapp.designer import bp, node_forms, palette, previews, rule_builder
@@ -232,7 +232,7 @@ def _save(
 ) -> Any:
     """Replace the draft; answer with `saved()` and the draft for the canvas, or `refused`."""
     try:
-        problems = journeys.replace_draft(
+        problems = lifecycle.replace_draft(
             db(),
             journey,
             document,

@@ -14,8 +14,8 @@ from typing import Any
 from flask import abort, render_template, request, url_for
 from sqlalchemy.orm import selectinload
 
-from engine import samples
 from engine.channels import channel_names
+from engine.journeys import samples
 from engine.language import templates
 from engine.models import Customer, Journey, Role
 from engine.profiles import read

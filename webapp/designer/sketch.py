@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.summaries import StepName
+from engine.journeys.summaries import StepName
 
 CARD_W, CARD_H = 210, 66
 GAP_X, GAP_Y = 24, 46

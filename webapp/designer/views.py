@@ -15,9 +15,18 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import journeys, moves, payload, review, starters, stats, summaries, work
+from engine import payload, stats, work
 from engine import simulate as simulation
-from engine.journeys import JourneyError
+from engine.journeys import (
+    JourneyError,
+    lifecycle,
+    moves,
+    plans,
+    read,
+    review,
+    starters,
+    summaries,
+)
 from engine.language import graph
 from engine.models import (
     Journey,
@@ -39,14 +48,14 @@ MAX_IMPORT_BYTES = 1024 * 1024
 
 def _context() -> Any:
     settings = services().settings
-    return journeys.check_context(
+    return lifecycle.check_context(
         db(), settings.webhook_allowed_hosts, settings.outbound_allowed_networks
     )
 
 
 def _journey(journey_id: int) -> Journey:
     try:
-        return journeys.get_journey(db(), journey_id)
+        return lifecycle.get_journey(db(), journey_id)
     except JourneyError as error:
         from werkzeug.exceptions import NotFound
 
@@ -114,7 +123,7 @@ def new() -> Any:
         if form.starter.data == BLANK
         else {**starters.document(form.starter.data or ""), "name": name}
     )
-    journey, problems = journeys.create_journey(
+    journey, problems = lifecycle.create_journey(
         db(), document, _context(), acting_user(), allow_problems=True
     )
     db().commit()
@@ -155,7 +164,7 @@ def import_document() -> Any:
             form.document.errors = [f"the file is not JSON: {error}"]
         else:
             try:
-                journey, found = journeys.create_journey(
+                journey, found = lifecycle.create_journey(
                     db(), raw, _context(), acting_user(), allow_problems=True
                 )
             except JourneyError as error:
@@ -173,13 +182,13 @@ def import_document() -> Any:
 def show(journey_id: int) -> Any:
     """One journey: its draft's nodes and problems, its versions, and what can be done."""
     journey = _journey(journey_id)
-    description = journeys.describe(db(), journey, _context())
+    description = read.describe(db(), journey, _context())
     viewing = request.args.get("version", type=int)
     if viewing is not None and not any(v.number == viewing for v in journey.versions):
         from werkzeug.exceptions import NotFound
 
         raise NotFound(f"the journey has no version {viewing}")
-    in_flight_by_node = journeys.in_flight_by_node(db(), journey)
+    in_flight_by_node = read.in_flight_by_node(db(), journey)
     in_flight = sum(in_flight_by_node.values())
     return render_template(
         "designer/show.html",
@@ -220,7 +229,7 @@ def export(journey_id: int) -> Any:
     journey = _journey(journey_id)
     which = request.args.get("version", "draft")
     try:
-        document = graph.to_dict(journeys.version_document(db(), journey, which))
+        document = graph.to_dict(lifecycle.version_document(db(), journey, which))
     except (JourneyError, ValueError) as error:
         from werkzeug.exceptions import NotFound
 
@@ -243,7 +252,7 @@ def duplicate(journey_id: int) -> Any:
     journey = _journey(journey_id)
     if not form.validate_on_submit():
         return redirect(url_for("designer.show", journey_id=journey.id))
-    copy = journeys.duplicate(db(), journey, _context(), acting_user())
+    copy = lifecycle.duplicate(db(), journey, _context(), acting_user())
     db().commit()
     flash(f"Created “{copy.name}” from the draft of “{journey.name}”.", "success")
     return redirect(url_for("designer.show", journey_id=copy.id))
@@ -255,14 +264,14 @@ def archive(journey_id: int) -> Any:
     """Ask, then archive: the journey leaves the list and its runs end."""
     journey = _journey(journey_id)
     form = ConfirmForm()
-    in_flight_by_node = journeys.in_flight_by_node(db(), journey)
+    in_flight_by_node = read.in_flight_by_node(db(), journey)
     in_flight = sum(in_flight_by_node.values())
     if not form.validate_on_submit():
         return render_template(
             "designer/archive.html", journey=journey, form=form, in_flight=in_flight
         )
     try:
-        ended = journeys.archive(db(), journey, acting_user(), utcnow())
+        ended = lifecycle.archive(db(), journey, acting_user(), utcnow())
     except JourneyError as error:
         flash(str(error).capitalize() + ".", "error")
         return redirect(url_for("designer.show", journey_id=journey.id))
@@ -282,7 +291,7 @@ def restore(journey_id: int) -> Any:
     journey = _journey(journey_id)
     if ConfirmForm().validate_on_submit():
         try:
-            journeys.restore(db(), journey, acting_user())
+            lifecycle.restore(db(), journey, acting_user())
         except JourneyError as error:
             flash(str(error).capitalize() + ".", "error")
         else:
@@ -328,7 +337,7 @@ def draft(journey_id: int) -> Any:
         _document, problems = graph.check(journey.draft, _context())
         return jsonify(_draft_answer(journey, problems))
     try:
-        document = graph.to_dict(journeys.version_document(db(), journey, number))
+        document = graph.to_dict(lifecycle.version_document(db(), journey, number))
     except JourneyError as error:
         return _json_error(error.status, str(error))
     return jsonify(
@@ -357,7 +366,7 @@ def save_draft(journey_id: int) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("revision"), int):
         return _json_error(400, 'send {"revision": <number>, "document": {...}}')
     try:
-        problems = journeys.replace_draft(
+        problems = lifecycle.replace_draft(
             db(),
             journey,
             body.get("document"),
@@ -388,9 +397,9 @@ def publish(journey_id: int) -> Any:
     """Show what publishing changes and who is in flight, then publish on confirmation."""
     journey = _journey(journey_id)
     form = ConfirmForm()
-    live = journeys.live_version(db(), journey)
+    live = lifecycle.live_version(db(), journey)
     document, problems = graph.check(journey.draft, _context())
-    proposal = moves.propose(db(), journey, document) if document and live else None
+    proposal = plans.propose(db(), journey, document) if document and live else None
     number = (live.number + 1) if live else 1
     if form.validate_on_submit() and not problems:
         choices = {
@@ -399,7 +408,7 @@ def publish(journey_id: int) -> Any:
             if request.form.get(f"move-{step.key}")
         }
         try:
-            version, move = journeys.publish_with_plan(
+            version, move = lifecycle.publish_with_plan(
                 db(), journey, _context(), acting_user(), choices
             )
         except JourneyError as error:
@@ -421,11 +430,11 @@ def publish(journey_id: int) -> Any:
             "success",
         )
         return redirect(url_for("designer.show", journey_id=journey.id))
-    changes = journeys.changes(live.document if live else None, journey.draft)
+    changes = read.changes(live.document if live else None, journey.draft)
     plan = _plan(proposal, number) if proposal else []
     steps = summaries.named_steps(db(), journey.draft)
     live_steps = summaries.named_steps(db(), live.document if live else {})
-    in_flight = journeys.in_flight_by_node(db(), journey)
+    in_flight = read.in_flight_by_node(db(), journey)
     drawing = sketch.sketch(
         journey.draft,
         live.document if live else None,
@@ -454,9 +463,9 @@ def publish(journey_id: int) -> Any:
     )
 
 
-def _plan(proposal: moves.Proposal, number: int) -> list[dict[str, Any]]:
+def _plan(proposal: plans.Proposal, number: int) -> list[dict[str, Any]]:
     """Each step holding customers, with every choice: its value, label and sentence."""
-    choices = [moves.STAY, *(t.node for t in proposal.targets), moves.EXIT]
+    choices = [plans.STAY, *(t.node for t in proposal.targets), plans.EXIT]
     return [
         {
             "step": step,
@@ -464,7 +473,7 @@ def _plan(proposal: moves.Proposal, number: int) -> list[dict[str, Any]]:
                 (
                     choice,
                     _option_label(choice, step, proposal),
-                    moves.sentence(step, choice, proposal, number),
+                    plans.sentence(step, choice, proposal, number),
                 )
                 for choice in choices
             ],
@@ -483,10 +492,10 @@ def move_progress(journey_id: int) -> Any:
     )
 
 
-def _option_label(option: str, step: moves.HeldStep, proposal: moves.Proposal) -> str:
-    if option == moves.STAY:
+def _option_label(option: str, step: plans.HeldStep, proposal: plans.Proposal) -> str:
+    if option == plans.STAY:
         return f"Stay on version {step.version}"
-    if option == moves.EXIT:
+    if option == plans.EXIT:
         return "Leave the journey"
     target = next(t for t in proposal.targets if t.node == option)
     return f"{target.title}: {target.summary}"
@@ -498,7 +507,7 @@ def pause(journey_id: int) -> Any:
     """Stop entries and hold the customers in flight where they are."""
     return _switch(
         journey_id,
-        journeys.pause,
+        lifecycle.pause,
         "Paused “{}”: no one enters, and customers in it wait where they are.",
     )
 
@@ -507,7 +516,7 @@ def pause(journey_id: int) -> Any:
 @requires(Role.marketer)
 def resume(journey_id: int) -> Any:
     """Open entries again; held customers go on."""
-    return _switch(journey_id, journeys.resume, "Resumed “{}”.")
+    return _switch(journey_id, lifecycle.resume, "Resumed “{}”.")
 
 
 def _switch(journey_id: int, action: Any, message: str) -> Any:
@@ -551,7 +560,7 @@ def restore_version(journey_id: int, number: int) -> Any:
     journey = _journey(journey_id)
     if ConfirmForm().validate_on_submit():
         try:
-            journeys.restore_version(db(), journey, number, _context(), acting_user())
+            lifecycle.restore_version(db(), journey, number, _context(), acting_user())
         except JourneyError as error:
             flash(str(error).capitalize() + ".", "error")
             return redirect(url_for("designer.versions", journey_id=journey.id))
@@ -592,7 +601,7 @@ def simulate(journey_id: int) -> Any:
             error="the draft has problems; fix them before simulating",
             problems=[p.to_dict() for p in problems],
         ), 422
-    document = journeys.version_document(db(), journey, "draft")
+    document = lifecycle.version_document(db(), journey, "draft")
     try:
         result = simulation.simulate(document, body, utcnow().replace(microsecond=0))
     except simulation.SimulationError as error:

@@ -1,4 +1,5 @@
-"""Journeys: drafts, immutable published versions, pause and resume; every change audited."""
+"""A journey's life: drafts, immutable published versions, pause and resume, archive and
+restore; every change audited."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine import audit, counters, moves
+from engine import audit, counters
 from engine.channels import channel_slugs
 from engine.execution import document_of
+from engine.journeys import JourneyError, moves, plans
 from engine.language import graph
 from engine.language.nodes import CheckContext
 from engine.models import (
@@ -26,26 +28,6 @@ from engine.models import (
     Step,
     User,
 )
-
-
-class JourneyError(ValueError):
-    """A journey request that cannot be honoured.
-
-    `status` is the HTTP-like answer it deserves (404, 409, 412, 422); `problems` lists the
-    document's problems when that is why.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        problems: list[graph.Problem] | None = None,
-        field: str | None = None,
-    ):
-        super().__init__(message)
-        self.status = status
-        self.problems = problems or []
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -167,7 +149,7 @@ def publish(
     session: Session, journey: Journey, ctx: CheckContext, actor: User | None
 ) -> JourneyVersion:
     """Make the draft a new immutable version and the one new runs start on; the runs in
-    the journey move by the default plan (see engine.moves)."""
+    the journey move by the default plan (see engine.journeys.moves)."""
     return publish_with_plan(session, journey, ctx, actor)[0]
 
 
@@ -179,7 +161,7 @@ def publish_with_plan(
     choices: Any = None,
 ) -> tuple[JourneyVersion, RunMove | None]:
     """Publish the draft, and plan where the runs already in the journey go (`choices` as
-    `moves.resolve` reads them; the default for every step left out). The move is made by
+    `plans.resolve` reads them; the default for every step left out). The move is made by
     workers after the commit (`engine.work.move_runs`)."""
     if journey.status is JourneyStatus.archived:
         raise JourneyError(409, "the journey is archived; restore it before publishing")
@@ -193,10 +175,10 @@ def publish_with_plan(
         if journey.status is JourneyStatus.draft:
             journey.status = JourneyStatus.live
         return current, None
-    proposal = moves.propose(session, journey, checked.document)
+    proposal = plans.propose(session, journey, checked.document)
     try:
-        plan = moves.resolve(proposal, choices)
-    except moves.PlanError as error:
+        plan = plans.resolve(proposal, choices)
+    except plans.PlanError as error:
         raise JourneyError(422, str(error), field=error.field) from None
     number = (
         session.scalar(
@@ -332,62 +314,6 @@ def _copy_name(session: Session, name: str) -> str:
     return candidate[:200]
 
 
-@dataclass(frozen=True)
-class Changes:
-    """What publishing the draft would change in the live version, node by node."""
-
-    added: list[str]
-    removed: list[str]
-    changed: list[str]
-    edges_changed: bool
-    settings_changed: bool
-
-    @property
-    def any(self) -> bool:
-        return bool(
-            self.added
-            or self.removed
-            or self.changed
-            or self.edges_changed
-            or self.settings_changed
-        )
-
-
-def changes(live: dict[str, Any] | None, draft: dict[str, Any]) -> Changes:
-    """Compare two canonical documents (layout and notes do not count as changes)."""
-    before = {n["id"]: n for n in (live or {}).get("nodes", [])}
-    after = {n["id"]: n for n in draft.get("nodes", [])}
-
-    def edges(doc: dict[str, Any] | None) -> set[tuple[str, str, str]]:
-        return {
-            (e["from"], e.get("port") or "out", e["to"])
-            for e in (doc or {}).get("edges", [])
-        }
-
-    keys = ("name", "entry", "goal", "exit_on")
-    return Changes(
-        added=[i for i in after if i not in before],
-        removed=[i for i in before if i not in after],
-        changed=[i for i in after if i in before and after[i] != before[i]],
-        edges_changed=edges(live) != edges(draft),
-        settings_changed=live is not None
-        and any((live or {}).get(k) != draft.get(k) for k in keys),
-    )
-
-
-def in_flight_by_node(session: Session, journey: Journey) -> dict[str, int]:
-    """Customers in the journey now, by the node they are at."""
-    rows = session.execute(
-        select(Run.current_node, func.count())
-        .where(
-            Run.journey_id == journey.id,
-            Run.status.in_([RunStatus.active, RunStatus.waiting]),
-        )
-        .group_by(Run.current_node)
-    ).all()
-    return {str(node): int(count) for node, count in rows}
-
-
 def restore_version(
     session: Session,
     journey: Journey,
@@ -431,25 +357,3 @@ def version_document(
     if found is None:
         raise JourneyError(404, f"the journey has no version {number}")
     return graph.parse(found.document)
-
-
-def describe(session: Session, journey: Journey, ctx: CheckContext) -> dict[str, Any]:
-    """The journey as the API shows it: the draft, its problems and the live version."""
-    live = live_version(session, journey)
-    _document, problems = graph.check(journey.draft, ctx)
-    return {
-        "id": journey.id,
-        "name": journey.name,
-        "status": journey.status.value,
-        "revision": journey.draft_revision,
-        "draft": journey.draft,
-        "problems": [p.to_dict() for p in problems],
-        "live": None
-        if live is None
-        else {
-            "version": live.number,
-            "published_at": live.published_at.isoformat(),
-            "document": live.document,
-        },
-        "updated_at": journey.updated_at.isoformat(),
-    }

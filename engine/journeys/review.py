@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import counters, summaries
+from engine import counters
 from engine.counters import Metric, Window
+from engine.journeys import summaries
 from engine.language import templates
 from engine.models import Channel, Journey, JourneyStatus, JourneyVersion
 
