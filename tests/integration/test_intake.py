@@ -408,6 +408,73 @@ def test_single_events_from_many_threads_each_get_their_own_answer(
     assert rows == answers
 
 
+def test_take_admits_a_batch_whole_or_not_at_all_and_stores_it_in_one_insert(
+    database, session, settings, redis_client, channel
+):
+    drains: list[int] = []
+    committer = intake.GroupCommitter(
+        database, redis_client, settings.partitions, 1000, drains.append
+    )
+    web = channel.channel.id
+    items = [_waiting(web, f"b-{n}").item for n in range(3)]
+    inserts: list[str] = []
+    event.listen(
+        database.engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_: (
+            inserts.append(statement)
+            if statement.lstrip().startswith("INSERT INTO events")
+            else None
+        ),
+    )
+
+    assert committer.take(web, 2, items) == intake.Taken(signals.OVER_RATE)
+    assert inserts == [] and drains == []
+
+    taken = committer.take(web, 1000, items)
+    assert taken.verdict == signals.ADMITTED and len(inserts) == 1
+    assert [(s.webhook_id, s.duplicate) for s in taken.stored] == [
+        ("b-0", False),
+        ("b-1", False),
+        ("b-2", False),
+    ]
+    again = committer.take(web, 1000, items)
+    assert [s.event_id for s in again.stored] == [s.event_id for s in taken.stored]
+    assert all(s.duplicate for s in again.stored)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Event)) == 3
+    assert sorted(drains) == sorted(set(session.scalars(select(Event.partition))))
+    assert int(redis_client.get(signals.BACKLOG_KEY)) == 3
+
+
+def test_take_answers_none_for_an_event_the_database_refuses_alone(
+    database, session, settings, redis_client, channel, monkeypatch
+):
+    committer = intake.GroupCommitter(
+        database, redis_client, settings.partitions, 1000, lambda _p: None
+    )
+    web = channel.channel.id
+    real = intake.store_events
+
+    def refusing(connection, channel_id, items, *args):
+        if any(item.webhook_id.startswith("refused") for item in items):
+            raise ValueError("the database refused it")
+        return real(connection, channel_id, items, *args)
+
+    monkeypatch.setattr(intake, "store_events", refusing)
+    single = committer.take(web, 1000, [_waiting(web, "refused").item])
+    assert single == intake.Taken(signals.ADMITTED, (None,))
+    batch = committer.take(
+        web, 1000, [_waiting(web, w).item for w in ("a", "refused-too", "b")]
+    )
+    assert batch.verdict == signals.ADMITTED
+    assert [s and s.webhook_id for s in batch.stored] == ["a", None, "b"]
+    fine = committer.take(web, 1000, [_waiting(web, "c").item])
+    assert fine.stored[0].webhook_id == "c"
+    session.rollback()
+    assert set(session.scalars(select(Event.webhook_id))) == {"a", "b", "c"}
+
+
 def test_intake_without_redis_answers_503_and_stores_nothing(
     app_factory, tmp_path, database_url, redis_url, session
 ):

@@ -1,30 +1,22 @@
+"""Inbound webhooks: verify the signature, read the events, hand them to intake, answer."""
+
 from __future__ import annotations
 
 import json
-import logging
-from functools import partial
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, abort, jsonify, request
 from redis.exceptions import RedisError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from engine import channel_health, payload, signals, work
+from engine import channel_health, payload, signals
 from engine.events import EventError, IncomingEvent, parse_event
-from engine.intake import (
-    GROUP_FAILURES,
-    Stored,
-    ToStore,
-    fresh_per_partition,
-    store_events,
-)
+from engine.intake import GROUP_FAILURES, Taken, ToStore
 from engine.models import utcnow
 from webapp.hooks import bp
 from webapp.hooks.channels import IntakeChannel, intake_channel
 from webapp.security import signed
-from webapp.services import db, services
-
-log = logging.getLogger("throughline.intake")
+from webapp.services import services
 
 MAX_BODY = 256 * 1024
 MAX_BATCH_BODY = 4 * 1024 * 1024
@@ -209,63 +201,16 @@ def _unavailable() -> Refusal:
     )
 
 
-def _store(channel: IntakeChannel, items: list[ToStore]) -> list[Stored | None]:
-    """Admit and store a batch's events in this request's transaction; signal the drains."""
-    settings = services().settings
-    redis = services().redis
+def _take(channel: IntakeChannel, items: list[ToStore]) -> Taken:
+    """Admit and store the request's events; refused whole, or each one's outcome."""
     try:
-        _refuse(
-            signals.admit(
-                redis,
-                channel.id,
-                len(items),
-                channel.rate_limit,
-                settings.backlog_limit,
-            ),
-            channel,
-        )
-    except RedisError:
-        raise _unavailable() from None
-    stored: list[Stored | None]
-    try:
-        stored = list(
-            store_events(
-                db().connection(), channel.id, items, settings.partitions, utcnow()
-            )
-        )
-        db().commit()
+        taken = services().intake.take(channel.id, channel.rate_limit, items)
     except GROUP_FAILURES:
-        db().rollback()
+        # Nothing answered in time or a service is down: the channel retries with the same
+        # webhook-id, which is answered as the first time if it was stored after all.
         raise _unavailable() from None
-    except Exception:
-        # An event the database refuses alone: store each of them in its own transaction,
-        # so the others keep their answers.
-        db().rollback()
-        stored = []
-        for item in items:
-            try:
-                (one,) = store_events(
-                    db().connection(), channel.id, [item], settings.partitions, utcnow()
-                )
-                db().commit()
-            except GROUP_FAILURES:
-                db().rollback()
-                raise _unavailable() from None
-            except Exception:
-                db().rollback()
-                log.exception("intake: an event of a batch could not be stored")
-                stored.append(None)
-            else:
-                stored.append(one)
-    try:
-        signals.signal_events(
-            redis,
-            fresh_per_partition([one for one in stored if one is not None]),
-            partial(work.enqueue_event_drain, redis),
-        )
-    except RedisError:
-        pass  # stored is stored: the sweeper finds pending events without a queued drain
-    return stored
+    _refuse(taken.verdict, channel)
+    return taken
 
 
 @bp.post("/<slug>")
@@ -278,17 +223,9 @@ def receive(slug: str) -> Any:
         parsed = _event(body)
     except (EventError, payload.PayloadError) as error:
         raise Refusal(400, "invalid_event", str(error), error.field) from None
-    try:
-        answer = services().intake.submit(
-            channel.id, channel.rate_limit, ToStore(webhook_id, body, parsed)
-        )
-    except GROUP_FAILURES:
-        # Nothing answered in time or a service is down: the channel retries with the same
-        # webhook-id, which is answered as the first time if it was stored after all.
-        raise _unavailable() from None
-    _refuse(answer.verdict, channel)
-    stored = answer.stored
-    assert stored is not None
+    (stored,) = _take(channel, [ToStore(webhook_id, body, parsed)]).stored
+    if stored is None:
+        abort(500)  # the database refused it (logged by intake): a plain server error
     response = jsonify(event_id=stored.event_id)
     response.status_code = 202
     if stored.duplicate:
@@ -369,9 +306,8 @@ def receive_batch(slug: str) -> Any:
                 }
             )
     if accepted:
-        for (index, _item), stored in zip(
-            accepted, _store(channel, [item for _, item in accepted]), strict=True
-        ):
+        taken = _take(channel, [item for _, item in accepted])
+        for (index, _item), stored in zip(accepted, taken.stored, strict=True):
             if stored is None:
                 results[index] = {
                     "id": results[index]["id"],
