@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from engine import intake, signals
 from engine.channels import create_channel, rotate_secrets
@@ -174,6 +175,59 @@ def test_timestamps_older_or_newer_than_five_minutes_are_refused(client, channel
         at=datetime.now(UTC) - timedelta(minutes=4),
     )
     assert fine.status_code == 202
+
+
+@pytest.mark.parametrize("stamp", ["soon", "nan", "inf", "1e400", "-1e20", "12:00"])
+def test_a_timestamp_that_is_no_unix_time_is_a_bad_header(client, channel, stamp):
+    data = json.dumps(EVENT)
+    headers = {
+        **signed_headers(channel.inbound_secret, data),
+        "webhook-timestamp": stamp,
+    }
+    answer = client.post("/hooks/web", data=data, headers=headers)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == {
+        "code": "bad_header",
+        "message": "webhook-timestamp must be a Unix time in seconds",
+        "field": "webhook-timestamp",
+    }
+
+
+def test_the_timestamp_is_judged_before_the_signature_library_is_asked(
+    client, channel, monkeypatch
+):
+    """Whatever the library's errors say, a stale timestamp is 'stale' and any failed
+    verification of a fresh one is 'bad signature'."""
+    asked: list[str] = []
+
+    def verify(self, data, headers, json_parse=True):
+        asked.append(headers["webhook-id"])
+        raise WebhookVerificationError("outside the allowed window")
+
+    monkeypatch.setattr(Webhook, "verify", verify)
+    for minutes, word in ((-6, "old"), (6, "new")):
+        answer = post_event(
+            client,
+            "web",
+            channel.inbound_secret,
+            EVENT,
+            at=datetime.now(UTC) + timedelta(minutes=minutes),
+        )
+        assert answer.status_code == 401
+        assert answer.get_json()["error"] == {
+            "code": "stale_signature",
+            "message": f"message timestamp too {word}: the tolerance is 5 minutes",
+            "field": "webhook-timestamp",
+        }
+    assert asked == []
+    fresh = post_event(client, "web", channel.inbound_secret, EVENT, webhook_id="f-1")
+    assert fresh.status_code == 401
+    assert fresh.get_json()["error"] == {
+        "code": "bad_signature",
+        "message": "the signature does not match the body with this channel's secret",
+        "field": "webhook-signature",
+    }
+    assert asked == ["f-1"]
 
 
 def test_unknown_disabled_and_too_large(client, session, channel):
