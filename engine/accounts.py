@@ -1,4 +1,9 @@
-"""Users, password hashes and API tokens."""
+"""Users, password hashes and API tokens.
+
+`create`, `update`, `change_password` and `issue_token` are what an admin (or the command
+line) does to a user, each with its audit entry; `create_user`, `set_password` and
+`create_token` are their building blocks, for callers that record no entry (fixtures).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
+from engine import audit
 from engine.models import ApiToken, Role, User, utcnow
 
 _hasher = PasswordHasher()
@@ -60,6 +67,51 @@ def create_user(session: Session, email: str, role: Role, password: str) -> User
     session.add(user)
     session.flush()
     return user
+
+
+def create(
+    session: Session, email: str, role: Role, password: str, actor: User | None
+) -> User:
+    """Add a user, audited; the caller commits."""
+    user = create_user(session, email, role, password)
+    audit.record(
+        session, actor, "user.create", "user", user.id, {"role": user.role.value}
+    )
+    return user
+
+
+def update(
+    session: Session, user: User, actor: User | None, role: Role, active: bool
+) -> dict[str, list[str | bool]]:
+    """Change a user's role or whether they can sign in, audited; the caller commits.
+
+    Any change ends the user's sign-in sessions. Refuses an actor's removing their own
+    admin role or sign-in. Returns {field: [before, after]} of each change.
+    """
+    if actor is not None and user.id == actor.id and (role != Role.admin or not active):
+        raise AccountError(
+            "You cannot remove your own admin role or sign-in: ask another admin."
+        )
+    changes: dict[str, list[str | bool]] = {}
+    if role != user.role:
+        changes["role"] = [user.role.value, role.value]
+        user.role = role
+    if active != user.active:
+        changes["active"] = [user.active, active]
+        user.active = active
+    if changes:
+        # A new role or a lost sign-in starts from a fresh session.
+        end_sessions(user)
+        audit.record(session, actor, "user.update", "user", user.id, changes)
+    return changes
+
+
+def change_password(
+    session: Session, user: User, password: str, actor: User | None
+) -> None:
+    """Set a new password and end the user's sign-in sessions, audited; the caller commits."""
+    set_password(user, password)
+    audit.record(session, actor, "user.password", "user", user.id)
 
 
 def set_password(user: User, password: str) -> None:
@@ -119,6 +171,13 @@ def create_token(session: Session, user: User, name: str = "cli") -> str:
     return token
 
 
+def issue_token(session: Session, user: User, name: str, actor: User | None) -> str:
+    """Create an API token for `user`, audited, and return it; the caller commits."""
+    token = create_token(session, user, name)
+    audit.record(session, actor, "token.create", "user", user.id, {"name": name})
+    return token
+
+
 def find_token(session: Session, token: str) -> ApiToken | None:
     """The live token row of a bearer token (not revoked, its user active), or None."""
     if not token.startswith(TOKEN_PREFIX):
@@ -140,5 +199,5 @@ def user_for_token(session: Session, token: str) -> User | None:
 def mark_token_used(session: Session, token_id: int, when: datetime) -> None:
     """Record when a token was last used; the caller commits."""
     session.execute(
-        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
+        sql_update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
     )

@@ -1,4 +1,10 @@
-"""Channels: creation with Standard Webhooks secrets, stored encrypted."""
+"""Channels: creation with Standard Webhooks secrets, stored encrypted; every change audited.
+
+`create`, `update`, `disable`, `enable`, `rotate` and `send_test` are what a person (or the
+command line) does to a channel, each with its audit entry. `create_channel` and
+`rotate_secrets` are their building blocks, for callers that record their own entry (the
+demo) or none (fixtures).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import outbound
+from engine import audit, durations, outbound
 from engine.crypto import SecretBox
-from engine.models import Channel, ChannelKind
+from engine.delivery import new_test_delivery
+from engine.models import Channel, ChannelKind, Delivery, User
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_RATE_LIMIT = 100_000
@@ -149,14 +156,45 @@ def check_rate_limit(rate_limit: int) -> None:
         )
 
 
-def update_channel(
+def create(
+    session: Session,
+    box: SecretBox,
+    slug: str,
+    name: str,
+    kind: ChannelKind | str,
+    actor: User | None,
+    outbound_url: str | None = None,
+    rate_limit: int = 100,
+    allowed_networks: tuple[outbound.Network, ...] = (),
+) -> NewChannel:
+    """Add a channel with fresh secrets and audit it; the caller commits."""
+    made = create_channel(
+        session, box, slug, name, kind, outbound_url, rate_limit, allowed_networks
+    )
+    audit.record(
+        session,
+        actor,
+        "channel.create",
+        "channel",
+        made.channel.slug,
+        {"kind": made.channel.kind.value},
+    )
+    return made
+
+
+def update(
+    session: Session,
     channel: Channel,
+    actor: User | None,
     name: str,
     outbound_url: str | None,
     rate_limit: int,
     allowed_networks: tuple[outbound.Network, ...] = (),
 ) -> dict[str, list[object]]:
-    """Change what may change after creation; returns {field: [before, after]} of each change."""
+    """Change what may change after creation, audited; the caller commits.
+
+    Returns {field: [before, after]} of each change; nothing changed records nothing.
+    """
     check_outbound_url(outbound_url, allowed_networks)
     check_rate_limit(rate_limit)
     wanted: dict[str, object] = {
@@ -170,7 +208,33 @@ def update_channel(
         if before != value:
             changes[field] = [before, value]
             setattr(channel, field, value)
+    if changes:
+        audit.record(session, actor, "channel.update", "channel", channel.slug, changes)
     return changes
+
+
+def disable(session: Session, channel: Channel, actor: User | None) -> bool:
+    """Refuse the channel's events (409) and suppress its actions, audited; the caller commits.
+
+    Returns False when it was disabled already (nothing recorded).
+    """
+    if not channel.enabled:
+        return False
+    channel.enabled = False
+    audit.record(session, actor, "channel.disable", "channel", channel.slug)
+    return True
+
+
+def enable(session: Session, channel: Channel, actor: User | None) -> bool:
+    """Accept the channel's events and send it actions again, audited; the caller commits.
+
+    Returns False when it was enabled already (nothing recorded).
+    """
+    if channel.enabled:
+        return False
+    channel.enabled = True
+    audit.record(session, actor, "channel.enable", "channel", channel.slug)
+    return True
 
 
 @dataclass(frozen=True)
@@ -191,6 +255,49 @@ def rotate_secrets(
     channel.outbound_secret = box.encrypt(outgoing)
     session.flush()
     return RotatedSecrets(inbound, outgoing, now + grace)
+
+
+def rotate(
+    session: Session,
+    box: SecretBox,
+    channel: Channel,
+    actor: User | None,
+    grace_period: str,
+    now: datetime,
+) -> RotatedSecrets:
+    """New secrets, the old inbound one valid for `grace_period` (ISO 8601), audited.
+
+    Raises durations.DurationError, before anything changes, unless `grace_period` is a
+    duration of zero or more; the caller commits.
+    """
+    durations.parse(grace_period, allow_zero=True)
+    grace = durations.as_timedelta(grace_period)
+    rotated = rotate_secrets(session, box, channel, grace, now)
+    audit.record(
+        session,
+        actor,
+        "channel.rotate",
+        "channel",
+        channel.slug,
+        {"grace_period": grace_period},
+    )
+    return rotated
+
+
+def send_test(
+    session: Session, channel: Channel, actor: User | None, now: datetime
+) -> Delivery:
+    """A signed test action for the channel's normal delivery path, audited.
+
+    The caller commits, then signals the channel's delivery drain (engine.work).
+    """
+    row = new_test_delivery(channel, now)
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, actor, "channel.test", "channel", channel.slug, {"delivery": row.id}
+    )
+    return row
 
 
 def describe_channel(channel: Channel) -> dict[str, object]:

@@ -1,5 +1,9 @@
 """Storing inbound events durably, a repeat of a webhook id answered as before; single events
-of concurrent requests are committed in groups."""
+of concurrent requests are committed in groups, a batch's events together.
+
+`GroupCommitter.take` is intake's one entry: admit a request's events against the channel's
+rate and the backlog, store them, then signal the drains of their partitions.
+"""
 
 from __future__ import annotations
 
@@ -166,27 +170,39 @@ class Admitted:
     verdict: int = signals.ADMITTED
 
 
+@dataclass(frozen=True)
+class Taken:
+    """What became of one request's events: all refused by Redis (`verdict`, none stored),
+    or each one stored (new or a repeat), or None where the database refused it alone."""
+
+    verdict: int
+    stored: tuple[Stored | None, ...] = ()
+
+
 class _Waiting:
     """One request's event and, once its group is committed, the answer or the error.
 
-    The request thread waits on a lock the committing thread releases: cheaper, per request,
-    than a Future's condition variable.
+    The answer is the error itself when the database refused this event alone; `error` is
+    what failed the whole group. The request thread waits on a lock the committing thread
+    releases: cheaper, per request, than a Future's condition variable.
     """
 
     __slots__ = ("channel_id", "rate_limit", "item", "answer", "error", "_done")
 
     def __init__(self, channel_id: int, rate_limit: int, item: ToStore) -> None:
         self.channel_id, self.rate_limit, self.item = channel_id, rate_limit, item
-        self.answer: Admitted | None = None
+        self.answer: Admitted | Exception | None = None
         self.error: BaseException | None = None
         self._done = threading.Lock()
         self._done.acquire()
 
-    def settle(self, answer: Admitted | None, error: BaseException | None) -> None:
+    def settle(
+        self, answer: Admitted | Exception | None, error: BaseException | None
+    ) -> None:
         self.answer, self.error = answer, error
         self._done.release()
 
-    def result(self, timeout: float) -> Admitted:
+    def result(self, timeout: float) -> Admitted | Exception:
         if not self._done.acquire(timeout=timeout):
             raise TimeoutError("no answer from the committing thread in time")
         if self.error is not None:
@@ -214,13 +230,14 @@ def _storing(engine: Engine) -> Iterator[Connection]:
 
 
 class GroupCommitter:
-    """Stores the single events of one process's request threads, many per transaction.
+    """Stores the events of one process's request threads, many per transaction.
 
-    Each request hands its verified event over and waits. One thread takes whatever has
+    A request with a single event hands it over and waits. One thread takes whatever has
     gathered (one event when traffic is light, dozens under load: nothing waits for a group
     to fill) and admits them in one Redis round trip, inserts them in one statement per
-    channel, commits once, and signals their partitions in one more round trip. An event is
-    answered only after the commit that made it durable.
+    channel, commits once, and signals their partitions in one more round trip. A batch is
+    a group already: the request's own thread admits, stores and signals it the same way.
+    An event is answered only after the commit that made it durable.
     """
 
     def __init__(
@@ -240,10 +257,42 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._pid = 0
 
+    def take(
+        self,
+        channel_id: int,
+        rate_limit: int,
+        items: Sequence[ToStore],
+        timeout: float = 30.0,
+    ) -> Taken:
+        """Admit, store and signal one request's events (a single one, or a batch).
+
+        Raises one of GROUP_FAILURES when a service failed them all (the sender retries: a
+        repeated webhook id is answered as the first time).
+        """
+        if not items:
+            return Taken(signals.ADMITTED)
+        if len(items) != 1:
+            return self._take_batch(channel_id, rate_limit, items)
+        answer = self._wait(channel_id, rate_limit, items[0], timeout)
+        if isinstance(answer, Exception):
+            return Taken(signals.ADMITTED, (None,))
+        if answer.stored is None:
+            return Taken(answer.verdict)
+        return Taken(answer.verdict, (answer.stored,))
+
     def submit(
         self, channel_id: int, rate_limit: int, item: ToStore, timeout: float = 30.0
     ) -> Admitted:
         """Store one event (or refuse it); raises what storing it raised."""
+        answer = self._wait(channel_id, rate_limit, item, timeout)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def _wait(
+        self, channel_id: int, rate_limit: int, item: ToStore, timeout: float
+    ) -> Admitted | Exception:
+        """Hand one event to the committing thread and wait for its answer."""
         waiting = _Waiting(channel_id, rate_limit, item)
         with self._lock:
             # The thread ends when idle, and a forked process (a web server worker) has none
@@ -285,14 +334,12 @@ class GroupCommitter:
                     waiting.settle(None, error)
             else:
                 for waiting, answer in zip(group, answers, strict=True):
-                    if isinstance(answer, Admitted):
-                        waiting.settle(answer, None)
-                    else:
-                        waiting.settle(None, answer)
+                    waiting.settle(answer, None)
 
     def _apply(
         self, group: list[_Waiting], database: Database | None = None
     ) -> list[Admitted | Exception]:
+        """A group of single events: each one's answer, or what refused it alone."""
         verdicts = signals.admit_many(
             self.redis,
             [signals.Ask(w.channel_id, 1, w.rate_limit) for w in group],
@@ -305,24 +352,57 @@ class GroupCommitter:
         for index, verdict in enumerate(verdicts):
             if verdict == signals.ADMITTED:
                 by_channel.setdefault(group[index].channel_id, []).append(index)
+        outcomes = self._store(
+            (database or self.database).engine,
+            {
+                channel_id: [group[index].item for index in indexes]
+                for channel_id, indexes in by_channel.items()
+            },
+        )
+        for channel_id, indexes in by_channel.items():
+            for index, outcome in zip(indexes, outcomes[channel_id], strict=True):
+                answers[index] = (
+                    Admitted(outcome) if isinstance(outcome, Stored) else outcome
+                )
+        return answers
+
+    def _take_batch(
+        self, channel_id: int, rate_limit: int, items: Sequence[ToStore]
+    ) -> Taken:
+        """A batch's events, admitted all or none, on the calling thread."""
+        (verdict,) = signals.admit_many(
+            self.redis,
+            [signals.Ask(channel_id, len(items), rate_limit)],
+            self.backlog_bound,
+        )
+        if verdict != signals.ADMITTED:
+            return Taken(verdict)
+        outcomes = self._store(self.database.engine, {channel_id: list(items)})
+        return Taken(
+            verdict,
+            tuple(o if isinstance(o, Stored) else None for o in outcomes[channel_id]),
+        )
+
+    def _store(
+        self, engine: Engine, by_channel: dict[int, list[ToStore]]
+    ) -> dict[int, list[Stored | Exception]]:
+        """Store admitted events, one insert per channel, and signal their partitions.
+
+        Each event's outcome in order: stored, or what the database raised storing it alone.
+        Raises one of GROUP_FAILURES when a service fails.
+        """
         if not by_channel:
-            return answers
-        engine = (database or self.database).engine
-        by_store: dict[int, list[Stored]] = {}
+            return {}
+        outcomes: dict[int, list[Stored | Exception]] = {}
         try:
             with _storing(engine) as connection:
                 now = utcnow()
-                for channel_id, indexes in by_channel.items():
-                    found = store_events(
-                        connection,
-                        channel_id,
-                        [group[i].item for i in indexes],
-                        self.partitions,
-                        now,
+                for channel_id, items in by_channel.items():
+                    outcomes[channel_id] = list(
+                        store_events(
+                            connection, channel_id, items, self.partitions, now
+                        )
                     )
-                    for index, one in zip(indexes, found, strict=True):
-                        answers[index] = Admitted(one)
-                    by_store[channel_id] = found
         except GROUP_FAILURES:
             raise
         except Exception:
@@ -331,15 +411,15 @@ class GroupCommitter:
             # itself, so the channels stored before the failure stay stored; on SQLite the
             # transaction rolled back whole.
             if engine.dialect.name != "postgresql":
-                by_store.clear()
-            for channel_id, indexes in by_channel.items():
-                if channel_id not in by_store:
-                    by_store[channel_id] = []
-                    for index in indexes:
-                        answers[index] = self._store_alone(
-                            engine, group[index], by_store[channel_id]
-                        )
-        stored = [one for found in by_store.values() for one in found]
+                outcomes.clear()
+            for channel_id, items in by_channel.items():
+                if channel_id not in outcomes:
+                    outcomes[channel_id] = [
+                        self._store_alone(engine, channel_id, item) for item in items
+                    ]
+        stored = [
+            o for found in outcomes.values() for o in found if isinstance(o, Stored)
+        ]
         try:
             signals.signal_events(
                 self.redis, fresh_per_partition(stored), self.enqueue_drain
@@ -347,25 +427,20 @@ class GroupCommitter:
         except RedisError:
             # Stored is stored: the sweeper finds pending events without a queued drain.
             log.warning("intake: events stored but their drains not signalled")
-        return answers
+        return outcomes
 
     def _store_alone(
-        self, engine: Engine, waiting: _Waiting, stored: list[Stored]
-    ) -> Admitted | Exception:
+        self, engine: Engine, channel_id: int, item: ToStore
+    ) -> Stored | Exception:
         """Store one event in a transaction of its own: the answer, or what refused it."""
         try:
             with _storing(engine) as connection:
                 (one,) = store_events(
-                    connection,
-                    waiting.channel_id,
-                    [waiting.item],
-                    self.partitions,
-                    utcnow(),
+                    connection, channel_id, [item], self.partitions, utcnow()
                 )
         except GROUP_FAILURES:
             raise
         except Exception as error:
             log.exception("intake: an event could not be stored")
             return error
-        stored.append(one)
-        return Admitted(one)
+        return one

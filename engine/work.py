@@ -68,22 +68,22 @@ def enqueue_move(redis: Redis, move_id: int) -> None:
     )
 
 
+def signal_deliveries(redis: Redis, partition: int) -> None:
+    """After a commit that wrote deliveries: make sure the partition's drain is queued."""
+    signals.raise_flag(
+        redis,
+        "deliveries",
+        partition,
+        partial(enqueue_delivery_drain, redis, partition),
+    )
+
+
 def follow_up(redis: Redis, effects: execution.Effects) -> None:
     """After a commit: make sure the deliveries it wrote are being worked on."""
     for channel_id in effects.delivery_channels:
-        signals.raise_flag(
-            redis,
-            "deliveries",
-            channel_id,
-            partial(enqueue_delivery_drain, redis, channel_id),
-        )
+        signal_deliveries(redis, channel_id)
     if effects.webhook_deliveries:
-        signals.raise_flag(
-            redis,
-            "deliveries",
-            delivery.WEBHOOKS,
-            partial(enqueue_delivery_drain, redis, delivery.WEBHOOKS),
-        )
+        signal_deliveries(redis, delivery.WEBHOOKS)
 
 
 def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from typing import TextIO
 import click
 from sqlalchemy.orm import Session
 
-from engine import accounts, audit, journeys, migrate
-from engine.channels import ChannelError, create_channel
+from engine import accounts, channels, journeys, migrate
+from engine.channels import ChannelError
 from engine.crypto import SecretBox
 from engine.db import Database
 from engine.demo import burst as store_burst
@@ -54,8 +54,9 @@ def ensure_first_admin(settings: Settings) -> tuple[str, str | None]:
         if accounts.count_users(session):
             return settings.admin_email, None
         password = accounts.generate_password()
-        user = accounts.create_user(session, settings.admin_email, Role.admin, password)
-        audit.record(session, None, "user.create", "user", user.id, {"role": "admin"})
+        user = accounts.create(
+            session, settings.admin_email, Role.admin, password, actor=None
+        )
         return user.email, password
 
 
@@ -207,10 +208,7 @@ def user_create(email: str, role: str, password: str | None) -> None:
     password = password or accounts.generate_password()
     try:
         with _session(settings) as session:
-            created = accounts.create_user(session, email, Role(role), password)
-            audit.record(
-                session, None, "user.create", "user", created.id, {"role": role}
-            )
+            accounts.create(session, email, Role(role), password, actor=None)
     except accounts.AccountError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"created {role} {accounts.normalize_email(email)}")
@@ -233,8 +231,7 @@ def user_password(email: str, password: str | None) -> None:
             found = accounts.find_user(session, email)
             if found is None:
                 raise accounts.AccountError(f"no user has the email {email}")
-            accounts.set_password(found, password)
-            audit.record(session, None, "user.password", "user", found.id)
+            accounts.change_password(session, found, password, actor=None)
     except accounts.AccountError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"password changed for {accounts.normalize_email(email)}")
@@ -259,8 +256,7 @@ def token_create(email: str, name: str) -> None:
         found = accounts.find_user(session, email)
         if found is None:
             raise click.ClickException(f"no user has the email {email}")
-        value = accounts.create_token(session, found, name)
-        audit.record(session, None, "token.create", "user", found.id, {"name": name})
+        value = accounts.issue_token(session, found, name, actor=None)
     click.echo(f"API token for {found.email} ({found.role.value}):", err=True)
     click.echo(value)
 
@@ -284,16 +280,16 @@ def channel_create(
     settings = _settings()
     try:
         with _session(settings) as session:
-            made = create_channel(
+            made = channels.create(
                 session,
                 SecretBox(settings.encryption_key),
                 slug,
                 name or slug,
                 kind,
-                outbound_url,
+                actor=None,
+                outbound_url=outbound_url,
                 allowed_networks=settings.outbound_allowed_networks,
             )
-            audit.record(session, None, "channel.create", "channel", slug)
     except ChannelError as error:
         raise click.ClickException(f"{error.field}: {error}") from None
     click.echo(

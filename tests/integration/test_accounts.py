@@ -1,7 +1,9 @@
 import pytest
+from sqlalchemy import select
 
 from engine import accounts
-from engine.models import Role, utcnow
+from engine.audit import SYSTEM
+from engine.models import AuditEntry, Role, utcnow
 from tests.factories import PASSWORD, make_user
 
 
@@ -54,3 +56,71 @@ def test_tokens_are_stored_hashed_and_can_be_revoked(session):
     assert accounts.user_for_token(session, "Bearer nonsense") is None
     user_token.revoked_at = utcnow()
     assert accounts.user_for_token(session, token) is None
+
+
+def _entries(session):
+    return [
+        (entry.actor, entry.action, entry.target_id, entry.detail)
+        for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+    ]
+
+
+def test_creating_a_user_records_who_and_which_role(session):
+    admin = make_user(session, Role.admin)
+    added = accounts.create(session, "ada@example.com", Role.viewer, PASSWORD, admin)
+    first = accounts.create(session, "root@example.com", Role.admin, PASSWORD, None)
+    session.commit()
+    assert _entries(session) == [
+        (admin.email, "user.create", str(added.id), {"role": "viewer"}),
+        (SYSTEM, "user.create", str(first.id), {"role": "admin"}),
+    ]
+    with pytest.raises(accounts.AccountError, match="already exists"):
+        accounts.create(session, "ADA@example.com", Role.viewer, PASSWORD, admin)
+    session.rollback()
+    assert len(_entries(session)) == 2
+
+
+def test_an_update_records_each_change_and_ends_the_users_sessions(session):
+    admin = make_user(session, Role.admin)
+    other = make_user(session, Role.viewer)
+    generation = other.session_generation
+    changes = accounts.update(session, other, admin, Role.marketer, False)
+    session.commit()
+    assert changes == {"role": ["viewer", "marketer"], "active": [True, False]}
+    assert other.role is Role.marketer and not other.active
+    assert other.session_generation == generation + 1
+    assert accounts.update(session, other, admin, Role.marketer, False) == {}
+    assert other.session_generation == generation + 1  # nothing changed, nothing ended
+    session.commit()
+    assert _entries(session) == [(admin.email, "user.update", str(other.id), changes)]
+
+
+@pytest.mark.parametrize(("role", "active"), [(Role.viewer, True), (Role.admin, False)])
+def test_an_admin_cannot_remove_their_own_admin_role_or_sign_in(session, role, active):
+    admin = make_user(session, Role.admin)
+    with pytest.raises(accounts.AccountError, match="your own admin role"):
+        accounts.update(session, admin, admin, role, active)
+    session.commit()
+    assert admin.role is Role.admin and admin.active
+    assert _entries(session) == []
+
+
+def test_a_password_change_is_recorded_and_ends_the_users_sessions(session):
+    user = make_user(session)
+    generation = user.session_generation
+    with pytest.raises(accounts.AccountError, match="at least 10 characters"):
+        accounts.change_password(session, user, "short", None)
+    accounts.change_password(session, user, "a brand new password", None)
+    session.commit()
+    assert accounts.authenticate(session, user.email, "a brand new password") is user
+    assert user.session_generation == generation + 1
+    assert _entries(session) == [(SYSTEM, "user.password", str(user.id), {})]
+
+
+def test_issuing_a_token_records_its_name_never_its_value(session):
+    user = make_user(session)
+    token = accounts.issue_token(session, user, "ci", None)
+    session.commit()
+    assert accounts.user_for_token(session, token) is user
+    assert _entries(session) == [(SYSTEM, "token.create", str(user.id), {"name": "ci"})]
+    assert token not in str(_entries(session))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
+from werkzeug.exceptions import InternalServerError
 
 from engine import intake, migrate
 from engine.channels import create_channel
@@ -205,17 +206,15 @@ def test_a_batch_answers_each_poison_event_alone_and_keeps_the_good_ones(
 def test_a_batch_whose_store_fails_on_one_event_stores_the_others_one_by_one(
     client, session, web, monkeypatch
 ):
-    from webapp.hooks import views
-
     channel, _ = web
-    real = views.store_events
+    real = intake.store_events
 
     def refusing(connection, channel_id, items, *args):
         if any(item.webhook_id == "refused" for item in items):
             raise ValueError("the database refused it")
         return real(connection, channel_id, items, *args)
 
-    monkeypatch.setattr(views, "store_events", refusing)
+    monkeypatch.setattr(intake, "store_events", refusing)
     events = [{"id": "a", **EVENT}, {"id": "refused", **EVENT}, {"id": "b", **EVENT}]
     response = post_event(
         client, "web", channel.inbound_secret, {"events": events}, path="/batch"
@@ -226,6 +225,27 @@ def test_a_batch_whose_store_fails_on_one_event_stores_the_others_one_by_one(
     assert body["accepted"] == 2 and body["rejected"] == 1
     session.rollback()
     assert set(session.scalars(select(Event.webhook_id))) == {"a", "b"}
+
+
+def test_a_single_event_the_database_refuses_is_answered_as_a_server_error(
+    client, session, web, monkeypatch
+):
+    channel, _ = web
+
+    def refusing(*args):
+        raise ValueError("the database refused it")
+
+    monkeypatch.setattr(intake, "store_events", refusing)
+    response = post_event(client, "web", channel.inbound_secret, EVENT)
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": {
+            "code": "internal_error",
+            "message": InternalServerError.description,
+        }
+    }
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Event)) == 0
 
 
 def _waiting(channel_id: int, webhook_id: str, type_: str = "signed_up"):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from engine import intake, signals
 from engine.channels import create_channel, rotate_secrets
@@ -174,6 +175,59 @@ def test_timestamps_older_or_newer_than_five_minutes_are_refused(client, channel
         at=datetime.now(UTC) - timedelta(minutes=4),
     )
     assert fine.status_code == 202
+
+
+@pytest.mark.parametrize("stamp", ["soon", "nan", "inf", "1e400", "-1e20", "12:00"])
+def test_a_timestamp_that_is_no_unix_time_is_a_bad_header(client, channel, stamp):
+    data = json.dumps(EVENT)
+    headers = {
+        **signed_headers(channel.inbound_secret, data),
+        "webhook-timestamp": stamp,
+    }
+    answer = client.post("/hooks/web", data=data, headers=headers)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == {
+        "code": "bad_header",
+        "message": "webhook-timestamp must be a Unix time in seconds",
+        "field": "webhook-timestamp",
+    }
+
+
+def test_the_timestamp_is_judged_before_the_signature_library_is_asked(
+    client, channel, monkeypatch
+):
+    """Whatever the library's errors say, a stale timestamp is 'stale' and any failed
+    verification of a fresh one is 'bad signature'."""
+    asked: list[str] = []
+
+    def verify(self, data, headers, json_parse=True):
+        asked.append(headers["webhook-id"])
+        raise WebhookVerificationError("outside the allowed window")
+
+    monkeypatch.setattr(Webhook, "verify", verify)
+    for minutes, word in ((-6, "old"), (6, "new")):
+        answer = post_event(
+            client,
+            "web",
+            channel.inbound_secret,
+            EVENT,
+            at=datetime.now(UTC) + timedelta(minutes=minutes),
+        )
+        assert answer.status_code == 401
+        assert answer.get_json()["error"] == {
+            "code": "stale_signature",
+            "message": f"message timestamp too {word}: the tolerance is 5 minutes",
+            "field": "webhook-timestamp",
+        }
+    assert asked == []
+    fresh = post_event(client, "web", channel.inbound_secret, EVENT, webhook_id="f-1")
+    assert fresh.status_code == 401
+    assert fresh.get_json()["error"] == {
+        "code": "bad_signature",
+        "message": "the signature does not match the body with this channel's secret",
+        "field": "webhook-signature",
+    }
+    assert asked == ["f-1"]
 
 
 def test_unknown_disabled_and_too_large(client, session, channel):
@@ -406,6 +460,73 @@ def test_single_events_from_many_threads_each_get_their_own_answer(
     session.rollback()
     rows = dict(session.execute(select(Event.webhook_id, Event.id)).all())
     assert rows == answers
+
+
+def test_take_admits_a_batch_whole_or_not_at_all_and_stores_it_in_one_insert(
+    database, session, settings, redis_client, channel
+):
+    drains: list[int] = []
+    committer = intake.GroupCommitter(
+        database, redis_client, settings.partitions, 1000, drains.append
+    )
+    web = channel.channel.id
+    items = [_waiting(web, f"b-{n}").item for n in range(3)]
+    inserts: list[str] = []
+    event.listen(
+        database.engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_: (
+            inserts.append(statement)
+            if statement.lstrip().startswith("INSERT INTO events")
+            else None
+        ),
+    )
+
+    assert committer.take(web, 2, items) == intake.Taken(signals.OVER_RATE)
+    assert inserts == [] and drains == []
+
+    taken = committer.take(web, 1000, items)
+    assert taken.verdict == signals.ADMITTED and len(inserts) == 1
+    assert [(s.webhook_id, s.duplicate) for s in taken.stored] == [
+        ("b-0", False),
+        ("b-1", False),
+        ("b-2", False),
+    ]
+    again = committer.take(web, 1000, items)
+    assert [s.event_id for s in again.stored] == [s.event_id for s in taken.stored]
+    assert all(s.duplicate for s in again.stored)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Event)) == 3
+    assert sorted(drains) == sorted(set(session.scalars(select(Event.partition))))
+    assert int(redis_client.get(signals.BACKLOG_KEY)) == 3
+
+
+def test_take_answers_none_for_an_event_the_database_refuses_alone(
+    database, session, settings, redis_client, channel, monkeypatch
+):
+    committer = intake.GroupCommitter(
+        database, redis_client, settings.partitions, 1000, lambda _p: None
+    )
+    web = channel.channel.id
+    real = intake.store_events
+
+    def refusing(connection, channel_id, items, *args):
+        if any(item.webhook_id.startswith("refused") for item in items):
+            raise ValueError("the database refused it")
+        return real(connection, channel_id, items, *args)
+
+    monkeypatch.setattr(intake, "store_events", refusing)
+    single = committer.take(web, 1000, [_waiting(web, "refused").item])
+    assert single == intake.Taken(signals.ADMITTED, (None,))
+    batch = committer.take(
+        web, 1000, [_waiting(web, w).item for w in ("a", "refused-too", "b")]
+    )
+    assert batch.verdict == signals.ADMITTED
+    assert [s and s.webhook_id for s in batch.stored] == ["a", None, "b"]
+    fine = committer.take(web, 1000, [_waiting(web, "c").item])
+    assert fine.stored[0].webhook_id == "c"
+    session.rollback()
+    assert set(session.scalars(select(Event.webhook_id))) == {"a", "b", "c"}
 
 
 def test_intake_without_redis_answers_503_and_stores_nothing(

@@ -5,7 +5,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
-from engine import accounts, audit
+from engine import accounts
 from engine.models import Role, User
 from webapp.admin import bp
 from webapp.admin.forms import EditUserForm, NewUserForm
@@ -46,15 +46,12 @@ def create_user() -> Any:
         return _users_page(form, 400)
     password = accounts.generate_password()
     try:
-        user = accounts.create_user(
-            db(), form.email.data or "", Role(form.role.data), password
+        user = accounts.create(
+            db(), form.email.data or "", Role(form.role.data), password, acting_user()
         )
     except accounts.AccountError as error:
         form.email.errors = [*form.email.errors, str(error)]
         return _users_page(form, 400)
-    audit.record(
-        db(), acting_user(), "user.create", "user", user.id, {"role": user.role.value}
-    )
     db().commit()
     flash(
         f"Added {user.email} as {user.role.value}. Their password is {password} "
@@ -73,25 +70,14 @@ def update_user(user_id: int) -> Any:
     if not form.validate_on_submit():
         flash("Choose one of the listed roles.", "error")
         return redirect(url_for("admin.index"))
-    me = acting_user()
-    role, active = Role(form.role.data), bool(form.active.data)
-    if user.id == me.id and (role != Role.admin or not active):
-        flash(
-            "You cannot remove your own admin role or sign-in: ask another admin.",
-            "error",
+    try:
+        changes = accounts.update(
+            db(), user, acting_user(), Role(form.role.data), bool(form.active.data)
         )
+    except accounts.AccountError as error:
+        flash(str(error), "error")
         return redirect(url_for("admin.index"))
-    changes: dict[str, list[str | bool]] = {}
-    if role != user.role:
-        changes["role"] = [user.role.value, role.value]
-        user.role = role
-    if active != user.active:
-        changes["active"] = [user.active, active]
-        user.active = active
     if changes:
-        # A new role or a lost sign-in starts from a fresh session.
-        accounts.end_sessions(user)
-        audit.record(db(), me, "user.update", "user", user.id, changes)
         db().commit()
         flash(f"Updated {user.email}.", "success")
     return redirect(url_for("admin.index"))

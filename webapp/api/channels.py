@@ -5,13 +5,8 @@ from typing import Any
 from flask import jsonify, request
 from sqlalchemy import select
 
-from engine import audit, durations
-from engine.channels import (
-    create_channel,
-    describe_channel,
-    find_channel,
-    rotate_secrets,
-)
+from engine import channels, durations
+from engine.channels import describe_channel, find_channel
 from engine.models import Channel, Role, utcnow
 from webapp.api import bp
 from webapp.api.errors import ApiError, json_body
@@ -47,17 +42,17 @@ def create_channel_call() -> Any:
     outbound_url = body.get("outbound_url")
     if outbound_url is not None and not isinstance(outbound_url, str):
         raise ApiError(422, "outbound_url is a URL or null", "outbound_url")
-    made = create_channel(
+    made = channels.create(
         db(),
         services().box,
         body["slug"],
         str(body.get("name") or body["slug"]),
         body["kind"],
+        acting_user(),
         outbound_url,
         rate_limit,
         services().settings.outbound_allowed_networks,
     )
-    audit.record(db(), acting_user(), "channel.create", "channel", made.channel.slug)
     db().commit()
     response = jsonify(
         {
@@ -100,19 +95,11 @@ def rotate_channel(slug: str) -> Any:
         else DEFAULT_GRACE
     )
     try:
-        durations.parse(grace_text, allow_zero=True)
-        grace = durations.as_timedelta(grace_text)
+        rotated = channels.rotate(
+            db(), services().box, channel, acting_user(), grace_text, utcnow()
+        )
     except durations.DurationError as error:
         raise ApiError(422, str(error), "grace_period") from None
-    rotated = rotate_secrets(db(), services().box, channel, grace, utcnow())
-    audit.record(
-        db(),
-        acting_user(),
-        "channel.rotate",
-        "channel",
-        slug,
-        {"grace_period": grace_text},
-    )
     db().commit()
     return jsonify(
         slug=slug,

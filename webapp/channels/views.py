@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from flask import (
@@ -19,15 +18,9 @@ from flask import (
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from engine import audit, channel_health, durations, signals, work
-from engine.channels import (
-    ChannelError,
-    create_channel,
-    find_channel,
-    rotate_secrets,
-    update_channel,
-)
-from engine.delivery import TEST, new_test_delivery
+from engine import channel_health, channels, durations, work
+from engine.channels import ChannelError, find_channel
+from engine.delivery import TEST
 from engine.models import (
     Channel,
     Delivery,
@@ -139,12 +132,13 @@ def new() -> Any:
     form = NewChannelForm()
     if form.validate_on_submit():
         try:
-            made = create_channel(
+            made = channels.create(
                 db(),
                 services().box,
                 form.slug.data or "",
                 form.name.data or "",
                 form.kind.data or "",
+                acting_user(),
                 form.outbound_url.data or None,
                 form.rate_limit.data or 0,
                 services().settings.outbound_allowed_networks,
@@ -153,14 +147,6 @@ def new() -> Any:
             db().rollback()
             _field_error(form, error)
         else:
-            audit.record(
-                db(),
-                acting_user(),
-                "channel.create",
-                "channel",
-                made.channel.slug,
-                {"kind": made.channel.kind.value},
-            )
             db().commit()
             forget()
             return _secrets_page(
@@ -282,8 +268,10 @@ def edit(slug: str) -> Any:
     form = ChannelSettingsForm(obj=channel)
     if form.validate_on_submit():
         try:
-            changes = update_channel(
+            changes = channels.update(
+                db(),
                 channel,
+                acting_user(),
                 form.name.data or "",
                 form.outbound_url.data or None,
                 form.rate_limit.data or 0,
@@ -294,9 +282,6 @@ def edit(slug: str) -> Any:
             _field_error(form, error)
         else:
             if changes:
-                audit.record(
-                    db(), acting_user(), "channel.update", "channel", slug, changes
-                )
                 db().commit()
                 forget()
                 flash(f"Saved the settings of “{channel.name}”.", "success")
@@ -315,9 +300,7 @@ def disable(slug: str) -> Any:
     form = ConfirmForm()
     if not form.validate_on_submit():
         return render_template("channels/disable.html", channel=channel, form=form)
-    if channel.enabled:
-        channel.enabled = False
-        audit.record(db(), acting_user(), "channel.disable", "channel", slug)
+    if channels.disable(db(), channel, acting_user()):
         db().commit()
         forget()
     flash(
@@ -332,9 +315,9 @@ def disable(slug: str) -> Any:
 def enable(slug: str) -> Any:
     """Accept the channel's events and send it actions again."""
     channel = _channel(slug)
-    if ConfirmForm().validate_on_submit() and not channel.enabled:
-        channel.enabled = True
-        audit.record(db(), acting_user(), "channel.enable", "channel", slug)
+    if ConfirmForm().validate_on_submit() and channels.enable(
+        db(), channel, acting_user()
+    ):
         db().commit()
         forget()
         flash(f"Enabled “{channel.name}”.", "success")
@@ -354,14 +337,8 @@ def rotate(slug: str) -> Any:
         ), status
     grace_text = form.grace.data or "PT0S"
     grace = durations.as_timedelta(grace_text)
-    rotated = rotate_secrets(db(), services().box, channel, grace, utcnow())
-    audit.record(
-        db(),
-        acting_user(),
-        "channel.rotate",
-        "channel",
-        slug,
-        {"grace_period": grace_text},
+    rotated = channels.rotate(
+        db(), services().box, channel, acting_user(), grace_text, utcnow()
     )
     db().commit()
     forget()
@@ -379,21 +356,10 @@ def rotate(slug: str) -> Any:
 def send_test(slug: str) -> Any:
     """Queue a signed test action through the channel's normal delivery path."""
     channel = _channel(slug)
-    row = new_test_delivery(channel, utcnow())
-    db().add(row)
-    db().flush()
-    audit.record(
-        db(), acting_user(), "channel.test", "channel", slug, {"delivery": row.id}
-    )
+    row = channels.send_test(db(), channel, acting_user(), utcnow())
     db().commit()
-    redis = services().redis
     try:
-        signals.raise_flag(
-            redis,
-            "deliveries",
-            channel.id,
-            partial(work.enqueue_delivery_drain, redis, channel.id),
-        )
+        work.signal_deliveries(services().redis, channel.id)
     except RedisError:
         pass  # the sweeper signals due deliveries once Redis answers again
     if not wants_partial():
