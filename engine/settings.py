@@ -12,7 +12,12 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+def shipped_folder(package: Path, name: str) -> Path:
+    """The folder `name` that the wheel ships inside `package` (the package's directory), or
+    in a source checkout the one at the top of the repository."""
+    inside = package / name
+    return inside if inside.is_dir() else package.parent / name
 
 
 class SettingsError(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from itertools import count
 from typing import Any
 
@@ -10,7 +11,17 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from engine import accounts
-from engine.models import Journey, JourneyStatus, Role, User
+from engine.models import (
+    Customer,
+    Identity,
+    Journey,
+    JourneyStatus,
+    JourneyVersion,
+    Role,
+    Run,
+    RunStatus,
+    User,
+)
 
 PASSWORD = "correct horse battery"
 _numbers = count(1)
@@ -40,6 +51,45 @@ def make_journey(session: Session, **overrides: Any) -> Journey:
     session.add(journey)
     session.commit()
     return journey
+
+
+def make_customer(
+    session: Session, identities: Mapping[str, str] | None = None, **overrides: Any
+) -> Customer:
+    """A profile with no traits, consent or identities; `identities` maps kind to value."""
+    customer = Customer(
+        traits=overrides.pop("traits", {}),
+        consent=overrides.pop("consent", {}),
+        identities=[
+            Identity(kind=kind, value=value)
+            for kind, value in (identities or {}).items()
+        ],
+        **overrides,
+    )
+    session.add(customer)
+    session.commit()
+    return customer
+
+
+def make_run(
+    session: Session,
+    version: JourneyVersion,
+    customer: Customer | None = None,
+    **overrides: Any,
+) -> Run:
+    """A run of `version` (for a new customer unless one is given), waiting at its first step."""
+    if "customer_id" not in overrides:
+        overrides["customer_id"] = (customer or make_customer(session)).id
+    run = Run(
+        journey_id=overrides.pop("journey_id", version.journey_id),
+        version_id=overrides.pop("version_id", version.id),
+        status=overrides.pop("status", RunStatus.waiting),
+        current_node=overrides.pop("current_node", version.document["nodes"][0]["id"]),
+        **overrides,
+    )
+    session.add(run)
+    session.commit()
+    return run
 
 
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
-from engine.settings import REPO_ROOT, Settings, load_settings
+from engine.settings import Settings, load_settings, shipped_folder
+
+PACKAGE = Path(__file__).resolve().parent
 
 
 def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
@@ -12,8 +16,8 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     settings = settings or load_settings()
     app = Flask(
         __name__,
-        template_folder=str(REPO_ROOT / "templates"),
-        static_folder=str(REPO_ROOT / "static"),
+        template_folder=str(shipped_folder(PACKAGE, "templates")),
+        static_folder=str(shipped_folder(PACKAGE, "static")),
     )
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,

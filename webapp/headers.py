@@ -13,9 +13,6 @@ from pathlib import Path
 
 from flask import Flask, Response, g, request
 
-from engine.settings import REPO_ROOT
-
-X6_STYLES = REPO_ROOT / "static" / "vendor" / "x6-styles.json"
 HSTS = "max-age=31536000"
 
 
@@ -52,7 +49,10 @@ def content_security_policy(nonce: str | None, style_hashes: list[str]) -> str:
 
 
 def init_app(app: Flask) -> None:
-    style_hashes = _style_hashes(X6_STYLES)
+    # Listed by the front-end build beside the files it copies.
+    style_hashes = _style_hashes(
+        Path(app.static_folder or "") / "vendor" / "x6-styles.json"
+    )
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
     @app.after_request

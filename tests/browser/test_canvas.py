@@ -1,8 +1,11 @@
 import json
 import re
+from contextlib import suppress
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
 from engine.crypto import SecretBox
@@ -45,6 +48,36 @@ _FRAME_ERROR = """() => {
                element.clientWidth, element.clientHeight];
   return Math.max(...want.map((value, i) => Math.abs(value - got[i])));
 }"""
+
+
+# The steps that something floating over the canvas (the map, the step list, the toolbar)
+# covers, even in part.
+_HIDDEN_STEPS = """() => {
+    const over = ["#minimap", "#palette", ".stage .toolbar"].map(
+      (s) => document.querySelector(s).getBoundingClientRect());
+    const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    return [...document.querySelectorAll("#canvas [data-node-id]")]
+      .filter((step) => over.some((box) => meets(step.getBoundingClientRect(), box)))
+      .map((step) => step.dataset.nodeId);
+  }"""
+
+
+def _settled(page: Page, measure: str, done: str) -> Any:
+    """`measure`'s value once `done` holds for it, or after 5 s: the canvas and its map move
+    over a few frames after a click."""
+    with suppress(PlaywrightTimeoutError):
+        page.wait_for_function(f"() => ({done})(({measure})())", timeout=5_000)
+    return page.evaluate(measure)
+
+
+def _frame_error(page: Page) -> float:
+    error: float = _settled(page, _FRAME_ERROR, "(error) => error < 1.5")
+    return error
+
+
+def _hidden_steps(page: Page) -> list[str]:
+    hidden: list[str] = _settled(page, _HIDDEN_STEPS, "(steps) => steps.length === 0")
+    return hidden
 
 
 def _open_cart_recovery(page: Page, live_server, session, settings):
@@ -123,26 +156,13 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
         "aria-pressed", "true"
     )
     expect(page.locator("#minimap .x6-widget-minimap-viewport")).to_be_attached()
-    page.wait_for_timeout(100)
-    assert page.evaluate(_FRAME_ERROR) < 1.5
+    assert _frame_error(page) < 1.5
     page.get_by_role("button", name="Zoom in").click()
-    page.wait_for_timeout(100)
-    assert page.evaluate(_FRAME_ERROR) < 1.5
+    assert _frame_error(page) < 1.5
     page.get_by_role("button", name="Fit").click()
-    page.wait_for_timeout(100)
     # Fit puts every step clear of what floats over the canvas: the map, the step list and
     # the toolbar.
-    hidden = page.evaluate(
-        """() => {
-          const over = ["#minimap", "#palette", ".stage .toolbar"].map(
-            (s) => document.querySelector(s).getBoundingClientRect());
-          const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
-          return [...document.querySelectorAll("#canvas [data-node-id]")]
-            .filter((step) => over.some((box) => meets(step.getBoundingClientRect(), box)))
-            .map((step) => step.dataset.nodeId);
-        }"""
-    )
-    assert hidden == []
+    assert _hidden_steps(page) == []
     page.screenshot(path=str(screenshot_dir / "canvas.png"))
 
     saved = json.loads(

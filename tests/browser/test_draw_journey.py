@@ -1,8 +1,9 @@
-"""A marketer draws DESIGN's cart-recovery journey on an empty canvas, without any JSON."""
+"""A marketer draws the cart-recovery journey on an empty canvas, without any JSON."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -14,68 +15,10 @@ from tests.browser.test_pages import _sign_in
 from tests.browser.test_rule_builder import _api_journey, _choose, _settled
 from tests.factories import make_user
 
-# DESIGN's cart recovery with the step names the canvas gives new steps. The builder stores
-# the trigger's single condition as that condition, which means the same as all of one.
-EXPECTED = {
-    "schema": "throughline.journey/v1",
-    "name": "Cart recovery",
-    "entry": {"reentry": "after_exit", "max_entries": None},
-    "goal": {"event": "order_completed", "within": "P7D"},
-    "exit_on": [{"event": "unsubscribed"}],
-    "nodes": [
-        {
-            "id": "start",
-            "type": "trigger",
-            "config": {
-                "event": "cart_abandoned",
-                "where": {
-                    "field": "event.properties.cart_value",
-                    "op": "gte",
-                    "value": 50,
-                },
-            },
-        },
-        {"id": "end", "type": "exit", "config": {}},
-        {
-            "id": "wait_for_event_1",
-            "type": "wait_for_event",
-            "config": {"event": "order_completed", "timeout": "PT1H"},
-        },
-        {
-            "id": "condition_1",
-            "type": "condition",
-            "config": {
-                "rule": {"field": "customer.traits.tier", "op": "eq", "value": "vip"}
-            },
-        },
-        {
-            "id": "send_1",
-            "type": "send",
-            "config": {
-                "channel": "support-desk",
-                "message": {"task": "Call {{ customer.traits.first_name }}"},
-            },
-        },
-        {
-            "id": "send_2",
-            "type": "send",
-            "config": {
-                "channel": "email",
-                "message": {"subject": "Still thinking?"},
-                "fallback_channel": "sms",
-            },
-        },
-    ],
-    "edges": [
-        {"from": "start", "to": "wait_for_event_1"},
-        {"from": "wait_for_event_1", "port": "event", "to": "end"},
-        {"from": "wait_for_event_1", "port": "timeout", "to": "condition_1"},
-        {"from": "condition_1", "port": "true", "to": "send_1"},
-        {"from": "condition_1", "port": "false", "to": "send_2"},
-        {"from": "send_1", "to": "end"},
-        {"from": "send_2", "to": "end"},
-    ],
-}
+# Cart recovery with the step names the canvas gives new steps. The builder stores the
+# trigger's single condition as that condition, which means the same as all of one.
+DATA = Path(__file__).resolve().parents[1] / "data"
+EXPECTED = json.loads((DATA / "cart_recovery_drawn.json").read_text())
 
 
 _FIT_ROOM = """() => {

@@ -56,7 +56,7 @@ class Stack:
         self.redis = connect(self.redis_server.url)
 
     def _spawn(self, module: str, name: str) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.logs / f"{name}.log", "ab")  # closed with the process
         process = subprocess.Popen(
             [sys.executable, "-m", module],
             env=self.env,

@@ -9,8 +9,15 @@ from sqlalchemy import select
 from engine import accounts, audit
 from engine.crypto import SecretBox
 from engine.demo import load_demo
-from engine.models import AuditEntry, Customer, Journey, Role, User
-from tests.factories import csrf_token, login, make_channels, make_journey, make_user
+from engine.models import AuditEntry, Journey, Role, User
+from tests.factories import (
+    csrf_token,
+    login,
+    make_channels,
+    make_customer,
+    make_journey,
+    make_user,
+)
 
 
 @pytest.fixture
@@ -145,9 +152,7 @@ def test_filters_by_action_actor_target_and_dates(admin, session, admin_user, se
 def test_targets_link_while_they_exist(admin, session, admin_user, settings):
     journey = make_journey(session, name="Spring sale")
     make_channels(session, SecretBox(settings.encryption_key), "web")
-    customer = Customer(traits={})
-    session.add(customer)
-    session.flush()
+    customer = make_customer(session)
     now = datetime.now(UTC)
     _entry(session, admin_user, "journey.publish", "journey", journey.id, now)
     _entry(session, admin_user, "channel.rotate", "channel", "web", now)

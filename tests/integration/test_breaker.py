@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from redis import Redis
@@ -76,37 +77,68 @@ def test_after_the_reset_time_one_trial_call_closes_or_reopens_it(
     assert Gate(breaker).call(lambda: "again") == "again"
 
 
-class Overlap:
-    """A call that takes a while and notes how many of its kind ran at the same time."""
+def _call_from_threads(
+    gate: Gate, call: Callable[[], object], count: int
+) -> list[BaseException | None]:
+    """Call through the gate from `count` threads that start together; what each raised."""
+    raised: list[BaseException | None] = [None] * count
+    ready = threading.Barrier(count, timeout=5)
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds, self.inside, self.most = seconds, 0, 0
-        self.lock = threading.Lock()
+    def one(index: int) -> None:
+        try:
+            ready.wait()
+            gate.call(call)
+        except BaseException as error:
+            raised[index] = error
 
-    def __call__(self) -> None:
-        with self.lock:
-            self.inside += 1
-            self.most = max(self.most, self.inside)
-        time.sleep(self.seconds)
-        with self.lock:
-            self.inside -= 1
-
-
-def _call_from_threads(gate: Gate, call: Overlap, count: int) -> None:
-    threads = [threading.Thread(target=gate.call, args=(call,)) for _ in range(count)]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    return raised
 
 
 def test_calls_of_a_closed_breaker_run_at_the_same_time(redis_client: Redis) -> None:
     """A slow channel is called by every delivery thread at once, not one after another."""
-    slow = Overlap(0.2)
-    _call_from_threads(
-        Gate(Breaker(redis_client, 9, fail_max=5, reset_seconds=30)), slow, 8
+    # Each call waits inside until all eight are inside: calls made one after another
+    # would break the barrier.
+    all_inside = threading.Barrier(8, timeout=5)
+    raised = _call_from_threads(
+        Gate(Breaker(redis_client, 9, fail_max=5, reset_seconds=30)),
+        all_inside.wait,
+        8,
     )
-    assert slow.most == 8
+    assert raised == [None] * 8
+
+
+class TrialThenTogether:
+    """The first call is the half-open trial and notes any call that comes in while it runs;
+    every later call waits inside until all of them are inside."""
+
+    def __init__(self, later: int) -> None:
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.trial_running = False
+        self.during_trial = 0
+        self.later = threading.Barrier(later, timeout=5)
+
+    def __call__(self) -> None:
+        with self.lock:
+            self.calls += 1
+            trial = self.calls == 1
+            self.during_trial += self.trial_running
+            self.trial_running = self.trial_running or trial
+        if not trial:
+            self.later.wait()
+            return
+        # The four threads left their start barrier together, so the others reach the gate
+        # during this pause and any call it let through would come in now. The pause can
+        # only miss such a call, never fail a gate that works.
+        time.sleep(0.05)
+        with self.lock:
+            self.trial_running = False
 
 
 def test_the_half_open_trial_goes_alone_and_its_success_lets_the_rest_through(
@@ -114,10 +146,11 @@ def test_the_half_open_trial_goes_alone_and_its_success_lets_the_rest_through(
 ) -> None:
     breaker = Breaker(redis_client, 10, fail_max=1, reset_seconds=30)
     breaker.open(now=time.time() - 31)
-    call = Overlap(0.05)
-    _call_from_threads(Gate(breaker), call, 4)
+    call = TrialThenTogether(later=3)
+    raised = _call_from_threads(Gate(breaker), call, 4)
     assert breaker.read().state == CLOSED
-    assert 1 <= call.most <= 3  # the trial alone, then the other three together
+    assert call.calls == 4 and call.during_trial == 0  # the trial alone
+    assert raised == [None] * 4  # then the other three together
 
 
 def test_an_unreachable_redis_reads_unknown_and_calls_the_channel() -> None:

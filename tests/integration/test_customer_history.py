@@ -13,10 +13,10 @@ from engine.models import (
     Customer,
     Delivery,
     Event,
-    Identity,
     utcnow,
 )
 from engine.profiles import CustomerError, identity, privacy, read
+from tests.factories import make_customer
 from tests.world import CART, sample
 
 
@@ -31,8 +31,8 @@ def crowded(session):
         inbound_secret="x",
         outbound_secret="x",
     )
-    customer = Customer(identities=[Identity(kind="id", value="c-1")])
-    session.add_all([channel, customer])
+    customer = make_customer(session, identities={"id": "c-1"})
+    session.add(channel)
     session.flush()
     for n in range(6):
         session.add(

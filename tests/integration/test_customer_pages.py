@@ -20,7 +20,7 @@ from engine.models import (
     Step,
 )
 from engine.profiles import identity
-from tests.factories import csrf_token, login, make_user
+from tests.factories import csrf_token, login, make_customer, make_user
 from tests.world import CART, sample
 
 
@@ -124,13 +124,11 @@ def test_the_list_pages_links_each_row_and_answers_htmx_with_the_rows_only(
     app, session
 ):
     for n in range(30):
-        session.add(
-            Customer(
-                traits={"first_name": f"Person {n:02d}"},
-                identities=[Identity(kind="email", value=f"p{n:02d}@example.com")],
-            )
+        make_customer(
+            session,
+            traits={"first_name": f"Person {n:02d}"},
+            identities={"email": f"p{n:02d}@example.com"},
         )
-    session.commit()
     client = _as(app, session, Role.viewer)
     first = _text(client.get("/customers/"))
     assert "Page 1 of 2 · 30 in all" in first and len(_hrefs(first)) == 25
@@ -372,8 +370,7 @@ def test_the_timeline_pages_through_every_entry_once(app, session):
     from engine.models import utcnow
 
     at = utcnow()
-    customer = Customer(identities=[Identity(kind="id", value="c-1")])
-    session.add(customer)
+    customer = make_customer(session, identities={"id": "c-1"})
     make_user(session, Role.viewer)
     from tests.factories import make_channels
 

@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from engine.journeys import starters
 from engine.models import AuditEntry, Journey, JourneyStatus, Role, Run, RunStatus
-from tests.factories import csrf_token, login, make_user
+from tests.factories import csrf_token, login, make_run, make_user
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def test_archive_asks_first_then_ends_runs_and_can_be_undone(
     marketer, session, settings
 ):
     from engine.journeys import lifecycle
-    from engine.models import Customer, utcnow
+    from engine.models import utcnow
 
     _post(marketer, "/journeys/new", {"name": "Cart", "starter": "blank"})
     journey = session.scalars(select(Journey)).one()
@@ -158,24 +158,11 @@ def test_archive_asks_first_then_ends_runs_and_can_be_undone(
     draft = json.loads(json.dumps(journey.draft))
     draft["nodes"][0]["config"]["event"] = "signed_up"
     journey.draft = draft
-    customer = Customer(traits={}, consent={})
-    session.add(customer)
-    session.flush()
     version = lifecycle.publish(
         session, journey, lifecycle.check_context(session), None
     )
     journey.status = JourneyStatus.paused
-    session.add(
-        Run(
-            journey_id=journey.id,
-            version_id=version.id,
-            customer_id=customer.id,
-            status=RunStatus.waiting,
-            current_node="end",
-            wake_at=utcnow(),
-        )
-    )
-    session.commit()
+    make_run(session, version, current_node="end", wake_at=utcnow())
 
     page = marketer.get(f"/journeys/{journey.id}/archive").get_data(as_text=True)
     assert "1 customer still in it will leave it now" in page
@@ -307,23 +294,10 @@ def test_publish_shows_the_changes_and_customers_in_flight_first(marketer, sessi
     session.rollback()
     assert session.get(Journey, journey.id).status is JourneyStatus.live
 
-    from engine.models import Customer, JourneyVersion, utcnow
+    from engine.models import JourneyVersion, utcnow
 
-    customer = Customer(traits={}, consent={})
-    session.add(customer)
-    session.flush()
     version = session.scalars(select(JourneyVersion)).one()
-    session.add(
-        Run(
-            journey_id=journey.id,
-            version_id=version.id,
-            customer_id=customer.id,
-            status=RunStatus.waiting,
-            current_node="end",
-            wake_at=utcnow(),
-        )
-    )
-    session.commit()
+    make_run(session, version, current_node="end", wake_at=utcnow())
     document["nodes"].insert(
         1, {"id": "hour", "type": "wait", "config": {"duration": "PT1H"}}
     )

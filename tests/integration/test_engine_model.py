@@ -173,20 +173,26 @@ def _build(database_url: str, encryption_key: str):
                     assert [r.converted_at is not None for r in runs] == [
                         m["converted"] for m in model["runs"]
                     ]
-                    live_path = [
-                        (s.node_id, s.outcome)
-                        for s in session.scalars(
-                            select(Step)
-                            .where(Step.run_id.in_([r.id for r in runs]))
-                            .order_by(Step.id)
-                        )
+                    live_paths = [
+                        [
+                            (s.node_id, s.outcome)
+                            for s in session.scalars(
+                                select(Step)
+                                .where(Step.run_id == r.id)
+                                .order_by(Step.id)
+                            )
+                        ]
+                        for r in runs
                     ]
-                    model_path = [
-                        (s["node"], s["outcome"])
-                        for s in model["steps"]
-                        if s["run"] is not None
+                    model_paths = [
+                        [
+                            (s["node"], s["outcome"])
+                            for s in model["steps"]
+                            if s["run"] == m["run"]
+                        ]
+                        for m in model["runs"]
                     ]
-                    assert sorted(live_path) == sorted(model_path), customer
+                    assert live_paths == model_paths, customer
                     sent = session.scalars(
                         select(Delivery)
                         .where(Delivery.customer_id == identity.customer_id)

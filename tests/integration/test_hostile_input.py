@@ -18,9 +18,9 @@ from engine.crypto import SecretBox
 from engine.db import create_db_engine
 from engine.events import parse_event
 from engine.journeys.starters import FOLDER as STARTERS
-from engine.models import Customer, Event, Identity, Role
+from engine.models import Event, Role
 from tests.channels import post_event
-from tests.factories import api_client, login, make_channels, make_user
+from tests.factories import api_client, login, make_channels, make_customer, make_user
 from webapp.hooks.channels import forget
 
 pytestmark = pytest.mark.security
@@ -327,12 +327,11 @@ def test_text_stored_by_an_earlier_version_still_renders(client, session):
     """A lone surrogate once taken in (SQLite JSON could hold it) no longer fails a page."""
     if session.get_bind().dialect.name != "sqlite":
         pytest.skip("PostgreSQL's JSONB never held a lone surrogate")
-    customer = Customer(
-        identities=[Identity(kind="id", value="c-odd")],
+    customer = make_customer(
+        session,
+        identities={"id": "c-odd"},
         traits={"nickname": "odd \ud800 one", "\udc00key": "v"},
     )
-    session.add(customer)
-    session.commit()
     login(client, make_user(session, Role.viewer))
     listing = client.get("/customers/")
     profile = client.get(f"/customers/{customer.id}")
@@ -454,9 +453,7 @@ def test_odd_shapes_in_journey_bodies_are_422_not_500(api):
 
 
 def test_a_name_with_a_nul_character_names_nothing(api, client, session):
-    customer = Customer(identities=[Identity(kind="id", value="c-1")])
-    session.add(customer)
-    session.commit()
+    customer = make_customer(session, identities={"id": "c-1"})
     for method, path in [
         ("GET", "/api/v1/channels/a%00b"),
         ("POST", "/api/v1/channels/a%00b/rotate"),
@@ -504,9 +501,7 @@ def test_ids_past_an_integer_column_are_404_not_500(api, client, session):
     login(client, make_user(session, Role.admin, email="a@example.com"))
     assert client.get(f"/journeys/{past}").status_code == 404
     assert client.get(f"/customers/{2**40}").status_code == 404
-    customer = Customer(identities=[Identity(kind="id", value="c-9")])
-    session.add(customer)
-    session.commit()
+    customer = make_customer(session, identities={"id": "c-9"})
     for key in ("event~" + "9" * 30, "step~" + "9" * 19, "profile~" + "1" * 5000):
         timeline = api.get(
             f"/api/v1/customers/{customer.id}/timeline?before=2026-01-01T00:00:00Z~{key}"
@@ -516,9 +511,7 @@ def test_ids_past_an_integer_column_are_404_not_500(api, client, session):
 
 def test_digits_python_cannot_read_as_a_number_are_refused_not_500(api, session):
     """`"²".isdigit()` holds, but int("²") fails, as does int() of 5,000 digits."""
-    customer = Customer(identities=[Identity(kind="id", value="c-9")])
-    session.add(customer)
-    session.commit()
+    customer = make_customer(session, identities={"id": "c-9"})
     journey_id = api.post("/api/v1/journeys", json=_starter()).get_json()["id"]
     assert api.get("/api/v1/customers/²").status_code == 400
     timeline = f"/api/v1/customers/{customer.id}/timeline"

@@ -6,18 +6,15 @@ from sqlalchemy import text
 
 from engine import migrate
 from engine.db import Database
-from engine.models import AuditEntry, Customer, Identity
+from engine.models import AuditEntry, Customer
 from engine.profiles import privacy
+from tests.factories import make_customer
 
 pytestmark = pytest.mark.security
 
 
 def _new_customer(session, email):
-    customer = Customer(traits={})
-    customer.identities.append(Identity(kind="email", value=email))
-    session.add(customer)
-    session.commit()
-    return customer.id
+    return make_customer(session, identities={"email": email}).id
 
 
 def test_a_profile_made_after_an_erasure_gets_a_new_id(session):

@@ -15,9 +15,9 @@ from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.db import Database
 from engine.embedded_redis import EmbeddedRedis
-from engine.models import Customer, Identity, Role
+from engine.models import Role
 from tests.channels import post_event
-from tests.factories import api_client
+from tests.factories import api_client, make_customer
 from webapp.hooks.channels import forget
 
 pytestmark = pytest.mark.security
@@ -111,10 +111,11 @@ def test_an_erased_customer_leaves_no_bytes_in_the_database_or_its_log(
     if not settings.is_sqlite:
         pytest.skip("the files of a SQLite database")
     needle = "erase-me-7731@sec.test"
-    customer = Customer(traits={"first_name": "Eraseme-Unique-7731"})
-    customer.identities.append(Identity(kind="email", value=needle))
-    session.add(customer)
-    session.commit()
+    make_customer(
+        session,
+        traits={"first_name": "Eraseme-Unique-7731"},
+        identities={"email": needle},
+    )
     session.close()
     path = Path(make_url(settings.database_url).database)
     files = (path, path.with_name(path.name + "-wal"))

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import pytest
-from flask import Flask
 from werkzeug.test import Client
 
 from webapp import access_log
@@ -69,15 +68,6 @@ def test_nothing_is_formatted_when_the_log_is_off(
     with caplog.at_level(logging.INFO, logger="throughline.access"):
         Client(AccessLog(_answering(200))).get("/journeys")
     assert written == ["line"]
-
-
-def test_the_app_logs_its_requests(
-    app: Flask, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.INFO, logger="throughline.access"):
-        assert app.test_client().get("/healthz").status_code == 200
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "throughline.access"]
-    assert '"GET /healthz HTTP/1.1" 200 ' in line
 
 
 @pytest.mark.security

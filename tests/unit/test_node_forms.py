@@ -29,9 +29,9 @@ def test_durations_are_shown_in_one_human_unit(text, expected):
         assert node_forms.from_iso(node_forms.to_iso(*expected)) == expected
 
 
-def test_every_starter_node_survives_a_trip_through_its_form(app):
+def test_every_starter_node_survives_a_trip_through_its_form(form_app):
     """Load each step of every starter into its form and dump it back unchanged."""
-    with app.test_request_context():
+    with form_app.test_request_context():
         for starter in CATALOGUE:
             for node in document(starter.key)["nodes"]:
                 form = node_forms.form_for(node["type"])(meta={"csrf": False})
@@ -97,10 +97,10 @@ def _builder(condition: dict[str, str]) -> dict[str, str]:
         ),
     ],
 )
-def test_the_condition_form_builds_a_rule_from_plain_fields(app, posted, rule):
+def test_the_condition_form_builds_a_rule_from_plain_fields(form_app, posted, rule):
     from werkzeug.datastructures import MultiDict
 
-    with app.test_request_context():
+    with form_app.test_request_context():
         form = node_forms.ConditionForm(
             formdata=MultiDict(posted), meta={"csrf": False}
         )
@@ -108,10 +108,10 @@ def test_the_condition_form_builds_a_rule_from_plain_fields(app, posted, rule):
         assert form.dump() == {"rule": rule}
 
 
-def test_the_condition_form_asks_for_a_field(app):
+def test_the_condition_form_asks_for_a_field(form_app):
     from werkzeug.datastructures import MultiDict
 
-    with app.test_request_context():
+    with form_app.test_request_context():
         form = node_forms.ConditionForm(
             formdata=MultiDict(_builder({"op": "eq", "type": "text"})),
             meta={"csrf": False},
@@ -128,9 +128,9 @@ def test_the_condition_form_asks_for_a_field(app):
     ("offset", "shown"),
     [("-P3D", (3, "D", "-")), ("PT2H", (2, "H", "")), (None, (None, "D", "-"))],
 )
-def test_a_date_offset_is_a_number_a_unit_and_before_or_after(app, offset, shown):
+def test_a_date_offset_is_a_number_a_unit_and_before_or_after(form_app, offset, shown):
     config = {"trait": "renewal_date", **({"offset": offset} if offset else {})}
-    with app.test_request_context():
+    with form_app.test_request_context():
         form = node_forms.WaitUntilForm(meta={"csrf": False})
         form.load(config)
         assert (

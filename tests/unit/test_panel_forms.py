@@ -28,9 +28,9 @@ def _posted(form, extra=()) -> MultiDict:
     return MultiDict([*pairs, *extra])
 
 
-def test_switch_cases_survive_a_trip_through_the_page(app):
+def test_switch_cases_survive_a_trip_through_the_page(form_app):
     config = _node("vip_routing", "route")["config"]
-    with app.test_request_context():
+    with form_app.test_request_context():
         form = node_forms.SwitchForm(meta={"csrf": False}, prefix="n-route")
         form.load(config)
         again = node_forms.SwitchForm(
@@ -40,9 +40,9 @@ def test_switch_cases_survive_a_trip_through_the_page(app):
         assert again.dump() == config
 
 
-def test_cases_are_added_and_removed_and_their_rules_renumbered(app):
+def test_cases_are_added_and_removed_and_their_rules_renumbered(form_app):
     config = _node("vip_routing", "route")["config"]
-    with app.test_request_context():
+    with form_app.test_request_context():
         form = node_forms.SwitchForm(meta={"csrf": False}, prefix="n-route")
         form.load(config)
         assert apply_action(form, "n-route-cases|add|") == "n-route-cases-2-port"
@@ -60,8 +60,8 @@ def test_cases_are_added_and_removed_and_their_rules_renumbered(app):
         assert len(form.cases.rows[1].editor.root.members) == 2
 
 
-def test_case_ports_must_be_named_and_differ(app):
-    with app.test_request_context():
+def test_case_ports_must_be_named_and_differ(form_app):
+    with form_app.test_request_context():
         posted = MultiDict(
             [
                 ("cases.present", "1"),
@@ -84,8 +84,8 @@ def test_case_ports_must_be_named_and_differ(app):
         assert rows[2].editor.errors == ["Add a condition."]
 
 
-def test_message_fields_keep_their_text_and_order(app):
-    with app.test_request_context():
+def test_message_fields_keep_their_text_and_order(form_app):
+    with form_app.test_request_context():
         posted = MultiDict(
             [
                 ("message.present", "1"),
@@ -110,8 +110,8 @@ def test_message_fields_keep_their_text_and_order(app):
         }
 
 
-def test_message_fields_need_distinct_names(app):
-    with app.test_request_context():
+def test_message_fields_need_distinct_names(form_app):
+    with form_app.test_request_context():
         posted = MultiDict(
             [
                 ("message.present", "1"),
@@ -135,9 +135,9 @@ def test_message_fields_need_distinct_names(app):
 
 
 @pytest.mark.parametrize("starter", [s.key for s in CATALOGUE])
-def test_journey_settings_survive_a_trip_through_the_page(app, starter):
+def test_journey_settings_survive_a_trip_through_the_page(form_app, starter):
     doc = document(starter)
-    with app.test_request_context():
+    with form_app.test_request_context():
         form = JourneySettingsForm(formdata=None, meta={"csrf": False}, prefix="j")
         form.load(doc)
         again = JourneySettingsForm(
@@ -147,9 +147,9 @@ def test_journey_settings_survive_a_trip_through_the_page(app, starter):
         assert again.dump_into(doc) == doc
 
 
-def test_journey_settings_write_goal_entry_and_exits(app):
+def test_journey_settings_write_goal_entry_and_exits(form_app):
     doc = document("onboarding")
-    with app.test_request_context():
+    with form_app.test_request_context():
         form = JourneySettingsForm(formdata=None, meta={"csrf": False}, prefix="j")
         form.load(doc)
         apply_action(form, "j-exit_on|add|")

@@ -288,7 +288,7 @@ def _preview_errors() -> list[str]:
     return found
 
 
-def _form_errors(app) -> list[str]:
+def _form_errors(form_app) -> list[str]:
     """What each step's form says about fields left empty or filled with nonsense."""
     found: list[str] = []
 
@@ -302,7 +302,7 @@ def _form_errors(app) -> list[str]:
         elif errors:
             found.append(str(errors))
 
-    with app.test_request_context():
+    with form_app.test_request_context():
         for cls in node_forms.FORMS.values():
             for junk in ("", "P3D", "{'a': 1}", "-5", "x: {{"):
                 blank = cls(meta={"csrf": False}, prefix="n")
@@ -367,7 +367,7 @@ def test_every_step_type_has_broken_configs_here():
         "durations",
     ],
 )
-def test_messages_on_pages_read_plainly(source, app):
+def test_messages_on_pages_read_plainly(source, form_app):
     messages = {
         "node problems": _node_problems,
         "journey problems": _journey_problems,
@@ -375,7 +375,7 @@ def test_messages_on_pages_read_plainly(source, app):
         "step summaries": _summaries,
         "step help": _step_help,
         "preview traits": _preview_errors,
-        "form errors": lambda: _form_errors(app),
+        "form errors": lambda: _form_errors(form_app),
         "flash messages": _flash_messages,
         "durations": lambda: [
             str(error)

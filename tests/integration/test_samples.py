@@ -4,16 +4,8 @@ from datetime import timedelta
 
 from engine.crypto import SecretBox
 from engine.journeys import samples
-from engine.models import Channel, Customer, Event, EventStatus, Identity, utcnow
-from tests.factories import make_channels
-
-
-def _customer(session, traits, **identities):
-    customer = Customer(traits=traits, consent={})
-    customer.identities = [Identity(kind=k, value=v) for k, v in identities.items()]
-    session.add(customer)
-    session.flush()
-    return customer
+from engine.models import Channel, Event, EventStatus, utcnow
+from tests.factories import make_channels, make_customer
 
 
 def _event(session, channel, kind, properties, customer=None, at=None):
@@ -33,12 +25,13 @@ def _event(session, channel, kind, properties, customer=None, at=None):
 
 
 def test_trait_names_come_from_recent_customers_most_common_first(session):
-    _customer(session, {"tier": "vip", "first_name": "Ada"})
-    _customer(
-        session, {"tier": "gold", "address": {"city": "Leeds", "geo": {"lat": 1}}}
+    make_customer(session, traits={"tier": "vip", "first_name": "Ada"})
+    make_customer(
+        session,
+        traits={"tier": "gold", "address": {"city": "Leeds", "geo": {"lat": 1}}},
     )
-    merged = _customer(session, {"merged_only": 1})
-    merged.merged_into_id = _customer(session, {"tier": "x"}).id
+    merged = make_customer(session, traits={"merged_only": 1})
+    merged.merged_into_id = make_customer(session, traits={"tier": "x"}).id
     session.commit()
     assert samples.trait_keys(session) == [
         "tier",
@@ -81,7 +74,7 @@ def test_field_suggestions_name_whole_paths_with_where_they_come_from(
 ):
     make_channels(session, SecretBox(settings.encryption_key), "web")
     web = session.query(Channel).one()
-    _customer(session, {"tier": "vip"})
+    make_customer(session, traits={"tier": "vip"})
     _event(session, web, "cart_abandoned", {"cart_value": 120})
     _event(session, web, "order_completed", {"total": 99})
     session.commit()
@@ -105,8 +98,14 @@ def test_the_sample_is_the_newest_customer_and_the_latest_trigger_event(
 ):
     make_channels(session, SecretBox(settings.encryption_key), "web")
     web = session.query(Channel).one()
-    _customer(session, {"first_name": "Ada"}, email="ada@example.com")
-    grace = _customer(session, {"first_name": "Grace"}, email="grace@example.com")
+    make_customer(
+        session, traits={"first_name": "Ada"}, identities={"email": "ada@example.com"}
+    )
+    grace = make_customer(
+        session,
+        traits={"first_name": "Grace"},
+        identities={"email": "grace@example.com"},
+    )
     _event(
         session,
         web,
@@ -133,8 +132,14 @@ def test_the_sample_is_the_newest_customer_and_the_latest_trigger_event(
 
 
 def test_the_sample_can_be_a_customer_the_marketer_picked(session):
-    ada = _customer(session, {"first_name": "Ada"}, email="ada@example.com")
-    _customer(session, {"first_name": "Grace"}, email="grace@example.com")
+    ada = make_customer(
+        session, traits={"first_name": "Ada"}, identities={"email": "ada@example.com"}
+    )
+    make_customer(
+        session,
+        traits={"first_name": "Grace"},
+        identities={"email": "grace@example.com"},
+    )
     session.commit()
     sample = samples.sample_scope(session, None, customer_id=ada.id)
     assert sample.label == f"ada@example.com (#{ada.id})"
