@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: setup up dev worker scheduler lint format typecheck test test-fast test-postgres security clean
+.PHONY: setup up dev worker scheduler lint format typecheck test test-fast test-js test-postgres security clean
 
 # Python and npm dependencies, the front-end bundle, and Debian's Chromium for browser tests.
 setup: $(VENV)/.installed static/vendor/.built /usr/bin/chromium
@@ -47,16 +47,22 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Every test (unit, integration, browser, slow, faults) on SQLite and the embedded Redis;
-# set TEST_DATABASE_URL and TEST_REDIS_URL to run the same suite on PostgreSQL and Redis.
-test: setup
+# Every test (the canvas's JavaScript, then unit, integration, browser, slow, faults) on SQLite
+# and the embedded Redis; set TEST_DATABASE_URL and TEST_REDIS_URL to run the same suite on
+# PostgreSQL and Redis.
+test: setup test-js
 	$(BIN)/python -m pytest -n auto
 
 # The edit loop: unit and integration tests without the browser, fault and slow ones.
 test-fast: setup
 	$(BIN)/python -m pytest -n auto -m "not browser and not faults and not slow"
 
-test-postgres: setup
+# The canvas's JavaScript (static/js/designer): its pure modules, and that its modules link,
+# with Node's own test runner.
+test-js:
+	node --test tests/js/
+
+test-postgres: setup test-js
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest -n auto
