@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, intake
+from engine import audit
 from engine.channels import create_channel
 from engine.crypto import SecretBox
-from engine.events import parse_event
+from engine.intake import store
+from engine.intake.contract import parse_event
 from engine.journeys import lifecycle, starters
 from engine.models import (
     Channel,
@@ -209,8 +210,8 @@ def burst(
         number += 1
         for slug, body in _story(rng, number):
             index += 1
-            item = intake.ToStore(f"demo-{seed}-{index}", body, parse_event(body))
-            [result] = intake.store_events(
+            item = store.ToStore(f"demo-{seed}-{index}", body, parse_event(body))
+            [result] = store.store_events(
                 session.connection(), channels[slug], [item], partitions, now
             )
             stored += 0 if result.duplicate else 1

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from engine import batch, counters, execution
-from engine.events import EventError, parse_event
+from engine.intake.contract import EventError, parse_event
 from engine.models import Customer, Event, EventStatus, utcnow
 from engine.profiles import identity
 

@@ -7,6 +7,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 QUEUE_NAMES = ("events", "deliveries", "default")
+PREFIX = "throughline"  # of every Redis key the engine writes
 
 
 def connect(url: str) -> Redis:

@@ -50,7 +50,7 @@ class Settings:
     delivery_max_attempts: int = 8
     breaker_fail_max: int = 5
     breaker_reset_seconds: int = 30
-    # Events said to have occurred before this are refused (see engine.events).
+    # Events said to have occurred before this are refused (see engine.intake.contract).
     earliest_occurred_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     # /metrics answers without an API token (for a scraper on a private network).
     metrics_public: bool = False

@@ -1,4 +1,5 @@
-"""Redis coordination: admission (rate and backlog), drain flags and locks.
+"""Redis coordination of the drains: flags that say work is waiting, locks that keep one drain
+per partition, and counting stored events into the backlog.
 
 Everything here may vanish with Redis; SQL keeps the work (pending events and deliveries)
 and the sweeper rebuilds the signals from it.
@@ -7,48 +8,23 @@ and the sweeper rebuilds the signals from it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import cast
 
 from redis import Redis
 from rq import Queue
 
-from engine.queues import queue
+from engine.intake.admission import BACKLOG_KEY
+from engine.queues import PREFIX, queue
 
-PREFIX = "throughline"
-BACKLOG_KEY = f"{PREFIX}:backlog"
 TIMER_STATS_KEY = f"{PREFIX}:timers"
+
+
 # A drain refreshes its lock after every batch (well under a second); if its worker dies,
 # the lock lapses and the sweeper queues the partition again.
 FLAG_TTL = 20
 LOCK_TTL = 20
 
-# One round trip before events are stored: count each request's events against its channel's
-# rate for this second, and refuse those past the rate or past the backlog bound (the events
-# admitted earlier in the same call count towards the backlog).
-# KEYS: backlog key, then one rate key per request. ARGV: backlog bound, then cost and rate
-# limit per request. Returns one verdict per request.
-_ADMIT = """
-local backlog = tonumber(redis.call('GET', KEYS[1]) or '0')
-local bound = tonumber(ARGV[1])
-local taken = 0
-local verdicts = {}
-for i = 2, #KEYS do
-  local cost = tonumber(ARGV[2 * i - 2])
-  local used = redis.call('INCRBY', KEYS[i], cost)
-  if used == cost then redis.call('EXPIRE', KEYS[i], 2) end
-  if used > tonumber(ARGV[2 * i - 1]) then
-    verdicts[i - 1] = 1
-  elseif backlog + taken + cost > bound then
-    verdicts[i - 1] = 2
-  else
-    verdicts[i - 1] = 0
-    taken = taken + cost
-  end
-end
-return verdicts
-"""
 
 # One round trip after events are stored: add them to the backlog and raise the drain flag
 # of their partition; returns 1 when the flag was down and no drain holds the partition (the
@@ -62,14 +38,13 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2])
 return 0
 """
 
+
 # The same for other work (deliveries): KEYS: flag, lock. ARGV: flag TTL.
 _RAISE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
    and redis.call('EXISTS', KEYS[2]) == 0 then return 1 end
 return 0
 """
-
-ADMITTED, OVER_RATE, OVER_BACKLOG = 0, 1, 2
 
 
 def flag_key(kind: str, partition: int) -> str:
@@ -78,37 +53,6 @@ def flag_key(kind: str, partition: int) -> str:
 
 def lock_key(kind: str, partition: int) -> str:
     return f"{PREFIX}:drain-lock:{kind}:{partition}"
-
-
-@dataclass(frozen=True)
-class Ask:
-    """A request's events to admit: how many, for which channel, at what rate limit."""
-
-    channel_id: int
-    cost: int
-    rate_limit: int
-
-
-def admit_many(redis: Redis, asks: Sequence[Ask], backlog_bound: int) -> list[int]:
-    """ADMITTED, OVER_RATE or OVER_BACKLOG for each ask, in one round trip."""
-    if not asks:
-        return []
-    second = int(time.time())
-    keys = [BACKLOG_KEY] + [f"{PREFIX}:rate:{a.channel_id}:{second}" for a in asks]
-    args: list[int] = [backlog_bound]
-    for ask in asks:
-        args += [ask.cost, ask.rate_limit]
-    verdicts: Any = redis.eval(
-        _ADMIT, len(keys), *keys, *args
-    )  # typed per redis-py version
-    return [int(v) for v in verdicts]
-
-
-def admit(
-    redis: Redis, channel_id: int, cost: int, rate_limit: int, backlog_bound: int
-) -> int:
-    """ADMITTED, OVER_RATE or OVER_BACKLOG for `cost` events of a channel, this second."""
-    return admit_many(redis, [Ask(channel_id, cost, rate_limit)], backlog_bound)[0]
 
 
 def signal_events(
@@ -192,14 +136,6 @@ class DrainLock:
     def release(self) -> None:
         if self.redis.get(self.key) == self.token.encode():
             self.redis.delete(self.key)
-
-
-def reduce_backlog(redis: Redis, count: int) -> None:
-    if count:
-        remaining: Any = redis.decrby(BACKLOG_KEY, count)  # typed per redis-py version
-        left = int(remaining)
-        if left < 0:
-            redis.set(BACKLOG_KEY, 0)
 
 
 def events_queue(redis: Redis) -> Queue:

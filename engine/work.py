@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from engine import counters, delivery, execution, ingest, signals, timers
 from engine.delivery import claim, settle
 from engine.delivery.sender import Sender
+from engine.intake import admission
 from engine.journeys import moves
 from engine.models import (
     Delivery,
@@ -92,7 +93,7 @@ def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:
         return {"skipped": "another drain holds the partition"}
 
     def on_batch(effects: execution.Effects, result: ingest.DrainResult) -> None:
-        signals.reduce_backlog(rt.redis, result.processed + result.failed)
+        admission.reduce_backlog(rt.redis, result.processed + result.failed)
         follow_up(rt.redis, effects)
         lock.refresh()
 
@@ -311,5 +312,5 @@ def recover(rt: Runtime) -> dict[str, int]:
         queued += signals.ensure(
             rt.redis, "moves", move_id, partial(enqueue_move, rt.redis, move_id)
         )
-    rt.redis.set(signals.BACKLOG_KEY, sum(pending.values()))
+    rt.redis.set(admission.BACKLOG_KEY, sum(pending.values()))
     return {"pending_events": sum(pending.values()), "drains_queued": queued}

@@ -11,8 +11,8 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
+from engine.intake.payload import LARGEST_INTEGER, scrub
 from engine.models import LARGEST_ID
-from engine.payload import LARGEST_INTEGER, scrub
 
 log = logging.getLogger("throughline.web")
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.crypto import SecretBox
 from engine.db import Database
-from engine.intake import GroupCommitter
+from engine.intake.commit import GroupCommitter
 from engine.queues import connect
 from engine.settings import Settings
 from engine.work import enqueue_event_drain

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import demo
-from engine.events import KNOWN_IDENTIFIERS
+from engine.intake.contract import KNOWN_IDENTIFIERS
 from engine.models import Channel, Customer, Event
 from engine.profiles import identity
 

@@ -16,7 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from engine.events import IDENTIFIER_KIND, normalize_identifier
+from engine.intake.contract import IDENTIFIER_KIND, normalize_identifier
+from engine.intake.payload import LARGEST_INTEGER
 from engine.models import (
     Channel,
     Customer,
@@ -26,7 +27,6 @@ from engine.models import (
     Run,
     RunStatus,
 )
-from engine.payload import LARGEST_INTEGER
 from engine.profiles import CustomerError
 from engine.profiles import timeline as history
 

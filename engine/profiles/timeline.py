@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from engine.intake.payload import LARGEST_INTEGER
 from engine.models import AuditEntry, Customer, Delivery, Event, Run, Step
-from engine.payload import LARGEST_INTEGER
 
 # Among entries of the same instant, the later kinds are shown first (newest first): an
 # event causes steps, a step causes deliveries, and profile notes come last.

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from engine.payload import scrubbed
+from engine.intake.payload import scrubbed
 
 revision: str = "0005"
 down_revision: str | None = "0004"

@@ -23,10 +23,10 @@ from engine import durations, execution, timers
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.db import Database
-from engine.events import parse_event
 from engine.execution import Effects
 from engine.ingest import drain_batch
-from engine.intake import ToStore, store_events
+from engine.intake.contract import parse_event
+from engine.intake.store import ToStore, store_events
 from engine.journeys import lifecycle
 from engine.language import graph
 from engine.models import Base, Customer, Delivery, Identity, Run, RunStatus, Step

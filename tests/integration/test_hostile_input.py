@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 from werkzeug.exceptions import InternalServerError
 
-from engine import intake, migrate
+from engine import migrate
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.db import create_db_engine
-from engine.events import parse_event
+from engine.intake import commit, store
+from engine.intake.contract import parse_event
 from engine.journeys.starters import FOLDER as STARTERS
 from engine.models import Event, Role
 from tests.channels import post_event
@@ -207,14 +208,14 @@ def test_a_batch_whose_store_fails_on_one_event_stores_the_others_one_by_one(
     client, session, web, monkeypatch
 ):
     channel, _ = web
-    real = intake.store_events
+    real = store.store_events
 
     def refusing(connection, channel_id, items, *args):
         if any(item.webhook_id == "refused" for item in items):
             raise ValueError("the database refused it")
         return real(connection, channel_id, items, *args)
 
-    monkeypatch.setattr(intake, "store_events", refusing)
+    monkeypatch.setattr(store, "store_events", refusing)
     events = [{"id": "a", **EVENT}, {"id": "refused", **EVENT}, {"id": "b", **EVENT}]
     response = post_event(
         client, "web", channel.inbound_secret, {"events": events}, path="/batch"
@@ -235,7 +236,7 @@ def test_a_single_event_the_database_refuses_is_answered_as_a_server_error(
     def refusing(*args):
         raise ValueError("the database refused it")
 
-    monkeypatch.setattr(intake, "store_events", refusing)
+    monkeypatch.setattr(store, "store_events", refusing)
     response = post_event(client, "web", channel.inbound_secret, EVENT)
     assert response.status_code == 500
     assert response.get_json() == {
@@ -252,7 +253,7 @@ def _waiting(channel_id: int, webhook_id: str, type_: str = "signed_up"):
     body = {**EVENT, "type": type_, "customer": {"id": webhook_id}}
     parsed = parse_event({**EVENT, "customer": {"id": webhook_id}})
     parsed = type(parsed)(type_, parsed.identifiers, {}, {}, None)
-    return intake._Waiting(channel_id, 5000, intake.ToStore(webhook_id, body, parsed))
+    return commit._Waiting(channel_id, 5000, store.ToStore(webhook_id, body, parsed))
 
 
 def test_an_event_the_database_refuses_costs_no_other_event_of_its_group_its_answer(
@@ -260,7 +261,7 @@ def test_an_event_the_database_refuses_costs_no_other_event_of_its_group_its_ans
 ):
     """Storing bypasses intake's checks here: whatever still fails fails alone."""
     one, other = (made.channel.id for made in web)
-    committer = intake.GroupCommitter(
+    committer = commit.GroupCommitter(
         database, redis_client, settings.partitions, 100_000, lambda _p: None
     )
     group = [_waiting(other, f"other-{n}") for n in range(3)]
@@ -272,7 +273,7 @@ def test_an_event_the_database_refuses_costs_no_other_event_of_its_group_its_ans
 
     assert isinstance(answers[3], Exception)
     good = [a for n, a in enumerate(answers) if n != 3]
-    assert all(isinstance(a, intake.Admitted) and a.stored for a in good)
+    assert all(isinstance(a, commit.Admitted) and a.stored for a in good)
     session.rollback()
     assert set(session.scalars(select(Event.webhook_id))) == {
         "other-0",

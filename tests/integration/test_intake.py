@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import event, func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from engine import intake, signals
 from engine.channels import create_channel, rotate_secrets
 from engine.crypto import SecretBox
-from engine.events import parse_event
+from engine.intake import admission, commit, store
+from engine.intake.contract import parse_event
 from engine.models import Channel, Event, EventStatus, utcnow
 from engine.queues import queue
 from tests.channels import post_event, signed_headers
@@ -374,8 +374,8 @@ def test_a_batch_is_answered_per_event(client, session, channel):
 
 def _waiting(channel_id: int, webhook_id: str, rate_limit: int = 1000):
     body = {**EVENT, "customer": {"id": webhook_id}}
-    return intake._Waiting(
-        channel_id, rate_limit, intake.ToStore(webhook_id, body, parse_event(body))
+    return commit._Waiting(
+        channel_id, rate_limit, store.ToStore(webhook_id, body, parse_event(body))
     )
 
 
@@ -388,7 +388,7 @@ def test_a_group_of_single_events_is_admitted_stored_and_signalled_at_once(
     session.commit()
     web, app = channel.channel.id, other.channel.id
     drains: list[int] = []
-    committer = intake.GroupCommitter(
+    committer = commit.GroupCommitter(
         database, redis_client, settings.partitions, 1000, drains.append
     )
     commits: list[int] = []
@@ -413,7 +413,7 @@ def test_a_group_of_single_events_is_admitted_stored_and_signalled_at_once(
     assert len(inserts) == 2
     assert len(commits) == (0 if database.engine.dialect.name == "postgresql" else 1)
     web_answers = answers[:41]
-    assert all(a.verdict == signals.ADMITTED for a in web_answers)
+    assert all(a.verdict == admission.ADMITTED for a in web_answers)
     assert len({a.stored.event_id for a in web_answers}) == 40
     # ids follow arrival order: drains apply a partition's events in id order
     first_ids = [a.stored.event_id for a in web_answers[:40]]
@@ -422,22 +422,22 @@ def test_a_group_of_single_events_is_admitted_stored_and_signalled_at_once(
     assert web_answers[40].stored.event_id == web_answers[0].stored.event_id
     # the app channel's rate is 2 a second: its third event is refused, not stored
     assert [a.verdict for a in answers[41:]] == [
-        signals.ADMITTED,
-        signals.ADMITTED,
-        signals.OVER_RATE,
+        admission.ADMITTED,
+        admission.ADMITTED,
+        admission.OVER_RATE,
     ]
     assert answers[43].stored is None
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Event)) == 42
     stored_partitions = set(session.scalars(select(Event.partition)))
     assert sorted(drains) == sorted(stored_partitions)  # each partition signalled once
-    assert int(redis_client.get(signals.BACKLOG_KEY)) == 42
+    assert int(redis_client.get(admission.BACKLOG_KEY)) == 42
 
 
 def test_single_events_from_many_threads_each_get_their_own_answer(
     database, session, settings, redis_client, channel
 ):
-    committer = intake.GroupCommitter(
+    committer = commit.GroupCommitter(
         database, redis_client, settings.partitions, 100_000, lambda _p: None
     )
     web = channel.channel.id
@@ -466,7 +466,7 @@ def test_take_admits_a_batch_whole_or_not_at_all_and_stores_it_in_one_insert(
     database, session, settings, redis_client, channel
 ):
     drains: list[int] = []
-    committer = intake.GroupCommitter(
+    committer = commit.GroupCommitter(
         database, redis_client, settings.partitions, 1000, drains.append
     )
     web = channel.channel.id
@@ -482,11 +482,11 @@ def test_take_admits_a_batch_whole_or_not_at_all_and_stores_it_in_one_insert(
         ),
     )
 
-    assert committer.take(web, 2, items) == intake.Taken(signals.OVER_RATE)
+    assert committer.take(web, 2, items) == commit.Taken(admission.OVER_RATE)
     assert inserts == [] and drains == []
 
     taken = committer.take(web, 1000, items)
-    assert taken.verdict == signals.ADMITTED and len(inserts) == 1
+    assert taken.verdict == admission.ADMITTED and len(inserts) == 1
     assert [(s.webhook_id, s.duplicate) for s in taken.stored] == [
         ("b-0", False),
         ("b-1", False),
@@ -498,30 +498,30 @@ def test_take_admits_a_batch_whole_or_not_at_all_and_stores_it_in_one_insert(
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Event)) == 3
     assert sorted(drains) == sorted(set(session.scalars(select(Event.partition))))
-    assert int(redis_client.get(signals.BACKLOG_KEY)) == 3
+    assert int(redis_client.get(admission.BACKLOG_KEY)) == 3
 
 
 def test_take_answers_none_for_an_event_the_database_refuses_alone(
     database, session, settings, redis_client, channel, monkeypatch
 ):
-    committer = intake.GroupCommitter(
+    committer = commit.GroupCommitter(
         database, redis_client, settings.partitions, 1000, lambda _p: None
     )
     web = channel.channel.id
-    real = intake.store_events
+    real = store.store_events
 
     def refusing(connection, channel_id, items, *args):
         if any(item.webhook_id.startswith("refused") for item in items):
             raise ValueError("the database refused it")
         return real(connection, channel_id, items, *args)
 
-    monkeypatch.setattr(intake, "store_events", refusing)
+    monkeypatch.setattr(store, "store_events", refusing)
     single = committer.take(web, 1000, [_waiting(web, "refused").item])
-    assert single == intake.Taken(signals.ADMITTED, (None,))
+    assert single == commit.Taken(admission.ADMITTED, (None,))
     batch = committer.take(
         web, 1000, [_waiting(web, w).item for w in ("a", "refused-too", "b")]
     )
-    assert batch.verdict == signals.ADMITTED
+    assert batch.verdict == admission.ADMITTED
     assert [s and s.webhook_id for s in batch.stored] == ["a", None, "b"]
     fine = committer.take(web, 1000, [_waiting(web, "c").item])
     assert fine.stored[0].webhook_id == "c"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from redis import Redis
 
 from engine import signals
+from engine.intake import admission
 
 
 def _running_drain(redis: Redis, kind: str, partition: int) -> signals.DrainLock:
@@ -46,7 +47,7 @@ def test_events_signalled_while_their_drain_runs_wait_for_its_hand_over(
     drain = _running_drain(redis_client, "events", 3)
     signals.signal_events(redis_client, {3: 4}, queued.append)
     assert queued == []
-    assert int(redis_client.get(signals.BACKLOG_KEY) or 0) == 4
+    assert int(redis_client.get(admission.BACKLOG_KEY) or 0) == 4
     drain.release()
     drain.hand_over(False, lambda: queued.append(3))
     assert queued == [3]

@@ -15,8 +15,8 @@ from wtforms import SelectChoice
 
 from engine import analytics
 from engine.counters import TIME_TO_GOAL_NAMES, Window
+from engine.intake.payload import scrub
 from engine.models import Journey, JourneyStatus, JourneyVersion, Role, utcnow
-from engine.payload import scrub
 from webapp.analytics import bp
 from webapp.analytics.forms import FiltersForm
 from webapp.paging import Page, requested_page

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import jsonify, request
 
-from engine import payload
 from engine.channels import ChannelError
+from engine.intake import payload
 from engine.journeys import JourneyError
 from engine.simulate import SimulationError
 from webapp.api import bp
@@ -40,7 +40,7 @@ def answer(status: int, message: str, field: str | None = None, **extra: Any) ->
 
 def json_body(max_keys: int | None = payload.MAX_KEYS) -> Any:
     """The request's JSON body, or ApiError(400) saying why it is not one (or what in it
-    cannot be stored: see engine.payload; `max_keys=None` for a whole journey document)."""
+    cannot be stored: see engine.intake.payload; `max_keys=None` for a whole journey document)."""
     data = request.get_data()
     if not data:
         raise ApiError(400, "send a JSON body with Content-Type: application/json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.events import KNOWN_IDENTIFIERS, MAX_TYPE_LENGTH
+from engine.intake.contract import KNOWN_IDENTIFIERS, MAX_TYPE_LENGTH
 from engine.models import ChannelKind, JourneyStatus, MoveStatus, Role, RunStatus
 from engine.profiles.timeline import KINDS
 

@@ -15,8 +15,9 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import payload, stats, work
 from engine import simulate as simulation
+from engine import stats, work
+from engine.intake import payload
 from engine.journeys import (
     JourneyError,
     lifecycle,

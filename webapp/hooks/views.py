@@ -10,9 +10,11 @@ from flask import Response, abort, jsonify, request
 from redis.exceptions import RedisError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from engine import channel_health, payload, signals
-from engine.events import EventError, IncomingEvent, parse_event
-from engine.intake import GROUP_FAILURES, Taken, ToStore
+from engine import channel_health
+from engine.intake import admission, payload
+from engine.intake.commit import GROUP_FAILURES, Taken
+from engine.intake.contract import EventError, IncomingEvent, parse_event
+from engine.intake.store import ToStore
 from engine.models import utcnow
 from webapp.channels.example import TOLERANCE_MINUTES
 from webapp.hooks import bp
@@ -91,7 +93,7 @@ def _channel(slug: str) -> IntakeChannel:
 def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
     """(webhook id, parsed JSON) of a correctly signed, fresh request.
 
-    What storage would refuse is left in place for `payload.check` (see engine.payload).
+    What storage would refuse is left in place for `payload.check` (see engine.intake.payload).
     """
     if (request.content_length or 0) > limit:
         raise Refusal(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
@@ -184,14 +186,14 @@ def _check_timestamp(header: str, now: datetime) -> None:
 
 
 def _refuse(verdict: int, channel: IntakeChannel) -> None:
-    if verdict == signals.OVER_RATE:
+    if verdict == admission.OVER_RATE:
         raise Refusal(
             429,
             "rate_limited",
             f"over the channel's rate of {channel.rate_limit} events per second",
             retry_after=1,
         )
-    if verdict == signals.OVER_BACKLOG:
+    if verdict == admission.OVER_BACKLOG:
         raise Refusal(
             429,
             "overloaded",

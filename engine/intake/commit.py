@@ -1,165 +1,37 @@
-"""Storing inbound events durably, a repeat of a webhook id answered as before; single events
-of concurrent requests are committed in groups, a batch's events together.
-
-`GroupCommitter.take` is intake's one entry: admit a request's events against the channel's
-rate and the backlog, store them, then signal the drains of their partitions.
-"""
+"""Intake's one entry: `GroupCommitter.take` admits a request's events against the channel's
+rate and the backlog, stores them (single events of concurrent requests committed in groups, a
+batch's events together) and signals the drains of their partitions."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from queue import Empty, SimpleQueue
-from typing import Any, cast
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, Engine, Table, select, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from engine import signals
 from engine.db import Database
-from engine.events import IncomingEvent, partition_for
-from engine.models import Event, EventStatus, utcnow
+from engine.intake import admission, store
+from engine.intake.store import Stored, ToStore
+from engine.models import utcnow
 
 log = logging.getLogger("throughline.intake")
+
+
 # Failures of a service rather than of an event: the whole group hears of them (503, retry).
 GROUP_FAILURES = (OperationalError, InterfaceError, RedisError, TimeoutError)
+
+
 # The committing thread of an idle process ends after this long; the next event starts one.
 IDLE_SECONDS = 5.0
-
-
-# The events of a request or a group in one statement on PostgreSQL: their rows travel as one
-# JSON document, so the statement is the same whatever their number (the driver prepares it
-# once) and encoding them is one `json.dumps`; ids follow the order of the document.
-_PG_INSERT = text(
-    """
-    INSERT INTO events (channel_id, webhook_id, type, partition, payload, status,
-                        attempts, occurred_at, received_at)
-    SELECT :channel_id, u.webhook_id, u.type, u.partition, u.payload, :status,
-           0, u.occurred_at, :received_at
-    FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb))
-                    AS (webhook_id text, type text, partition integer, payload jsonb,
-                        occurred_at timestamptz))
-         WITH ORDINALITY AS u(webhook_id, type, partition, payload, occurred_at, n)
-    ORDER BY u.n
-    ON CONFLICT (channel_id, webhook_id) DO NOTHING
-    RETURNING webhook_id, id, partition
-    """
-)
-
-
-@dataclass(frozen=True)
-class ToStore:
-    webhook_id: str
-    body: dict[str, Any]
-    parsed: IncomingEvent
-
-
-@dataclass(frozen=True)
-class Stored:
-    webhook_id: str
-    event_id: int
-    partition: int
-    duplicate: bool
-
-
-def store_events(
-    connection: Connection,
-    channel_id: int,
-    items: Sequence[ToStore],
-    partitions: int,
-    now: datetime,
-) -> list[Stored]:
-    """Insert events (a repeated webhook id inserts nothing); the caller commits."""
-    if not items:
-        return []
-    rows = [
-        {
-            "webhook_id": item.webhook_id,
-            "type": item.parsed.type,
-            "partition": partition_for(item.parsed.identifiers, partitions),
-            "payload": item.body,
-            "occurred_at": item.parsed.occurred_at or now,
-        }
-        for item in items
-    ]
-    found: Iterable[Any]
-    if connection.dialect.name == "postgresql":
-        found = connection.execute(
-            _PG_INSERT,
-            {
-                "channel_id": channel_id,
-                "status": EventStatus.pending.value,
-                "received_at": now,
-                "rows": json.dumps(
-                    rows, separators=(",", ":"), default=datetime.isoformat
-                ),
-            },
-        )
-    else:
-        # A Core insert with the rows as parameters: it compiles once and is cached, and
-        # skips the ORM's bulk machinery, which costs more than the round trip here.
-        table = cast(Table, Event.__table__)
-        statement = (
-            sqlite_insert(table)
-            .on_conflict_do_nothing(index_elements=["channel_id", "webhook_id"])
-            .returning(table.c.webhook_id, table.c.id, table.c.partition)
-        )
-        values = [
-            {
-                **row,
-                "channel_id": channel_id,
-                "status": EventStatus.pending,
-                "attempts": 0,
-                "received_at": now,
-            }
-            for row in rows
-        ]
-        found = connection.execute(statement, values[0] if len(values) == 1 else values)
-    inserted = {
-        webhook_id: (event_id, partition) for webhook_id, event_id, partition in found
-    }
-    missing = [item.webhook_id for item in items if item.webhook_id not in inserted]
-    earlier: dict[str, tuple[int, int]] = {}
-    if missing:
-        found = connection.execute(
-            select(Event.webhook_id, Event.id, Event.partition).where(
-                Event.channel_id == channel_id, Event.webhook_id.in_(missing)
-            )
-        )
-        earlier = {
-            webhook_id: (event_id, partition)
-            for webhook_id, event_id, partition in found
-        }
-    result = []
-    answered: set[str] = set()
-    for item in items:
-        # The same id twice in one insert (two requests racing) stores one event: the
-        # first is answered as new, the other as a repeat.
-        new = item.webhook_id in inserted and item.webhook_id not in answered
-        answered.add(item.webhook_id)
-        event_id, partition = (inserted if item.webhook_id in inserted else earlier)[
-            item.webhook_id
-        ]
-        result.append(Stored(item.webhook_id, event_id, partition, not new))
-    return result
-
-
-def fresh_per_partition(stored: Sequence[Stored]) -> dict[int, int]:
-    """How many new events each partition got (what the drains are signalled about)."""
-    fresh: dict[int, int] = {}
-    for item in stored:
-        if not item.duplicate:
-            fresh[item.partition] = fresh.get(item.partition, 0) + 1
-    return fresh
 
 
 @dataclass(frozen=True)
@@ -167,7 +39,7 @@ class Admitted:
     """The answer to one submitted event: stored (new or a repeat), or refused by Redis."""
 
     stored: Stored | None
-    verdict: int = signals.ADMITTED
+    verdict: int = admission.ADMITTED
 
 
 @dataclass(frozen=True)
@@ -270,12 +142,12 @@ class GroupCommitter:
         repeated webhook id is answered as the first time).
         """
         if not items:
-            return Taken(signals.ADMITTED)
+            return Taken(admission.ADMITTED)
         if len(items) != 1:
             return self._take_batch(channel_id, rate_limit, items)
         answer = self._wait(channel_id, rate_limit, items[0], timeout)
         if isinstance(answer, Exception):
-            return Taken(signals.ADMITTED, (None,))
+            return Taken(admission.ADMITTED, (None,))
         if answer.stored is None:
             return Taken(answer.verdict)
         return Taken(answer.verdict, (answer.stored,))
@@ -340,9 +212,9 @@ class GroupCommitter:
         self, group: list[_Waiting], database: Database | None = None
     ) -> list[Admitted | Exception]:
         """A group of single events: each one's answer, or what refused it alone."""
-        verdicts = signals.admit_many(
+        verdicts = admission.admit_many(
             self.redis,
-            [signals.Ask(w.channel_id, 1, w.rate_limit) for w in group],
+            [admission.Ask(w.channel_id, 1, w.rate_limit) for w in group],
             self.backlog_bound,
         )
         answers: list[Admitted | Exception] = [
@@ -350,7 +222,7 @@ class GroupCommitter:
         ]
         by_channel: dict[int, list[int]] = {}
         for index, verdict in enumerate(verdicts):
-            if verdict == signals.ADMITTED:
+            if verdict == admission.ADMITTED:
                 by_channel.setdefault(group[index].channel_id, []).append(index)
         outcomes = self._store(
             (database or self.database).engine,
@@ -370,12 +242,12 @@ class GroupCommitter:
         self, channel_id: int, rate_limit: int, items: Sequence[ToStore]
     ) -> Taken:
         """A batch's events, admitted all or none, on the calling thread."""
-        (verdict,) = signals.admit_many(
+        (verdict,) = admission.admit_many(
             self.redis,
-            [signals.Ask(channel_id, len(items), rate_limit)],
+            [admission.Ask(channel_id, len(items), rate_limit)],
             self.backlog_bound,
         )
-        if verdict != signals.ADMITTED:
+        if verdict != admission.ADMITTED:
             return Taken(verdict)
         outcomes = self._store(self.database.engine, {channel_id: list(items)})
         return Taken(
@@ -399,7 +271,7 @@ class GroupCommitter:
                 now = utcnow()
                 for channel_id, items in by_channel.items():
                     outcomes[channel_id] = list(
-                        store_events(
+                        store.store_events(
                             connection, channel_id, items, self.partitions, now
                         )
                     )
@@ -422,7 +294,7 @@ class GroupCommitter:
         ]
         try:
             signals.signal_events(
-                self.redis, fresh_per_partition(stored), self.enqueue_drain
+                self.redis, store.fresh_per_partition(stored), self.enqueue_drain
             )
         except RedisError:
             # Stored is stored: the sweeper finds pending events without a queued drain.
@@ -435,7 +307,7 @@ class GroupCommitter:
         """Store one event in a transaction of its own: the answer, or what refused it."""
         try:
             with _storing(engine) as connection:
-                (one,) = store_events(
+                (one,) = store.store_events(
                     connection, channel_id, [item], self.partitions, utcnow()
                 )
         except GROUP_FAILURES:
