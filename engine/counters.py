@@ -38,6 +38,7 @@ class Metric:
     ARRIVED = (
         "arrived"  # runs arriving at a node (a wait's later steps are not arrivals)
     )
+    VISITED = "visited"  # runs, once per node; label: entered, completed or failed
     DELIVERY = "delivery"  # settled deliveries; label: delivered, failed or suppressed
     REASON = "delivery_reason"  # failed or suppressed deliveries; label: the reason
     LATENCY = "latency"  # answered attempts; label: upper bound of the bucket, in ms

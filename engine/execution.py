@@ -41,6 +41,10 @@ from engine.runner import (
 )
 
 DELIVERY_DEADLINE = timedelta(hours=24)
+# Which steps make a run count at their node, once per run and node (Metric.VISITED): as
+# entered, as gone on from it (by a port, or by ending there complete) and as failed there.
+NOT_ENTERING = frozenset({"converted", "exited"})
+NOT_LEAVING = frozenset({"waiting", "failed", "converted", "exited", "not_entered"})
 _documents: dict[int, graph.Document] = {}
 
 
@@ -142,6 +146,7 @@ def save_state(run: Run, state: RunState, now: datetime) -> None:
         "awaiting": _dump_await(state.awaiting),
         "holding_delivery": state.holding_delivery,
         "channels": (run.state or {}).get("channels", []),
+        "counted": (run.state or {}).get("counted", {}),
     }
     run.converted_at = state.converted_at
     if state.ended and run.ended_at is None:
@@ -188,6 +193,37 @@ def add_step(
         counters.add(
             session, Metric.BRANCH_ENTERED, at, node_id=node_id, label=outcome, **where
         )
+    _count_once(session, run, node_id, outcome, at, where)
+
+
+def _count_once(
+    session: Session,
+    run: Run,
+    node_id: str,
+    outcome: str,
+    at: datetime,
+    where: dict[str, Any],
+) -> None:
+    """Count the run at a node as entered, gone on or failed, each once however often it
+    comes back (a loop, a move); the run keeps the nodes it has been counted at."""
+    labels = []
+    if outcome not in NOT_ENTERING:
+        labels.append("entered")
+    if outcome not in NOT_LEAVING:
+        labels.append("completed")
+    if outcome == "failed":
+        labels.append("failed")
+    counted: dict[str, list[str]] = (run.state or {}).get("counted", {})
+    new = [label for label in labels if node_id not in counted.get(label, ())]
+    if not new:
+        return
+    counted = {
+        **counted,
+        **{label: [*counted.get(label, []), node_id] for label in new},
+    }
+    run.state = {**(run.state or {}), "counted": counted}
+    for label in new:
+        counters.add(session, Metric.VISITED, at, node_id=node_id, label=label, **where)
 
 
 def count_conversion(

@@ -1,38 +1,74 @@
-"""Journey figures: runs by state, and per node how many entered, wait, went on or failed."""
+"""Journey figures for the API and the canvas, read from the counters and the runs in flight.
+
+Counters are written with the work they count (engine.counters); the runs in flight are
+counted by status and node through an index of their journey, status and node. No figure here
+reads step records, so an open canvas polling them costs the same however long the journey's
+history.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import counters
-from engine.analytics import NOT_PORTS
+from engine.analytics import ENDINGS, NOT_PORTS
 from engine.counters import Metric
-from engine.models import Journey, Run, RunStatus, Step, utcnow
+from engine.models import Journey, Run, RunStatus, utcnow
 
-NOT_LEAVING = ("waiting", "failed", "converted", "exited", "not_entered")
+IN_FLIGHT = (RunStatus.active, RunStatus.waiting)
+PER_RUN = ("entered", "completed", "failed")  # the labels of Metric.VISITED
+DELIVERY_STATES = ("delivered", "suppressed", "failed")
 EMPTY_DAYS = 7  # how far back the counts of empty personalisation go
+
+InFlight = dict[tuple[RunStatus, str], int]
+
+
+def _in_flight(session: Session, journey_id: int) -> InFlight:
+    """Runs in the journey now, by status and the node they are at."""
+    rows = session.execute(
+        select(Run.status, Run.current_node, func.count())
+        .where(Run.journey_id == journey_id, Run.status.in_(IN_FLIGHT))
+        .group_by(Run.status, Run.current_node)
+    )
+    return {(status, node or ""): int(runs) for status, node, runs in rows}
+
+
+def _runs(sums: counters.Totals, in_flight: InFlight) -> dict[str, int]:
+    """Runs that entered, are in the journey now, ended each way, and converted."""
+    found = dict.fromkeys(("entered", "active", *ENDINGS, "converted"), 0)
+    for (metric, _node, _channel, label), value in sums.items():
+        if metric == Metric.ENTERED:
+            found["entered"] += value
+        elif metric == Metric.ENDED and label in ENDINGS:
+            found[label] += value
+        elif metric == Metric.CONVERTED:
+            found["converted"] += value
+    found["active"] = sum(in_flight.values())
+    return found
+
+
+def _waiting(in_flight: InFlight) -> dict[str, int]:
+    return {
+        node: runs
+        for (status, node), runs in in_flight.items()
+        if status is RunStatus.waiting and node
+    }
 
 
 def journey_stats(session: Session, journey_id: int) -> dict[str, Any]:
-    counts = dict(
-        session.execute(
-            select(Run.status, func.count())
-            .where(Run.journey_id == journey_id)
-            .group_by(Run.status)
-        ).all()
+    """Runs by state, and per node how many runs entered it, wait there now, went on from it
+    and failed there (each run counted once per node, however often it came back)."""
+    sums = counters.totals(
+        session,
+        journey_id,
+        metrics=(Metric.ENTERED, Metric.ENDED, Metric.CONVERTED, Metric.VISITED),
+        dated=False,
     )
-    converted = (
-        session.scalar(
-            select(func.count())
-            .select_from(Run)
-            .where(Run.journey_id == journey_id, Run.converted_at.is_not(None))
-        )
-        or 0
-    )
+    in_flight = _in_flight(session, journey_id)
     nodes: dict[str, dict[str, int]] = {}
 
     def node(node_id: str) -> dict[str, int]:
@@ -40,53 +76,12 @@ def journey_stats(session: Session, journey_id: int) -> dict[str, Any]:
             node_id, {"entered": 0, "waiting": 0, "completed": 0, "failed": 0}
         )
 
-    in_journey = select(Run.id).where(Run.journey_id == journey_id)
-    visits = session.execute(
-        select(Step.node_id, func.count(distinct(Step.run_id)))
-        .where(
-            Step.run_id.in_(in_journey), Step.outcome.not_in(["converted", "exited"])
-        )
-        .group_by(Step.node_id)
-    )
-    for node_id, runs in visits:
-        node(node_id)["entered"] = runs
-    left = session.execute(
-        select(Step.node_id, func.count(distinct(Step.run_id)))
-        .where(Step.run_id.in_(in_journey), Step.outcome.not_in(NOT_LEAVING))
-        .group_by(Step.node_id)
-    )
-    for node_id, runs in left:
-        node(node_id)["completed"] = runs
-    failed = session.execute(
-        select(Step.node_id, func.count(distinct(Step.run_id)))
-        .where(Step.run_id.in_(in_journey), Step.outcome == "failed")
-        .group_by(Step.node_id)
-    )
-    for node_id, runs in failed:
-        node(node_id)["failed"] = runs
-    waiting = session.execute(
-        select(Run.current_node, func.count())
-        .where(Run.journey_id == journey_id, Run.status == RunStatus.waiting)
-        .group_by(Run.current_node)
-    )
-    for current, runs in waiting:
-        if current:
-            node(current)["waiting"] = runs
-    return {
-        "entered": sum(counts.values()),
-        "active": counts.get(RunStatus.active, 0) + counts.get(RunStatus.waiting, 0),
-        "completed": counts.get(RunStatus.completed, 0),
-        "exited": counts.get(RunStatus.exited, 0),
-        "failed": counts.get(RunStatus.failed, 0),
-        "converted": converted,
-        "nodes": nodes,
-    }
-
-
-# Figures for the canvas, from the counters (which are written with the work they count), so
-# an open canvas polling them costs the same however long the journey's history.
-
-DELIVERY_STATES = ("delivered", "suppressed", "failed")
+    for (metric, node_id, _channel, label), value in sums.items():
+        if metric == Metric.VISITED and node_id and label in PER_RUN:
+            node(node_id)[label] += value
+    for node_id, runs in _waiting(in_flight).items():
+        node(node_id)["waiting"] = runs
+    return {**_runs(sums, in_flight), "nodes": nodes}
 
 
 def step_figures(session: Session, journey: Journey) -> dict[str, Any]:
@@ -105,6 +100,7 @@ def step_figures(session: Session, journey: Journey) -> dict[str, Any]:
         ),
         dated=False,
     )
+    in_flight = _in_flight(session, journey.id)
     nodes: dict[str, dict[str, Any]] = {}
 
     def node(node_id: str) -> dict[str, Any]:
@@ -119,18 +115,10 @@ def step_figures(session: Session, journey: Journey) -> dict[str, Any]:
             },
         )
 
-    totals = {"entered": 0, "ended": 0, "completed": 0, "converted": 0}
     for (metric, node_id, _channel, label), value in sums.items():
-        if metric == Metric.ENTERED:
-            totals["entered"] += value
-        elif metric == Metric.ENDED:
-            totals["ended"] += value
-            totals["completed"] += value if label == "completed" else 0
-        elif metric == Metric.CONVERTED:
-            totals["converted"] += value
-        elif not node_id:
+        if not node_id:
             continue
-        elif metric == Metric.ARRIVED:
+        if metric == Metric.ARRIVED:
             node(node_id)["entered"] += value
         elif metric == Metric.STEP and label not in NOT_PORTS:
             node(node_id)["completed"] += value
@@ -138,20 +126,13 @@ def step_figures(session: Session, journey: Journey) -> dict[str, Any]:
             node(node_id)["failed"] += value
         elif metric == Metric.DELIVERY and label in DELIVERY_STATES:
             node(node_id)["deliveries"][label] += value
-    for current, runs in session.execute(
-        select(Run.current_node, func.count())
-        .where(Run.journey_id == journey.id, Run.status == RunStatus.waiting)
-        .group_by(Run.current_node)
-    ):
-        if current:
-            node(current)["waiting"] = int(runs)
+    for node_id, runs in _waiting(in_flight).items():
+        node(node_id)["waiting"] = runs
     for node_id, names in empty_names(session, journey.id).items():
         node(node_id)["empty"] = names
+    totals = _runs(sums, in_flight)
     return {
-        "entered": totals["entered"],
-        "active": max(totals["entered"] - totals["ended"], 0),
-        "completed": totals["completed"],
-        "converted": totals["converted"],
+        **{key: totals[key] for key in ("entered", "active", "completed", "converted")},
         "nodes": nodes,
     }
 

@@ -8,6 +8,7 @@ from engine.crypto import SecretBox
 from engine.journeys.starters import FOLDER as STARTERS
 from engine.models import AuditEntry, JourneyVersion, Role
 from tests.factories import api_client, make_channels
+from tests.world import CART
 
 DATA = STARTERS
 
@@ -249,3 +250,36 @@ def test_viewers_read_but_cannot_change_journeys(client, session, api):
     assert (
         viewer.post("/api/v1/journeys", json=copy.deepcopy(sample())).status_code == 403
     )
+
+
+def test_journey_stats_count_runs_and_nodes(world, client, session):
+    from datetime import timedelta
+
+    journey = world.publish(sample())
+    world.post(CART)
+    world.post({**CART, "customer": {"id": "c-2"}, "traits": {"tier": "standard"}})
+    world.post({**CART, "customer": {"id": "c-3"}})
+    world.post({"type": "order_completed", "customer": {"id": "c-3"}})
+    api = api_client(client, session, Role.viewer)
+    before = api.get(f"/api/v1/journeys/{journey.id}/stats").get_json()
+    assert (
+        before["entered"] == 3
+        and before["active"] == 2
+        and before["completed"] == 1
+        and before["converted"] == 1
+    )
+    assert before["nodes"]["wait"] == {
+        "entered": 3,
+        "waiting": 2,
+        "completed": 1,
+        "failed": 0,
+    }
+    world.later(timedelta(hours=2))
+    after = api.get(f"/api/v1/journeys/{journey.id}/stats").get_json()
+    assert after["active"] == 0 and after["completed"] == 3
+    assert after["nodes"]["vip"]["completed"] == 2
+    assert (
+        after["nodes"]["call"]["entered"] == 1
+        and after["nodes"]["mail"]["entered"] == 1
+    )
+    assert api.get("/api/v1/journeys/999/stats").status_code == 404

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from engine import analytics, counters
+from engine import analytics, counters, stats
 from engine.counters import Metric, Window
 from engine.models import (
     Counter,
@@ -312,3 +312,92 @@ def test_archiving_counts_each_run_it_ends_once_with_a_step(world):
 def test_a_holdout_with_more_conversions_than_entries_in_a_period_does_not_break():
     uplift = analytics.Uplift("split", "holdout", 10, 2, 1, 3)
     assert uplift.interval is not None
+
+
+def scanned(session, journey_id):
+    """A journey's stats counted from its records: runs by status, and per node the runs
+    with a step there (entered), with one by a port or ending there (completed), or failed
+    there. A "converted" or "exited" step is not an arrival, nor a "moved" one a way out."""
+    runs = list(session.scalars(select(Run).where(Run.journey_id == journey_id)))
+    kinds = {
+        "entered": Step.outcome.not_in(["converted", "exited", "moved"]),
+        "completed": Step.outcome.not_in(
+            ["waiting", "failed", "converted", "exited", "not_entered", "moved"]
+        ),
+        "failed": Step.outcome == "failed",
+    }
+    nodes: dict[str, dict[str, int]] = {}
+    for kind, where in kinds.items():
+        for node_id, count in session.execute(
+            select(Step.node_id, func.count(Step.run_id.distinct()))
+            .join(Run, Run.id == Step.run_id)
+            .where(Run.journey_id == journey_id, where)
+            .group_by(Step.node_id)
+        ):
+            nodes.setdefault(node_id, dict.fromkeys(kinds, 0))[kind] = count
+    for run in runs:
+        if run.status is RunStatus.waiting:
+            found = nodes.setdefault(run.current_node, dict.fromkeys(kinds, 0))
+            found["waiting"] = found.get("waiting", 0) + 1
+    for found in nodes.values():
+        found.setdefault("waiting", 0)
+    status = [run.status for run in runs]
+    return {
+        "entered": len(runs),
+        "active": status.count(RunStatus.active) + status.count(RunStatus.waiting),
+        "completed": status.count(RunStatus.completed),
+        "exited": status.count(RunStatus.exited),
+        "failed": status.count(RunStatus.failed),
+        "converted": sum(1 for run in runs if run.converted_at),
+        "nodes": nodes,
+    }
+
+
+def looping():
+    """Cart recovery where the email leads back to the wait: a customer who never buys and
+    is not a VIP goes round wait, vip and mail once an hour."""
+    document = sample()
+    for edge in document["edges"]:
+        if edge["from"] == "mail":
+            edge["to"] = "wait"
+    return document
+
+
+def test_the_journey_stats_from_the_counters_equal_the_records_they_count(world):
+    journey = play_cart_recovery(world)
+    world.session.rollback()
+    assert stats.journey_stats(world.session, journey.id) == scanned(
+        world.session, journey.id
+    )
+
+
+def test_a_run_that_comes_back_to_a_step_counts_there_once_in_the_stats(world):
+    journey = world.publish(looping())
+    world.post(cart("round", "round@example.com"))  # never buys: goes round
+    world.post(cart("vip-1", "vip1@example.com", "vip"))  # gets a call, then ends
+    world.later(timedelta(hours=2))
+    world.later(timedelta(hours=2))
+    session = world.session
+    session.rollback()
+    found = stats.journey_stats(session, journey.id)
+    assert found == scanned(session, journey.id)
+    assert found["nodes"]["wait"] == {
+        "entered": 2,
+        "waiting": 1,
+        "completed": 2,
+        "failed": 0,
+    }
+    assert found["nodes"]["mail"]["entered"] == 1
+    assert found["nodes"]["vip"] == {
+        "entered": 2,
+        "waiting": 0,
+        "completed": 2,
+        "failed": 0,
+    }
+    # The canvas counts every arrival and every way out taken.
+    canvas = stats.step_figures(session, journey)
+    assert canvas["nodes"]["wait"]["entered"] == 4
+    assert canvas["nodes"]["wait"]["completed"] == 3
+    assert canvas["nodes"]["vip"]["entered"] == 3
+    assert canvas["nodes"]["mail"]["entered"] == 2
+    assert (canvas["entered"], canvas["active"], canvas["completed"]) == (2, 1, 1)
