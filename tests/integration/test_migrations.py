@@ -5,9 +5,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import make_url, select, text
 
-from engine import execution, migrate, starters, stats
+from engine import execution, migrate, stats
 from engine.counters import Metric
 from engine.db import Database, create_db_engine
+from engine.journeys import starters
 from engine.migrate import current_revision, heads
 from engine.models import (
     Base,
