@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select, text  # noqa: E402
 
 from bench.common import DEFAULT_DATABASE, fresh_database, machine  # noqa: E402
-from engine import counters
 from engine.accounts import create_user  # noqa: E402
+from engine.analytics import counters
 from engine.channels import create_channel  # noqa: E402
 from engine.crypto import SecretBox  # noqa: E402
 from engine.db import Database  # noqa: E402

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-from engine import batch, counters, steps, transaction
+from engine import batch, steps, transaction
+from engine.analytics import counters
 
 BUSY_TIMEOUT_MS = 10_000
 SCRUB_WAIT_MS = 2_000

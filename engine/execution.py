@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from engine import batch, counters, steps, transaction
-from engine.counters import Metric
+from engine import batch, steps, transaction
+from engine.analytics import counters
+from engine.analytics.counters import Metric
 from engine.language import graph
 from engine.language.nodes import Await, Resume
 from engine.models import (

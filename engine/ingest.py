@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from engine import batch, counters, execution
+from engine import batch, execution
+from engine.analytics import counters
 from engine.intake.contract import EventError, parse_event
 from engine.models import Customer, Event, EventStatus, utcnow
 from engine.profiles import identity

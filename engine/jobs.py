@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import counters, maintenance, runtime, work
+from engine import maintenance, runtime, work
+from engine.analytics import counters
 from engine.models import utcnow
 
 

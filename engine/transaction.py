@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 from engine.models import Channel, Delivery, JourneyStatus, Run
 
 if TYPE_CHECKING:
+    from engine.analytics.counters import Tally
     from engine.batch import Batch
-    from engine.counters import Tally
 
 # A step's run, its row, and the transaction (or savepoint) it was recorded in.
 PendingStep = tuple[Run, dict[str, Any], SessionTransaction | None]
@@ -55,11 +55,11 @@ class TransactionState:
     run_versions: dict[int, int] = field(default_factory=dict)
     # The settled deliveries and held runs, kept alive until commit (engine.delivery).
     loaded_deliveries: tuple[list[Delivery], list[Run]] | None = None
-    # Counter additions to write before commit (engine.counters).
+    # Counter additions to write before commit (engine.analytics.counters).
     tally: Tally | None = None
     # Step rows to insert before the next query or the commit (engine.steps).
     steps: list[PendingStep] = field(default_factory=list)
-    # Which counter rows this session writes to; kept across transactions (engine.counters).
+    # Which counter rows this session writes to; kept across transactions (engine.analytics.counters).
     counter_shard: int = 0
 
 

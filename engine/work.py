@@ -12,7 +12,8 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import func, select
 
-from engine import counters, delivery, execution, ingest, signals, timers
+from engine import delivery, execution, ingest, signals, timers
+from engine.analytics import counters
 from engine.delivery import claim, settle
 from engine.delivery.sender import Sender
 from engine.intake import admission

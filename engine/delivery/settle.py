@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import counters, execution, transaction
-from engine.counters import Metric
+from engine import execution, transaction
+from engine.analytics import counters
+from engine.analytics.counters import Metric
 from engine.delivery import CHANNEL_REASONS, Claimed, Outcome
 from engine.delivery.claim import retry_delay
 from engine.language.nodes import Resume

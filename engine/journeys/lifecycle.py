@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine import audit, counters
+from engine import audit
+from engine.analytics import counters
 from engine.channels import channel_slugs
 from engine.execution import document_of
 from engine.journeys import JourneyError, moves, plans

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import counters
-from engine.counters import Metric, Window
+from engine.analytics import queries
+from engine.analytics.counters import Metric
+from engine.analytics.queries import Window
 from engine.journeys import summaries
 from engine.language import templates
 from engine.models import Channel, Journey, JourneyStatus, JourneyVersion
@@ -122,7 +123,7 @@ def _same_trigger(
         if _trigger_event(document) != event:
             continue
         caught = sum(
-            counters.totals(session, other.id, window, (Metric.ENTERED,)).values()
+            queries.totals(session, other.id, window, (Metric.ENTERED,)).values()
         )
         found.append(
             Warning(
@@ -145,7 +146,7 @@ def _breaker_warnings(
 ) -> list[Warning]:
     """Sends without a fallback through a channel whose breaker held deliveries lately."""
     window = Window(since=now - LOOK_BACK, until=None)
-    held = counters.by_channel(session, Metric.REASON, "breaker_open", window)
+    held = queries.by_channel(session, Metric.REASON, "breaker_open", window)
     statement = select(Channel.id, Channel.slug, Channel.name)
     channels = {slug: (cid, name) for cid, slug, name in session.execute(statement)}
     found = []

@@ -15,7 +15,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from engine import audit, counters
+from engine import audit
+from engine.analytics import counters
 from engine.models import (
     AuditEntry,
     Base,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from engine import counters
-from engine.counters import Metric
+from engine.analytics import counters
+from engine.analytics.counters import Metric
 from engine.crypto import SecretBox
 from engine.demo import load_demo
 from engine.journeys import lifecycle

@@ -189,8 +189,9 @@ def test_journey_import_names_each_problem(run, tmp_path):
 def test_a_demo_burst_is_applied_by_the_workers_and_fills_the_analytics(
     run, session, redis_client, engine_runtime
 ):
-    from engine import analytics, work
-    from engine.counters import Window
+    from engine import work
+    from engine.analytics import overview, reports
+    from engine.analytics.queries import Window
     from engine.models import Event, EventStatus, Run
     from tests.conftest import work_all
 
@@ -211,7 +212,7 @@ def test_a_demo_burst_is_applied_by_the_workers_and_fills_the_analytics(
     assert session.scalars(select(Run)).all()
     journeys = session.scalars(select(Journey).order_by(Journey.id)).all()
     assert {j.status.value for j in journeys} == {"live"}
-    report = analytics.overview(session, journeys)
+    report = overview.overview(session, journeys)
     assert report.entered > 10 and sum(report.events.values()) >= 60
-    cart = analytics.journey_report(session, journeys[0], Window())
+    cart = reports.journey_report(session, journeys[0], Window())
     assert cart.funnel[0].arrived == cart.entered

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from engine import analytics, counters, stats
-from engine.counters import Metric, Window
+from engine.analytics import counters, overview, queries, reports, stats
+from engine.analytics.counters import Metric
+from engine.analytics.queries import Window
 from engine.models import (
     Counter,
     Customer,
@@ -117,7 +118,7 @@ def test_the_report_reads_the_journey_from_the_counters(world, recorders):
     journey = play_cart_recovery(world)
     session = world.session
     session.rollback()
-    report = analytics.journey_report(session, journey, Window())
+    report = reports.journey_report(session, journey, Window())
     assert (report.entered, report.active, report.completed, report.exited) == (
         5,
         1,
@@ -166,7 +167,7 @@ def test_context_retention_counts_customers_known_from_another_channel(world):
     ):
         labels[row.label] = labels.get(row.label, 0) + row.value
     assert labels == {"new": 1, "same": 1, "known": 2}
-    report = analytics.overview(world.session, [])
+    report = overview.overview(world.session, [])
     assert report.context_retention == pytest.approx(0.5)
 
 
@@ -203,22 +204,22 @@ def test_adding_to_an_existing_row_sums_it(session):
 
 
 def test_uplift_over_a_holdout_has_a_confidence_interval():
-    uplift = analytics.Uplift("split", "holdout", 1000, 120, 1000, 100)
+    uplift = reports.Uplift("split", "holdout", 1000, 120, 1000, 100)
     assert uplift.difference == pytest.approx(0.02)
     low, high = uplift.interval
     assert low == pytest.approx(-0.007412, abs=1e-5)
     assert high == pytest.approx(0.047412, abs=1e-5)
     assert uplift.relative == pytest.approx(0.2)
-    assert analytics.Uplift("split", "holdout", 10, 1, 0, 0).interval is None
+    assert reports.Uplift("split", "holdout", 10, 1, 0, 0).interval is None
 
 
 def test_percentiles_come_from_the_latency_histogram():
     histogram = {"10": 50, "100": 40, "1000": 9, "inf": 1}
-    assert counters.percentile(histogram, 0.5) == 10
-    assert counters.percentile(histogram, 0.9) == 100
-    assert counters.percentile(histogram, 0.99) == 1000
-    assert counters.percentile(histogram, 1.0) == float("inf")
-    assert counters.percentile({}, 0.5) is None
+    assert queries.percentile(histogram, 0.5) == 10
+    assert queries.percentile(histogram, 0.9) == 100
+    assert queries.percentile(histogram, 0.99) == 1000
+    assert queries.percentile(histogram, 1.0) == float("inf")
+    assert queries.percentile({}, 0.5) is None
 
 
 def test_compaction_folds_shards_and_old_hours_without_changing_any_sum(session):
@@ -232,11 +233,11 @@ def test_compaction_folds_shards_and_old_hours_without_changing_any_sum(session)
             )
             counters.add(session, Metric.ENTERED, moment, journey_id=1, amount=2)
         session.commit()
-    before = counters.totals(session, 1)
+    before = queries.totals(session, 1)
     rows_before = session.scalar(select(func.count()).select_from(Counter))
     folded = counters.compact(session, now)
     session.commit()
-    assert counters.totals(session, 1) == before
+    assert queries.totals(session, 1) == before
     rows = list(session.scalars(select(Counter)))
     assert folded == rows_before - len(rows) == 8
     by_shard: dict[int, set] = {}
@@ -252,7 +253,7 @@ def test_compaction_folds_shards_and_old_hours_without_changing_any_sum(session)
     # A second run finds nothing left to fold; figures over a window are unchanged too.
     assert counters.compact(session, now) == 0
     week = Window(since=now - timedelta(days=7))
-    assert counters.totals(session, 1, week)[(Metric.ENTERED, "", 0, "")] == 18
+    assert queries.totals(session, 1, week)[(Metric.ENTERED, "", 0, "")] == 18
 
 
 def test_a_released_savepoint_keeps_its_counts_for_the_commit(session):
@@ -280,15 +281,15 @@ def test_after_compaction_a_rolling_window_starts_at_its_first_days_midnight(ses
     week = Window(since=now - timedelta(days=7))
     counters.compact(session, now)
     session.commit()
-    first = counters.first_bucket(week.since, now)
+    first = queries.first_bucket(week.since, now)
     assert first == counters.hour_of(week.since).replace(hour=0)
     expected = sum(
         1
         for hour in range(8 * 24)
         if counters.hour_of(start + timedelta(hours=hour)) >= first
     )
-    assert counters.totals(session, 4, week)[(Metric.ENTERED, "", 0, "")] == expected
-    assert counters.totals(session, 4)[(Metric.ENTERED, "", 0, "")] == 8 * 24
+    assert queries.totals(session, 4, week)[(Metric.ENTERED, "", 0, "")] == expected
+    assert queries.totals(session, 4)[(Metric.ENTERED, "", 0, "")] == 8 * 24
 
 
 def test_archiving_counts_each_run_it_ends_once_with_a_step(world):
@@ -304,13 +305,13 @@ def test_archiving_counts_each_run_it_ends_once_with_a_step(world):
     assert summed(world.session, Metric.ENDED, label="exited") == 2
     exits = world.session.scalars(select(Step).where(Step.outcome == "exited")).all()
     assert [(s.node_id, s.node_type) for s in exits] == [("wait", "wait_for_event")] * 2
-    report = analytics.journey_report(world.session, journey, Window())
+    report = reports.journey_report(world.session, journey, Window())
     assert report.active == 0
     assert {node.node_id: node.here for node in report.funnel}["wait"] == 0
 
 
 def test_a_holdout_with_more_conversions_than_entries_in_a_period_does_not_break():
-    uplift = analytics.Uplift("split", "holdout", 10, 2, 1, 3)
+    uplift = reports.Uplift("split", "holdout", 10, 2, 1, 3)
     assert uplift.interval is not None
 
 

@@ -843,9 +843,9 @@ def test_steps_are_named_by_label_and_summary_on_the_canvas_and_the_list(
 
 def test_publish_warns_before_it_hurts_and_still_publishes(marketer, session, settings):
 
-    from engine import counters
+    from engine.analytics import counters
+    from engine.analytics.counters import Metric
     from engine.channels import create_channel
-    from engine.counters import Metric
     from engine.crypto import SecretBox
     from engine.journeys import lifecycle
     from engine.models import Channel, utcnow

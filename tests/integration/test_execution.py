@@ -5,7 +5,8 @@ from datetime import timedelta
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 
-from engine import stats, work
+from engine import work
+from engine.analytics import stats
 from engine.journeys import lifecycle
 from engine.models import (
     AuditEntry,

@@ -5,8 +5,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import make_url, select, text
 
-from engine import execution, migrate, stats
-from engine.counters import Metric
+from engine import execution, migrate
+from engine.analytics import stats
+from engine.analytics.counters import Metric
 from engine.db import Database, create_db_engine
 from engine.journeys import starters
 from engine.migrate import current_revision, heads

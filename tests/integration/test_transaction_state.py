@@ -2,8 +2,9 @@
 
 from sqlalchemy import select
 
-from engine import counters, steps, transaction
-from engine.counters import Metric
+from engine import steps, transaction
+from engine.analytics import counters
+from engine.analytics.counters import Metric
 from engine.models import Counter, utcnow
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from wtforms import DateField, SelectChoice, SelectField
 from wtforms.validators import Optional
 
-from engine.counters import HOURLY_FOR, Window, hour_of
+from engine.analytics.counters import HOURLY_FOR, hour_of
+from engine.analytics.queries import Window
 from webapp.forms import BaseForm
 
 PERIODS = [

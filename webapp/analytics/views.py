@@ -13,8 +13,9 @@ from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 from wtforms import SelectChoice
 
-from engine import analytics
-from engine.counters import TIME_TO_GOAL_NAMES, Window
+from engine.analytics import overview, reports
+from engine.analytics.counters import TIME_TO_GOAL_NAMES
+from engine.analytics.queries import Window
 from engine.intake.payload import scrub
 from engine.models import Journey, JourneyStatus, JourneyVersion, Role, utcnow
 from webapp.analytics import bp
@@ -57,17 +58,17 @@ def index() -> Any:
         statement = statement.where(Journey.status == JourneyStatus(status))
     # Figures are sums over counters for every journey at once; ordering by one of them
     # happens here, then the page is cut.
-    overview = analytics.overview(db(), list(db().scalars(statement)), window)
-    overview.lines.sort(key=SORTS[sort], reverse=descending)
+    figures = overview.overview(db(), list(db().scalars(statement)), window)
+    figures.lines.sort(key=SORTS[sort], reverse=descending)
     size = int(current_app.config["PAGE_SIZE"])
-    last = max(1, -(-len(overview.lines) // size))
+    last = max(1, -(-len(figures.lines) // size))
     number = min(requested_page(), last)
-    shown = overview.lines[(number - 1) * size : number * size]
-    page = Page(items=shown, number=number, size=size, total=len(overview.lines))
+    shown = figures.lines[(number - 1) * size : number * size]
+    page = Page(items=shown, number=number, size=size, total=len(figures.lines))
     return render_template(
         "analytics/index.html",
         page=page,
-        overview=overview,
+        overview=figures,
         lines=shown,
         form=form,
         status=status,
@@ -85,7 +86,7 @@ def _journey(journey_id: int) -> Journey:
     return journey
 
 
-def _report(journey: Journey) -> tuple[FiltersForm, analytics.JourneyReport]:
+def _report(journey: Journey) -> tuple[FiltersForm, reports.JourneyReport]:
     form = FiltersForm(request.args)
     versions = {
         str(number): version_id
@@ -101,7 +102,7 @@ def _report(journey: Journey) -> tuple[FiltersForm, analytics.JourneyReport]:
     form.validate()
     now = utcnow()
     window = form.window(now, versions)
-    report = analytics.journey_report(db(), journey, window, form.trend_by(window, now))
+    report = reports.journey_report(db(), journey, window, form.trend_by(window, now))
     return form, report
 
 
@@ -158,7 +159,7 @@ def _window_text(window: Window) -> tuple[str, str]:
     )
 
 
-def _summary(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+def _summary(report: reports.JourneyReport) -> Iterable[list[Any]]:
     since, until = _window_text(report.window)
     yield ["figure", "value", "since", "until"]
     for name, value in (
@@ -174,7 +175,7 @@ def _summary(report: analytics.JourneyReport) -> Iterable[list[Any]]:
         yield [name, value, since, until]
 
 
-def _trend(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+def _trend(report: reports.JourneyReport) -> Iterable[list[Any]]:
     yield [report.granularity, "entered", "converted", "delivered", "failed"]
     for point in report.trend:
         yield [
@@ -186,7 +187,7 @@ def _trend(report: analytics.JourneyReport) -> Iterable[list[Any]]:
         ]
 
 
-def _funnel(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+def _funnel(report: reports.JourneyReport) -> Iterable[list[Any]]:
     outcomes = sorted({k for node in report.funnel for k in node.outcomes})
     yield ["node", "type", "arrived", "here_now", *outcomes, "label", "summary"]
     for node in report.funnel:
@@ -201,7 +202,7 @@ def _funnel(report: analytics.JourneyReport) -> Iterable[list[Any]]:
         ]
 
 
-def _uplift(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+def _uplift(report: reports.JourneyReport) -> Iterable[list[Any]]:
     yield [
         "split",
         "holdout_port",
@@ -230,7 +231,7 @@ def _uplift(report: analytics.JourneyReport) -> Iterable[list[Any]]:
         ]
 
 
-def _time_to_goal(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+def _time_to_goal(report: reports.JourneyReport) -> Iterable[list[Any]]:
     yield ["time_to_goal", "up_to_seconds", "conversions"]
     for label, count in report.time_to_goal:
         yield [TIME_TO_GOAL_NAMES.get(label, label), label, count]
@@ -242,7 +243,7 @@ def _ms(value: float | None) -> str:
     return "over 30000" if value == float("inf") else f"{value:.0f}"
 
 
-def _channels(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+def _channels(report: reports.JourneyReport) -> Iterable[list[Any]]:
     yield [
         "channel",
         "delivered",
@@ -266,7 +267,7 @@ def _channels(report: analytics.JourneyReport) -> Iterable[list[Any]]:
         ]
 
 
-def _reasons(report: analytics.JourneyReport) -> Iterable[list[Any]]:
+def _reasons(report: reports.JourneyReport) -> Iterable[list[Any]]:
     yield ["channel", "reason", "deliveries"]
     for channel in report.channels:
         for reason, count in sorted(channel.reasons.items()):
@@ -284,7 +285,7 @@ ROWS = {
 }
 
 
-def _chart_data(report: analytics.JourneyReport) -> dict[str, Any]:
+def _chart_data(report: reports.JourneyReport) -> dict[str, Any]:
     """What the charts draw (the tables beside them show the same figures)."""
     day = report.granularity == "day"
     return {

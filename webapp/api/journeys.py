@@ -5,7 +5,8 @@ from typing import Any
 from flask import jsonify, request
 from sqlalchemy import select
 
-from engine import stats, work
+from engine import work
+from engine.analytics import stats
 from engine.journeys import JourneyError, lifecycle, moves, plans, read
 from engine.models import Journey, JourneyStatus, JourneyVersion, Role, RunMove, utcnow
 from engine.simulate import simulate

@@ -18,7 +18,8 @@ from flask import (
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from engine import channel_health, channels, durations, work
+from engine import channels, durations, work
+from engine.analytics import channel_health
 from engine.channels import ChannelError, find_channel
 from engine.delivery import TEST
 from engine.models import (

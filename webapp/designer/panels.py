@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import abort, request, url_for
 
-from engine import stats
+from engine.analytics import stats
 from engine.channels import channel_names
 from engine.journeys import JourneyError, lifecycle, review, samples
 from engine.language import graph

@@ -16,7 +16,8 @@ from flask import (
 from sqlalchemy import select
 
 from engine import simulate as simulation
-from engine import stats, work
+from engine import work
+from engine.analytics import stats
 from engine.intake import payload
 from engine.journeys import (
     JourneyError,

@@ -10,7 +10,7 @@ from flask import Response, abort, jsonify, request
 from redis.exceptions import RedisError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from engine import channel_health
+from engine.analytics import channel_health
 from engine.intake import admission, payload
 from engine.intake.commit import GROUP_FAILURES, Taken
 from engine.intake.contract import EventError, IncomingEvent, parse_event

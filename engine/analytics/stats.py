@@ -1,6 +1,6 @@
 """Journey figures for the API and the canvas, read from the counters and the runs in flight.
 
-Counters are written with the work they count (engine.counters); the runs in flight are
+Counters are written with the work they count (engine.analytics.counters); the runs in flight are
 counted by status and node through an index of their journey, status and node. No figure here
 reads step records, so an open canvas polling them costs the same however long the journey's
 history.
@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import counters
-from engine.analytics import ENDINGS, NOT_PORTS
-from engine.counters import Metric
+from engine.analytics import queries
+from engine.analytics.counters import Metric
+from engine.analytics.reports import ENDINGS, NOT_PORTS
 from engine.models import Journey, Run, RunStatus, utcnow
 
 IN_FLIGHT = (RunStatus.active, RunStatus.waiting)
@@ -37,7 +37,7 @@ def _in_flight(session: Session, journey_id: int) -> InFlight:
     return {(status, node or ""): int(runs) for status, node, runs in rows}
 
 
-def _runs(sums: counters.Totals, in_flight: InFlight) -> dict[str, int]:
+def _runs(sums: queries.Totals, in_flight: InFlight) -> dict[str, int]:
     """Runs that entered, are in the journey now, ended each way, and converted."""
     found = dict.fromkeys(("entered", "active", *ENDINGS, "converted"), 0)
     for (metric, _node, _channel, label), value in sums.items():
@@ -62,7 +62,7 @@ def _waiting(in_flight: InFlight) -> dict[str, int]:
 def journey_stats(session: Session, journey_id: int) -> dict[str, Any]:
     """Runs by state, and per node how many runs entered it, wait there now, went on from it
     and failed there (each run counted once per node, however often it came back)."""
-    sums = counters.totals(
+    sums = queries.totals(
         session,
         journey_id,
         metrics=(Metric.ENTERED, Metric.ENDED, Metric.CONVERTED, Metric.VISITED),
@@ -87,7 +87,7 @@ def journey_stats(session: Session, journey_id: int) -> dict[str, Any]:
 def step_figures(session: Session, journey: Journey) -> dict[str, Any]:
     """Runs by state, and per node of every version: `entered` (arrivals), `waiting` there
     now, `completed` (went on by a port), `failed` there, and its deliveries by final state."""
-    sums = counters.totals(
+    sums = queries.totals(
         session,
         journey.id,
         metrics=(
@@ -144,8 +144,8 @@ def empty_names(
     EMPTY_DAYS days: {"mail": {"customer.traits.first_name": 12}}."""
     since = (now or utcnow()) - timedelta(days=EMPTY_DAYS)
     found: dict[str, dict[str, int]] = {}
-    sums = counters.totals(
-        session, journey_id, counters.Window(since=since), metrics=(Metric.EMPTY,)
+    sums = queries.totals(
+        session, journey_id, queries.Window(since=since), metrics=(Metric.EMPTY,)
     )
     for (_metric, node_id, _channel, name), value in sorted(sums.items()):
         if value:

@@ -1,8 +1,6 @@
-"""What managers read: a journey's report and the overview, computed from the counters only.
-
-Every figure here is a sum of pre-aggregated counter rows (engine.counters), so a report costs
-the same whether the journey has a thousand step records or ten million.
-"""
+"""A journey's report for managers: funnel per step, conversions and uplift, channel figures and
+time to goal, computed from the counters only (a sum of pre-aggregated rows, so a report costs
+the same whether the journey has a thousand step records or ten million)."""
 
 from __future__ import annotations
 
@@ -15,15 +13,22 @@ from statistics import NormalDist
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import counters
-from engine.counters import Metric, Window
+from engine.analytics import counters, queries
+from engine.analytics.counters import Metric
+from engine.analytics.queries import Totals, Window
 from engine.journeys import summaries
 from engine.language import graph
 from engine.models import Channel, Journey, JourneyVersion
 
 ENDED_HERE = ("completed", "failed", "exited", "erased")
+
+
 NOT_PORTS = frozenset({"waiting", "converted", *ENDED_HERE})
+
+
 ENDINGS = ("completed", "exited", "failed")
+
+
 CONFIDENCE = 0.95
 
 
@@ -78,7 +83,7 @@ class ChannelFigures:
         return rate(self.delivered, self.delivered + self.failed)
 
     def latency_ms(self, share: float) -> float | None:
-        return counters.percentile(self.latency, share)
+        return queries.percentile(self.latency, share)
 
 
 @dataclass
@@ -218,8 +223,8 @@ def journey_report(
     granularity: str = "hour",
 ) -> JourneyReport:
     """Every figure of a journey's analytics page over `window`."""
-    sums = counters.totals(session, journey.id, window)
-    ever = counters.totals(
+    sums = queries.totals(session, journey.id, window)
+    ever = queries.totals(
         session,
         journey.id,
         window,
@@ -330,14 +335,11 @@ def journey_report(
     )
 
 
-Totals = counters.Totals
-
-
 def trend(
     session: Session, journey_id: int, window: Window, granularity: str
 ) -> list[TrendPoint]:
     """Entered, converted and deliveries per hour or per day, gaps filled with zeros."""
-    hours = counters.by_hour(
+    hours = queries.by_hour(
         session,
         journey_id,
         window,
@@ -370,93 +372,3 @@ def trend(
         filled.append(points.get(moment, TrendPoint(moment)))
         moment += step
     return filled
-
-
-@dataclass
-class JourneyLine:
-    journey: Journey
-    entered: int
-    active: int
-    converted: int
-    cross_channel: int
-    delivered: int = 0  # deliveries of its sends that reached their channel
-    settled: int = 0  # deliveries of its sends settled: delivered, failed or suppressed
-
-    @property
-    def conversion_rate(self) -> float | None:
-        return rate(self.converted, self.entered)
-
-    @property
-    def delivered_nothing(self) -> bool:
-        """Its sends were settled in the period and not one was delivered."""
-        return self.settled > 0 and self.delivered == 0
-
-
-@dataclass
-class Overview:
-    lines: list[JourneyLine]
-    events: dict[str, int]
-    entered: int  # over every journey, not only the lines shown
-    converted: int
-    cross_channel: int
-
-    @property
-    def cross_channel_completion(self) -> float | None:
-        """Runs that touched two or more channels and reached their goal, over runs entered."""
-        return rate(self.cross_channel, self.entered)
-
-    @property
-    def context_retention(self) -> float | None:
-        """Events whose customer was already known from another channel, over all events."""
-        return rate(self.events.get("known", 0), sum(self.events.values()))
-
-
-def overview(
-    session: Session, journeys: list[Journey], window: Window | None = None
-) -> Overview:
-    """Headline figures of these journeys, and the cross-channel figures of every event."""
-    wanted = (Metric.ENTERED, Metric.CONVERTED, Metric.CROSS_CHANNEL)
-    dated = counters.by_journey(
-        session, (*wanted, Metric.EVENT, Metric.DELIVERY), window or Window()
-    )
-    ever = counters.by_journey(session, (Metric.ENTERED, Metric.ENDED))
-
-    def summed(
-        source: dict[tuple[int, str, str], int], journey_id: int, metric: str
-    ) -> int:
-        return sum(
-            v for (j, m, _), v in source.items() if j == journey_id and m == metric
-        )
-
-    lines = [
-        JourneyLine(
-            journey,
-            entered=summed(dated, journey.id, Metric.ENTERED),
-            active=max(
-                summed(ever, journey.id, Metric.ENTERED)
-                - summed(ever, journey.id, Metric.ENDED),
-                0,
-            ),
-            converted=summed(dated, journey.id, Metric.CONVERTED),
-            cross_channel=summed(dated, journey.id, Metric.CROSS_CHANNEL),
-            delivered=dated.get((journey.id, Metric.DELIVERY, "delivered"), 0),
-            settled=summed(dated, journey.id, Metric.DELIVERY),
-        )
-        for journey in journeys
-    ]
-    events = {
-        label: value
-        for (journey_id, metric, label), value in dated.items()
-        if journey_id == 0 and metric == Metric.EVENT
-    }
-    every = {
-        metric: sum(v for (j, m, _), v in dated.items() if j and m == metric)
-        for metric in wanted
-    }
-    return Overview(
-        lines,
-        events,
-        entered=every[Metric.ENTERED],
-        converted=every[Metric.CONVERTED],
-        cross_channel=every[Metric.CROSS_CHANNEL],
-    )
