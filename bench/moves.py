@@ -26,8 +26,8 @@ from sqlalchemy import select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Signer, machine, percentile, stack, web_channel  # noqa: E402
-from engine import ingest, work
 from engine.db import Database  # noqa: E402
+from engine.execution import apply, drains
 from engine.journeys import lifecycle
 from engine.models import Event, Journey, MoveStatus, Run, RunMove, utcnow  # noqa: E402
 from engine.queues import connect  # noqa: E402
@@ -82,7 +82,7 @@ def seed(database: Database, settings, count: int) -> tuple[int, Signer]:
             )
         )
         journey_id = journey.id
-    ingest.drain_partition(database, 0, lambda effects, result: None)
+    apply.drain_partition(database, 0, lambda effects, result: None)
     with database.session(writer=True) as session:
         run_id, customer_id = session.execute(select(Run.id, Run.customer_id)).one()
         started = time.monotonic()
@@ -156,7 +156,7 @@ def main() -> None:
             started = time.monotonic()
             _version, move = lifecycle.publish_with_plan(session, journey, ctx, None)
             move_id = move.id
-        work.enqueue_move(redis, move_id)
+        drains.enqueue_move(redis, move_id)
         while True:
             with database.session() as session:
                 found = session.get(RunMove, move_id)

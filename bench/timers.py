@@ -23,10 +23,11 @@ from sqlalchemy import func, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine, percentile, stack  # noqa: E402
-from engine import execution, ingest, timers
+from engine import execution
 from engine.channels import create_channel  # noqa: E402
 from engine.crypto import SecretBox  # noqa: E402
 from engine.db import Database  # noqa: E402
+from engine.execution import apply, timers
 from engine.journeys import lifecycle
 from engine.models import Event, Run, RunStatus, utcnow  # noqa: E402
 
@@ -76,7 +77,7 @@ def seed(database: Database, settings, count: int, due: int, rate: float) -> tup
                 occurred_at=utcnow(),
             )
         )
-    ingest.drain_partition(database, 0, lambda effects, result: None)
+    apply.drain_partition(database, 0, lambda effects, result: None)
     with database.session(writer=True) as session:
         run_id = session.scalar(select(Run.id).where(Run.status == RunStatus.waiting))
         started = time.monotonic()

@@ -289,7 +289,7 @@ def send_test(
 ) -> Delivery:
     """A signed test action for the channel's normal delivery path, audited.
 
-    The caller commits, then signals the channel's delivery drain (engine.work).
+    The caller commits, then signals the channel's delivery drain (engine.execution.drains).
     """
     row = new_test_delivery(channel, now)
     session.add(row)

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-from engine import batch, steps, transaction
+from engine import transaction
 from engine.analytics import counters
+from engine.execution import batch, steps
 
 BUSY_TIMEOUT_MS = 10_000
 SCRUB_WAIT_MS = 2_000

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import maintenance, runtime, work
+from engine import maintenance, runtime
 from engine.analytics import counters
+from engine.execution import drains
 from engine.models import utcnow
 
 
 def drain_events(partition: int) -> dict[str, Any]:
     """Apply the pending events of one partition."""
-    return work.drain_events(runtime.current(), partition)
+    return drains.drain_events(runtime.current(), partition)
 
 
 def drain_deliveries(partition: int) -> dict[str, Any]:
     """Attempt the due deliveries of one channel (partition 0: webhook calls)."""
-    return work.drain_deliveries(runtime.current(), partition)
+    return drains.drain_deliveries(runtime.current(), partition)
 
 
 def expire_rotated_secrets() -> int:
@@ -33,9 +34,9 @@ def compact_counters() -> int:
 
 def sweep_due_timers(helper: int) -> int:
     """Help the scheduler fire due timers when it has more than it can sweep alone."""
-    return work.sweep_timers(runtime.current(), budget=2.0, helper=helper)
+    return drains.sweep_timers(runtime.current(), budget=2.0, helper=helper)
 
 
 def move_runs(move_id: int) -> dict[str, Any]:
     """Move the runs a publish's plan names onto the new version."""
-    return work.move_runs(runtime.current(), move_id)
+    return drains.move_runs(runtime.current(), move_id)

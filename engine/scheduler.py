@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from engine import jobs, runtime, work
+from engine import jobs, runtime
+from engine.execution import drains
 from engine.queues import queue
 from engine.settings import load_settings
 
@@ -44,8 +45,8 @@ def enqueue_compact_counters(rt: runtime.Runtime) -> None:
 def periodic_tasks() -> list[Periodic]:
     """Everything the scheduler does, and how often."""
     return [
-        Periodic("timers", 1, work.sweep_timers),
-        Periodic("recover", 2, work.recover),
+        Periodic("timers", 1, drains.sweep_timers),
+        Periodic("recover", 2, drains.recover),
         Periodic("heartbeat", 5, beat),
         Periodic("expire_rotated_secrets", 60, enqueue_expire_rotated_secrets),
         Periodic("compact_counters", 300, enqueue_compact_counters),

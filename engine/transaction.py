@@ -26,7 +26,7 @@ from engine.models import Channel, Delivery, JourneyStatus, Run
 
 if TYPE_CHECKING:
     from engine.analytics.counters import Tally
-    from engine.batch import Batch
+    from engine.execution.batch import Batch
 
 # A step's run, its row, and the transaction (or savepoint) it was recorded in.
 PendingStep = tuple[Run, dict[str, Any], SessionTransaction | None]
@@ -37,7 +37,7 @@ KEY = "throughline"
 class TransactionState:
     """The engine's reads and pending writes in the session's current transaction."""
 
-    # Read ahead by a drain batch or a sweep (engine.batch); None: read as you go.
+    # Read ahead by a drain batch or a sweep (engine.execution.batch); None: read as you go.
     batch: Batch | None = None
     # Journey status, name and version number by version id (engine.execution).
     versions_read: dict[int, tuple[JourneyStatus | None, str, int]] = field(
@@ -57,7 +57,7 @@ class TransactionState:
     loaded_deliveries: tuple[list[Delivery], list[Run]] | None = None
     # Counter additions to write before commit (engine.analytics.counters).
     tally: Tally | None = None
-    # Step rows to insert before the next query or the commit (engine.steps).
+    # Step rows to insert before the next query or the commit (engine.execution.steps).
     steps: list[PendingStep] = field(default_factory=list)
     # Which counter rows this session writes to; kept across transactions (engine.analytics.counters).
     counter_shard: int = 0

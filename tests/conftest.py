@@ -186,9 +186,9 @@ def work_all(redis_client: Redis, rounds: int = 20) -> int:
 @pytest.fixture(autouse=True)
 def _fresh_document_cache() -> None:
     """Version ids restart with every test database; the per-process cache must not carry over."""
-    from engine import execution
+    from engine.execution import documents
 
-    execution.forget_documents()
+    documents.forget_documents()
 
 
 @pytest.fixture

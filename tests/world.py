@@ -6,10 +6,9 @@ import json
 import pytest
 from sqlalchemy import select, update
 
-from engine import timers, work
 from engine.channels import create_channel
 from engine.crypto import SecretBox
-from engine.execution import Effects
+from engine.execution import Effects, drains, timers
 from engine.journeys import lifecycle
 from engine.journeys.starters import FOLDER as STARTERS
 from engine.models import Delivery, DeliveryStatus, Run, Step, utcnow
@@ -76,7 +75,7 @@ class World:
         return response.get_json()["event_id"]
 
     def later(self, delta):
-        """Move waiting runs `delta` closer to their wake time, fire the due ones, then work."""
+        """Move waiting runs `delta` closer to their wake time, fire the due ones, then drains."""
         for run in self.session.scalars(select(Run).where(Run.wake_at.is_not(None))):
             run.wake_at -= delta
         self.session.commit()
@@ -85,12 +84,12 @@ class World:
 
         with runtime.current().database.session(writer=True) as session:
             timers.sweep_due_runs(session, utcnow(), effects)
-        work.follow_up(self.redis, effects)
+        drains.follow_up(self.redis, effects)
         work_all(self.redis)
         self.session.rollback()
 
     def retry_now(self):
-        """Make every pending delivery due now (skipping the backoff wait), then work."""
+        """Make every pending delivery due now (skipping the backoff wait), then drains."""
         self.session.execute(
             update(Delivery)
             .where(Delivery.status == DeliveryStatus.pending)
@@ -99,7 +98,7 @@ class World:
         self.session.commit()
         from engine import runtime
 
-        work.recover(runtime.current())
+        drains.recover(runtime.current())
         work_all(self.redis)
         self.session.rollback()
 

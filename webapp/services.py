@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from engine.crypto import SecretBox
 from engine.db import Database
+from engine.execution.drains import enqueue_event_drain
 from engine.intake.commit import GroupCommitter
 from engine.queues import connect
 from engine.settings import Settings
-from engine.work import enqueue_event_drain
 
 
 @dataclass

@@ -9,9 +9,10 @@ import tenacity
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import batch, transaction
+from engine import transaction
 from engine.crypto import SecretBox
 from engine.delivery import LEASE, WEBHOOKS, Claimed
+from engine.execution import batch
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run
 
 _backoff = tenacity.wait_random_exponential(multiplier=1, max=300)

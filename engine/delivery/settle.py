@@ -13,6 +13,7 @@ from engine.analytics import counters
 from engine.analytics.counters import Metric
 from engine.delivery import CHANNEL_REASONS, Claimed, Outcome
 from engine.delivery.claim import retry_delay
+from engine.execution import live_runs
 from engine.language.nodes import Resume
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
 from engine.profiles import identity
@@ -120,7 +121,7 @@ def _resume_run(
     if customer is None:
         return
     scope = identity.scope_of(session, customer)
-    execution.resume_run(
+    live_runs.resume_run(
         session,
         run,
         Resume("delivery", {"ok": ok, "reason": reason}),

@@ -17,8 +17,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from engine import signals
 from engine.db import Database
+from engine.execution import signals
 from engine.intake import admission, store
 from engine.intake.store import Stored, ToStore
 from engine.models import utcnow

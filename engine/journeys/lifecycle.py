@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.analytics import counters
 from engine.channels import channel_slugs
-from engine.execution import document_of
+from engine.execution.documents import document_of
 from engine.journeys import JourneyError, moves, plans
 from engine.language import graph
 from engine.language.nodes import CheckContext
@@ -163,7 +163,7 @@ def publish_with_plan(
 ) -> tuple[JourneyVersion, RunMove | None]:
     """Publish the draft, and plan where the runs already in the journey go (`choices` as
     `plans.resolve` reads them; the default for every step left out). The move is made by
-    workers after the commit (`engine.work.move_runs`)."""
+    workers after the commit (`engine.execution.drains.move_runs`)."""
     if journey.status is JourneyStatus.archived:
         raise JourneyError(409, "the journey is archived; restore it before publishing")
     checked = check_document(journey.draft, ctx)

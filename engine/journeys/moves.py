@@ -16,9 +16,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, batch, execution, steps
+from engine import audit, execution
 from engine.channels import channel_names
-from engine.execution import document_of
+from engine.execution import batch, live_runs, persist, steps, writes
+from engine.execution.documents import document_of
 from engine.journeys import summaries
 from engine.journeys.plans import EXIT, STAY, Proposal, movable
 from engine.language import graph
@@ -186,7 +187,7 @@ def move_batch(
             run.version_id = new_version.id
             if _unchanged(old_document, new_document, node, target):
                 continue  # the same wait goes on, on the new version
-            execution.enter_node(session, run, target, scope, effects, now)
+            live_runs.enter_node(session, run, target, scope, effects, now)
             if scope["traits"] != customer.traits:
                 customer.traits = scope["traits"]
         moved[key] = int(moved.get(key, 0)) + len(runs)
@@ -208,11 +209,11 @@ def _unchanged(
 def _exit(
     session: Session, run: Run, document: graph.Document, reason: str, now: datetime
 ) -> None:
-    state = execution.load_state(run)
+    state = persist.load_state(run)
     state.status = RunStatus.exited
-    execution.save_state(run, state, now)
+    persist.save_state(run, state, now)
     node_type = document.node(run.current_node).type if run.current_node else "trigger"
-    execution.add_step(
+    writes.add_step(
         session,
         run,
         run.current_node or "",

@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.channels import channel_names
-from engine.execution import document_of
+from engine.execution.documents import document_of
 from engine.journeys import summaries
 from engine.language import graph
 from engine.models import (

@@ -14,7 +14,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from engine import audit, batch, transaction
+from engine import audit, transaction
+from engine.execution import batch
 from engine.models import (
     Customer,
     Delivery,

@@ -7,10 +7,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from engine import timers, work
 from engine.crypto import SecretBox
 from engine.demo import load_demo
-from engine.execution import Effects
+from engine.execution import Effects, drains, timers
 from engine.models import Channel, Role, Run, utcnow
 from tests.browser.test_pages import _sign_in
 from tests.channels import post_event
@@ -48,7 +47,7 @@ def _history(client, session, settings, redis_client):
 
     with runtime.current().database.session(writer=True) as writer:
         timers.sweep_due_runs(writer, utcnow(), effects)
-    work.follow_up(redis_client, effects)
+    drains.follow_up(redis_client, effects)
     work_all(redis_client)
     opened = {"subject": "Still thinking?", "campaign": "cart"}
     post("email", {"type": "email_opened", "customer": ADA, "properties": opened})

@@ -7,7 +7,7 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from engine import work
+from engine.execution import drains
 from engine.journeys import lifecycle
 from engine.models import Delivery, Journey, MoveStatus, Run, RunMove, RunStatus, Step
 from tests.channels import Recorder
@@ -66,7 +66,7 @@ def test_kill_9_workers_while_runs_move_moves_each_once_and_sends_once(stack_fac
                 session, journey, ctx, None, {"hold": "mail"}
             )
             move_id = move.id
-        work.enqueue_move(stack.redis, move_id)
+        drains.enqueue_move(stack.redis, move_id)
         kills = 0
         rng = random.Random(11)
 

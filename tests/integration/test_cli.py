@@ -189,9 +189,9 @@ def test_journey_import_names_each_problem(run, tmp_path):
 def test_a_demo_burst_is_applied_by_the_workers_and_fills_the_analytics(
     run, session, redis_client, engine_runtime
 ):
-    from engine import work
     from engine.analytics import overview, reports
     from engine.analytics.queries import Window
+    from engine.execution import drains
     from engine.models import Event, EventStatus, Run
     from tests.conftest import work_all
 
@@ -203,7 +203,9 @@ def test_a_demo_burst_is_applied_by_the_workers_and_fills_the_analytics(
     assert len(pending) >= 60
     again = run("demo", "--burst", "60")
     assert "0 demo events stored" in again.output  # the same webhook ids: nothing twice
-    work.recover(engine_runtime)  # the scheduler's sweeper finds the pending partitions
+    drains.recover(
+        engine_runtime
+    )  # the scheduler's sweeper finds the pending partitions
     work_all(redis_client)
     session.rollback()
     assert not session.scalars(

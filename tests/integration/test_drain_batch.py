@@ -4,10 +4,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
-from engine import ingest
 from engine.channels import create_channel
 from engine.crypto import SecretBox
-from engine.execution import Effects
+from engine.execution import Effects, apply
 from engine.journeys import lifecycle
 from engine.models import (
     Customer,
@@ -52,7 +51,7 @@ def _store(session, *bodies):
 
 def _drain(database):
     with database.session(writer=True) as session:
-        result = ingest.drain_batch(session, 0, Effects(), 200, careful=False)
+        result = apply.drain_batch(session, 0, Effects(), 200, careful=False)
     return result
 
 

@@ -1,6 +1,6 @@
 """The live engine against a model: random journeys, customers, events and passing time.
 
-The model is the simulator (engine/simulate.py), which keeps no state of its own; the live
+The model is the simulator (engine/execution/simulate.py), which keeps no state of its own; the live
 engine stores events, drains them, sweeps timers and writes runs, steps and deliveries in SQL.
 For every customer, the runs, the path taken and every message must be the same in both.
 """
@@ -19,18 +19,18 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, select
 
-from engine import durations, execution, timers
+from engine import durations
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.db import Database
-from engine.execution import Effects
-from engine.ingest import drain_batch
+from engine.execution import Effects, documents, timers
+from engine.execution.apply import drain_batch
+from engine.execution.simulate import simulate
 from engine.intake.contract import parse_event
 from engine.intake.store import ToStore, store_events
 from engine.journeys import lifecycle
 from engine.language import graph
 from engine.models import Base, Customer, Delivery, Identity, Run, RunStatus, Step
-from engine.simulate import simulate
 from tests.unit.test_runner_properties import EVENTS
 from tests.unit.test_runner_properties import journeys as random_journeys
 
@@ -44,7 +44,7 @@ def _build(database_url: str, encryption_key: str):
         def __init__(self) -> None:
             super().__init__()
             self.database = Database(database_url)
-            execution.forget_documents()  # version ids start again in the emptied database
+            documents.forget_documents()  # version ids start again in the emptied database
             with self.database.session() as session:
                 for table in reversed(Base.metadata.sorted_tables):
                     session.execute(delete(table))

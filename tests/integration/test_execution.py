@@ -5,8 +5,8 @@ from datetime import timedelta
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 
-from engine import work
 from engine.analytics import stats
+from engine.execution import drains
 from engine.journeys import lifecycle
 from engine.models import (
     AuditEntry,
@@ -230,7 +230,8 @@ def test_exit_on_ends_a_waiting_run_and_pause_holds_entries(world):
 
 def test_a_bad_stored_event_fails_alone_and_its_batch_is_applied_once(world):
     """The fast path of a batch fails on the bad event; the batch is redone event by event."""
-    from engine import ingest, runtime
+    from engine import runtime
+    from engine.execution import apply
 
     world.publish(sample())
     web = world.session.scalars(select(Channel).where(Channel.slug == "web")).one()
@@ -252,7 +253,7 @@ def test_a_bad_stored_event_fails_alone_and_its_batch_is_applied_once(world):
         )
     world.session.commit()
 
-    result = ingest.drain_partition(
+    result = apply.drain_partition(
         runtime.current().database, 0, lambda effects, result: None
     )
 
@@ -283,12 +284,12 @@ def test_when_the_scheduler_cannot_sweep_every_due_run_the_workers_help(
     for run in world.session.scalars(select(Run)):
         run.wake_at -= timedelta(hours=2)
     world.session.commit()
-    monkeypatch.setattr(work, "TIMER_BATCH", 2)
-    advanced = work.sweep_timers(runtime.current(), budget=0)
+    monkeypatch.setattr(drains, "TIMER_BATCH", 2)
+    advanced = drains.sweep_timers(runtime.current(), budget=0)
     assert advanced == 2  # one batch, then out of time
     queued = [job.func_name for q in all_queues(world.redis) for job in q.jobs]
-    assert queued.count("engine.jobs.sweep_due_timers") == work.TIMER_HELPERS
-    assert work.ask_for_timer_help(world.redis) == 0  # asked once per two seconds
+    assert queued.count("engine.jobs.sweep_due_timers") == drains.TIMER_HELPERS
+    assert drains.ask_for_timer_help(world.redis) == 0  # asked once per two seconds
     work_all(world.redis)
     world.session.rollback()
     world.session.expire_all()

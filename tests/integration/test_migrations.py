@@ -5,10 +5,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import make_url, select, text
 
-from engine import execution, migrate
+from engine import migrate
 from engine.analytics import stats
 from engine.analytics.counters import Metric
 from engine.db import Database, create_db_engine
+from engine.execution import writes
 from engine.journeys import starters
 from engine.migrate import current_revision, heads
 from engine.models import (
@@ -129,7 +130,7 @@ def test_runs_counted_per_node_are_filled_in_from_the_steps_before_them(old_data
         assert waiting.state["channels"] == ["web"]
         assert "counted" not in session.get(Run, runs[RunStatus.completed]).state
         # The waiting run goes on: counted as gone on from the wait, not as entering it again.
-        execution.add_step(
+        writes.add_step(
             session, waiting, "wait", "wait_for_event", "timeout", {}, utcnow(), False
         )
         session.commit()

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import runtime, work
+from engine import runtime
+from engine.execution import drains
 from engine.journeys import lifecycle
 from engine.models import (
     AuditEntry,
@@ -85,7 +86,7 @@ def _publish(world: World, journey, document, choices=None):
     )
     world.session.commit()
     if move is not None:
-        work.enqueue_move(world.redis, move.id)
+        drains.enqueue_move(world.redis, move.id)
     work_all(world.redis)
     world.session.rollback()
     world.session.expire_all()  # the session read these rows before the workers changed them
@@ -99,7 +100,7 @@ def _runs(world: World):
 def test_a_thousand_waiting_runs_move_once_and_their_timers_fire_once(
     live, monkeypatch
 ):
-    monkeypatch.setattr(work, "MOVE_BATCH", 300)  # several batches
+    monkeypatch.setattr(drains, "MOVE_BATCH", 300)  # several batches
     journey = live.publish(_document("P1D"))
     _sign_up(live, 1000)
     assert {(r.status, r.current_node) for r in _runs(live)} == {
@@ -192,7 +193,7 @@ def test_a_run_moved_to_an_action_step_performs_it_once(live):
     assert {d.payload["body"]["message"]["subject"] for d in deliveries} == {
         "Moved straight on"
     }
-    work.recover(runtime.current())
+    drains.recover(runtime.current())
     work_all(live.redis)
     assert len(live.recorders["email"].delivered()) == 3
 
@@ -211,7 +212,7 @@ def test_stay_keeps_runs_on_their_version(live):
 def test_a_plan_applied_while_events_arrive_moves_or_advances_each_run_once(
     live, monkeypatch
 ):
-    monkeypatch.setattr(work, "MOVE_BATCH", 20)  # many transactions, between events
+    monkeypatch.setattr(drains, "MOVE_BATCH", 20)  # many transactions, between events
     document = _document("P1D")
     document["nodes"][1] = {
         "id": "hold",
@@ -239,7 +240,7 @@ def test_a_plan_applied_while_events_arrive_moves_or_advances_each_run_once(
         lifecycle.replace_draft(session, mine, changed, ctx, None)
         _version, move = lifecycle.publish_with_plan(session, mine, ctx, None)
         move_id = move.id
-    mover = threading.Thread(target=work.move_runs, args=(rt, move_id))
+    mover = threading.Thread(target=drains.move_runs, args=(rt, move_id))
     mover.start()
     for first in range(0, 300, 30):  # customers with an even number open the app
         for n in range(first, first + 30, 2):
@@ -388,7 +389,7 @@ def test_rolling_back_is_restoring_an_older_version_and_publishing_it_with_a_pla
     lifecycle.restore_version(live.session, journey, 1, ctx, None)
     version, move = lifecycle.publish_with_plan(live.session, journey, ctx, None)
     live.session.commit()
-    work.enqueue_move(live.redis, move.id)
+    drains.enqueue_move(live.redis, move.id)
     work_all(live.redis)
     live.session.rollback()
     live.session.expire_all()

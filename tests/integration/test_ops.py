@@ -94,7 +94,7 @@ def test_metrics_report_backlog_and_timer_lateness(
     client = scraper
     from datetime import timedelta
 
-    from engine import work
+    from engine.execution import drains
     from engine.models import Run, utcnow
     from tests.world import CART, World, sample
 
@@ -104,7 +104,7 @@ def test_metrics_report_backlog_and_timer_lateness(
     for run in session.scalars(select(Run)):
         run.wake_at = utcnow() - timedelta(seconds=3)
     session.commit()
-    assert work.sweep_timers(engine_runtime) == 1
+    assert drains.sweep_timers(engine_runtime) == 1
     text = client.get("/metrics").get_data(as_text=True)
     families = {f.name: f for f in text_string_to_metric_families(text)}
     lateness = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis import Redis
 
-from engine import signals
+from engine.execution import signals
 from engine.intake import admission
 
 

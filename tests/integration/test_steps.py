@@ -3,9 +3,9 @@
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from engine import steps
 from engine.channels import create_channel
 from engine.crypto import SecretBox
+from engine.execution import steps
 from engine.journeys import lifecycle
 from engine.models import Run, Step, utcnow
 from tests.integration.test_drain_batch import _drain, _setup, _store, cart

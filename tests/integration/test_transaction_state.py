@@ -2,9 +2,10 @@
 
 from sqlalchemy import select
 
-from engine import steps, transaction
+from engine import transaction
 from engine.analytics import counters
 from engine.analytics.counters import Metric
+from engine.execution import steps
 from engine.models import Counter, utcnow
 
 

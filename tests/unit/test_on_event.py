@@ -2,10 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from engine.language import graph
-from engine.language.nodes import Await
-from engine.models import RunStatus
-from engine.runner import (
+from engine.execution.runner import (
     Candidate,
     Converted,
     Entered,
@@ -17,6 +14,9 @@ from engine.runner import (
     Underway,
     on_event,
 )
+from engine.language import graph
+from engine.language.nodes import Await
+from engine.models import RunStatus
 
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 CUSTOMER = {"id": "c-1", "traits": {}}

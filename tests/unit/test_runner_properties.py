@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.execution.simulate import simulate
 from engine.language import graph, nodes
-from engine.simulate import simulate
 
 EVENTS = ["view", "cart", "buy", "open"]
 INNER = [

@@ -3,9 +3,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from engine.execution.simulate import SimulationError, simulate
 from engine.journeys.starters import FOLDER as STARTERS
 from engine.language import graph
-from engine.simulate import SimulationError, simulate
 
 DATA = STARTERS
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ from typing import Any
 from flask import jsonify, request
 
 from engine.channels import ChannelError
+from engine.execution.simulate import SimulationError
 from engine.intake import payload
 from engine.journeys import JourneyError
-from engine.simulate import SimulationError
 from webapp.api import bp
 
 CODES = {

@@ -5,11 +5,11 @@ from typing import Any
 from flask import jsonify, request
 from sqlalchemy import select
 
-from engine import work
 from engine.analytics import stats
+from engine.execution import drains
+from engine.execution.simulate import simulate
 from engine.journeys import JourneyError, lifecycle, moves, plans, read
 from engine.models import Journey, JourneyStatus, JourneyVersion, Role, RunMove, utcnow
-from engine.simulate import simulate
 from webapp.api import bp
 from webapp.api.errors import ApiError, json_body
 from webapp.paging import paginate
@@ -137,7 +137,7 @@ def publish_journey(journey_id: int) -> Any:
     )
     db().commit()
     if move is not None:
-        work.enqueue_move(services().redis, move.id)
+        drains.enqueue_move(services().redis, move.id)
     return jsonify(
         version=version.number,
         status=journey.status.value,

@@ -18,10 +18,11 @@ from flask import (
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from engine import channels, durations, work
+from engine import channels, durations
 from engine.analytics import channel_health
 from engine.channels import ChannelError, find_channel
 from engine.delivery import TEST
+from engine.execution import drains
 from engine.models import (
     Channel,
     Delivery,
@@ -360,7 +361,7 @@ def send_test(slug: str) -> Any:
     row = channels.send_test(db(), channel, acting_user(), utcnow())
     db().commit()
     try:
-        work.signal_deliveries(services().redis, channel.id)
+        drains.signal_deliveries(services().redis, channel.id)
     except RedisError:
         pass  # the sweeper signals due deliveries once Redis answers again
     if not wants_partial():

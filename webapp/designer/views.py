@@ -15,9 +15,9 @@ from flask import (
 )
 from sqlalchemy import select
 
-from engine import simulate as simulation
-from engine import work
 from engine.analytics import stats
+from engine.execution import drains
+from engine.execution import simulate as simulation
 from engine.intake import payload
 from engine.journeys import (
     JourneyError,
@@ -419,7 +419,7 @@ def publish(journey_id: int) -> Any:
         db().commit()
         moving = sum(int(n) for n in move.planned.values()) if move else 0
         if move is not None:
-            work.enqueue_move(services().redis, move.id)
+            drains.enqueue_move(services().redis, move.id)
         flash(
             f"Published version {version.number} of “{journey.name}”; new customers "
             "start on it."

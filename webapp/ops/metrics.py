@@ -20,10 +20,10 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
 
+from engine.execution.signals import TIMER_STATS_KEY
 from engine.intake.admission import BACKLOG_KEY
 from engine.queues import all_queues
 from engine.scheduler import HEARTBEAT_KEY
-from engine.signals import TIMER_STATS_KEY
 
 REQUESTS = Counter(
     "throughline_http_requests",

@@ -12,10 +12,11 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import func, select
 
-from engine import delivery, execution, ingest, signals, timers
+from engine import delivery, execution
 from engine.analytics import counters
 from engine.delivery import claim, settle
 from engine.delivery.sender import Sender
+from engine.execution import apply, signals, timers
 from engine.intake import admission
 from engine.journeys import moves
 from engine.models import (
@@ -93,13 +94,13 @@ def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:
     if not lock.acquire():
         return {"skipped": "another drain holds the partition"}
 
-    def on_batch(effects: execution.Effects, result: ingest.DrainResult) -> None:
+    def on_batch(effects: execution.Effects, result: apply.DrainResult) -> None:
         admission.reduce_backlog(rt.redis, result.processed + result.failed)
         follow_up(rt.redis, effects)
         lock.refresh()
 
     try:
-        total = ingest.drain_partition(
+        total = apply.drain_partition(
             rt.database,
             partition,
             on_batch,

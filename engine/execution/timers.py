@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import batch, execution
+from engine import execution
+from engine.execution import batch, live_runs
 from engine.language.nodes import Resume
 from engine.models import Journey, JourneyStatus, Run, RunStatus
 from engine.profiles import identity
@@ -44,7 +45,7 @@ def sweep_due_runs(
         if customer is None:
             continue
         scope = identity.scope_of(session, customer)
-        execution.resume_run(session, run, Resume("timer"), scope, effects, now)
+        live_runs.resume_run(session, run, Resume("timer"), scope, effects, now)
         if scope["traits"] != customer.traits:
             customer.traits = scope["traits"]
     return lateness

@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from engine import batch, execution
+from engine import execution
 from engine.analytics import counters
+from engine.execution import batch, documents, live_runs
 from engine.intake.contract import EventError, parse_event
 from engine.models import Customer, Event, EventStatus, utcnow
 from engine.profiles import identity
@@ -44,7 +45,7 @@ def process_event(
     session: Session,
     event: Event,
     channel_slug: str,
-    live: dict[str, list[execution.LiveJourney]],
+    live: dict[str, list[documents.LiveJourney]],
     effects: execution.Effects,
     now: datetime,
 ) -> None:
@@ -58,7 +59,7 @@ def process_event(
     scope = identity.scope_of(session, customer)
     happened = event_scope(event, channel_slug, event.payload)
     runs = identity.active_runs(session, customer.id)
-    execution.react(
+    live_runs.react(
         session, customer, runs, happened, event.id, live, scope, effects, now
     )
     if scope["traits"] != customer.traits:
@@ -137,8 +138,8 @@ def drain_batch(
     if not events:
         return result
     # Read before the batch creates anything, so its rows are flushed once, at the commit.
-    slugs = {c.id: slug for slug, c in execution.channels_by_slug(session).items()}
-    live = execution.live_journeys(session)
+    slugs = {c.id: slug for slug, c in documents.channels_by_slug(session).items()}
+    live = documents.live_journeys(session)
     if not careful:
         journeys = [j for found in live.values() for j in found]
         limits = any(

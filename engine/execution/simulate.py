@@ -12,10 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine import durations
-from engine.language.graph import Document
-from engine.language.nodes import Resume
-from engine.models import RunStatus
-from engine.runner import (
+from engine.execution.runner import (
     Advance,
     Candidate,
     Converted,
@@ -29,6 +26,9 @@ from engine.runner import (
     advance,
     on_event,
 )
+from engine.language.graph import Document
+from engine.language.nodes import Resume
+from engine.models import RunStatus
 
 MAX_EVENTS = 500
 MAX_WAKEUPS = 2_000

@@ -15,7 +15,8 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
-from engine import batch, transaction
+from engine import transaction
+from engine.execution import batch
 from engine.models import Run, Step
 
 _INSERT = insert(cast(Table, Step.__table__))
