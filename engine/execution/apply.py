@@ -140,30 +140,57 @@ def drain_batch(
     # Read before the batch creates anything, so its rows are flushed once, at the commit.
     slugs = {c.id: slug for slug, c in documents.channels_by_slug(session).items()}
     live = documents.live_journeys(session)
-    if not careful:
-        journeys = [j for found in live.values() for j in found]
-        limits = any(
-            j.document.entry.reentry == "never" or j.document.entry.max_entries
-            for j in journeys
+    if careful:
+        _drain_careful(session, events, slugs, live, effects, now, result)
+    else:
+        _drain_fast(session, events, slugs, live, effects, now, result)
+    return result
+
+
+def _drain_fast(
+    session: Session,
+    events: list[Event],
+    slugs: dict[int, str],
+    live: dict[str, list[documents.LiveJourney]],
+    effects: execution.Effects,
+    now: datetime,
+    result: DrainResult,
+) -> None:
+    """Apply the batch with what it needs read ahead and no savepoints; an error escapes."""
+    journeys = [j for found in live.values() for j in found]
+    limits = any(
+        j.document.entry.reentry == "never" or j.document.entry.max_entries
+        for j in journeys
+    )
+    batch.prefetch(session, [_identifiers(e) for e in events], count_entries=limits)
+    n = len(events)
+    steps = sum(len(j.document.nodes) for j in journeys)
+    batch.reserve(
+        session,
+        {
+            "customers": n,
+            "identities": 2 * n,
+            "runs": n,
+            "steps": min(steps, 8) * n,
+        },
+    )
+    for event in events:
+        process_event(
+            session, event, slugs.get(event.channel_id, ""), live, effects, now
         )
-        batch.prefetch(session, [_identifiers(e) for e in events], count_entries=limits)
-        n = len(events)
-        steps = sum(len(j.document.nodes) for j in journeys)
-        batch.reserve(
-            session,
-            {
-                "customers": n,
-                "identities": 2 * n,
-                "runs": n,
-                "steps": min(steps, 8) * n,
-            },
-        )
-        for event in events:
-            process_event(
-                session, event, slugs.get(event.channel_id, ""), live, effects, now
-            )
-            result.processed += 1
-        return result
+        result.processed += 1
+
+
+def _drain_careful(
+    session: Session,
+    events: list[Event],
+    slugs: dict[int, str],
+    live: dict[str, list[documents.LiveJourney]],
+    effects: execution.Effects,
+    now: datetime,
+    result: DrainResult,
+) -> None:
+    """Apply the batch one savepoint per event: a bad event is marked failed, the rest go on."""
     for event in events:
         if result.interrupted:
             break
@@ -211,7 +238,6 @@ def drain_batch(
                 log.exception("event %s could not be applied", event.id)
                 _fail(event, f"{type(error).__name__}: {error}", now, result)
                 break
-    return result
 
 
 def _fail(
