@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session
 from engine.analytics import queries
 from engine.analytics.counters import Metric
 from engine.analytics.reports import ENDINGS, NOT_PORTS
-from engine.models import Journey, Run, RunStatus, utcnow
+from engine.models import IN_FLIGHT, Journey, Run, RunStatus, utcnow
 
-IN_FLIGHT = (RunStatus.active, RunStatus.waiting)
 PER_RUN = ("entered", "completed", "failed")  # the labels of Metric.VISITED
 DELIVERY_STATES = ("delivered", "suppressed", "failed")
 EMPTY_DAYS = 7  # how far back the counts of empty personalisation go

@@ -22,12 +22,11 @@ from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from engine import transaction
-from engine.models import Customer, Identity, Run, RunStatus
+from engine.models import IN_FLIGHT, Customer, Identity, Run
 
 CHUNK = 500
 ID_BLOCK = 256
 TABLES = {t: t for t in ("customers", "identities", "runs", "steps")}
-IN_FLIGHT = (RunStatus.active, RunStatus.waiting)
 
 
 @dataclass

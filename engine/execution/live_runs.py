@@ -35,6 +35,7 @@ from engine.execution.runner import (
 from engine.execution.writes import add_step, count_conversion, record
 from engine.language.nodes import Resume
 from engine.models import (
+    IN_FLIGHT,
     Customer,
     JourneyStatus,
     Run,
@@ -201,9 +202,7 @@ def _history(
     entries, active = session.execute(
         select(
             func.count(Run.id),
-            func.count(Run.id).filter(
-                Run.status.in_([RunStatus.active, RunStatus.waiting])
-            ),
+            func.count(Run.id).filter(Run.status.in_(IN_FLIGHT)),
         ).where(Run.journey_id == candidate.journey_id, Run.customer_id == customer.id)
     ).one()
     return EntryHistory(entries, bool(active))

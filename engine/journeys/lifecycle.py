@@ -19,6 +19,7 @@ from engine.journeys import JourneyError, moves, plans
 from engine.language import graph
 from engine.language.nodes import CheckContext
 from engine.models import (
+    IN_FLIGHT,
     LARGEST_ID,
     Journey,
     JourneyStatus,
@@ -236,9 +237,7 @@ def archive(
         raise JourneyError(409, "pause the journey before archiving it")
     if journey.status is JourneyStatus.archived:
         return 0
-    in_flight = (Run.journey_id == journey.id) & Run.status.in_(
-        [RunStatus.active, RunStatus.waiting]
-    )
+    in_flight = (Run.journey_id == journey.id) & Run.status.in_(IN_FLIGHT)
     # RETURNING names exactly the runs this statement ended (not one a worker ended meanwhile).
     ended_runs = session.execute(
         update(Run)

@@ -13,9 +13,9 @@ from engine.journeys.lifecycle import live_version
 from engine.language import graph
 from engine.language.nodes import CheckContext
 from engine.models import (
+    IN_FLIGHT,
     Journey,
     Run,
-    RunStatus,
 )
 
 
@@ -68,7 +68,7 @@ def in_flight_by_node(session: Session, journey: Journey) -> dict[str, int]:
         select(Run.current_node, func.count())
         .where(
             Run.journey_id == journey.id,
-            Run.status.in_([RunStatus.active, RunStatus.waiting]),
+            Run.status.in_(IN_FLIGHT),
         )
         .group_by(Run.current_node)
     ).all()

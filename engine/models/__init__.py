@@ -25,6 +25,7 @@ from engine.models.customers import Customer, Identity
 from engine.models.journeys import Journey, JourneyVersion, RunMove
 from engine.models.runs import Delivery, Run, Step, new_delivery_id
 from engine.models.states import (
+    IN_FLIGHT,
     ChannelKind,
     DeliveryStatus,
     EventStatus,
@@ -35,6 +36,7 @@ from engine.models.states import (
 )
 
 __all__ = [
+    "IN_FLIGHT",
     "ApiToken",
     "AuditEntry",
     "Base",

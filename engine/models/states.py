@@ -69,6 +69,10 @@ class RunStatus(enum.StrEnum):
     failed = "failed"
 
 
+# A run in flight is still inside its journey: it can be advanced, moved, exited or counted.
+IN_FLIGHT = (RunStatus.active, RunStatus.waiting)
+
+
 class MoveStatus(enum.StrEnum):
     """moving: a plan's runs are being moved, batch by batch. done: every run the plan names
     was moved (or had left its step before its turn)."""

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from engine import audit, transaction
 from engine.execution import batch
 from engine.models import (
+    IN_FLIGHT,
     Customer,
     Delivery,
     Event,
     Identity,
     Run,
-    RunStatus,
     utcnow,
 )
 
@@ -221,7 +221,7 @@ def active_runs(session: Session, customer_id: int) -> list[Run]:
         select(Run)
         .where(
             Run.customer_id == customer_id,
-            Run.status.in_([RunStatus.active, RunStatus.waiting]),
+            Run.status.in_(IN_FLIGHT),
         )
         .order_by(Run.id)
     )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.analytics import counters
 from engine.models import (
+    IN_FLIGHT,
     AuditEntry,
     Base,
     Customer,
@@ -25,7 +26,6 @@ from engine.models import (
     Event,
     Identity,
     Run,
-    RunStatus,
     Step,
     User,
 )
@@ -78,7 +78,7 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
     for journey_id, version_id, node in session.execute(
         select(Run.journey_id, Run.version_id, Run.current_node).where(
             Run.customer_id.in_(ids),
-            Run.status.in_([RunStatus.active, RunStatus.waiting]),
+            Run.status.in_(IN_FLIGHT),
         )
     ):
         counters.run_left(session, now, journey_id, version_id, node, "erased")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from engine.intake.contract import IDENTIFIER_KIND, normalize_identifier
 from engine.intake.payload import LARGEST_INTEGER
 from engine.models import (
+    IN_FLIGHT,
     Channel,
     Customer,
     Identity,
@@ -211,9 +212,6 @@ class RunSummary:
             "ended_at": iso(self.ended_at),
             "converted_at": iso(self.converted_at),
         }
-
-
-IN_FLIGHT = (RunStatus.active, RunStatus.waiting)
 
 
 def runs_of(
