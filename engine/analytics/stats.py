@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.analytics import queries
@@ -28,10 +28,17 @@ InFlight = dict[tuple[RunStatus, str], int]
 
 def _in_flight(session: Session, journey_id: int) -> InFlight:
     """Runs in the journey now, by status and the node they are at."""
+    # A count per status reads its runs from the index in node order and adds them up as
+    # they come; one count over both statuses gathers 100,000 waiting runs in a hash first.
     rows = session.execute(
-        select(Run.status, Run.current_node, func.count())
-        .where(Run.journey_id == journey_id, Run.status.in_(IN_FLIGHT))
-        .group_by(Run.status, Run.current_node)
+        union_all(
+            *(
+                select(Run.status, Run.current_node, func.count())
+                .where(Run.journey_id == journey_id, Run.status == status)
+                .group_by(Run.status, Run.current_node)
+                for status in IN_FLIGHT
+            )
+        )
     )
     return {(status, node or ""): int(runs) for status, node, runs in rows}
 
