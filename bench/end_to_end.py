@@ -354,12 +354,15 @@ def finite(value: Any) -> Any:
 
 
 def median_record(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The median of each figure over the runs of one rate; lost and duplicates also summed."""
+    """The median of each figure over the runs of one rate; lost and duplicates also summed.
+    Words (not figures) are taken from the first run."""
     out: dict[str, Any] = {"kind": "median", "rate": runs[0]["rate"], "runs": len(runs)}
     for key, value in runs[0].items():
         if key in ("kind", "rate", "repeat"):
             continue
-        if isinstance(value, dict):
+        if isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, dict):
             out[key] = {
                 part: statistics.median(run[key][part] for run in runs)
                 for part in value
