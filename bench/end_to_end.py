@@ -1,7 +1,7 @@
 """End-to-end benchmark: event posted -> trigger -> condition -> send -> channel received.
 
     python bench/end_to_end.py [--rates 100,300,1000,max] [--seconds 20] [--workers 2]
-                               [--repeat 1] [--warmup 5]
+                               [--repeat 1] [--warmup 5] [--json PATH]
 
 Uses DATABASE_URL and REDIS_URL like bench/intake.py (a fresh `throughline_bench` database
 and Redis database 15 by default). Starts the web server, the RQ workers and the scheduler, and a
@@ -21,6 +21,13 @@ divided by the time from the first post to the last arrival).
 Each run then waits for the backlog to drain and counts events lost (acked but never
 processed) and duplicate deliveries (the same delivery id received twice with a 200), and
 prints the CPU time web, workers, scheduler, PostgreSQL and Redis used per event delivered.
+
+--json PATH also writes the figures as JSON: {"benchmark", "machine", "args", "records"}, with
+one record per run ("kind": "run", "repeat": its index) and, per rate, one with the median of
+its runs ("kind": "median", "runs": how many). Every record has "rate" (the number offered, or
+"max"), "accepted", "lost", "duplicates", "p50_ms" and "p99_ms"; for "max" also
+"overall_events_per_s". The file is written again after each rate, so an interrupted run keeps
+the rates it finished.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -306,6 +314,66 @@ def spread(runs: list[dict[str, Any]], overall: bool) -> str:
     )
 
 
+def record(label: str, figures: dict[str, Any], n: int) -> dict[str, Any]:
+    """One run as a JSON record."""
+    rate: float | str = "max" if label == "max" else float(label)
+    if isinstance(rate, float) and rate.is_integer():
+        rate = int(rate)
+    out: dict[str, Any] = {
+        "kind": "run",
+        "rate": rate,
+        "repeat": n,
+        "accepted": figures["accepted"],
+        "lost": figures["accepted"] - figures["processed"],
+        "duplicates": figures["duplicates"],
+        "p50_ms": figures["p50"],
+        "p99_ms": figures["p99"],
+        "offered_per_s": figures["offered"],
+        "refused": figures["refused"],
+        "received": figures["received"],
+        "ack_p99_ms": figures["ack_p99"],
+        "cpu_ms_per_event": figures["cpu_ms"],
+    }
+    if label == "max":
+        out["overall_events_per_s"] = figures["overall"]
+        out["overall_seconds"] = figures["overall_seconds"]
+        out["sustained_per_s"] = figures["sustained"]
+        out["drained_after_s"] = figures["drained_after"]
+    return out
+
+
+def finite(value: Any) -> Any:
+    """`value` with NaN (a percentile of no deliveries) as null, which JSON can carry."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+def median_record(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over the runs of one rate; lost and duplicates also summed.
+    Words (not figures) are taken from the first run."""
+    out: dict[str, Any] = {"kind": "median", "rate": runs[0]["rate"], "runs": len(runs)}
+    for key, value in runs[0].items():
+        if key in ("kind", "rate", "repeat"):
+            continue
+        if isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, dict):
+            out[key] = {
+                part: statistics.median(run[key][part] for run in runs)
+                for part in value
+            }
+        else:
+            out[key] = statistics.median(run[key] for run in runs)
+    out["lost_total"] = sum(run["lost"] for run in runs)
+    out["duplicates_total"] = sum(run["duplicates"] for run in runs)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="100,300,1000,max")
@@ -325,8 +393,27 @@ def main() -> None:
         default=5,
         help="seconds at 100 events/s before the measured rates, not reported (0: none)",
     )
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write every run and the median per rate as JSON to PATH",
+    )
     args = parser.parse_args()
-    print(machine())
+    described = machine()
+    print(described)
+    records: list[dict[str, Any]] = []
+
+    def write_json(memory: dict[str, float] | None = None) -> None:
+        if args.json:
+            document = {
+                "benchmark": "end_to_end",
+                "machine": described,
+                "args": vars(args),
+                "records": records,
+                "peak_rss_mb": memory,
+            }
+            Path(args.json).write_text(json.dumps(finite(document), indent=1) + "\n")
+
     with stack(
         THROUGHLINE_BACKLOG_LIMIT="100000000",
         # the receiver listens on this machine
@@ -378,11 +465,16 @@ def main() -> None:
                     + spread(runs, label == "max"),
                     flush=True,
                 )
+            per_run = [record(label, figures, n) for n, figures in enumerate(runs)]
+            records.extend(per_run)
+            records.append(median_record(per_run))
+            write_json()
         memory = running.memory()
         print(
             f"peak RSS: largest web process {memory['web']:.0f} MB, largest worker "
             f"{memory['worker']:.0f} MB"
         )
+        write_json(memory)
         database.dispose()
 
 
