@@ -2,6 +2,7 @@ from sqlalchemy import select
 
 from engine.crypto import SecretBox
 from engine.models import AuditEntry, Channel, Role
+from tests.channels import post_event
 from tests.factories import api_client
 
 
@@ -105,3 +106,17 @@ def test_marketers_read_channels_but_only_admins_change_them(client, session):
         == 403
     )
     assert api.get("/api/v1/channels/none").status_code == 404
+
+
+def test_a_channel_made_or_rotated_through_the_api_takes_events_at_once(
+    client, session
+):
+    api = api_client(client, session, Role.admin)
+    body = {"type": "page_viewed", "customer": {"id": "c-1"}}
+    unknown = post_event(client, "web", "whsec_" + "A" * 43, body)
+    assert unknown.status_code == 404  # the miss is cached by this process for a while
+    created = api.post("/api/v1/channels", json={"slug": "web", "kind": "web"})
+    secret = created.get_json()["inbound_secret"]
+    assert post_event(client, "web", secret, body).status_code == 202
+    rotated = api.post("/api/v1/channels/web/rotate").get_json()
+    assert post_event(client, "web", rotated["inbound_secret"], body).status_code == 202

@@ -10,6 +10,7 @@ from engine.channels import describe_channel, find_channel
 from engine.models import Channel, Role, utcnow
 from webapp.api import bp
 from webapp.api.errors import ApiError, json_body
+from webapp.hooks.channels import forget
 from webapp.paging import paginate
 from webapp.security import acting_user, requires
 from webapp.services import db, services
@@ -54,6 +55,7 @@ def create_channel_call() -> Any:
         services().settings.outbound_allowed_networks,
     )
     db().commit()
+    forget()  # this process's webhooks see the new channel at once
     response = jsonify(
         {
             **describe_channel(made.channel),
@@ -101,6 +103,7 @@ def rotate_channel(slug: str) -> Any:
     except durations.DurationError as error:
         raise ApiError(422, str(error), "grace_period") from None
     db().commit()
+    forget()  # this process's webhooks take the new secret at once
     return jsonify(
         slug=slug,
         inbound_secret=rotated.inbound_secret,
