@@ -27,6 +27,23 @@ CONSENT, DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED, BLOCKED = (
     "permanent_4xx", "retries_exhausted", "blocked_address",
 )  # fmt: skip
 CHANNEL_REASONS = {DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED, BLOCKED}
+# Each reason in words, wherever a page shows why a delivery was not made.
+REASON_WORDS = {
+    CONSENT: "consent withdrawn for this channel",
+    DISABLED: "the channel is disabled",
+    NO_URL: "the channel has no action URL",
+    BREAKER: "the channel kept failing, so calls to it are paused",
+    PERMANENT: "the channel refused it (a 4xx answer)",
+    EXHAUSTED: "no attempt succeeded before the deadline",
+    BLOCKED: "calls go only to public addresses and listed private networks",
+}
+
+
+def reason_words(reason: str | None) -> str:
+    """Why a delivery was not made, in words (an unknown reason as it is)."""
+    return REASON_WORDS.get(reason or "", reason or "")
+
+
 TEST = "test"  # the kind of a delivery an admin sends to try a channel
 
 

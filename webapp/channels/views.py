@@ -21,7 +21,7 @@ from sqlalchemy import select
 from engine import channels, durations
 from engine.analytics import channel_health
 from engine.channels import ChannelError, find_channel
-from engine.delivery import TEST
+from engine.delivery import TEST, reason_words
 from engine.execution import drains
 from engine.models import (
     Channel,
@@ -47,20 +47,11 @@ from webapp.security import acting_user, requires
 from webapp.services import db, services
 
 RECENT = 10  # rows of each list on the channel page
-REASONS = {
-    "consent_withdrawn": "the customer withdrew consent for this channel",
-    "channel_disabled": "the channel is disabled",
-    "no_outbound_url": "the channel has no outbound URL",
-    "breaker_open": "the channel's circuit breaker was open",
-    "permanent_4xx": "the channel refused it (a 4xx answer)",
-    "retries_exhausted": "no attempt succeeded",
-    "blocked_address": "calls go only to public addresses and listed private networks",
-}
 
 
 @bp.app_template_filter("delivery_reason")
 def delivery_reason(reason: str | None) -> str:
-    return REASONS.get(reason or "", reason or "")
+    return reason_words(reason)
 
 
 def _channel(slug: str) -> Channel:

@@ -11,19 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.delivery import reason_words
 from engine.journeys import summaries
 from engine.models import Channel, Journey, JourneyVersion
 
-# Why a delivery did not happen, in words (engine/delivery.py names the reasons).
-REASONS = {
-    "consent_withdrawn": "consent withdrawn for this channel",
-    "channel_disabled": "the channel is disabled",
-    "no_outbound_url": "the channel has no action URL",
-    "breaker_open": "the channel is failing, calls are paused",
-    "permanent_4xx": "the channel refused it",
-    "retries_exhausted": "no success before the deadline",
-    "blocked_address": "the address is not allowed",
-}
 STATUS_WORDS = {
     "delivered": "Delivered",
     "failed": "Failed",
@@ -162,11 +153,11 @@ class Presenter:
         node = step.title if step is not None else item.get("node")
         where = f"{self._journey(item)} › {node}" if node else ""
         if status == "suppressed":
-            reason = REASONS.get(item.get("reason") or "", item.get("reason") or "")
+            reason = reason_words(item.get("reason"))
             summary = f"Not sent: {reason}"
         elif status == "failed":
             summary = f"Failed after {item['attempts']} attempt(s): " + (
-                REASONS.get(item.get("reason") or "", item.get("reason") or "")
+                reason_words(item.get("reason"))
                 or item.get("last_error")
                 or "no answer"
             )
