@@ -26,13 +26,17 @@ def test_engine_imports_no_web_framework():
     assert result.stdout.strip() == "", f"engine pulled in: {result.stdout.strip()}"
 
 
+# What the web layer may take from engine.audit: the system actor and the actions' words.
+READING_THE_LOG = {"SYSTEM", "ACTION_GROUPS", "ACTION_WORDS", "action_words"}
+
+
 def _audit_writes(path: Path) -> list[str]:
     """Where a module writes the audit log itself instead of calling an engine function."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.ImportFrom) and node.module == "engine.audit":
             names = {alias.name for alias in node.names}
-            if names - {"SYSTEM"}:
+            if names - READING_THE_LOG:
                 found.append(f"line {node.lineno}: imports {sorted(names)}")
         elif isinstance(node, ast.ImportFrom) and node.module == "engine":
             if any(alias.name == "audit" for alias in node.names):

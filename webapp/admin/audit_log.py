@@ -11,7 +11,7 @@ from flask import render_template, request, url_for
 from sqlalchemy import Select, func, or_, select
 from werkzeug.routing import BuildError
 
-from engine.audit import SYSTEM
+from engine.audit import ACTION_GROUPS, ACTION_WORDS, SYSTEM
 from engine.models import AuditEntry, Channel, Customer, Journey, Role, User
 from webapp.admin import bp
 from webapp.admin.forms import AuditFilterForm
@@ -19,50 +19,8 @@ from webapp.paging import paginate
 from webapp.security import requires
 from webapp.services import db
 
-# What each recorded action means, grouped as the filter shows them. A prefix ending in "."
-# picks a whole group; an action not listed here still shows, under its own name.
-ACTIONS: dict[str, dict[str, str]] = {
-    "Journeys": {
-        "journey.": "Any journey change",
-        "journey.create": "Journey created",
-        "journey.draft": "Draft saved",
-        "journey.publish": "Journey published",
-        "journey.pause": "Journey paused",
-        "journey.resume": "Journey resumed",
-        "journey.archive": "Journey archived",
-        "journey.restore": "Journey restored",
-        "journey.restore_version": "Version restored as draft",
-    },
-    "Customers": {
-        "customer.": "Any customer change",
-        "customer.consent": "Consent changed",
-        "customer.erase": "Customer erased",
-        "customer.merge": "Profiles merged",
-    },
-    "Channels": {
-        "channel.": "Any channel change",
-        "channel.create": "Channel connected",
-        "channel.update": "Channel settings changed",
-        "channel.disable": "Channel disabled",
-        "channel.enable": "Channel enabled",
-        "channel.rotate": "Secrets rotated",
-        "channel.test": "Test delivery sent",
-    },
-    "Users and access": {
-        "user.": "Any user change",
-        "user.create": "User added",
-        "user.update": "Role or access changed",
-        "user.password": "Password set",
-        "token.create": "API token created",
-    },
-    "System": {"demo.load": "Sample data loaded"},
-}
-LABELS = {
-    action: label
-    for group in ACTIONS.values()
-    for action, label in group.items()
-    if not action.endswith(".")
-}
+ACTIONS = ACTION_GROUPS
+LABELS = ACTION_WORDS
 TARGET = re.compile(r"^(journey|channel|customer|user|system)[\s:#]+(.+)$", re.I)
 
 

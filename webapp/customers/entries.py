@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.audit import action_words
 from engine.delivery import reason_words
 from engine.journeys import summaries
 from engine.models import Channel, Journey, JourneyVersion
@@ -20,11 +21,6 @@ STATUS_WORDS = {
     "failed": "Failed",
     "suppressed": "Suppressed",
     "pending": "Sending",
-}
-ACTIONS = {
-    "customer.consent": "Consent changed",
-    "customer.merge": "Profiles merged",
-    "customer.erase": "Profile erased",
 }
 
 
@@ -202,7 +198,7 @@ class Presenter:
     def _profile(self, item: dict[str, Any], at: datetime) -> Entry:
         detail = item.get("detail") or {}
         action = item["action"]
-        summary = ACTIONS.get(action, action)
+        summary = action_words(action)
         if action == "customer.consent":
             changes = detail.get("changes") or {}
             summary += ": " + ", ".join(
