@@ -282,11 +282,7 @@ def run_rate(
             f"post, {figures['overall']:,.0f} events/s overall"
         )
     print(line, flush=True)
-    print(
-        "        CPU per event: "
-        + ", ".join(f"{k} {v:.2f} ms" for k, v in figures["cpu_ms"].items()),
-        flush=True,
-    )
+    print_cpu(figures["cpu_ms"])
     return figures
 
 
@@ -314,11 +310,25 @@ def spread(runs: list[dict[str, Any]], overall: bool) -> str:
     )
 
 
+def rate_value(label: str) -> float | int | str:
+    """A rate as JSON records hold it: "max", or the number (whole when it is)."""
+    if label == "max":
+        return label
+    rate = float(label)
+    return int(rate) if rate.is_integer() else rate
+
+
+def print_cpu(cpu_ms: dict[str, float]) -> None:
+    print(
+        "        CPU per event: "
+        + ", ".join(f"{k} {v:.2f} ms" for k, v in cpu_ms.items()),
+        flush=True,
+    )
+
+
 def record(label: str, figures: dict[str, Any], n: int) -> dict[str, Any]:
     """One run as a JSON record."""
-    rate: float | str = "max" if label == "max" else float(label)
-    if isinstance(rate, float) and rate.is_integer():
-        rate = int(rate)
+    rate = rate_value(label)
     out: dict[str, Any] = {
         "kind": "run",
         "rate": rate,

@@ -75,7 +75,13 @@ from bench.common import (  # noqa: E402
     peak_rss_mb,
     percentile,
 )
-from bench.end_to_end import finite, median_record, post_all  # noqa: E402
+from bench.end_to_end import (  # noqa: E402
+    finite,
+    median_record,
+    post_all,
+    print_cpu,
+    rate_value,
+)
 
 PEERS_FILES = ROOT / "bench" / "peers"
 NODE_VERSION = "24.21.0"
@@ -452,18 +458,12 @@ def run_nodered(
             f"{figures['overall']:,.0f} events/s overall"
         )
     print(line, flush=True)
-    print(
-        "        CPU per event: "
-        + ", ".join(f"{k} {v:.2f} ms" for k, v in figures["cpu_ms"].items()),
-        flush=True,
-    )
+    print_cpu(figures["cpu_ms"])
     return figures
 
 
 def nodered_record(label: str, figures: dict[str, Any], n: int) -> dict[str, Any]:
-    rate: float | str = "max" if label == "max" else float(label)
-    if isinstance(rate, float) and rate.is_integer():
-        rate = int(rate)
+    rate = rate_value(label)
     out: dict[str, Any] = {
         "kind": "run",
         "rate": rate,
