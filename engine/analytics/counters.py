@@ -14,11 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
 
-from engine import transaction
+from engine import bulk, transaction
 from engine.models import Counter
 
 
@@ -200,30 +198,14 @@ def flush(session: Session) -> int:
     return len(rows)
 
 
-_UPSERTS: dict[str, Any] = {}
-
-
-def _upsert_statement(dialect: str) -> Any:
-    """One statement per dialect, run with many rows: compiled once and cached, where a
-    statement with the rows as its VALUES would be compiled afresh for every batch."""
-    found = _UPSERTS.get(dialect)
-    if found is None:
-        table = cast(Table, Counter.__table__)
-        insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-        found = _UPSERTS[dialect] = insert.on_conflict_do_update(
-            index_elements=KEY_COLUMNS,
-            set_={"value": table.c.value + insert.excluded.value},
-        )
-    return found
+_TABLE = cast(Table, Counter.__table__)
+# Each row's value is added to its counter's (the row is created at that value if new).
+_ADD = (KEY_COLUMNS, {"value": "counters.value + excluded.value"})
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add the rows' values to their counters (rows have distinct keys, in key order)."""
-    if not rows:
-        return
-    connection = session.connection()
-    statement = _upsert_statement(connection.dialect.name)
-    connection.execute(statement, rows[0] if len(rows) == 1 else rows)
+    bulk.insert_rows(session.connection(), _TABLE, rows, on_conflict=_ADD)
 
 
 def compact(session: Session, now: datetime) -> int:

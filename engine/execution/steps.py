@@ -2,8 +2,8 @@
 
 A drain writes four or more steps per event; as ORM objects they cost more to build and flush
 than everything else the event writes. Steps are only ever inserted by the engine, so they are
-kept as rows on the session and inserted with one Core statement (many parameter sets) before
-the session queries and before it commits. A rollback forgets the unwritten steps recorded
+kept as rows on the session and inserted with one statement (engine.bulk) before the session
+queries and before it commits. A rollback forgets the unwritten steps recorded
 within what it rolls back; what was written goes with the transaction or savepoint.
 """
 
@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
-from engine import transaction
+from engine import bulk, transaction
 from engine.execution import batch
 from engine.models import Run, Step
 
-_INSERT = insert(cast(Table, Step.__table__))
+_TABLE = cast(Table, Step.__table__)
 
 
 def add(
@@ -59,8 +59,7 @@ def write(session: Session) -> int:
     ]
     connection = session.connection()
     for rows in (with_id, without_id):
-        if rows:
-            connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+        bulk.insert_rows(connection, _TABLE, rows)
     return len(pending)
 
 

@@ -1,0 +1,140 @@
+"""Many rows in one statement, for the engine's hot paths.
+
+A drain batch writes four or more step rows per event, a counter row per figure it moved, and
+settles its deliveries. Sent as "many parameter sets", each row is a statement of its own for
+the driver to bind and for PostgreSQL to plan and run; on PostgreSQL the rows here travel as one
+JSON document instead and the database spreads it over the table's own row type
+(`jsonb_populate_recordset`), so one statement, the same text whatever the number of rows
+(prepared once by the driver), writes them all. Values are the columns' JSON forms: datetimes
+as ISO 8601 with their offset, enums as their values, documents as they are.
+
+SQLite runs in process, where a statement costs no round trip: there the rows go as many
+parameter sets through SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, TextClause, insert, text, update
+from sqlalchemy.sql import bindparam
+
+_STATEMENTS: dict[tuple[Any, ...], TextClause] = {}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not a column value")
+
+
+def _document(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(rows, separators=(",", ":"), default=_encode)
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    columns = tuple(rows[0])
+    if any(tuple(row) != columns for row in rows):
+        raise ValueError("every row names the same columns, in the same order")
+    return columns
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def insert_rows(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    on_conflict: tuple[Sequence[str], dict[str, str]] | None = None,
+) -> int:
+    """Insert `rows` (dicts naming the same columns) into `table`; returns how many.
+
+    `on_conflict`: (key columns, {column: SQL expression}) turns the insert into an upsert; the
+    expressions may name `excluded.<column>` and `<table>.<column>`.
+    """
+    if not rows:
+        return 0
+    columns = _columns(rows)
+    if connection.dialect.name != "postgresql":
+        statement: Any = insert(table)
+        if on_conflict is not None:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            keys, updates = on_conflict
+            statement = sqlite_insert(table).on_conflict_do_update(
+                index_elements=list(keys),
+                set_={
+                    column: text(expression) for column, expression in updates.items()
+                },
+            )
+        connection.execute(statement, rows[0] if len(rows) == 1 else list(rows))
+        return len(rows)
+    conflict_key = (
+        (tuple(on_conflict[0]), tuple(sorted(on_conflict[1].items())))
+        if on_conflict
+        else None
+    )
+    key = ("insert", table.name, columns, conflict_key)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        sql = (
+            f'INSERT INTO "{table.name}" ({_quoted(columns)}) '
+            f"SELECT {_quoted(columns)} FROM jsonb_populate_recordset("
+            f'NULL::"{table.name}", CAST(:rows AS jsonb))'
+        )
+        if on_conflict is not None:
+            keys, updates = on_conflict
+            sets = ", ".join(f'"{c}" = {e}' for c, e in updates.items())
+            sql += f" ON CONFLICT ({_quoted(keys)}) DO UPDATE SET {sets}"
+        found = _STATEMENTS[key] = text(sql)
+    connection.execute(found, {"rows": _document(rows)})
+    return len(rows)
+
+
+def update_rows(
+    connection: Connection,
+    table: Table,
+    key: str,
+    rows: Sequence[dict[str, Any]],
+) -> int:
+    """Set, in each row of `table` whose `key` column equals a row's `key`, that row's other
+    columns (every row names the same columns); returns how many rows were given."""
+    if not rows:
+        return 0
+    columns = _columns(rows)
+    changed = [column for column in columns if column != key]
+    if key not in columns or not changed:
+        raise ValueError(f"rows name {key!r} and at least one column to set")
+    if connection.dialect.name != "postgresql":
+        statement = (
+            update(table)
+            .where(table.c[key] == bindparam("_key"))
+            .values({column: bindparam(f"_v_{column}") for column in changed})
+        )
+        connection.execute(
+            statement,
+            [
+                {**{f"_v_{c}": row[c] for c in changed}, "_key": row[key]}
+                for row in rows
+            ],
+        )
+        return len(rows)
+    statement_key = ("update", table.name, key, columns)
+    found = _STATEMENTS.get(statement_key)
+    if found is None:
+        sets = ", ".join(f'"{column}" = v."{column}"' for column in changed)
+        found = _STATEMENTS[statement_key] = text(
+            f'UPDATE "{table.name}" AS t SET {sets} '
+            f'FROM jsonb_populate_recordset(NULL::"{table.name}", CAST(:rows AS jsonb)) AS v '
+            f'WHERE t."{key}" = v."{key}"'
+        )
+    connection.execute(found, {"rows": _document(rows)})
+    return len(rows)
