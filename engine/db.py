@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from engine import transaction
 from engine.analytics import counters
-from engine.execution import batch, steps
+from engine.execution import batch, rows
 
 BUSY_TIMEOUT_MS = 10_000
 SCRUB_WAIT_MS = 2_000
@@ -73,7 +73,7 @@ def create_db_engine(url: str, **options: Any) -> Engine:
 
 
 def _before_commit(session: Session) -> None:
-    steps.write(session)  # first: inserting steps flushes the runs they name
+    rows.write(session)  # first: writing the rows flushes what they name
     counters.write_before_commit(session)
 
 
@@ -82,7 +82,7 @@ def _after_rollback(session: Session, previous: SessionTransaction) -> None:
         transaction.reset(session)
         return
     # A savepoint: what was recorded within it goes, and the batch read ahead may be stale.
-    steps.discard(session, previous)
+    rows.discard(session, previous)
     counters.forget_rolled_back(session, previous)
     batch.drop(session)
 
@@ -95,7 +95,7 @@ def _after_commit(session: Session) -> None:
 
 def bind_transaction_state(factory: sessionmaker[Session]) -> None:
     """Have the sessions `factory` makes keep their engine state as engine.transaction says."""
-    event.listen(factory, "do_orm_execute", steps.write_before_query)
+    event.listen(factory, "do_orm_execute", rows.write_before_query)
     event.listen(factory, "before_commit", _before_commit)
     event.listen(factory, "after_transaction_create", counters.mark_savepoint)
     event.listen(factory, "after_soft_rollback", _after_rollback)

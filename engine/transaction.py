@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, SessionTransaction
 
-from engine.models import Channel, Delivery, JourneyStatus, Run
+from engine.models import Channel, Customer, Delivery, JourneyStatus, Run
 
 if TYPE_CHECKING:
     from engine.analytics.counters import Tally
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 # A step's run, its row, and the transaction (or savepoint) it was recorded in.
 PendingStep = tuple[Run, dict[str, Any], SessionTransaction | None]
+# A new run, or a delivery's row, and the transaction (or savepoint) it was recorded in.
+PendingRun = tuple[Run, SessionTransaction | None]
+PendingCustomer = tuple[Customer, SessionTransaction | None]
+PendingDelivery = tuple[dict[str, Any], SessionTransaction | None]
+PendingIdentity = tuple[dict[str, Any], SessionTransaction | None]
 KEY = "throughline"
 
 
@@ -57,8 +62,14 @@ class TransactionState:
     loaded_deliveries: tuple[list[Delivery], list[Run]] | None = None
     # Counter additions to write before commit (engine.analytics.counters).
     tally: Tally | None = None
-    # Step rows to insert before the next query or the commit (engine.execution.steps).
+    # Rows to insert before the next query or the commit (engine.execution.rows): the
+    # profiles and identities created, the runs started, the deliveries asked for and the
+    # steps taken.
+    customers: list[PendingCustomer] = field(default_factory=list)
+    identities: list[PendingIdentity] = field(default_factory=list)
     steps: list[PendingStep] = field(default_factory=list)
+    runs: list[PendingRun] = field(default_factory=list)
+    deliveries: list[PendingDelivery] = field(default_factory=list)
     # Which counter rows this session writes to; kept across transactions (engine.analytics.counters).
     counter_shard: int = 0
 

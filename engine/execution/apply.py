@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine import bulk, execution
 from engine.analytics import counters
-from engine.execution import batch, documents, live_runs
+from engine.execution import batch, documents, live_runs, rows
 from engine.intake.contract import EventError, parse_event
 from engine.models import Customer, Event, EventStatus, utcnow
 from engine.profiles import identity
@@ -221,7 +221,7 @@ def _drain_fast(
             session, event, slugs.get(event.channel_id, ""), live, effects, now
         )
         result.processed += 1
-    session.flush()  # the profiles the events now name are written first
+    rows.write(session)  # the profiles the events now name are written first
     bulk.update_rows(
         session.connection(), _EVENTS, "id", [event.outcome() for event in events]
     )

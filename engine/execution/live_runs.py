@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.analytics import counters
 from engine.analytics.counters import Metric
-from engine.execution import Effects, batch
+from engine.execution import Effects, batch, rows
 from engine.execution.documents import (
     LiveJourney,
     channels_by_slug,
@@ -61,7 +61,7 @@ def _advance(
     moved = advance(
         document, state, customer_scope, now, key, resume, hold_for_delivery=True
     )
-    save_state(run, state, now)
+    save_state(session, run, state, now)
     if run.id is None:
         session.flush()  # the steps and deliveries name the run
     if live:
@@ -125,7 +125,7 @@ def react(
     ):
         match reaction:
             case Exited(run=Underway(key=run, state=state), reason=reason):
-                save_state(run, state, now)
+                save_state(session, run, state, now)
                 _note(session, run, "exited", reason, now)
             case Converted(run=Underway(key=run, document=document), reason=reason):
                 run.converted_at = now
@@ -156,7 +156,6 @@ def _new_run(
     """A run of `journey` for `customer`, added to the session and counted as entered."""
     run = Run(
         id=batch.next_id(session, "runs"),
-        customer=customer,
         journey_id=journey.journey_id,
         version_id=journey.version_id,
         customer_id=customer.id,
@@ -177,7 +176,9 @@ def _new_run(
         version_id=journey.version_id,
         channel_id=channel.id if channel else 0,
     )
-    session.add(run)  # inserted by the next flush, already advanced
+    if customer.id is None:
+        run.customer = customer  # inserted after the profile, by the session
+    rows.add_run(session, run)  # inserted before the next query, already advanced
     batch.started(session, run)
     return run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session
 
 from engine.analytics import counters
 from engine.analytics.counters import Metric
@@ -51,7 +51,7 @@ def load_state(run: Run) -> RunState:
     )
 
 
-def save_state(run: Run, state: RunState, now: datetime) -> None:
+def save_state(session: Session, run: Run, state: RunState, now: datetime) -> None:
     if state.ended:  # an ended run waits for nothing (and leaves the due-runs index)
         state.wake_at, state.awaiting = None, None
     run.current_node = state.node
@@ -70,16 +70,14 @@ def save_state(run: Run, state: RunState, now: datetime) -> None:
     run.converted_at = state.converted_at
     if state.ended and run.ended_at is None:
         run.ended_at = now
-        session = object_session(run)
-        if session is not None:
-            counters.add(
-                session,
-                Metric.ENDED,
-                now,
-                journey_id=run.journey_id,
-                version_id=run.version_id,
-                label=state.status.value,
-            )
+        counters.add(
+            session,
+            Metric.ENDED,
+            now,
+            journey_id=run.journey_id,
+            version_id=run.version_id,
+            label=state.status.value,
+        )
 
 
 def touch_channel(run: Run, slug: str | None) -> None:

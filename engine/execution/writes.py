@@ -11,16 +11,12 @@ from sqlalchemy.orm import Session
 
 from engine.analytics import counters
 from engine.analytics.counters import Metric
-from engine.execution import Effects, steps
+from engine.execution import Effects, rows
 from engine.execution.documents import channels_by_slug
 from engine.execution.persist import touch_channel
 from engine.execution.runner import Advance
 from engine.language import graph
-from engine.models import (
-    Delivery,
-    Run,
-    Step,
-)
+from engine.models import DeliveryStatus, Run, Step, new_delivery_id
 
 DELIVERY_DEADLINE = timedelta(hours=24)
 
@@ -45,7 +41,7 @@ def add_step(
 ) -> None:
     """Write a step and count it for the journey's funnel (`arrived`: the run's first step
     at this node, not the continuation of a wait there)."""
-    steps.add(session, run, node_id, node_type, outcome, detail, at)
+    rows.add_step(session, run, node_id, node_type, outcome, detail, at)
     where: dict[str, Any] = {"journey_id": run.journey_id, "version_id": run.version_id}
     counters.add(session, Metric.STEP, at, node_id=node_id, label=outcome, **where)
     if arrived:
@@ -174,15 +170,14 @@ def record(
                 node_id=send.node,
                 label=name,
             )
-        delivery = Delivery(
-            run=run,
-            run_id=run.id,
-            customer_id=run.customer_id,
-            journey_id=run.journey_id,
-            node_id=send.node,
+        _deliver(
+            session,
+            run,
+            send.node,
+            send.node == held_node,
+            now,
             channel_id=channel.id if channel else None,
             kind="send",
-            holds_run=send.node == held_node,
             payload={
                 "body": {
                     "journey": journey,
@@ -197,28 +192,54 @@ def record(
                 "channel": send.channel,
                 "fallback_channel": send.fallback_channel,
             },
-            next_attempt_at=now,
-            deadline_at=now + DELIVERY_DEADLINE,
-            created_at=now,
         )
-        session.add(delivery)
         if channel:
             effects.delivery_channels.add(channel.id)
     for call in moved.webhooks:
-        session.add(
-            Delivery(
-                run=run,
-                run_id=run.id,
-                customer_id=run.customer_id,
-                journey_id=run.journey_id,
-                node_id=call.node,
-                url=call.url,
-                kind="webhook",
-                holds_run=call.node == held_node,
-                payload={"body": call.body, "headers": call.headers},
-                next_attempt_at=now,
-                deadline_at=now + DELIVERY_DEADLINE,
-                created_at=now,
-            )
+        _deliver(
+            session,
+            run,
+            call.node,
+            call.node == held_node,
+            now,
+            url=call.url,
+            kind="webhook",
+            payload={"body": call.body, "headers": call.headers},
         )
         effects.webhook_deliveries = True
+
+
+def _deliver(
+    session: Session,
+    run: Run,
+    node_id: str,
+    holds_run: bool,
+    now: datetime,
+    kind: str,
+    payload: dict[str, Any],
+    channel_id: int | None = None,
+    url: str | None = None,
+) -> None:
+    """Ask for a delivery of the run's, due now, with a day to succeed."""
+    if run.id is None:
+        session.flush()  # the delivery names the run
+    rows.add_delivery(
+        session,
+        {
+            "id": new_delivery_id(),
+            "run_id": run.id,
+            "customer_id": run.customer_id,
+            "journey_id": run.journey_id,
+            "node_id": node_id,
+            "channel_id": channel_id,
+            "url": url,
+            "kind": kind,
+            "holds_run": holds_run,
+            "payload": payload,
+            "status": DeliveryStatus.pending,
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+            "deadline_at": now + DELIVERY_DEADLINE,
+        },
+    )

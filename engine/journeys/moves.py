@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine import audit, execution
 from engine.channels import channel_names
-from engine.execution import batch, live_runs, persist, steps, writes
+from engine.execution import batch, live_runs, persist, rows, writes
 from engine.execution.documents import document_of
 from engine.journeys import summaries
 from engine.journeys.plans import EXIT, STAY, Proposal, movable
@@ -171,7 +171,7 @@ def move_batch(
                 _exit(session, run, old_document, reason, now)
                 continue
             scope = identity.scope_of(session, customer)
-            steps.add(
+            rows.add_step(
                 session,
                 run,
                 target,
@@ -211,7 +211,7 @@ def _exit(
 ) -> None:
     state = persist.load_state(run)
     state.status = RunStatus.exited
-    persist.save_state(run, state, now)
+    persist.save_state(session, run, state, now)
     node_type = document.node(run.current_node).type if run.current_node else "trigger"
     writes.add_step(
         session,

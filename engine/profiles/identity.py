@@ -15,7 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from engine import audit, transaction
-from engine.execution import batch
+from engine.execution import batch, rows
 from engine.models import (
     IN_FLIGHT,
     Customer,
@@ -112,13 +112,17 @@ def resolve(
     known_identifiers = _known_identifiers(session)
     state = transaction.of(session)
     state.new_customers = set()
+    in_bulk = False
     if not found_ids:
         customer = Customer(
             id=batch.next_id(session, "customers"),
             traits=dict(traits or {}),
             consent={},
+            seen_channels=[],
         )
-        session.add(customer)
+        in_bulk = prefetched is not None and rows.add_customer(session, customer)
+        if not in_bulk:
+            session.add(customer)
         if customer.id is None:
             session.flush()
         state.new_customers.add(customer.id)
@@ -151,16 +155,19 @@ def resolve(
                 known_identifiers.setdefault(customer.id, {}).setdefault(kind, value)
             elif found_ids:
                 known_identifiers.pop(customer.id, None)
-            identity = Identity(
-                id=batch.next_id(session, "identities"),
-                customer_id=customer.id,
-                kind=kind,
-                value=value,
-                channel_id=channel_id,
+            rows.add_identity(
+                session,
+                {
+                    "id": batch.next_id(session, "identities"),
+                    "customer_id": customer.id,
+                    "kind": kind,
+                    "value": value,
+                    "channel_id": channel_id,
+                    "created_at": utcnow(),
+                },
+                # a profile the session holds is inserted first by its flush
+                bulk_ok=found_ids != [] or in_bulk,
             )
-            if not found_ids:
-                identity.customer = customer  # inserted after the new profile
-            session.add(identity)
     if prefetched is None:
         session.flush()
     return customer

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from engine.channels import create_channel
 from engine.crypto import SecretBox
-from engine.execution import steps
+from engine.execution import rows
 from engine.journeys import lifecycle
 from engine.models import Run, Step, utcnow
 from tests.integration.test_drain_batch import _drain, _setup, _store, cart
@@ -25,10 +25,10 @@ def _count(session) -> int:
 def test_recorded_steps_are_seen_by_a_query_and_written_once(session, database):
     run = _a_run(session, database)
     before = _count(session)
-    steps.add(session, run, "note", "exit", "looked", {"n": 1}, utcnow())
-    steps.add(session, run, "note", "exit", "looked", {"n": 2}, utcnow())
+    rows.add_step(session, run, "note", "exit", "looked", {"n": 1}, utcnow())
+    rows.add_step(session, run, "note", "exit", "looked", {"n": 2}, utcnow())
     assert _count(session) == before + 2  # written before the query ran
-    steps.add(session, run, "note", "exit", "looked", {"n": 3}, utcnow())
+    rows.add_step(session, run, "note", "exit", "looked", {"n": 3}, utcnow())
     session.commit()
     details = session.scalars(
         select(Step.detail).where(Step.outcome == "looked").order_by(Step.id)
@@ -39,12 +39,12 @@ def test_recorded_steps_are_seen_by_a_query_and_written_once(session, database):
 def test_a_savepoint_rolled_back_forgets_only_its_own_steps(session, database):
     run = _a_run(session, database)
     before = _count(session)
-    steps.add(session, run, "kept", "exit", "before", {}, utcnow())
+    rows.add_step(session, run, "kept", "exit", "before", {}, utcnow())
     savepoint = session.begin_nested()
-    steps.add(session, run, "gone", "exit", "inside", {}, utcnow())
+    rows.add_step(session, run, "gone", "exit", "inside", {}, utcnow())
     savepoint.rollback()
     savepoint = session.begin_nested()
-    steps.add(session, run, "kept", "exit", "released", {}, utcnow())
+    rows.add_step(session, run, "kept", "exit", "released", {}, utcnow())
     savepoint.commit()
     session.commit()
     outcomes = session.scalars(
@@ -57,7 +57,7 @@ def test_a_savepoint_rolled_back_forgets_only_its_own_steps(session, database):
 def test_a_rollback_forgets_unwritten_steps(session, database):
     run = _a_run(session, database)
     before = _count(session)
-    steps.add(session, run, "gone", "exit", "never", {}, utcnow())
+    rows.add_step(session, run, "gone", "exit", "never", {}, utcnow())
     session.rollback()
     session.commit()
     assert _count(session) == before

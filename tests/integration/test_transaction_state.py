@@ -5,7 +5,7 @@ from sqlalchemy import select
 from engine import transaction
 from engine.analytics import counters
 from engine.analytics.counters import Metric
-from engine.execution import steps
+from engine.execution import rows
 from engine.models import Counter, utcnow
 
 
@@ -47,6 +47,6 @@ def test_a_rollback_of_the_whole_transaction_forgets_pending_steps_and_counts(se
         transaction.of(session).identifiers == {}
         and transaction.of(session).tally is None
     )
-    assert steps.write(session) == 0
+    assert rows.write(session) == 0
     session.commit()
     assert list(session.scalars(select(Counter))) == []

@@ -1,0 +1,213 @@
+"""Rows the engine writes in bulk: the profiles and identities a batch creates, the runs it
+starts, the deliveries it asks for and the steps taken, gathered during a transaction and
+written with one statement per table (engine.bulk) before the session queries and before it
+commits.
+
+A drain writes a profile, its identities, a run, a delivery and four or more steps per new
+customer's event; as ORM objects, built, tracked and flushed one by one, they cost more than
+everything else the event writes. Identities, steps and deliveries are only ever inserted by
+the engine's work, so they are kept as rows. A new profile or run is still an ORM object (the
+engine reads and changes it as the batch goes on), but it stays out of the session's unit of
+work until it is written: then it is inserted from its attributes as they are and joins the
+session as a persistent object, so later changes are updates.
+
+Rows are written in the order their keys need: what the ORM holds (profiles and runs read),
+then the new profiles, their identities, the new runs, and the deliveries and steps. A rollback forgets the
+unwritten rows recorded within what it rolls back; what was written goes with the transaction
+or savepoint. Inside a savepoint (a careful drain) runs and deliveries go through the ORM as
+before: a savepoint rolled back must take its new objects with it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlalchemy.orm import (
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    make_transient_to_detached,
+)
+
+from engine import bulk, transaction
+from engine.execution import batch
+from engine.models import Customer, Delivery, Identity, Run, Step, utcnow
+
+_CUSTOMERS = cast(Table, Customer.__table__)
+_IDENTITIES = cast(Table, Identity.__table__)
+_RUNS = cast(Table, Run.__table__)
+_DELIVERIES = cast(Table, Delivery.__table__)
+_STEPS = cast(Table, Step.__table__)
+_COLUMNS = {
+    table.name: tuple(column.key for column in table.columns)
+    for table in (_CUSTOMERS, _RUNS)
+}
+# What a new object's row holds where its attribute was never set (the columns' defaults).
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "customers": {"traits": dict, "consent": dict, "seen_channels": list},
+    "runs": {"context": dict, "state": dict},
+}
+
+
+def _within(session: Session) -> SessionTransaction | None:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def add_step(
+    session: Session,
+    run: Run,
+    node_id: str,
+    node_type: str,
+    outcome: str,
+    detail: dict[str, Any],
+    at: datetime,
+) -> None:
+    """Record a step of `run` (whose id may not be known until the session flushes)."""
+    row = {
+        "node_id": node_id,
+        "node_type": node_type,
+        "outcome": outcome,
+        "detail": detail,
+        "at": at,
+    }
+    step_id = batch.next_id(session, "steps")
+    if step_id is not None:
+        row["id"] = step_id
+    transaction.of(session).steps.append((run, row, _within(session)))
+
+
+def _in_bulk(session: Session) -> bool:
+    """Whether new rows may wait for a bulk write: not inside a savepoint (whose rollback
+    must take its new objects with it), and only within a transaction."""
+    return session.in_transaction() and not session.in_nested_transaction()
+
+
+def add_customer(session: Session, customer: Customer) -> bool:
+    """Have a new profile (its id known) written in bulk; False: add it to the session."""
+    if customer.id is None or not _in_bulk(session):
+        return False
+    transaction.of(session).customers.append((customer, _within(session)))
+    return True
+
+
+def add_identity(session: Session, identity: dict[str, Any], bulk_ok: bool) -> None:
+    """Have an identity written (every column of its row given, its profile's id known):
+    in bulk when `bulk_ok` and no savepoint is open, else through the session."""
+    if not bulk_ok or identity["id"] is None or not _in_bulk(session):
+        session.add(Identity(**{k: v for k, v in identity.items() if v is not None}))
+        return
+    transaction.of(session).identities.append((identity, _within(session)))
+
+
+def add_run(session: Session, run: Run) -> None:
+    """Have a new run written: in bulk when its keys are known and no savepoint is open,
+    else through the session."""
+    if run.id is None or run.customer_id is None or not _in_bulk(session):
+        session.add(run)
+        return
+    transaction.of(session).runs.append((run, _within(session)))
+
+
+def add_delivery(session: Session, delivery: dict[str, Any]) -> None:
+    """Have a delivery written (every column of its row given): in bulk unless a savepoint
+    is open."""
+    if not _in_bulk(session):
+        session.add(Delivery(**delivery))
+        return
+    transaction.of(session).deliveries.append((delivery, _within(session)))
+
+
+def _row_of(table: Table, item: Customer | Run, now: datetime) -> dict[str, Any]:
+    values = {name: getattr(item, name) for name in _COLUMNS[table.name]}
+    for name, make in _DEFAULTS[table.name].items():
+        if values[name] is None:
+            values[name] = make()
+    for name in ("created_at", "updated_at"):
+        if name in values and values[name] is None:
+            values[name] = now
+    return values
+
+
+def _insert_objects(
+    session: Session, table: Table, items: list[Any], now: datetime
+) -> None:
+    """Insert new objects from their attributes; they join the session as persistent."""
+    if not items:
+        return
+    bulk.insert_rows(
+        session.connection(), table, [_row_of(table, item, now) for item in items]
+    )
+    for item in items:
+        make_transient_to_detached(item)
+        session.add(item)  # a later change is an update
+
+
+def _pending(state: transaction.TransactionState) -> bool:
+    return bool(
+        state.customers
+        or state.identities
+        or state.runs
+        or state.deliveries
+        or state.steps
+    )
+
+
+def write(session: Session) -> int:
+    """Write the rows recorded so far; returns how many."""
+    state = transaction.peek(session)
+    if state is None or not _pending(state):
+        return 0
+    customers, state.customers = state.customers, []
+    identities, state.identities = state.identities, []
+    runs, state.runs = state.runs, []
+    deliveries, state.deliveries = state.deliveries, []
+    pending, state.steps = state.steps, []
+    session.flush()  # what the new rows name is written first (and gets its ids)
+    connection = session.connection()
+    now = utcnow()
+    _insert_objects(session, _CUSTOMERS, [c for c, _tx in customers], now)
+    bulk.insert_rows(connection, _IDENTITIES, [row for row, _tx in identities])
+    _insert_objects(session, _RUNS, [run for run, _tx in runs], now)
+    bulk.insert_rows(connection, _DELIVERIES, [row for row, _tx in deliveries])
+    with_id = [{**row, "run_id": run.id} for run, row, _tx in pending if "id" in row]
+    without_id = [
+        {**row, "run_id": run.id} for run, row, _tx in pending if "id" not in row
+    ]
+    for rows in (with_id, without_id):
+        bulk.insert_rows(connection, _STEPS, rows)
+    return len(customers) + len(identities) + len(runs) + len(deliveries) + len(pending)
+
+
+def _inside(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def discard(session: Session, ended: SessionTransaction | None = None) -> None:
+    """Forget the unwritten rows recorded within `ended` (a savepoint), or all of them."""
+    state = transaction.peek(session)
+    if state is None:
+        return
+    if ended is None or ended.parent is None:
+        state.customers, state.identities = [], []
+        state.steps, state.runs, state.deliveries = [], [], []
+        return
+    state.customers = [p for p in state.customers if not _inside(p[1], ended)]
+    state.identities = [p for p in state.identities if not _inside(p[1], ended)]
+    state.steps = [p for p in state.steps if not _inside(p[2], ended)]
+    state.runs = [p for p in state.runs if not _inside(p[1], ended)]
+    state.deliveries = [p for p in state.deliveries if not _inside(p[1], ended)]
+
+
+def write_before_query(execute: ORMExecuteState) -> None:
+    """Write the rows recorded so far before an ORM query, so it sees them."""
+    # As autoflush shows new objects (and, as with autoflush, not inside `no_autoflush`,
+    # where the engine draws ids mid-construction).
+    state = transaction.peek(execute.session)
+    if execute.session.autoflush and state is not None and _pending(state):
+        write(execute.session)
