@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, TextClause, insert, text, update
+from sqlalchemy import Connection, Table, TextClause, insert, select, text, update
 from sqlalchemy.sql import bindparam
 
 _STATEMENTS: dict[tuple[Any, ...], TextClause] = {}
@@ -104,15 +104,33 @@ def update_rows(
     table: Table,
     key: str,
     rows: Sequence[dict[str, Any]],
-) -> int:
+    where: tuple[str, Any] | None = None,
+) -> list[Any]:
     """Set, in each row of `table` whose `key` column equals a row's `key`, that row's other
-    columns (every row names the same columns); returns how many rows were given."""
+    columns (every row names the same columns); returns the keys of the rows changed.
+
+    `where`: (column, value) a row must still hold to be changed (read under its lock, so
+    of two writers racing on a row the second sees what the first wrote).
+    """
     if not rows:
-        return 0
+        return []
     columns = _columns(rows)
     changed = [column for column in columns if column != key]
     if key not in columns or not changed:
         raise ValueError(f"rows name {key!r} and at least one column to set")
+    if where is not None and connection.dialect.name != "postgresql":
+        # SQLite: the writer holds the database's lock, so what it reads stays true.
+        still = set(
+            connection.execute(
+                select(table.c[key]).where(
+                    table.c[key].in_([row[key] for row in rows]),
+                    table.c[where[0]] == where[1],
+                )
+            ).scalars()
+        )
+        rows = [row for row in rows if row[key] in still]
+        if not rows:
+            return []
     if connection.dialect.name != "postgresql":
         statement = (
             update(table)
@@ -126,15 +144,19 @@ def update_rows(
                 for row in rows
             ],
         )
-        return len(rows)
-    statement_key = ("update", table.name, key, columns)
+        return [row[key] for row in rows]
+    statement_key = ("update", table.name, key, columns, where and where[0])
     found = _STATEMENTS.get(statement_key)
     if found is None:
         sets = ", ".join(f'"{column}" = v."{column}"' for column in changed)
+        condition = f' AND t."{where[0]}" = :where' if where is not None else ""
         found = _STATEMENTS[statement_key] = text(
             f'UPDATE "{table.name}" AS t SET {sets} '
             f'FROM jsonb_populate_recordset(NULL::"{table.name}", CAST(:rows AS jsonb)) AS v '
-            f'WHERE t."{key}" = v."{key}"'
+            f'WHERE t."{key}" = v."{key}"{condition} RETURNING t."{key}"'
         )
-    connection.execute(found, {"rows": _document(rows)})
-    return len(rows)
+    parameters: dict[str, Any] = {"rows": _document(rows)}
+    if where is not None:
+        value = where[1]
+        parameters["where"] = value.value if isinstance(value, enum.Enum) else value
+    return list(connection.execute(found, parameters).scalars())

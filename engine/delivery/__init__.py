@@ -63,6 +63,20 @@ class Claimed:
     secret: str | None
     consent: bool
     deadline_at: datetime | None
+    # Where the delivery is counted, and what settling it may have to do beyond its row.
+    journey_id: int | None = None
+    version_id: int = 0
+    node_id: str | None = None
+    run_id: int | None = None
+    holds_run: bool = False
+    fallback_channel: str | None = None
+    is_fallback: bool = False
+
+    @property
+    def involved(self) -> bool:
+        """Whether settling it may resume its run or try its fallback channel: then its row is
+        read and settled one by one, else with the rest of its batch in one statement."""
+        return self.holds_run or bool(self.fallback_channel and not self.is_fallback)
 
 
 @dataclass(frozen=True)

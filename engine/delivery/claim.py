@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import tenacity
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from engine import transaction
+from engine import bulk, transaction
 from engine.crypto import SecretBox
 from engine.delivery import LEASE, WEBHOOKS, Claimed
 from engine.execution import batch
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run
 
+_DELIVERIES = cast(Table, Delivery.__table__)
 _backoff = tenacity.wait_random_exponential(multiplier=1, max=300)
 
 
@@ -28,9 +29,33 @@ def retry_delay(attempt: int) -> float:
 def claim(
     session: Session, partition: int, box: SecretBox, now: datetime, limit: int = 50
 ) -> list[Claimed]:
-    """Lease up to `limit` due deliveries of a channel (or of webhook calls, partition 0)."""
-    statement = select(Delivery).where(
-        Delivery.status == DeliveryStatus.pending, Delivery.next_attempt_at <= now
+    """Lease up to `limit` due deliveries of a channel (or of webhook calls, partition 0):
+    one read of the rows with their profiles' consent and their runs' versions, one update
+    of their leases."""
+    statement = (
+        select(
+            Delivery.id,
+            Delivery.kind,
+            Delivery.attempts,
+            Delivery.payload,
+            Delivery.url,
+            Delivery.customer_id,
+            Delivery.deadline_at,
+            Delivery.journey_id,
+            Delivery.node_id,
+            Delivery.run_id,
+        )
+        .add_columns(
+            Delivery.holds_run,
+            Delivery.fallback_of_id,
+            Customer.consent,
+            Run.version_id,
+        )
+        .outerjoin(Customer, Customer.id == Delivery.customer_id)
+        .outerjoin(Run, Run.id == Delivery.run_id)
+        .where(
+            Delivery.status == DeliveryStatus.pending, Delivery.next_attempt_at <= now
+        )
     )
     statement = (
         statement.where(Delivery.kind == "webhook")
@@ -39,37 +64,39 @@ def claim(
     )
     statement = statement.order_by(Delivery.next_attempt_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True)
-    rows = list(session.scalars(statement))
+        statement = statement.with_for_update(of=Delivery, skip_locked=True)
+    rows = session.execute(statement).all()
+    if not rows:
+        return []
     channel = session.get(Channel, partition) if partition != WEBHOOKS else None
     secret = box.decrypt(channel.outbound_secret) if channel else None
-    consents: dict[int, dict[str, Any]] = {}
-    if channel is not None:
-        wanted = {row.customer_id for row in rows if row.customer_id is not None}
-        if wanted:
-            consents = {
-                customer_id: consent
-                for customer_id, consent in session.execute(
-                    select(Customer.id, Customer.consent).where(Customer.id.in_(wanted))
-                )
+    leased_until = now + LEASE
+    bulk.update_rows(
+        session.connection(),
+        _DELIVERIES,
+        "id",
+        [
+            {
+                "id": row.id,
+                "attempts": row.attempts + 1,
+                "next_attempt_at": leased_until,
             }
+            for row in rows
+        ],
+    )
     claimed = []
     for row in rows:
-        row.next_attempt_at = now + LEASE
-        row.attempts += 1
         consent = True
         if channel is not None and row.customer_id is not None:
-            consent = bool(
-                (consents.get(row.customer_id) or {}).get(channel.slug, True)
-            )
-        body = {"delivery_id": row.id, **row.payload.get("body", {})}
+            consent = bool((row.consent or {}).get(channel.slug, True))
+        payload = row.payload or {}
         claimed.append(
             Claimed(
                 id=row.id,
                 kind=row.kind,
-                attempts=row.attempts,
-                body=body,
-                headers=dict(row.payload.get("headers") or {}),
+                attempts=row.attempts + 1,
+                body={"delivery_id": row.id, **payload.get("body", {})},
+                headers=dict(payload.get("headers") or {}),
                 url=row.url
                 if row.kind == "webhook"
                 else (channel.outbound_url if channel else None),
@@ -79,6 +106,13 @@ def claim(
                 secret=secret,
                 consent=consent,
                 deadline_at=row.deadline_at,
+                journey_id=row.journey_id,
+                version_id=row.version_id or 0,
+                node_id=row.node_id,
+                run_id=row.run_id,
+                holds_run=row.holds_run,
+                fallback_channel=payload.get("fallback_channel"),
+                is_fallback=row.fallback_of_id is not None,
             )
         )
     return claimed

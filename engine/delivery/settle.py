@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from engine import execution, transaction
+from engine import bulk, execution, transaction
 from engine.analytics import counters
 from engine.analytics.counters import Metric
 from engine.delivery import CHANNEL_REASONS, Claimed, Outcome
-from engine.delivery.claim import retry_delay
+from engine.delivery.claim import load, retry_delay
 from engine.execution import live_runs
 from engine.language.nodes import Resume
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
 from engine.profiles import identity
+
+_DELIVERIES = cast(Table, Delivery.__table__)
 
 
 def _count(session: Session, row: Delivery, outcome: Outcome, now: datetime) -> None:
@@ -28,6 +30,12 @@ def _count(session: Session, row: Delivery, outcome: Outcome, now: datetime) -> 
         "node_id": row.node_id or "",
         "channel_id": row.channel_id or 0,
     }
+    _count_at(session, where, outcome, now)
+
+
+def _count_at(
+    session: Session, where: dict[str, Any], outcome: Outcome, now: datetime
+) -> None:
     if outcome.latency_ms is not None:
         label = counters.bucket_label(outcome.latency_ms, counters.LATENCY_BOUNDS_MS)
         counters.add(session, Metric.LATENCY, now, label=label, **where)
@@ -38,6 +46,74 @@ def _count(session: Session, row: Delivery, outcome: Outcome, now: datetime) -> 
         counters.add(
             session, Metric.REASON, now, label=outcome.reason or "failed", **where
         )
+
+
+def settle_all(
+    session: Session,
+    items: list[Claimed],
+    outcomes: list[Outcome],
+    now: datetime,
+    breaker_reset: float,
+    effects: execution.Effects,
+) -> None:
+    """Record a claimed batch's outcomes: the deliveries that may resume a run or try a
+    fallback channel one by one, the others with one update (rows settled meanwhile by an
+    earlier lease holder are left as they are)."""
+    involved = [(i, o) for i, o in zip(items, outcomes, strict=True) if i.involved]
+    if involved:
+        load(session, [item.id for item, _ in involved])
+        for item, outcome in involved:
+            settle(session, item, outcome, now, breaker_reset, effects)
+    plain = {
+        i.id: (i, o) for i, o in zip(items, outcomes, strict=True) if not i.involved
+    }
+    if not plain:
+        return
+    settled = bulk.update_rows(
+        session.connection(),
+        _DELIVERIES,
+        "id",
+        [
+            _settled(item, outcome, now, breaker_reset)
+            for item, outcome in plain.values()
+        ],
+        where=("status", DeliveryStatus.pending),
+    )
+    for delivery_id in settled:
+        item, outcome = plain[delivery_id]
+        where: dict[str, Any] = {
+            "journey_id": item.journey_id or 0,
+            "version_id": item.version_id,
+            "node_id": item.node_id or "",
+            "channel_id": item.channel_id or 0,
+        }
+        _count_at(session, where, outcome, now)
+
+
+def _settled(
+    item: Claimed, outcome: Outcome, now: datetime, breaker_reset: float
+) -> dict[str, Any]:
+    """A delivery's row after an attempt, as `settle` leaves it (no run, no fallback)."""
+    row: dict[str, Any] = {
+        "id": item.id,
+        "response_status": outcome.response_status,
+        "latency_ms": outcome.latency_ms,
+        "last_error": outcome.error,
+        "attempts": item.attempts,
+        "status": DeliveryStatus.pending,
+        "reason": None,
+        "finished_at": None,
+        "next_attempt_at": None,
+    }
+    if outcome.status == "retry":
+        row["next_attempt_at"] = now + timedelta(seconds=retry_delay(item.attempts))
+    elif outcome.status == "postpone":
+        row["attempts"] = item.attempts - 1  # the channel was not called
+        row["next_attempt_at"] = now + timedelta(seconds=breaker_reset)
+    else:
+        row["status"] = DeliveryStatus(outcome.status)
+        row["reason"], row["finished_at"] = outcome.reason, now
+    return row
 
 
 def settle(

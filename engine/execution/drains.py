@@ -184,17 +184,16 @@ def drain_deliveries(
             effects = execution.Effects()
             with rt.database.session(writer=True) as session:
                 counters.set_shard(session, DELIVERY_SHARDS + partition)
-                claim.load(session, [item.id for item in claimed])
-                for item, outcome in zip(claimed, outcomes, strict=True):
-                    settle.settle(
-                        session,
-                        item,
-                        outcome,
-                        utcnow(),
-                        rt.settings.breaker_reset_seconds,
-                        effects,
-                    )
-                    counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                settle.settle_all(
+                    session,
+                    claimed,
+                    outcomes,
+                    utcnow(),
+                    rt.settings.breaker_reset_seconds,
+                    effects,
+                )
+            for outcome in outcomes:
+                counts[outcome.status] = counts.get(outcome.status, 0) + 1
             follow_up(rt.redis, effects)
             lock.refresh()
             if len(claimed) < DELIVERY_BATCH:

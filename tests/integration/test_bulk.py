@@ -130,3 +130,37 @@ def test_rows_must_name_the_same_columns(session):
         )
     with pytest.raises(ValueError, match="to set"):
         bulk.update_rows(session.connection(), table, "id", [{"id": 1}])
+
+
+def test_an_update_with_a_condition_leaves_rows_that_no_longer_hold_it(
+    session, database
+):
+    _a_run(session, database)
+    now = utcnow()
+    events = [
+        Event(
+            channel_id=1,
+            webhook_id=f"held-{n}",
+            type="seen",
+            payload={"type": "seen"},
+            occurred_at=now,
+            status=EventStatus.failed if n == 1 else EventStatus.pending,
+        )
+        for n in range(3)
+    ]
+    session.add_all(events)
+    session.flush()
+    changed = bulk.update_rows(
+        session.connection(),
+        cast(Table, Event.__table__),
+        "id",
+        [{"id": event.id, "status": EventStatus.processed} for event in events],
+        where=("status", EventStatus.pending),
+    )
+    assert sorted(changed) == [events[0].id, events[2].id]
+    session.expire_all()
+    assert [session.get(Event, e.id).status for e in events] == [
+        EventStatus.processed,
+        EventStatus.failed,
+        EventStatus.processed,
+    ]
