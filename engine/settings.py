@@ -50,6 +50,9 @@ class Settings:
     delivery_max_attempts: int = 8
     breaker_fail_max: int = 5
     breaker_reset_seconds: int = 30
+    # An event drain batch that asks for at most this many deliveries sends them itself once
+    # it commits, instead of leaving them to a delivery drain (0: never).
+    drain_sends_up_to: int = 64
     # Events said to have occurred before this are refused (see engine.intake.contract).
     earliest_occurred_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     # /metrics answers without an API token (for a scraper on a private network).
@@ -80,7 +83,7 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in {"1", "true", "yes"}
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -88,8 +91,8 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise SettingsError(f"{name} must be at least 1, not {value}")
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
     return value
 
 
@@ -186,6 +189,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         delivery_max_attempts=_int(env, "THROUGHLINE_DELIVERY_MAX_ATTEMPTS", 8),
         breaker_fail_max=_int(env, "THROUGHLINE_BREAKER_FAIL_MAX", 5),
         breaker_reset_seconds=_int(env, "THROUGHLINE_BREAKER_RESET_SECONDS", 30),
+        drain_sends_up_to=_int(env, "THROUGHLINE_DRAIN_SENDS_UP_TO", 64, minimum=0),
         webhook_allowed_hosts=frozenset(
             host.strip().lower()
             for host in env.get("THROUGHLINE_WEBHOOK_ALLOWED_HOSTS", "").split(",")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import tenacity
 from sqlalchemy import Table, select
@@ -84,35 +84,79 @@ def claim(
             for row in rows
         ],
     )
+    return [
+        _claimed(
+            row._asdict(),
+            row.attempts + 1,
+            channel,
+            secret,
+            row.consent or {},
+            row.version_id or 0,
+        )
+        for row in rows
+    ]
+
+
+def _claimed(
+    row: dict[str, Any],
+    attempts: int,
+    channel: Channel | None,
+    secret: str | None,
+    consent: dict[str, Any],
+    version_id: int,
+) -> Claimed:
+    """What an attempt needs of a delivery's row, its channel and its customer's consent."""
+    payload = row["payload"] or {}
+    return Claimed(
+        id=row["id"],
+        kind=row["kind"],
+        attempts=attempts,
+        body={"delivery_id": row["id"], **payload.get("body", {})},
+        headers=dict(payload.get("headers") or {}),
+        url=row["url"]
+        if row["kind"] == "webhook"
+        else (channel.outbound_url if channel else None),
+        channel_id=channel.id if channel else None,
+        channel_slug=channel.slug if channel else None,
+        channel_enabled=channel.enabled if channel else True,
+        secret=secret,
+        consent=bool(consent.get(channel.slug, True))
+        if channel is not None and row["customer_id"] is not None
+        else True,
+        deadline_at=row["deadline_at"],
+        journey_id=row["journey_id"],
+        version_id=version_id,
+        node_id=row["node_id"],
+        run_id=row["run_id"],
+        holds_run=row["holds_run"],
+        fallback_channel=payload.get("fallback_channel"),
+        is_fallback=row.get("fallback_of_id") is not None,
+    )
+
+
+def leased(
+    items: list[tuple[dict[str, Any], Channel | None, dict[str, Any], int]],
+    box: SecretBox,
+) -> list[Claimed]:
+    """Claims for deliveries a drain leased as it wrote them (engine.execution.Effects):
+    each row with its channel as the drain read it, its customer's consent and its run's
+    version."""
+    secrets: dict[int, str] = {}
     claimed = []
-    for row in rows:
-        consent = True
-        if channel is not None and row.customer_id is not None:
-            consent = bool((row.consent or {}).get(channel.slug, True))
-        payload = row.payload or {}
+    for row, channel, consent, version_id in items:
+        secret = None
+        if channel is not None:
+            if channel.id not in secrets:
+                secrets[channel.id] = box.decrypt(channel.outbound_secret)
+            secret = secrets[channel.id]
         claimed.append(
-            Claimed(
-                id=row.id,
-                kind=row.kind,
-                attempts=row.attempts + 1,
-                body={"delivery_id": row.id, **payload.get("body", {})},
-                headers=dict(payload.get("headers") or {}),
-                url=row.url
-                if row.kind == "webhook"
-                else (channel.outbound_url if channel else None),
-                channel_id=channel.id if channel else None,
-                channel_slug=channel.slug if channel else None,
-                channel_enabled=channel.enabled if channel else True,
-                secret=secret,
-                consent=consent,
-                deadline_at=row.deadline_at,
-                journey_id=row.journey_id,
-                version_id=row.version_id or 0,
-                node_id=row.node_id,
-                run_id=row.run_id,
-                holds_run=row.holds_run,
-                fallback_channel=payload.get("fallback_channel"),
-                is_fallback=row.fallback_of_id is not None,
+            _claimed(
+                row,
+                row["attempts"],
+                channel,
+                secret,
+                consent,
+                version_id,
             )
         )
     return claimed

@@ -12,6 +12,7 @@ runner on a virtual clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -21,3 +22,9 @@ class Effects:
     delivery_channels: set[int] = field(default_factory=set)
     webhook_deliveries: bool = False
     runs_advanced: int = 0
+    # Deliveries leased to the drain that made them, to send once it commits: (row, the
+    # channel, the customer's consent, the run's version), made into claims by
+    # engine.delivery.claim.leased.
+    leased: list[tuple[dict[str, Any], Any, dict[str, Any], int]] = field(
+        default_factory=list
+    )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine import bulk, execution
 from engine.analytics import counters
+from engine.delivery import LEASE
 from engine.execution import batch, documents, live_runs, rows
 from engine.intake.contract import EventError, parse_event
 from engine.models import Customer, Event, EventStatus, utcnow
@@ -148,12 +149,17 @@ def drain_batch(
     limit: int = 200,
     now: datetime | None = None,
     careful: bool = True,
+    send_up_to: int = 0,
 ) -> DrainResult:
     """Apply up to `limit` pending events of a partition, oldest first.
 
     Careful mode wraps each event in a savepoint so a bad one is marked failed and the rest
     go on. Fast mode skips the savepoints (two round trips and a flush per event) and raises
     on the first error; the caller then rolls back and repeats the batch carefully.
+
+    `send_up_to`: a fast batch that asks for at most this many deliveries leases them to
+    its drain (`effects.leased`), which sends them once the batch commits, instead of
+    leaving them to a delivery drain.
     """
     now = now or utcnow()
     counters.set_shard(session, partition)
@@ -186,7 +192,52 @@ def drain_batch(
         _drain_careful(session, events, slugs, live, effects, now, result)
     else:
         _drain_fast(session, taken, slugs, live, effects, now, result)
+        if send_up_to:
+            _lease_sends(session, effects, send_up_to, now)
+        rows.write(session)  # the profiles the events now name are written first
+        bulk.update_rows(
+            session.connection(), _EVENTS, "id", [event.outcome() for event in taken]
+        )
     return result
+
+
+def _lease_sends(
+    session: Session, effects: execution.Effects, up_to: int, now: datetime
+) -> None:
+    """Lease the batch's deliveries to its drain, if they are few and their customers'
+    consent is at hand; a delivery drain takes them if the drain dies before sending."""
+    wanted = rows.unwritten_deliveries(session)
+    found = batch.current(session)
+    if not wanted or len(wanted) > up_to or found is None:
+        return
+    consents, versions = {}, {}
+    for row in wanted:
+        customer = found.customers.get(row["customer_id"])
+        run = next(
+            (
+                r
+                for r in found.runs.get(row["customer_id"], [])
+                if r.id == row["run_id"]
+            ),
+            None,
+        )
+        if customer is None or run is None:
+            return
+        consents[row["customer_id"]] = dict(customer.consent or {})
+        versions[row["run_id"]] = run.version_id
+    channels = {c.id: c for c in documents.channels_by_slug(session).values()}
+    for row in wanted:
+        row["attempts"], row["next_attempt_at"] = 1, now + LEASE
+        effects.leased.append(
+            (
+                row,
+                channels.get(row["channel_id"]),
+                consents[row["customer_id"]],
+                versions[row["run_id"]],
+            )
+        )
+    effects.delivery_channels.clear()  # nothing is left for a delivery drain
+    effects.webhook_deliveries = False
 
 
 def _drain_fast(
@@ -221,10 +272,6 @@ def _drain_fast(
             session, event, slugs.get(event.channel_id, ""), live, effects, now
         )
         result.processed += 1
-    rows.write(session)  # the profiles the events now name are written first
-    bulk.update_rows(
-        session.connection(), _EVENTS, "id", [event.outcome() for event in events]
-    )
 
 
 def _drain_careful(
@@ -304,6 +351,7 @@ def drain_partition(
     batch: int = 200,
     budget: float = 5.0,
     before_batch: Any = None,
+    send_up_to: int = 0,
 ) -> DrainResult:
     """Apply pending events of a partition in batches until none are left or time is up.
 
@@ -315,7 +363,7 @@ def drain_partition(
     while True:
         if before_batch is not None:
             before_batch()
-        effects, result = _apply_batch(database, partition, batch)
+        effects, result = _apply_batch(database, partition, batch, send_up_to)
         on_batch(effects, result)
         total.processed += result.processed
         total.failed += result.failed
@@ -327,14 +375,14 @@ def drain_partition(
 
 
 def _apply_batch(
-    database: Any, partition: int, batch: int
+    database: Any, partition: int, batch: int, send_up_to: int = 0
 ) -> tuple[execution.Effects, DrainResult]:
     """One batch in one transaction: fast first, carefully (event by event) if that fails."""
     effects = execution.Effects()
     try:
         with database.session(writer=True) as session:
             return effects, drain_batch(
-                session, partition, effects, batch, careful=False
+                session, partition, effects, batch, careful=False, send_up_to=send_up_to
             )
     except Exception:
         log.debug(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 
 from engine import delivery, execution
 from engine.analytics import counters
-from engine.delivery import claim, settle
+from engine.delivery import Claimed, Outcome, claim, settle
 from engine.delivery.sender import Sender
 from engine.execution import apply, signals, timers
 from engine.intake import admission
@@ -98,6 +99,9 @@ def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:
         admission.reduce_backlog(rt.redis, result.processed + result.failed)
         follow_up(rt.redis, effects)
         lock.refresh()
+        if effects.leased:  # the batch's few deliveries: sent now, without another hop
+            claimed = claim.leased(effects.leased, rt.box)
+            _attempt_and_settle(rt, claimed, utcnow(), partition)
 
     try:
         total = apply.drain_partition(
@@ -106,6 +110,7 @@ def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:
             on_batch,
             EVENT_BATCH,
             before_batch=lock.lower_flag,
+            send_up_to=rt.settings.drain_sends_up_to,
         )
     finally:
         lock.release()
@@ -161,6 +166,29 @@ def sender(rt: Runtime) -> Sender:
     return found
 
 
+def _attempt_and_settle(
+    rt: Runtime, claimed: list[Claimed], now: datetime, shard: int
+) -> list[Outcome]:
+    """Make one attempt of each claimed delivery, then settle them in one transaction
+    (counted in `shard`); returns the outcomes."""
+    send = sender(rt)
+    attempt = partial(send.attempt, now=now, gates=send.gates(claimed))
+    outcomes = list(_pool.map(attempt, claimed))
+    effects = execution.Effects()
+    with rt.database.session(writer=True) as session:
+        counters.set_shard(session, shard)
+        settle.settle_all(
+            session,
+            claimed,
+            outcomes,
+            utcnow(),
+            rt.settings.breaker_reset_seconds,
+            effects,
+        )
+    follow_up(rt.redis, effects)
+    return outcomes
+
+
 def drain_deliveries(
     rt: Runtime, partition: int, budget: float = 10.0
 ) -> dict[str, Any]:
@@ -178,23 +206,11 @@ def drain_deliveries(
                 claimed = claim.claim(session, partition, rt.box, now, DELIVERY_BATCH)
             if not claimed:
                 break
-            send = sender(rt)
-            attempt = partial(send.attempt, now=now, gates=send.gates(claimed))
-            outcomes = list(_pool.map(attempt, claimed))
-            effects = execution.Effects()
-            with rt.database.session(writer=True) as session:
-                counters.set_shard(session, DELIVERY_SHARDS + partition)
-                settle.settle_all(
-                    session,
-                    claimed,
-                    outcomes,
-                    utcnow(),
-                    rt.settings.breaker_reset_seconds,
-                    effects,
-                )
+            outcomes = _attempt_and_settle(
+                rt, claimed, now, DELIVERY_SHARDS + partition
+            )
             for outcome in outcomes:
                 counts[outcome.status] = counts.get(outcome.status, 0) + 1
-            follow_up(rt.redis, effects)
             lock.refresh()
             if len(claimed) < DELIVERY_BATCH:
                 break

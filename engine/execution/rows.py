@@ -119,6 +119,12 @@ def add_delivery(session: Session, delivery: dict[str, Any]) -> None:
     transaction.of(session).deliveries.append((delivery, _within(session)))
 
 
+def unwritten_deliveries(session: Session) -> list[dict[str, Any]]:
+    """The rows of the deliveries recorded and not yet written (to lease them before)."""
+    state = transaction.peek(session)
+    return [row for row, _tx in state.deliveries] if state else []
+
+
 def _row_of(table: Table, item: Customer | Run, now: datetime) -> dict[str, Any]:
     values = {name: getattr(item, name) for name in _COLUMNS[table.name]}
     for name, make in _DEFAULTS[table.name].items():

@@ -1,0 +1,114 @@
+"""An event drain sends the few deliveries its batch asked for itself, once it commits, and a
+delivery drain takes over any whose sender died before sending."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from sqlalchemy import select, update
+
+from engine import runtime
+from engine.delivery import LEASE
+from engine.execution import apply, drains, signals
+from engine.models import Delivery, DeliveryStatus, utcnow
+from tests.channels import post_event
+
+THANKS = {
+    "schema": "throughline.journey/v1",
+    "name": "Thanks",
+    "entry": {"reentry": "always", "max_entries": None},
+    "nodes": [
+        {"id": "start", "type": "trigger", "config": {"event": "order_completed"}},
+        {
+            "id": "thanks",
+            "type": "send",
+            "config": {"channel": "email", "message": {"subject": "Thanks"}},
+        },
+        {"id": "end", "type": "exit", "config": {}},
+    ],
+    "edges": [{"from": "start", "to": "thanks"}, {"from": "thanks", "to": "end"}],
+}
+ORDER = {"type": "order_completed", "customer": {"id": "c-1"}}
+
+
+def _post(world, body=ORDER):
+    response = post_event(world.client, "web", world.secrets["web"], body)
+    assert response.status_code == 202
+
+
+def _work(redis, *queues):
+    SimpleWorker(list(queues), connection=redis, serializer=JSONSerializer).work(
+        burst=True, with_scheduler=False, logging_level="WARNING"
+    )
+
+
+def test_an_event_drain_sends_its_batch_without_a_delivery_drain(world):
+    world.publish(THANKS)
+    _post(world)
+    _work(world.redis, signals.events_queue(world.redis))
+    assert len(world.recorders["email"].delivered()) == 1
+    assert signals.deliveries_queue(world.redis).count == 0  # no second hop
+    [delivery] = world.deliveries()
+    assert delivery.status is DeliveryStatus.delivered
+    assert delivery.attempts == 1
+
+
+def test_a_delivery_drain_sends_what_a_dead_drain_leased(world):
+    world.publish(THANKS)
+    _post(world)
+    rt = runtime.current()
+    for partition in range(rt.settings.partitions):
+        # the drain commits its batch, then its worker dies before sending
+        apply.drain_partition(rt.database, partition, lambda *_: None, send_up_to=64)
+    [delivery] = world.deliveries()
+    assert delivery.status is DeliveryStatus.pending and delivery.attempts == 1
+    assert delivery.next_attempt_at > utcnow() + LEASE - timedelta(seconds=10)
+    email = world.session.scalar(select(Delivery.channel_id))
+    assert drains.drain_deliveries(rt, email) == {}  # leased: not due yet
+    world.session.execute(
+        update(Delivery).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
+    world.session.commit()
+    assert drains.drain_deliveries(rt, email) == {"delivered": 1}
+    world.session.expire_all()
+    [delivery] = world.deliveries()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.delivered, 2)
+    assert len(world.recorders["email"].delivered()) == 1
+
+
+def test_with_sending_from_drains_off_a_delivery_drain_sends(world):
+    world.publish(THANKS)
+    rt = runtime.current()
+    before = rt.settings
+    rt.settings = replace(before, drain_sends_up_to=0)
+    try:
+        _post(world)
+        _work(world.redis, signals.events_queue(world.redis))
+        assert world.recorders["email"].delivered() == []
+        assert signals.deliveries_queue(world.redis).count == 1
+        _work(world.redis, signals.deliveries_queue(world.redis))
+    finally:
+        rt.settings = before
+    assert len(world.recorders["email"].delivered()) == 1
+    [delivery] = world.deliveries()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.delivered, 1)
+
+
+def test_a_batch_asking_for_more_than_a_drain_sends_leaves_them_to_delivery_drains(
+    world,
+):
+    world.publish(THANKS)
+    rt = runtime.current()
+    before = rt.settings
+    rt.settings = replace(before, drain_sends_up_to=2)
+    try:
+        for n in range(3):  # one customer: one partition, one batch
+            _post(world, {**ORDER, "properties": {"n": n}})
+        _work(world.redis, signals.events_queue(world.redis))
+        assert world.recorders["email"].delivered() == []
+        assert {d.attempts for d in world.deliveries()} == {0}
+        _work(world.redis, signals.deliveries_queue(world.redis))
+    finally:
+        rt.settings = before
+    assert len(world.recorders["email"].delivered()) == 3
