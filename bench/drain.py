@@ -6,8 +6,12 @@ Uses DATABASE_URL and REDIS_URL like bench/end_to_end.py (a fresh `throughline_b
 database and Redis database 15 by default) and the same journey (trigger -> condition ->
 send) with a recording channel (bench/receiver.py) on loopback. For each batch size it stores
 that many events of new customers in one partition, then applies them in one event drain
-batch and sends them in one delivery drain, `--rounds` times, and prints per batch and per
-event: this process's CPU, PostgreSQL's CPU, the wall time and the SQL statements sent.
+batch and sends them in one delivery drain (two hops, as a batch asking for more deliveries
+than THROUGHLINE_DRAIN_SENDS_UP_TO goes), `--rounds` times; then, as many times, the same
+events applied and sent by one event drain job (one hop: `engine.execution.drains.
+drain_events`, with its Redis lock and signals, then a delivery drain for what a batch larger
+than THROUGHLINE_DRAIN_SENDS_UP_TO left). It prints per batch and per event: this
+process's CPU (median and least), PostgreSQL's CPU, the wall time and the SQL statements sent.
 Nothing else runs: no web server, no workers, no load generator, so the figures are the
 drains' own and repeat within a few per cent. `--profile PATH` also writes a cProfile of the
 largest size's rounds (read it with `python -m pstats PATH`).
@@ -169,6 +173,20 @@ def main() -> None:
                         deliveries.append(sent)
                 print(summary("event drain", size, events))
                 print(summary("delivery drain", size, deliveries))
+                one_hop: list[dict[str, float]] = []
+                for n in range(args.rounds + 3):
+                    store(rt, web_id, size, f"h{size}r{n}")
+                    sent = measure(
+                        lambda: (
+                            drains.drain_events(rt, 0),
+                            # what a larger batch left to a delivery drain (none if sent)
+                            drains.drain_deliveries(rt, email_id),
+                        ),
+                        statements,
+                    )
+                    if n >= 3:
+                        one_hop.append(sent)
+                print(summary("drain + sends", size, one_hop))
             if profiler and args.profile:
                 profiler.dump_stats(args.profile)
             time.sleep(1)
@@ -178,7 +196,7 @@ def main() -> None:
             receiver.wait(10)
         seen = out.read_text().splitlines()
         out.unlink()
-        expected = sum(size * (args.rounds + 3) for size in sizes)
+        expected = sum(2 * size * (args.rounds + 3) for size in sizes)
         print(f"deliveries received: {len(seen)} of {expected}")
         if len(seen) != expected:
             raise SystemExit("not every event was delivered once")
