@@ -53,6 +53,8 @@ class Settings:
     # An event drain batch that asks for at most this many deliveries sends them itself once
     # it commits, instead of leaving them to a delivery drain (0: never).
     drain_sends_up_to: int = 64
+    # How long such a drain waits for those channels before it goes on (seconds).
+    drain_sends_wait: float = 2.0
     # Events said to have occurred before this are refused (see engine.intake.contract).
     earliest_occurred_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     # /metrics answers without an API token (for a scraper on a private network).
@@ -190,6 +192,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         breaker_fail_max=_int(env, "THROUGHLINE_BREAKER_FAIL_MAX", 5),
         breaker_reset_seconds=_int(env, "THROUGHLINE_BREAKER_RESET_SECONDS", 30),
         drain_sends_up_to=_int(env, "THROUGHLINE_DRAIN_SENDS_UP_TO", 64, minimum=0),
+        drain_sends_wait=_int(env, "THROUGHLINE_DRAIN_SENDS_WAIT_MS", 2000) / 1000,
         webhook_allowed_hosts=frozenset(
             host.strip().lower()
             for host in env.get("THROUGHLINE_WEBHOOK_ALLOWED_HOSTS", "").split(",")

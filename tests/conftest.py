@@ -115,6 +115,9 @@ def make_settings(
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         **LOCAL_CHANNELS,
+        # A drain settles what it sent before its job ends, however loaded the machine
+        # (test_drain_sends covers settling in the background).
+        "THROUGHLINE_DRAIN_SENDS_WAIT_MS": "60000",
     }
     env.update(extra)
     return load_settings(env)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -37,6 +37,7 @@ DELIVERY_BATCH = 64
 TIMER_BATCH = 500
 # Counter shards: event drains write their partition's, delivery drains and sweeps their own.
 DELIVERY_SHARDS = 100_000
+SENDING_SHARDS = 400_000  # what an event drain sends, settled apart from its next batch
 TIMER_SHARD = 200_000
 MOVE_SHARD = 300_000
 MOVE_BATCH = moves.BATCH
@@ -101,7 +102,7 @@ def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:
         lock.refresh()
         if effects.leased:  # the batch's few deliveries: sent now, without another hop
             claimed = claim.leased(effects.leased, rt.box)
-            _attempt_and_settle(rt, claimed, utcnow(), partition)
+            _send_leased(rt, claimed, SENDING_SHARDS + partition)
 
     try:
         total = apply.drain_partition(
@@ -174,6 +175,42 @@ def _attempt_and_settle(
     send = sender(rt)
     attempt = partial(send.attempt, now=now, gates=send.gates(claimed))
     outcomes = list(_pool.map(attempt, claimed))
+    _settle(rt, claimed, outcomes, shard)
+    return outcomes
+
+
+# Settles what an event drain sent when its channels answer too slowly for the drain to wait.
+_settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle")
+
+
+def _send_leased(rt: Runtime, claimed: list[Claimed], shard: int) -> None:
+    """Send the deliveries an event drain leased to itself; settle them if every channel
+    answers within `drain_sends_wait` seconds, else let the drain go on to its next batch
+    and settle them in the background once they answer (a slow channel must not hold up
+    the partition's events). If the worker stops first, their leases run out and a
+    delivery drain sends them again, with the same ids."""
+    send = sender(rt)
+    now, gates = utcnow(), send.gates(claimed)
+    calls = [_pool.submit(send.attempt, item, now, gates) for item in claimed]
+    _, late = wait(calls, timeout=rt.settings.drain_sends_wait)
+    if late:
+        _settler.submit(_settle_answered, rt, claimed, calls, shard)
+        return
+    _settle(rt, claimed, [call.result() for call in calls], shard)
+
+
+def _settle_answered(
+    rt: Runtime, claimed: list[Claimed], calls: list[Future[Outcome]], shard: int
+) -> None:
+    try:
+        _settle(rt, claimed, [call.result() for call in calls], shard)
+    except Exception:  # the leases run out and a delivery drain takes them
+        log.exception("deliveries sent by a drain could not be settled")
+
+
+def _settle(
+    rt: Runtime, claimed: list[Claimed], outcomes: list[Outcome], shard: int
+) -> None:
     effects = execution.Effects()
     with rt.database.session(writer=True) as session:
         counters.set_shard(session, shard)
@@ -186,7 +223,6 @@ def _attempt_and_settle(
             effects,
         )
     follow_up(rt.redis, effects)
-    return outcomes
 
 
 def drain_deliveries(

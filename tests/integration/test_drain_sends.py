@@ -1,6 +1,7 @@
 """An event drain sends the few deliveries its batch asked for itself, once it commits, and a
 delivery drain takes over any whose sender died before sending."""
 
+import threading
 from dataclasses import replace
 from datetime import timedelta
 
@@ -112,3 +113,36 @@ def test_a_batch_asking_for_more_than_a_drain_sends_leaves_them_to_delivery_drai
     finally:
         rt.settings = before
     assert len(world.recorders["email"].delivered()) == 3
+
+
+def test_a_slow_channel_is_settled_in_the_background_while_the_drain_goes_on(
+    world, monkeypatch
+):
+    world.publish(THANKS)
+    rt = runtime.current()
+    send = drains.sender(rt)
+    answered = threading.Event()
+    original = type(send).attempt
+
+    def slow(self, item, now, gates=None):
+        answered.wait(10)  # the channel answers once the drain has moved on
+        return original(self, item, now, gates)
+
+    monkeypatch.setattr(type(send), "attempt", slow)
+    before = rt.settings
+    rt.settings = replace(before, drain_sends_wait=0.05)
+    try:
+        _post(world)
+        _work(world.redis, signals.events_queue(world.redis))
+        [delivery] = world.deliveries()
+        assert (delivery.status, delivery.attempts) == (DeliveryStatus.pending, 1)
+        answered.set()
+        drains._settler.submit(lambda: None).result(timeout=10)  # settled meanwhile
+    finally:
+        answered.set()
+        rt.settings = before
+    world.session.rollback()  # a new snapshot
+    [delivery] = world.deliveries()
+    assert delivery.status is DeliveryStatus.delivered
+    assert len(world.recorders["email"].delivered()) == 1
+    assert signals.deliveries_queue(world.redis).count == 0
