@@ -42,12 +42,10 @@ from bench.common import (  # noqa: E402
     pids_named,
     stack,
 )
-from bench.end_to_end import JOURNEY  # noqa: E402
-from engine.channels import create_channel  # noqa: E402
+from bench.end_to_end import set_up  # noqa: E402
 from engine.execution import apply, drains  # noqa: E402
 from engine.intake.contract import parse_event  # noqa: E402
 from engine.intake.store import ToStore, store_events  # noqa: E402
-from engine.journeys import lifecycle  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 
 
@@ -125,22 +123,7 @@ def main() -> None:
         rt = Runtime.from_settings(running.settings)
         try:
             with rt.database.session() as session:
-                web = create_channel(
-                    session, rt.box, "web", "Web", "web", rate_limit=100_000
-                )
-                email = create_channel(
-                    session,
-                    rt.box,
-                    "email",
-                    "Email",
-                    "email",
-                    outbound_url=f"http://127.0.0.1:{port}/actions",
-                    rate_limit=100_000,
-                    allowed_networks=running.settings.outbound_allowed_networks,
-                )
-                ctx = lifecycle.check_context(session)
-                journey, _ = lifecycle.create_journey(session, JOURNEY, ctx, None)
-                lifecycle.publish(session, journey, ctx, None)
+                web, email = set_up(session, rt.box, running.settings, port)
                 session.commit()
                 web_id, email_id = web.channel.id, email.channel.id
             statements = Statements(rt.database.engine)

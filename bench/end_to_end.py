@@ -57,7 +57,7 @@ from bench.common import (  # noqa: E402
     percentile,
     stack,
 )
-from engine.channels import create_channel  # noqa: E402
+from engine.channels import NewChannel, create_channel  # noqa: E402
 from engine.crypto import SecretBox  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.journeys import lifecycle
@@ -179,6 +179,28 @@ def pending(database: Database) -> tuple[int, int]:
             .where(Delivery.status == "pending")
         )
     return int(events or 0), int(deliveries or 0)
+
+
+def set_up(
+    session: Any, box: SecretBox, settings: Any, channel_port: int
+) -> tuple[NewChannel, NewChannel]:
+    """The `web` channel events come from, the `email` channel (a recording channel on
+    `channel_port`) and the journey between them, published; the caller commits."""
+    web = create_channel(session, box, "web", "Web", "web", rate_limit=100_000)
+    email = create_channel(
+        session,
+        box,
+        "email",
+        "Email",
+        "email",
+        outbound_url=f"http://127.0.0.1:{channel_port}/actions",
+        rate_limit=100_000,
+        allowed_networks=settings.outbound_allowed_networks,
+    )
+    ctx = lifecycle.check_context(session)
+    journey, _ = lifecycle.create_journey(session, JOURNEY, ctx, None)
+    lifecycle.publish(session, journey, ctx, None)
+    return web, email
 
 
 def run_once(
@@ -433,22 +455,8 @@ def main() -> None:
         database = Database(running.settings.database_url)
         box = SecretBox(running.settings.encryption_key)
         with database.session() as session:
-            secret = create_channel(
-                session, box, "web", "Web", "web", rate_limit=100_000
-            ).inbound_secret
-            create_channel(
-                session,
-                box,
-                "email",
-                "Email",
-                "email",
-                outbound_url=f"http://127.0.0.1:{running.channel_port}/actions",
-                rate_limit=100_000,
-                allowed_networks=running.settings.outbound_allowed_networks,
-            )
-            ctx = lifecycle.check_context(session)
-            journey, _ = lifecycle.create_journey(session, JOURNEY, ctx, None)
-            lifecycle.publish(session, journey, ctx, None)
+            web, _ = set_up(session, box, running.settings, running.channel_port)
+            secret = web.inbound_secret
             session.commit()
         running.start_web(args.processes)
         running.start_workers(args.workers)
