@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -77,26 +78,99 @@ def insert_rows(
             )
         connection.execute(statement, rows[0] if len(rows) == 1 else list(rows))
         return len(rows)
-    conflict_key = (
-        (tuple(on_conflict[0]), tuple(sorted(on_conflict[1].items())))
-        if on_conflict
-        else None
-    )
-    key = ("insert", table.name, columns, conflict_key)
+    key = ("insert", table.name, columns, _conflict_key(on_conflict))
     found = _STATEMENTS.get(key)
     if found is None:
-        sql = (
-            f'INSERT INTO "{table.name}" ({_quoted(columns)}) '
-            f"SELECT {_quoted(columns)} FROM jsonb_populate_recordset("
-            f'NULL::"{table.name}", CAST(:rows AS jsonb))'
+        found = _STATEMENTS[key] = text(
+            _insert_sql(table, columns, on_conflict, "rows")
         )
-        if on_conflict is not None:
-            keys, updates = on_conflict
-            sets = ", ".join(f'"{c}" = {e}' for c, e in updates.items())
-            sql += f" ON CONFLICT ({_quoted(keys)}) DO UPDATE SET {sets}"
-        found = _STATEMENTS[key] = text(sql)
     connection.execute(found, {"rows": _document(rows)})
     return len(rows)
+
+
+Conflict = tuple[Sequence[str], dict[str, str]]
+
+
+def _conflict_key(on_conflict: Conflict | None) -> Any:
+    if on_conflict is None:
+        return None
+    return (tuple(on_conflict[0]), tuple(sorted(on_conflict[1].items())))
+
+
+def _insert_sql(
+    table: Table, columns: Sequence[str], on_conflict: Conflict | None, name: str
+) -> str:
+    sql = (
+        f'INSERT INTO "{table.name}" ({_quoted(columns)}) '
+        f"SELECT {_quoted(columns)} FROM jsonb_populate_recordset("
+        f'NULL::"{table.name}", CAST(:{name} AS jsonb))'
+    )
+    if on_conflict is not None:
+        keys, updates = on_conflict
+        sets = ", ".join(f'"{c}" = {e}' for c, e in updates.items())
+        sql += f" ON CONFLICT ({_quoted(keys)}) DO UPDATE SET {sets}"
+    return sql
+
+
+def _update_sql(table: Table, key: str, changed: Sequence[str], name: str) -> str:
+    sets = ", ".join(f'"{column}" = v."{column}"' for column in changed)
+    return (
+        f'UPDATE "{table.name}" AS t SET {sets} '
+        f'FROM jsonb_populate_recordset(NULL::"{table.name}", CAST(:{name} AS jsonb)) AS v '
+        f'WHERE t."{key}" = v."{key}"'
+    )
+
+
+@dataclass(frozen=True)
+class Write:
+    """Rows for one table: inserted (an upsert with `on_conflict`), or, with `key`, updated
+    by that column."""
+
+    table: Table
+    rows: Sequence[dict[str, Any]]
+    key: str | None = None
+    on_conflict: Conflict | None = None
+
+
+def write_all(connection: Connection, writes: Sequence[Write]) -> None:
+    """Carry out the writes; on PostgreSQL in one statement (each a data-modifying part of
+    one WITH), so a batch's rows in every table cost one round trip. Its parts cannot see
+    each other's rows, and need not: foreign keys are checked when the statement ends."""
+    writes = [write for write in writes if write.rows]
+    if connection.dialect.name != "postgresql" or len(writes) < 2:
+        for write in writes:
+            if write.key is None:
+                insert_rows(connection, write.table, write.rows, write.on_conflict)
+            else:
+                update_rows(connection, write.table, write.key, write.rows)
+        return
+    shapes = tuple(
+        (
+            write.table.name,
+            _columns(write.rows),
+            write.key,
+            _conflict_key(write.on_conflict),
+        )
+        for write in writes
+    )
+    found = _STATEMENTS.get(("all", shapes))
+    if found is None:
+        parts = []
+        for n, (write, (_, columns, key, _c)) in enumerate(
+            zip(writes, shapes, strict=True)
+        ):
+            if key is None:
+                sql = _insert_sql(write.table, columns, write.on_conflict, f"rows{n}")
+            else:
+                changed = [column for column in columns if column != key]
+                sql = _update_sql(write.table, key, changed, f"rows{n}")
+            parts.append(f"w{n} AS ({sql})")
+        found = _STATEMENTS[("all", shapes)] = text(
+            "WITH " + ", ".join(parts) + " SELECT 1"
+        )
+    connection.execute(
+        found, {f"rows{n}": _document(write.rows) for n, write in enumerate(writes)}
+    )
 
 
 def update_rows(
@@ -148,12 +222,10 @@ def update_rows(
     statement_key = ("update", table.name, key, columns, where and where[0])
     found = _STATEMENTS.get(statement_key)
     if found is None:
-        sets = ", ".join(f'"{column}" = v."{column}"' for column in changed)
         condition = f' AND t."{where[0]}" = :where' if where is not None else ""
         found = _STATEMENTS[statement_key] = text(
-            f'UPDATE "{table.name}" AS t SET {sets} '
-            f'FROM jsonb_populate_recordset(NULL::"{table.name}", CAST(:rows AS jsonb)) AS v '
-            f'WHERE t."{key}" = v."{key}"{condition} RETURNING t."{key}"'
+            _update_sql(table, key, changed, "rows")
+            + f'{condition} RETURNING t."{key}"'
         )
     parameters: dict[str, Any] = {"rows": _document(rows)}
     if where is not None:

@@ -170,10 +170,22 @@ def set_shard(session: Session, shard: int) -> None:
 
 def flush(session: Session) -> int:
     """Write the tally as one upsert (rows in key order, so writers never deadlock)."""
+    rows = _take(session)
+    _upsert(session, rows)
+    return len(rows)
+
+
+def take(session: Session) -> bulk.Write:
+    """The tally as an upsert to write with other rows (engine.bulk.write_all); the tally
+    is then empty."""
+    return bulk.Write(_TABLE, _take(session), on_conflict=_ADD)
+
+
+def _take(session: Session) -> list[dict[str, Any]]:
     state = transaction.peek(session)
     tally = state.tally if state else None
     if state is None or tally is None or not tally.items:
-        return 0
+        return []
     shard = state.counter_shard
     totals = tally.totals()
     tally.items.clear()
@@ -192,10 +204,7 @@ def flush(session: Session) -> int:
         for key, amount in sorted(totals.items())
         if amount
     ]
-    if not rows:
-        return 0
-    _upsert(session, rows)
-    return len(rows)
+    return rows
 
 
 _TABLE = cast(Table, Counter.__table__)
@@ -205,6 +214,8 @@ _ADD = (KEY_COLUMNS, {"value": "counters.value + excluded.value"})
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add the rows' values to their counters (rows have distinct keys, in key order)."""
+    if not rows:
+        return
     bulk.insert_rows(session.connection(), _TABLE, rows, on_conflict=_ADD)
 
 

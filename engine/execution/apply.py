@@ -194,9 +194,11 @@ def drain_batch(
         _drain_fast(session, taken, slugs, live, effects, now, result)
         if send_up_to:
             _lease_sends(session, effects, send_up_to, now)
-        rows.write(session)  # the profiles the events now name are written first
-        bulk.update_rows(
-            session.connection(), _EVENTS, "id", [event.outcome() for event in taken]
+        # Everything the batch wrote, with its events' processed state and its counters.
+        processed = [event.outcome() for event in taken]
+        rows.write(
+            session,
+            also=[bulk.Write(_EVENTS, processed, key="id"), counters.take(session)],
         )
     return result
 

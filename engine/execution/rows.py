@@ -20,6 +20,7 @@ before: a savepoint rolled back must take its new objects with it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -136,15 +137,8 @@ def _row_of(table: Table, item: Customer | Run, now: datetime) -> dict[str, Any]
     return values
 
 
-def _insert_objects(
-    session: Session, table: Table, items: list[Any], now: datetime
-) -> None:
-    """Insert new objects from their attributes; they join the session as persistent."""
-    if not items:
-        return
-    bulk.insert_rows(
-        session.connection(), table, [_row_of(table, item, now) for item in items]
-    )
+def _persistent(session: Session, items: list[Any]) -> None:
+    """New objects just written from their attributes join the session as persistent."""
     for item in items:
         make_transient_to_detached(item)
         session.add(item)  # a later change is an update
@@ -160,29 +154,40 @@ def _pending(state: transaction.TransactionState) -> bool:
     )
 
 
-def write(session: Session) -> int:
-    """Write the rows recorded so far; returns how many."""
+def write(session: Session, also: Sequence[bulk.Write] = ()) -> int:
+    """Write the rows recorded so far, and `also` these, in one statement on PostgreSQL;
+    returns how many rows were recorded."""
     state = transaction.peek(session)
-    if state is None or not _pending(state):
+    if (state is None or not _pending(state)) and not any(w.rows for w in also):
         return 0
-    customers, state.customers = state.customers, []
-    identities, state.identities = state.identities, []
-    runs, state.runs = state.runs, []
-    deliveries, state.deliveries = state.deliveries, []
-    pending, state.steps = state.steps, []
+    state = transaction.of(session)
+    customers = [c for c, _tx in state.customers]
+    identities = [row for row, _tx in state.identities]
+    runs = [run for run, _tx in state.runs]
+    deliveries = [row for row, _tx in state.deliveries]
+    pending = state.steps
+    state.customers, state.identities, state.runs = [], [], []
+    state.deliveries, state.steps = [], []
     session.flush()  # what the new rows name is written first (and gets its ids)
-    connection = session.connection()
     now = utcnow()
-    _insert_objects(session, _CUSTOMERS, [c for c, _tx in customers], now)
-    bulk.insert_rows(connection, _IDENTITIES, [row for row, _tx in identities])
-    _insert_objects(session, _RUNS, [run for run, _tx in runs], now)
-    bulk.insert_rows(connection, _DELIVERIES, [row for row, _tx in deliveries])
     with_id = [{**row, "run_id": run.id} for run, row, _tx in pending if "id" in row]
     without_id = [
         {**row, "run_id": run.id} for run, row, _tx in pending if "id" not in row
     ]
-    for rows in (with_id, without_id):
-        bulk.insert_rows(connection, _STEPS, rows)
+    bulk.write_all(
+        session.connection(),
+        [
+            bulk.Write(_CUSTOMERS, [_row_of(_CUSTOMERS, c, now) for c in customers]),
+            bulk.Write(_IDENTITIES, identities),
+            bulk.Write(_RUNS, [_row_of(_RUNS, run, now) for run in runs]),
+            bulk.Write(_DELIVERIES, deliveries),
+            bulk.Write(_STEPS, with_id),
+            bulk.Write(_STEPS, without_id),
+            *also,
+        ],
+    )
+    _persistent(session, customers)
+    _persistent(session, runs)
     return len(customers) + len(identities) + len(runs) + len(deliveries) + len(pending)
 
 
