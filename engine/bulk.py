@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, TextClause, insert, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import bindparam
 
 _STATEMENTS: dict[tuple[Any, ...], TextClause] = {}
@@ -67,8 +68,6 @@ def insert_rows(
     if connection.dialect.name != "postgresql":
         statement: Any = insert(table)
         if on_conflict is not None:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
             keys, updates = on_conflict
             statement = sqlite_insert(table).on_conflict_do_update(
                 index_elements=list(keys),

@@ -1,7 +1,7 @@
 """Rows the engine writes in bulk: the profiles and identities a batch creates, the runs it
 starts, the deliveries it asks for and the steps taken, gathered during a transaction and
-written with one statement per table (engine.bulk) before the session queries and before it
-commits.
+written together (engine.bulk.write_all: one statement on PostgreSQL) before the session
+queries and before it commits.
 
 A drain writes a profile, its identities, a run, a delivery and four or more steps per new
 customer's event; as ORM objects, built, tracked and flushed one by one, they cost more than
@@ -11,10 +11,9 @@ engine reads and changes it as the batch goes on), but it stays out of the sessi
 work until it is written: then it is inserted from its attributes as they are and joins the
 session as a persistent object, so later changes are updates.
 
-Rows are written in the order their keys need: what the ORM holds (profiles and runs read),
-then the new profiles, their identities, the new runs, and the deliveries and steps. A rollback forgets the
-unwritten rows recorded within what it rolls back; what was written goes with the transaction
-or savepoint. Inside a savepoint (a careful drain) runs and deliveries go through the ORM as
+What the ORM holds (profiles and runs read) is flushed first, then the new rows are written.
+A rollback forgets the unwritten rows recorded within what it rolls back; what was written
+goes with the transaction or savepoint. Inside a savepoint (a careful drain) runs and deliveries go through the ORM as
 before: a savepoint rolled back must take its new objects with it.
 """
 
@@ -34,22 +33,13 @@ from sqlalchemy.orm import (
 
 from engine import bulk, transaction
 from engine.execution import batch
-from engine.models import Customer, Delivery, Identity, Run, Step, utcnow
+from engine.models import Customer, Delivery, Identity, Run, Step
 
 _CUSTOMERS = cast(Table, Customer.__table__)
 _IDENTITIES = cast(Table, Identity.__table__)
 _RUNS = cast(Table, Run.__table__)
 _DELIVERIES = cast(Table, Delivery.__table__)
 _STEPS = cast(Table, Step.__table__)
-_COLUMNS = {
-    table.name: tuple(column.key for column in table.columns)
-    for table in (_CUSTOMERS, _RUNS)
-}
-# What a new object's row holds where its attribute was never set (the columns' defaults).
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "customers": {"traits": dict, "consent": dict, "seen_channels": list},
-    "runs": {"context": dict, "state": dict},
-}
 
 
 def _within(session: Session) -> SessionTransaction | None:
@@ -126,14 +116,19 @@ def unwritten_deliveries(session: Session) -> list[dict[str, Any]]:
     return [row for row, _tx in state.deliveries] if state else []
 
 
-def _row_of(table: Table, item: Customer | Run, now: datetime) -> dict[str, Any]:
-    values = {name: getattr(item, name) for name in _COLUMNS[table.name]}
-    for name, make in _DEFAULTS[table.name].items():
-        if values[name] is None:
-            values[name] = make()
-    for name in ("created_at", "updated_at"):
-        if name in values and values[name] is None:
-            values[name] = now
+def _row_of(table: Table, item: Customer | Run) -> dict[str, Any]:
+    """A new object's row: its attributes, and the model's default where one was never set
+    (as the session's insert would fill it)."""
+    values = {}
+    for column in table.columns:
+        value = getattr(item, column.key)
+        default = column.default
+        if value is None and default is not None:
+            if default.is_callable:
+                value = default.arg(None)  # type: ignore[attr-defined]
+            elif default.is_scalar:
+                value = default.arg  # type: ignore[attr-defined]
+        values[column.key] = value
     return values
 
 
@@ -169,7 +164,6 @@ def write(session: Session, also: Sequence[bulk.Write] = ()) -> int:
     state.customers, state.identities, state.runs = [], [], []
     state.deliveries, state.steps = [], []
     session.flush()  # what the new rows name is written first (and gets its ids)
-    now = utcnow()
     with_id = [{**row, "run_id": run.id} for run, row, _tx in pending if "id" in row]
     without_id = [
         {**row, "run_id": run.id} for run, row, _tx in pending if "id" not in row
@@ -177,9 +171,9 @@ def write(session: Session, also: Sequence[bulk.Write] = ()) -> int:
     bulk.write_all(
         session.connection(),
         [
-            bulk.Write(_CUSTOMERS, [_row_of(_CUSTOMERS, c, now) for c in customers]),
+            bulk.Write(_CUSTOMERS, [_row_of(_CUSTOMERS, c) for c in customers]),
             bulk.Write(_IDENTITIES, identities),
-            bulk.Write(_RUNS, [_row_of(_RUNS, run, now) for run in runs]),
+            bulk.Write(_RUNS, [_row_of(_RUNS, run) for run in runs]),
             bulk.Write(_DELIVERIES, deliveries),
             bulk.Write(_STEPS, with_id),
             bulk.Write(_STEPS, without_id),
