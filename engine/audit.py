@@ -46,6 +46,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "user.password": "Password set",
         "token.create": "API token created",
     },
+    "Policies": {"policy.update": "Brand-wide policies changed"},
     "System": {"demo.load": "Sample data loaded"},
 }
 ACTION_WORDS = {

@@ -85,6 +85,7 @@ def _after_rollback(session: Session, previous: SessionTransaction) -> None:
     rows.discard(session, previous)
     counters.forget_rolled_back(session, previous)
     batch.drop(session)
+    transaction.of(session).cap_counts = {}  # counted again from what remains
 
 
 def _after_commit(session: Session) -> None:

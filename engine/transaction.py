@@ -70,6 +70,9 @@ class TransactionState:
     steps: list[PendingStep] = field(default_factory=list)
     runs: list[PendingRun] = field(default_factory=list)
     deliveries: list[PendingDelivery] = field(default_factory=list)
+    # Sends counted against each frequency cap, by profile, policies revision and cap
+    # (engine.policies.gate).
+    cap_counts: dict[tuple[int, int, int], int] = field(default_factory=dict)
     # Which counter rows this session writes to; kept across transactions (engine.analytics.counters).
     counter_shard: int = 0
 

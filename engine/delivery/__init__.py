@@ -27,6 +27,8 @@ CONSENT, DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED, BLOCKED = (
     "permanent_4xx", "retries_exhausted", "blocked_address",
 )  # fmt: skip
 CHANNEL_REASONS = {DISABLED, NO_URL, BREAKER, PERMANENT, EXHAUSTED, BLOCKED}
+# Reasons of the brand-wide policies (engine.policies): the send was never made.
+FREQUENCY_CAP, GLOBAL_HOLDOUT = "frequency_cap", "global_holdout"
 # Each reason in words, wherever a page shows why a delivery was not made.
 REASON_WORDS = {
     CONSENT: "consent withdrawn for this channel",
@@ -36,6 +38,8 @@ REASON_WORDS = {
     PERMANENT: "the channel refused it (a 4xx answer)",
     EXHAUSTED: "no attempt succeeded before the deadline",
     BLOCKED: "calls go only to public addresses and listed private networks",
+    FREQUENCY_CAP: "a frequency cap across all journeys was reached",
+    GLOBAL_HOLDOUT: "the customer is in the global holdout",
 }
 
 

@@ -157,6 +157,7 @@ def settle(
                     channel_id=channel.id,
                     kind="send",
                     holds_run=row.holds_run,
+                    transactional=row.transactional,
                     fallback_of_id=row.id,
                     payload=payload,
                     next_attempt_at=now,

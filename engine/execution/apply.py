@@ -21,7 +21,7 @@ from engine.analytics import counters
 from engine.delivery import LEASE
 from engine.execution import batch, documents, live_runs, rows
 from engine.intake.contract import EventError, parse_event
-from engine.models import Customer, Event, EventStatus, utcnow
+from engine.models import Customer, DeliveryStatus, Event, EventStatus, utcnow
 from engine.profiles import identity
 
 log = logging.getLogger("throughline.ingest")
@@ -208,7 +208,11 @@ def _lease_sends(
 ) -> None:
     """Lease the batch's deliveries to its drain, if they are few and their customers'
     consent is at hand; a delivery drain takes them if the drain dies before sending."""
-    wanted = rows.unwritten_deliveries(session)
+    wanted = [
+        row
+        for row in rows.unwritten_deliveries(session)
+        if row["status"] is DeliveryStatus.pending  # not those a policy suppressed
+    ]
     found = batch.current(session)
     if not wanted or len(wanted) > up_to or found is None:
         return

@@ -41,6 +41,7 @@ from engine.models import (
     Run,
     RunStatus,
 )
+from engine.policies.gate import LiveGate
 from engine.profiles import identity
 
 
@@ -58,8 +59,16 @@ def _advance(
     # Splits hash the customer's own id (as a simulation of that id does), not the profile number.
     key = str(customer_scope.get("id", run.customer_id))
     resumed_at = run.current_node if resume is not None else None
+    gate = LiveGate(session, run, customer_scope.get("traits") or {})
     moved = advance(
-        document, state, customer_scope, now, key, resume, hold_for_delivery=True
+        document,
+        state,
+        customer_scope,
+        now,
+        key,
+        resume,
+        hold_for_delivery=True,
+        gate=gate,
     )
     save_state(session, run, state, now)
     if run.id is None:

@@ -8,9 +8,9 @@ The same code runs live (with rows of SQL) and in simulation (with a virtual clo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from engine import durations
 from engine.language import nodes, rules
@@ -18,6 +18,7 @@ from engine.language.graph import Document
 from engine.language.nodes import Await, ProfileChange, Resume, Send, WebhookCall
 from engine.language.nodes.trigger import matches as trigger_matches
 from engine.models import RunStatus
+from engine.policies import Held, Suppressed, Verdict
 
 MAX_STEPS_PER_ADVANCE = 500
 
@@ -59,6 +60,14 @@ class Advance:
     sends: list[Send] = field(default_factory=list)
     webhooks: list[WebhookCall] = field(default_factory=list)
     profile_changes: list[ProfileChange] = field(default_factory=list)
+    # Sends the brand-wide policies kept from being made, each with why.
+    suppressed: list[tuple[Send, Suppressed]] = field(default_factory=list)
+
+
+class SendGate(Protocol):
+    """The brand-wide policies as a run's sends meet them (engine.policies)."""
+
+    def decide(self, channel: str, now: datetime) -> Verdict: ...
 
 
 @dataclass(frozen=True)
@@ -311,12 +320,17 @@ def advance(
     customer_key: str,
     resume: Resume | None = None,
     hold_for_delivery: bool = False,
+    gate: SendGate | None = None,
 ) -> Advance:
     """Move the run from its node until it waits or ends; `customer["traits"]` is updated in place.
 
     With `hold_for_delivery`, a send or webhook node that has an `error` edge parks the run
     until its delivery settles (resumed with kind "delivery" and event {"ok": bool, "reason"});
     without it (simulation), deliveries are taken to succeed.
+
+    With `gate`, each send of a node not marked `transactional` meets the brand-wide policies:
+    held (the run waits at the node, which runs again when its timer fires) or suppressed
+    (the run leaves by the node's `suppressed` port if connected, else `out`).
     """
     result = Advance()
     if state.ended:
@@ -373,6 +387,30 @@ def advance(
             result.steps.append(StepRecord(node.id, node.type, now, "error", detail))
             state.node = handler
             continue
+        if gate is not None and outcome.sends and not node.config.get("transactional"):
+            verdict = gate.decide(outcome.sends[0].channel, now)
+            if isinstance(verdict, Held):
+                state.status, state.wake_at = RunStatus.waiting, verdict.until
+                detail = {
+                    "reason": verdict.words,
+                    "held": verdict.reason,
+                    "until": verdict.until.isoformat(),
+                }
+                result.steps.append(
+                    StepRecord(node.id, node.type, now, "waiting", detail)
+                )
+                return result
+            if isinstance(verdict, Suppressed):
+                result.suppressed += [(send, verdict) for send in outcome.sends]
+                port = (
+                    "suppressed" if document.next_node(node.id, "suppressed") else "out"
+                )
+                detail = {
+                    **outcome.detail,
+                    "reason": verdict.words,
+                    "suppressed": verdict.reason,
+                }
+                outcome = replace(outcome, sends=[], port=port, detail=detail)
         result.sends += outcome.sends
         result.webhooks += outcome.webhooks
         if outcome.profile is not None:

@@ -29,6 +29,7 @@ from engine.execution.runner import (
 from engine.language.graph import Document
 from engine.language.nodes import Resume
 from engine.models import RunStatus
+from engine.policies import NONE, Policies, Remembered, Verdict, decide
 
 MAX_EVENTS = 500
 MAX_WAKEUPS = 2_000
@@ -115,10 +116,29 @@ def _read_request(
     return customer, timed
 
 
+class _Gate:
+    """The brand-wide policies in a simulation: quiet hours and frequency caps, counted over
+    the simulated sends (the holdout depends on a stored profile, so it is left out)."""
+
+    def __init__(self, policies: Policies, customer: dict[str, Any]) -> None:
+        self.policies, self.customer = policies, customer
+        self.counts = Remembered()
+
+    def decide(self, channel: str, now: datetime) -> Verdict:
+        if self.policies.empty:
+            return None
+        self.counts.now = now
+        traits = self.customer.get("traits") or {}
+        return decide(self.policies, channel, None, traits, now, self.counts)
+
+
 class _Simulation:
-    def __init__(self, document: Document, customer: dict[str, Any]) -> None:
+    def __init__(
+        self, document: Document, customer: dict[str, Any], policies: Policies = NONE
+    ) -> None:
         self.document = document
         self.customer = customer
+        self.gate = _Gate(policies, customer)
         self.runs: list[RunState] = []
         self.steps: list[dict[str, Any]] = []
         self.sends: list[dict[str, Any]] = []
@@ -197,6 +217,7 @@ class _Simulation:
                     at,
                     self.customer["id"],
                     Resume("timer"),
+                    gate=self.gate,
                 ),
             )
 
@@ -225,6 +246,7 @@ class _Simulation:
                         at,
                         self.customer["id"],
                         resume,
+                        gate=self.gate,
                     )
                     self._record(run.key, moved)
                 case Refused(reason=reason):
@@ -241,7 +263,12 @@ class _Simulation:
                 case Entered(state=state, rule=rule):
                     self.runs.append(state)
                     moved = advance(
-                        self.document, state, self.customer, at, self.customer["id"]
+                        self.document,
+                        state,
+                        self.customer,
+                        at,
+                        self.customer["id"],
+                        gate=self.gate,
                     )
                     if moved.steps:
                         moved.steps[0].detail.setdefault("rule", rule)
@@ -263,14 +290,19 @@ class _Simulation:
 
 
 def simulate(
-    document: Document, request: Any, clock: datetime, end: datetime | None = None
+    document: Document,
+    request: Any,
+    clock: datetime,
+    end: datetime | None = None,
+    policies: Policies = NONE,
 ) -> dict[str, Any]:
     """Run `request` ({customer, events}) through `document` from `clock`; nothing is stored.
 
-    Timers fire until `end` (default: three years after the last event).
+    Timers fire until `end` (default: three years after the last event). `policies`: the
+    brand-wide ones the sends meet, as live.
     """
     customer, timeline = _read_request(request, clock)
-    simulation = _Simulation(document, customer)
+    simulation = _Simulation(document, customer, policies)
     for timed in timeline:
         simulation.fire_timers(timed.at)
         simulation.deliver(timed)

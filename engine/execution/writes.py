@@ -146,7 +146,7 @@ def record(
             step.at,
             arrived,
         )
-    if not (moved.sends or moved.webhooks):
+    if not (moved.sends or moved.webhooks or moved.suppressed):
         return
     channels = channels_by_slug(session)
     # A run parked on a delivery waits at the node that made it.
@@ -157,9 +157,11 @@ def record(
         if k not in {"traits", "consent", "profile_id"}
     }
     journey = {"id": run.journey_id, "name": journey_name, "version": version}
-    for send in moved.sends:
+    made = [(send, None) for send in moved.sends] + list(moved.suppressed)
+    for send, kept in made:
         channel = channels.get(send.channel)
-        touch_channel(run, send.channel)
+        if kept is None:
+            touch_channel(run, send.channel)
         for name in send.empty:
             counters.add(
                 session,
@@ -174,10 +176,12 @@ def record(
             session,
             run,
             send.node,
-            send.node == held_node,
+            send.node == held_node and kept is None,
             now,
             channel_id=channel.id if channel else None,
             kind="send",
+            transactional=send.transactional,
+            suppressed=kept.reason if kept else None,
             payload={
                 "body": {
                     "journey": journey,
@@ -193,7 +197,7 @@ def record(
                 "fallback_channel": send.fallback_channel,
             },
         )
-        if channel:
+        if channel and kept is None:
             effects.delivery_channels.add(channel.id)
     for call in moved.webhooks:
         _deliver(
@@ -219,10 +223,22 @@ def _deliver(
     payload: dict[str, Any],
     channel_id: int | None = None,
     url: str | None = None,
+    transactional: bool = False,
+    suppressed: str | None = None,
 ) -> None:
-    """Ask for a delivery of the run's, due now, with a day to succeed."""
+    """Ask for a delivery of the run's, due now, with a day to succeed; or, `suppressed`
+    for that reason by a brand-wide policy, record it as not made (and count it so)."""
     if run.id is None:
         session.flush()  # the delivery names the run
+    if suppressed is not None:
+        where: dict[str, Any] = {
+            "journey_id": run.journey_id,
+            "version_id": run.version_id,
+            "node_id": node_id,
+            "channel_id": channel_id or 0,
+        }
+        counters.add(session, Metric.DELIVERY, now, label="suppressed", **where)
+        counters.add(session, Metric.REASON, now, label=suppressed, **where)
     rows.add_delivery(
         session,
         {
@@ -235,11 +251,16 @@ def _deliver(
             "url": url,
             "kind": kind,
             "holds_run": holds_run,
+            "transactional": transactional,
             "payload": payload,
-            "status": DeliveryStatus.pending,
+            "status": DeliveryStatus.suppressed
+            if suppressed
+            else DeliveryStatus.pending,
+            "reason": suppressed,
             "attempts": 0,
             "created_at": now,
-            "next_attempt_at": now,
+            "next_attempt_at": None if suppressed else now,
             "deadline_at": now + DELIVERY_DEADLINE,
+            "finished_at": now if suppressed else None,
         },
     )

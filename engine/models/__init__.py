@@ -23,6 +23,7 @@ from engine.models.channels import Channel, Event
 from engine.models.counters import Counter
 from engine.models.customers import Customer, Identity
 from engine.models.journeys import Journey, JourneyVersion, RunMove
+from engine.models.policies import PolicySet
 from engine.models.runs import Delivery, Run, Step, new_delivery_id
 from engine.models.states import (
     IN_FLIGHT,
@@ -57,6 +58,7 @@ __all__ = [
     "LARGEST_ID",
     "MoveStatus",
     "Role",
+    "PolicySet",
     "Run",
     "RunMove",
     "RunStatus",

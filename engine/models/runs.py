@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -123,6 +124,10 @@ class Delivery(Base):
     )
     kind: Mapped[str] = mapped_column(String(16), default="send")
     holds_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A receipt or password reset: no policy holds it back, and no frequency cap counts it.
+    transactional: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     payload: Mapped[dict[str, Any]]
     status: Mapped[DeliveryStatus] = mapped_column(
         enum_type(DeliveryStatus), default=DeliveryStatus.pending

@@ -263,6 +263,7 @@ def test_a_viewer_can_load_the_draft_but_not_save_it(client, session):
     assert [(p["name"], p["required"]) for p in ports["mail"]] == [
         ("out", True),
         ("error", False),
+        ("suppressed", False),
     ]
     response = _put_draft(
         client, journey.id, {"revision": 1, "document": loaded.get_json()["document"]}

@@ -289,7 +289,11 @@ def test_send_renders_its_message_and_names_unknown_channels():
         outcome.sends[0].message == {"subject": "Hi Ada"}
         and outcome.sends[0].fallback_channel == "sms"
     )
-    assert [p.name for p in nodes.get("send").ports(config)] == ["out", "error"]
+    assert [p.name for p in nodes.get("send").ports(config)] == [
+        "out",
+        "error",
+        "suppressed",
+    ]
     assert not nodes.get("send").ports(config)[1].required
     bad = {
         "channel": "fax",

@@ -7,4 +7,11 @@ from webapp.extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
-from webapp.api import channels, customers, errors, journeys, views  # noqa: E402,F401
+from webapp.api import (  # noqa: E402,F401
+    channels,
+    customers,
+    errors,
+    journeys,
+    policies,
+    views,
+)

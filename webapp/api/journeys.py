@@ -10,6 +10,7 @@ from engine.execution import drains
 from engine.execution.simulate import simulate
 from engine.journeys import JourneyError, lifecycle, moves, plans, read
 from engine.models import Journey, JourneyStatus, JourneyVersion, Role, RunMove, utcnow
+from engine.policies import store as policy_store
 from webapp.api import bp
 from webapp.api.errors import ApiError, json_body
 from webapp.paging import paginate
@@ -82,14 +83,15 @@ def get_journey(journey_id: int) -> Any:
     return jsonify(_describe(lifecycle.get_journey(db(), journey_id)))
 
 
-def _expected_revision() -> int | None:
+def expected_revision(what: str = "draft") -> int | None:
+    """The revision number If-Match names (of the draft, or of `what`), or None."""
     header = request.headers.get("If-Match", "").strip().strip('"')
     if not header:
         return None
     if not (header.isascii() and header.isdigit()) or len(header) > 18:
         raise ApiError(
             400,
-            "If-Match carries the draft revision number, e.g. If-Match: 3",
+            f"If-Match carries the {what} revision number, e.g. If-Match: 3",
             "If-Match",
         )
     return int(header)
@@ -106,7 +108,7 @@ def replace_draft(journey_id: int) -> Any:
         json_body(max_keys=None),
         _context(),
         acting_user(),
-        _expected_revision(),
+        expected_revision(),
     )
     db().commit()
     return jsonify(_describe(journey))
@@ -222,7 +224,8 @@ def simulate_journey(journey_id: int) -> Any:
                 checked.problems,
             )
     document = lifecycle.version_document(db(), journey, which)
-    result = simulate(document, body, utcnow().replace(microsecond=0))
+    policies = policy_store.read(db())[0]
+    result = simulate(document, body, utcnow().replace(microsecond=0), None, policies)
     db().rollback()  # a simulation reads, never writes
     return jsonify(result)
 

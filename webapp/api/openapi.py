@@ -22,7 +22,7 @@ ERRORS = {
     403: "The token's role is not enough.",
     404: "Nothing by that name.",
     409: "Not in this state.",
-    412: "The draft changed since the revision in If-Match.",
+    412: "The draft (or the policies) changed since the revision in If-Match.",
     413: "The body is too large.",
     422: "The request is read but not valid; `field` says where.",
     429: "Over the channel's rate or the backlog; see Retry-After.",
@@ -256,6 +256,28 @@ PATHS: dict[str, dict[str, Any]] = {
             Role.viewer,
             {200: "Journey"},
             params=(JOURNEY_ID,),
+        ),
+    },
+    "/api/v1/policies": {
+        "get": _operation(
+            "The brand-wide policies above every journey",
+            Role.viewer,
+            {200: "Policies"},
+        ),
+        "put": _operation(
+            "Replace the policies: frequency caps, quiet hours, global holdout",
+            Role.marketer,
+            {200: "Policies"},
+            params=(
+                _param(
+                    "If-Match",
+                    "header",
+                    {"type": "string"},
+                    description="The policies revision the change is based on.",
+                ),
+            ),
+            body="PolicyDocument",
+            errors=(412, 422),
         ),
     },
     "/api/v1/journeys/{journey_id}/draft": {

@@ -82,7 +82,54 @@ CHANNEL = obj(
     }
 )
 
+SLUGS: Schema = {"type": "array", "items": TEXT, "minItems": 1}
+CLOCK: Schema = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+POLICY_DOCUMENT = obj(
+    {
+        "frequency_caps": {
+            "type": "array",
+            "items": obj(
+                {
+                    "channels": SLUGS,
+                    "max": {"type": "integer", "minimum": 1},
+                    "per": {
+                        "type": "string",
+                        "description": "ISO 8601 window, at most P90D",
+                    },
+                },
+                additionalProperties=False,
+            ),
+        },
+        "quiet_hours": obj(
+            {
+                "start": CLOCK,
+                "end": CLOCK,
+                "channels": SLUGS,
+                "timezone_trait": {"type": "string", "default": "timezone"},
+            },
+            optional=("timezone_trait",),
+            additionalProperties=False,
+        ),
+        "global_holdout": obj(
+            {"percent": {"type": "number", "minimum": 0, "maximum": 50}},
+            additionalProperties=False,
+        ),
+    },
+    optional=("frequency_caps", "quiet_hours", "global_holdout"),
+    additionalProperties=False,
+    description="Each part optional; a send node marked transactional meets none.",
+)
+
 SCHEMAS: dict[str, Schema] = {
+    "PolicyDocument": POLICY_DOCUMENT,
+    "Policies": obj(
+        {
+            "policies": POLICY_DOCUMENT,
+            "revision": COUNT,
+            "updated_at": nullable(MOMENT),
+            "updated_by": nullable(TEXT),
+        }
+    ),
     "Error": obj(
         {
             "error": obj(

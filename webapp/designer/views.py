@@ -38,6 +38,7 @@ from engine.models import (
     User,
     utcnow,
 )
+from engine.policies import store as policy_store
 from webapp.designer import bp, palette, sketch
 from webapp.designer.forms import BLANK, ConfirmForm, ImportForm, NewJourneyForm
 from webapp.htmx import page_or_partial
@@ -605,7 +606,10 @@ def simulate(journey_id: int) -> Any:
         ), 422
     document = lifecycle.version_document(db(), journey, "draft")
     try:
-        result = simulation.simulate(document, body, utcnow().replace(microsecond=0))
+        policies = policy_store.read(db())[0]
+        result = simulation.simulate(
+            document, body, utcnow().replace(microsecond=0), None, policies
+        )
     except simulation.SimulationError as error:
         return jsonify(error=str(error), field=error.field), 422
     finally:

@@ -64,6 +64,7 @@ class Send:
     empty: tuple[
         str, ...
     ] = ()  # the names its templates printed empty for this customer
+    transactional: bool = False  # untouched by brand-wide policies, counted by no cap
 
 
 @dataclass(frozen=True)

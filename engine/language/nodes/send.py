@@ -42,10 +42,17 @@ class SendMessage(NodeType):
         "channel": "channel slug",
         "message": "fields of the message, each a Liquid template",
         "fallback_channel": "channel slug tried when the first fails",
+        "transactional": "true for a receipt or password reset: brand-wide policies "
+        "(frequency caps, quiet hours, the global holdout) never hold it back",
     }
 
     def ports(self, config: Config) -> list[Port]:
-        return [Port("out"), Port("error", required=False)]
+        # suppressed: a brand-wide policy kept the message from being sent.
+        return [
+            Port("out"),
+            Port("error", required=False),
+            Port("suppressed", required=False),
+        ]
 
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
         problems = (
@@ -56,6 +63,8 @@ class SendMessage(NodeType):
             )
             + _checks.channel(config, "fallback_channel", ctx, required=False)
         )
+        if not isinstance(config.get("transactional", False), bool):
+            problems.append(("transactional", "give true or false"))
         if config.get("fallback_channel") and config.get(
             "fallback_channel"
         ) == config.get("channel"):
@@ -69,6 +78,8 @@ class SendMessage(NodeType):
         if config.get("fallback_channel"):
             fallback = _words.channel(config.get("fallback_channel"), channels)
             text += f" ({fallback} if it fails)"
+        if config.get("transactional") is True:
+            text += ", transactional"
         gist = templates.gist(_headline(config.get("message")))
         return f"{text}: {gist}" if gist else text
 
@@ -85,6 +96,7 @@ class SendMessage(NodeType):
             message,
             config.get("fallback_channel"),
             empty,
+            config.get("transactional") is True,
         )
         detail: dict[str, Any] = {
             "reason": f"message to {config['channel']}",

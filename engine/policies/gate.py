@@ -1,0 +1,105 @@
+"""The policies applied to live runs' sends: caps counted in SQL, exact under concurrency.
+
+A cap is counted once per profile and transaction: the profile's row is locked first (on
+PostgreSQL; SQLite has one writer at a time), so two workers sending to the same customer at
+once count one after the other, each seeing what the other committed; sends the transaction
+makes after that are added to its count. Deliveries count while pending or delivered: a
+failed or suppressed one reached nobody, and a transactional one is never counted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import transaction
+from engine.execution import rows
+from engine.execution.documents import channels_by_slug
+from engine.models import Customer, Delivery, DeliveryStatus, Run
+from engine.policies import FrequencyCap, Policies, Verdict, decide
+from engine.policies.store import current
+
+COUNTED = (DeliveryStatus.pending, DeliveryStatus.delivered)
+
+
+class SqlCounts:
+    """The sends of one profile counted against the caps of one revision of the policies."""
+
+    def __init__(self, session: Session, policies: Policies, profile_id: int) -> None:
+        self.session, self.policies, self.profile_id = session, policies, profile_id
+
+    def _key(self, index: int) -> tuple[int, int, int]:
+        return (self.profile_id, self.policies.revision, index)
+
+    def sent(self, index: int, cap: FrequencyCap, since: datetime) -> int:
+        known = transaction.of(self.session).cap_counts
+        key = self._key(index)
+        if key not in known:
+            known[key] = self._count(cap, since)
+        return known[key]
+
+    def add(self, channel: str) -> None:
+        known = transaction.of(self.session).cap_counts
+        for index, _cap in self.policies.caps_of(channel):
+            key = self._key(index)
+            known[key] = known.get(key, 0) + 1
+
+    def _count(self, cap: FrequencyCap, since: datetime) -> int:
+        slugs = channels_by_slug(self.session)
+        ids = [slugs[slug].id for slug in cap.channels if slug in slugs]
+        if not ids:
+            return 0
+        if self.profile_id in transaction.of(self.session).new_customers:
+            # Created by this transaction: only its own sends, not yet written, exist.
+            return sum(
+                1
+                for row in rows.unwritten_deliveries(self.session)
+                if row["customer_id"] == self.profile_id
+                and row["channel_id"] in ids
+                and row["status"] in COUNTED
+                and not row.get("transactional")
+                and row["created_at"] > since
+            )
+        session = self.session
+        if session.get_bind().dialect.name == "postgresql":
+            # FOR NO KEY UPDATE: rows naming the profile (runs, deliveries) take a key-share
+            # lock, which this does not wait for; two counters of one profile queue here.
+            session.execute(
+                select(Customer.id)
+                .where(Customer.id == self.profile_id)
+                .with_for_update(key_share=True)
+            )
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(
+                    Delivery.customer_id == self.profile_id,
+                    Delivery.channel_id.in_(ids),
+                    Delivery.created_at > since,
+                    Delivery.status.in_(COUNTED),
+                    Delivery.transactional.is_(False),
+                )
+            )
+            or 0
+        )
+
+
+class LiveGate:
+    """What the policies say of the sends of one run of a profile (runner.SendGate)."""
+
+    def __init__(self, session: Session, run: Run, traits: dict[str, Any]) -> None:
+        self.session, self.run, self.traits = session, run, traits
+
+    def decide(self, channel: str, now: datetime) -> Verdict:
+        policies = current(self.session)
+        if policies.empty:
+            return None
+        if self.run.customer_id is None:
+            self.session.flush()  # a new profile, added to the session: it gets its id
+        profile_id = int(self.run.customer_id or self.run.customer.id)
+        counts = SqlCounts(self.session, policies, profile_id)
+        return decide(policies, channel, profile_id, self.traits, now, counts)
