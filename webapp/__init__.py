@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
         designer,
         hooks,
         ops,
+        policies,
     )
 
     for blueprint in (
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
         channels.bp,
         customers.bp,
         analytics.bp,
+        policies.bp,
         admin.bp,
         ops.bp,
         api.bp,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from wtforms import FieldList, FormField
 
 
 class BaseForm(FlaskForm):  # type: ignore[misc]
@@ -10,6 +11,9 @@ class BaseForm(FlaskForm):  # type: ignore[misc]
 
     class Meta:
         def bind_field(self, form, unbound_field, options):  # type: ignore[no-untyped-def]
+            if issubclass(unbound_field.field_class, FieldList | FormField):
+                # Fields that hold others take no filters; theirs apply.
+                return unbound_field.bind(form=form, **options)
             filters = unbound_field.kwargs.get("filters", [])
             filters.append(
                 lambda value: value.strip() if isinstance(value, str) else value

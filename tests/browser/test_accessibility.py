@@ -38,7 +38,7 @@ def demo(session, settings, redis_client, engine_runtime):
 
 
 @pytest.mark.parametrize(
-    "where", ["journeys", "designer", "journey analytics", "customer"]
+    "where", ["journeys", "designer", "journey analytics", "customer", "policies"]
 )
 def test_the_main_pages_have_no_serious_accessibility_problem(
     page: Page, live_server, demo, where
@@ -58,6 +58,9 @@ def test_the_main_pages_have_no_serious_accessibility_problem(
     elif where == "customer":
         page.goto(f"{live_server}/customers/{customer.id}")
         expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    elif where == "policies":
+        page.goto(f"{live_server}/policies/")
+        expect(page.get_by_role("heading", name="Quiet hours")).to_be_visible()
     assert serious_violations(page) == []
 
 

@@ -36,11 +36,12 @@ def test_the_plus_below_an_output_adds_the_next_step_connected_there(
 ):
     journey, errors = _open_cart_recovery(page, live_server, session, settings)
     count = "window.throughlineDesigner.graph.getNodes().length"
-    # A "+" below every output, named for a screen reader.
+    # A "+" below every output, named for a screen reader (each send has three: out,
+    # "if it fails" and "if held back").
     plus = page.get_by_role("button", name="Add a step after", exact=False).filter(
         visible=True
     )
-    expect(plus).to_have_count(9)
+    expect(plus).to_have_count(11)
     mail_plus = page.get_by_role(
         "button",
         name="Add a step after Send via Email provider (SMS provider if it fails): "

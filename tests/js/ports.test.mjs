@@ -67,6 +67,8 @@ describe("edge words", () => {
       [{ type: "switch", config: {} }, "default", "otherwise"],
       [{ type: "switch", config: {} }, "vip", "vip"],
       [{ type: "send", config: {} }, "error", "if it fails"],
+      [{ type: "send", config: {} }, "suppressed", "if held back"],
+      [{ type: "webhook", config: {} }, "suppressed", "suppressed"],
       [{ type: "webhook", config: {} }, "error", "if it fails"],
       [{ type: "update_profile", config: {} }, "other", "other"],
       [{ type: "condition" }, "out", ""],

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from wtforms import (
+    BooleanField,
     Field,
     HiddenField,
     IntegerField,
@@ -361,6 +362,11 @@ class SendForm(NodeForm, _Channels):
         "Still thinking, {{ customer.traits.first_name }}?",
     )
     fallback_channel = SelectField("If it fails, try", validators=[Optional()])
+    transactional = BooleanField(
+        "Transactional: a receipt, a password reset",
+        description="Brand-wide policies (frequency caps, quiet hours, the global "
+        "holdout) never hold it back, and no cap counts it.",
+    )
     # Who the preview is for (a profile number; empty: the newest customer) and their
     # traits as JSON, which the marketer may change to try other values.
     sample_customer = StringField("Preview for", validators=[Optional()])
@@ -375,6 +381,8 @@ class SendForm(NodeForm, _Channels):
     def dump(self) -> dict[str, Any]:
         config = super().dump()
         config.setdefault("message", {})
+        if not config.get("transactional"):
+            config.pop("transactional", None)  # the default is written as nothing
         return config
 
 

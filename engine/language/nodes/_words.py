@@ -43,6 +43,7 @@ _OUTPUT_WORDS = {
     ("switch", "default"): "otherwise",
     ("send", "error"): "if it fails",
     ("webhook", "error"): "if it fails",
+    ("send", "suppressed"): "if held back",
 }
 
 

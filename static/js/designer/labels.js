@@ -24,6 +24,9 @@ export function edgeLabel(source, port) {
     case "switch":
       return port === "default" ? "otherwise" : port;
     case "send":
+      // suppressed: a brand-wide policy (frequency cap, holdout) kept the message back.
+      if (port === "suppressed") return "if held back";
+      return port === "error" ? "if it fails" : port;
     case "webhook":
       return port === "error" ? "if it fails" : port;
     default:

@@ -1,0 +1,96 @@
+"""The Policies page: the brand-wide rules above every journey's sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, url_for
+from sqlalchemy import select
+
+from engine.models import Channel, Role
+from engine.policies import PolicyError, document_of, store
+from webapp.policies import bp
+from webapp.policies.forms import PoliciesForm
+from webapp.security import acting_user, requires
+from webapp.services import db
+
+
+def _channels() -> list[tuple[str, str]]:
+    return [
+        (slug, name)
+        for slug, name in db().execute(
+            select(Channel.slug, Channel.name).order_by(Channel.slug)
+        )
+    ]
+
+
+def _filled() -> PoliciesForm:
+    """The form as the stored policies fill it, with one empty row to add a cap."""
+    policies, row = store.read(db())
+    document = document_of(policies)
+    form = PoliciesForm(formdata=None)
+    form.revision.data = str(row.revision if row is not None else 0)
+    for cap in [*document.get("frequency_caps", []), {}]:
+        form.caps.append_entry(cap or None)
+    quiet = document.get("quiet_hours")
+    if quiet:
+        form.quiet_on.data = True
+        form.quiet_start.data, form.quiet_end.data = quiet["start"], quiet["end"]
+        form.quiet_channels.data = quiet["channels"]
+        form.quiet_trait.data = quiet["timezone_trait"]
+    form.holdout.data = str(document.get("global_holdout", {}).get("percent", 0))
+    return form
+
+
+def _page(form: PoliciesForm, status: int = 200) -> Any:
+    form.offer(_channels())
+    row = store.read(db())[1]
+    user = acting_user()
+    return render_template(
+        "policies/index.html",
+        form=form,
+        row=row,
+        can_edit=user is not None and user.role.includes(Role.marketer),
+    ), status
+
+
+@bp.get("/")
+@requires(Role.viewer)
+def index() -> Any:
+    """Frequency caps, quiet hours and the global holdout, for every journey."""
+    return _page(_filled())
+
+
+@bp.post("/")
+@requires(Role.marketer)
+def save() -> Any:
+    form = PoliciesForm()
+    if not form.validate_on_submit():
+        return _page(form, 400)
+    document = form.document()
+    revision = int(form.revision.data) if (form.revision.data or "").isdigit() else None
+    try:
+        store.save(db(), document, acting_user(), revision)
+    except PolicyError as error:
+        db().rollback()
+        count = len(error.problems)
+        form.form_errors.append(
+            f"Not saved: {count} {'problem' if count == 1 else 'problems'}, "
+            "each shown where it is."
+        )
+        for path, message in error.problems:
+            field = form.place(path)
+            if field is not None:
+                field.errors = [*field.errors, message]
+            else:
+                form.form_errors.append(f"{path or 'The policies'}: {message}")
+        return _page(form, 422)
+    except store.StaleRevision as error:
+        db().rollback()
+        form.form_errors.append(str(error))
+        return _page(form, 409)
+    db().commit()
+    flash(
+        "Saved. Every journey's sends follow these policies within seconds.", "success"
+    )
+    return redirect(url_for("policies.index"))
