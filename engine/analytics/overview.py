@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from engine.analytics import queries
 from engine.analytics.counters import Metric
 from engine.analytics.queries import Window
-from engine.analytics.reports import rate
+from engine.analytics.reports import Uplift, against_holdout, rate
 from engine.models import Journey
 
 
@@ -40,6 +40,15 @@ class Overview:
     entered: int  # over every journey, not only the lines shown
     converted: int
     cross_channel: int
+    held_out: int = 0  # runs of customers in the global holdout, over every journey
+    held_out_converted: int = 0
+
+    @property
+    def global_holdout(self) -> Uplift | None:
+        """Every journey's runs against those of the global holdout."""
+        return against_holdout(
+            self.entered, self.converted, self.held_out, self.held_out_converted
+        )
 
     @property
     def cross_channel_completion(self) -> float | None:
@@ -56,7 +65,13 @@ def overview(
     session: Session, journeys: list[Journey], window: Window | None = None
 ) -> Overview:
     """Headline figures of these journeys, and the cross-channel figures of every event."""
-    wanted = (Metric.ENTERED, Metric.CONVERTED, Metric.CROSS_CHANNEL)
+    wanted = (
+        Metric.ENTERED,
+        Metric.CONVERTED,
+        Metric.CROSS_CHANNEL,
+        Metric.HELD_OUT,
+        Metric.HELD_OUT_CONVERTED,
+    )
     dated = queries.by_journey(
         session, (*wanted, Metric.EVENT, Metric.DELIVERY), window or Window()
     )
@@ -100,4 +115,6 @@ def overview(
         entered=every[Metric.ENTERED],
         converted=every[Metric.CONVERTED],
         cross_channel=every[Metric.CROSS_CHANNEL],
+        held_out=every[Metric.HELD_OUT],
+        held_out_converted=every[Metric.HELD_OUT_CONVERTED],
     )

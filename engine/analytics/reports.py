@@ -131,6 +131,22 @@ class Uplift:
         return self.difference / self.held_rate
 
 
+def against_holdout(
+    entered: int, converted: int, held: int, held_converted: int
+) -> Uplift | None:
+    """Everyone else's conversion against the global holdout's (None without holdout runs)."""
+    if not held:
+        return None
+    return Uplift(
+        "",
+        "global holdout",
+        treated=max(entered - held, 0),
+        treated_converted=max(converted - held_converted, 0),
+        held=held,
+        held_converted=held_converted,
+    )
+
+
 @dataclass
 class TrendPoint:
     at: datetime
@@ -153,6 +169,9 @@ class JourneyReport:
     cross_channel: int
     funnel: list[NodeFunnel]
     uplifts: list[Uplift]
+    # The runs of customers in the brand's global holdout against everyone else's; None
+    # when no customer of the holdout entered in the period.
+    global_holdout: Uplift | None
     time_to_goal: list[tuple[str, int]]
     channels: list[ChannelFigures]
     trend: list[TrendPoint]
@@ -328,6 +347,12 @@ def journey_report(
         cross_channel=total(Metric.CROSS_CHANNEL),
         funnel=funnel,
         uplifts=uplifts,
+        global_holdout=against_holdout(
+            total(Metric.ENTERED),
+            total(Metric.CONVERTED),
+            total(Metric.HELD_OUT),
+            total(Metric.HELD_OUT_CONVERTED),
+        ),
         time_to_goal=time_to_goal,
         channels=sorted(channels.values(), key=lambda c: c.name.lower()),
         trend=trend(session, journey.id, window, granularity),

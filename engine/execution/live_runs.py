@@ -41,7 +41,9 @@ from engine.models import (
     Run,
     RunStatus,
 )
+from engine.policies import held_out
 from engine.policies.gate import LiveGate
+from engine.policies.store import current as current_policies
 from engine.profiles import identity
 
 
@@ -185,11 +187,31 @@ def _new_run(
         version_id=journey.version_id,
         channel_id=channel.id if channel else 0,
     )
+    if held_out(
+        current_policies(session), customer.id or _profile_id(session, customer)
+    ):
+        # Counted apart, for the comparison with everyone else (the cohort is kept even
+        # if the holdout changes while the run is under way).
+        run.state = {**run.state, "held_out": True}
+        counters.add(
+            session,
+            Metric.HELD_OUT,
+            now,
+            journey_id=journey.journey_id,
+            version_id=journey.version_id,
+        )
     if customer.id is None:
         run.customer = customer  # inserted after the profile, by the session
     rows.add_run(session, run)  # inserted before the next query, already advanced
     batch.started(session, run)
     return run
+
+
+def _profile_id(session: Session, customer: Customer) -> int | None:
+    """A new profile's number, which only a flush gives it; asked only while a holdout is on."""
+    if current_policies(session).holdout_percent:
+        session.flush()
+    return customer.id
 
 
 def _history(

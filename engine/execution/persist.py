@@ -66,6 +66,7 @@ def save_state(session: Session, run: Run, state: RunState, now: datetime) -> No
         "holding_delivery": state.holding_delivery,
         "channels": (run.state or {}).get("channels", []),
         "counted": (run.state or {}).get("counted", {}),
+        **({"held_out": True} if (run.state or {}).get("held_out") else {}),
     }
     run.converted_at = state.converted_at
     if state.ended and run.ended_at is None:

@@ -104,6 +104,8 @@ def count_conversion(
     )
     if len((run.state or {}).get("channels", [])) >= 2:
         counters.add(session, Metric.CROSS_CHANNEL, cohort, **where)
+    if (run.state or {}).get("held_out"):
+        counters.add(session, Metric.HELD_OUT_CONVERTED, cohort, **where)
     if any(node.type == "split" for node in document.nodes):
         branches = session.execute(
             select(Step.node_id, Step.outcome)

@@ -1,3 +1,4 @@
+import pytest
 from playwright.sync_api import Page, expect
 
 from engine.crypto import SecretBox
@@ -5,7 +6,9 @@ from engine.demo import load_demo
 from engine.models import Role
 from engine.policies import document_of, store
 from tests.browser.test_pages import _sign_in
+from tests.channels import Recorder
 from tests.factories import make_user
+from tests.world import CART, World, sample
 
 
 def test_a_marketer_sets_the_policies_with_the_keyboard(
@@ -53,3 +56,50 @@ def test_a_marketer_sets_the_policies_with_the_keyboard(
         "80"
     )
     page.screenshot(path=str(screenshot_dir / "policies-error.png"))
+
+
+@pytest.fixture
+def recorders():
+    with Recorder() as email, Recorder() as sms, Recorder() as desk:
+        yield {"email": email, "sms": sms, "support-desk": desk}
+
+
+def test_a_manager_reads_what_the_journeys_add_over_the_holdout(
+    page: Page,
+    live_server,
+    client,
+    session,
+    settings,
+    redis_client,
+    recorders,
+    engine_runtime,
+    screenshot_dir,
+):
+    world = World(client, session, settings, redis_client, recorders)
+    store.save(session, {"global_holdout": {"percent": 30}}, None)
+    session.commit()
+    journey = world.publish(sample())
+    for number in range(40):
+        world.post(
+            {
+                **CART,
+                "customer": {"id": f"c-{number}", "email": f"c{number}@example.com"},
+            }
+        )
+    for number in range(0, 40, 3):
+        world.post(
+            {"type": "order_completed", "customer": {"id": f"c-{number}"}},
+        )
+    make_user(session, Role.viewer, email="manager@example.com")
+    _sign_in(page, live_server, "manager@example.com")
+    page.goto(f"{live_server}/journeys/{journey.id}/analytics")
+    section = page.locator("section.global-holdout")
+    expect(
+        section.get_by_role("heading", name="Against the global holdout")
+    ).to_be_visible()
+    expect(section).to_contain_text("The global holdout (sent nothing)")
+    expect(section).to_contain_text("95% confidence interval")
+    section.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "global-holdout.png"))
+    page.goto(f"{live_server}/analytics/")
+    expect(page.locator("section.global-holdout")).to_contain_text("Everyone else")

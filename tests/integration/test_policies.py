@@ -7,6 +7,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from engine import runtime
+from engine.analytics.queries import Window
+from engine.analytics.reports import journey_report
 from engine.execution import documents
 from engine.models import (
     AuditEntry,
@@ -23,7 +25,7 @@ from engine.models import (
 from engine.policies import held_out, parse, store
 from engine.policies.gate import LiveGate
 from engine.profiles.read import timeline
-from tests.factories import api_client, make_customer
+from tests.factories import api_client, login, make_customer, make_user
 
 JOURNEY = "throughline.journey/v1"
 
@@ -299,3 +301,50 @@ def test_a_new_profile_is_counted_from_the_rows_its_batch_has_not_written(world)
     world.post(event("signed_up", customer="brand-new"))
     statuses = sorted(d.status.value for d in world.deliveries())
     assert statuses == ["delivered", "suppressed", "suppressed"]
+
+
+def test_analytics_compare_the_global_holdout_with_everyone_else(
+    world, client, session
+):
+    set_policies(world, {"global_holdout": {"percent": 50}})
+    document = journey("News", "signed_up", "email")
+    document["goal"] = {"event": "purchased", "within": "P7D"}
+    nodes = document["nodes"]
+    nodes.insert(2, {"id": "pause", "type": "wait", "config": {"duration": "P1D"}})
+    document["edges"] = [
+        {"from": "start", "to": "send"},
+        {"from": "send", "to": "pause"},
+        {"from": "pause", "to": "end"},
+    ]
+    news = world.publish(document)
+    for number in range(12):
+        world.post(event("signed_up", customer=f"h-{number}"))
+    for number in range(0, 12, 2):  # every other customer buys
+        world.post(event("purchased", customer=f"h-{number}"))
+    holdout = parse({"global_holdout": {"percent": 50}})
+    runs = world.session.scalars(select(Run)).all()
+    held = [r for r in runs if held_out(holdout, r.customer_id)]
+    assert held and len(held) < 12  # both groups have customers
+    held_converted = sum(1 for r in held if r.converted_at is not None)
+    others_converted = sum(
+        1 for r in runs if r not in held and r.converted_at is not None
+    )
+    report = journey_report(world.session, news, Window())
+    comparison = report.global_holdout
+    assert (comparison.held, comparison.held_converted) == (len(held), held_converted)
+    assert (comparison.treated, comparison.treated_converted) == (
+        12 - len(held),
+        others_converted,
+    )
+    assert comparison.interval is not None
+    # Held-out customers were sent nothing; everyone else got the email.
+    assert {d.customer_id for d in world.deliveries() if d.reason is None} == {
+        r.customer_id for r in runs if r not in held
+    }
+    # Shown on the journey's analytics page and on the overview, across journeys.
+    login(client, make_user(session, Role.viewer))
+    page = client.get(f"/journeys/{news.id}/analytics").get_data(as_text=True)
+    assert "Against the global holdout" in page
+    assert "The global holdout (sent nothing)" in page
+    overview = client.get("/analytics/").get_data(as_text=True)
+    assert "Against the global holdout" in overview
