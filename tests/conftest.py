@@ -188,10 +188,13 @@ def work_all(redis_client: Redis, rounds: int = 20) -> int:
 
 @pytest.fixture(autouse=True)
 def _fresh_document_cache() -> None:
-    """Version ids restart with every test database; the per-process cache must not carry over."""
+    """Version ids restart with every test database, and the policies are empty in each: the
+    per-process caches must not carry over."""
     from engine.execution import documents
+    from engine.policies import store
 
     documents.forget_documents()
+    store.forget()
 
 
 @pytest.fixture

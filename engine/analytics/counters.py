@@ -42,6 +42,7 @@ class Metric:
     LATENCY = "latency"  # answered attempts; label: upper bound of the bucket, in ms
     EVENT = "event"  # journey 0; label: known (from another channel), same or new
     EMPTY = "empty_name"  # node: a send; label: a name its message printed empty
+    HELD = "held"  # sends a policy held back for later; label: quiet_hours or throttle
     HELD_OUT = "held_out"  # runs entered by customers in the global holdout
     HELD_OUT_CONVERTED = "held_out_converted"  # those runs that reached the goal
 

@@ -73,6 +73,8 @@ class ChannelFigures:
     suppressed: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     latency: dict[str, int] = field(default_factory=dict)
+    # Sends a policy held back for later (quiet hours, the send limit), by reason.
+    held: dict[str, int] = field(default_factory=dict)
 
     @property
     def settled(self) -> int:
@@ -321,7 +323,7 @@ def journey_report(
     names = channel_names(session)
     channels: dict[int, ChannelFigures] = {}
     for (metric, _, channel_id, label), value in sums.items():
-        if metric not in (Metric.DELIVERY, Metric.REASON, Metric.LATENCY):
+        if metric not in (Metric.DELIVERY, Metric.REASON, Metric.LATENCY, Metric.HELD):
             continue
         figures = channels.setdefault(
             channel_id,
@@ -333,6 +335,8 @@ def journey_report(
             figures.reasons[label] = figures.reasons.get(label, 0) + value
         elif metric == Metric.LATENCY:
             figures.latency[label] = figures.latency.get(label, 0) + value
+        elif metric == Metric.HELD:
+            figures.held[label] = figures.held.get(label, 0) + value
 
     entered_ever = total(Metric.ENTERED, source=ever)
     return JourneyReport(

@@ -61,7 +61,12 @@ def _advance(
     # Splits hash the customer's own id (as a simulation of that id does), not the profile number.
     key = str(customer_scope.get("id", run.customer_id))
     resumed_at = run.current_node if resume is not None else None
-    gate = LiveGate(session, run, customer_scope.get("traits") or {})
+    gate = LiveGate(
+        session,
+        run,
+        customer_scope.get("traits") or {},
+        document.max_sends_per_minute,
+    )
     moved = advance(
         document,
         state,
@@ -265,4 +270,5 @@ def enter_node(
     state = load_state(run)
     state.node, state.status = node, RunStatus.active
     state.wake_at, state.awaiting, state.holding_delivery = None, None, False
+    state.held = None
     _advance(session, run, state, customer_scope, None, effects, now)

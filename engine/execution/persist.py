@@ -48,6 +48,7 @@ def load_state(run: Run) -> RunState:
         else None,
         converted_at=run.converted_at,
         holding_delivery=bool(saved.get("holding_delivery")),
+        held=saved.get("held"),
     )
 
 
@@ -67,6 +68,7 @@ def save_state(session: Session, run: Run, state: RunState, now: datetime) -> No
         "channels": (run.state or {}).get("channels", []),
         "counted": (run.state or {}).get("counted", {}),
         **({"held_out": True} if (run.state or {}).get("held_out") else {}),
+        **({"held": state.held} if state.held else {}),
     }
     run.converted_at = state.converted_at
     if state.ended and run.ended_at is None:

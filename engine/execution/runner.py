@@ -37,6 +37,9 @@ class RunState:
     awaiting: Await | None = None
     converted_at: datetime | None = None
     holding_delivery: bool = False
+    # Why the run waits at a send held by a policy (quiet_hours, throttle); asked again when
+    # it wakes, except for a throttle, whose slot was kept for it.
+    held: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -67,7 +70,9 @@ class Advance:
 class SendGate(Protocol):
     """The brand-wide policies as a run's sends meet them (engine.policies)."""
 
-    def decide(self, channel: str, now: datetime) -> Verdict: ...
+    def decide(
+        self, channel: str, now: datetime, held: str | None = None
+    ) -> Verdict: ...
 
 
 @dataclass(frozen=True)
@@ -387,14 +392,17 @@ def advance(
             result.steps.append(StepRecord(node.id, node.type, now, "error", detail))
             state.node = handler
             continue
+        held, state.held = state.held, None
         if gate is not None and outcome.sends and not node.config.get("transactional"):
-            verdict = gate.decide(outcome.sends[0].channel, now)
+            verdict = gate.decide(outcome.sends[0].channel, now, held)
             if isinstance(verdict, Held):
                 state.status, state.wake_at = RunStatus.waiting, verdict.until
+                state.held = verdict.reason
                 detail = {
                     "reason": verdict.words,
                     "held": verdict.reason,
                     "until": verdict.until.isoformat(),
+                    "channel": outcome.sends[0].channel,
                 }
                 result.steps.append(
                     StepRecord(node.id, node.type, now, "waiting", detail)

@@ -29,7 +29,14 @@ from engine.execution.runner import (
 from engine.language.graph import Document
 from engine.language.nodes import Resume
 from engine.models import RunStatus
-from engine.policies import NONE, Policies, Remembered, Verdict, decide
+from engine.policies import (
+    NONE,
+    MinuteSlots,
+    Policies,
+    Remembered,
+    Verdict,
+    decide,
+)
 
 MAX_EVENTS = 500
 MAX_WAKEUPS = 2_000
@@ -120,16 +127,21 @@ class _Gate:
     """The brand-wide policies in a simulation: quiet hours and frequency caps, counted over
     the simulated sends (the holdout depends on a stored profile, so it is left out)."""
 
-    def __init__(self, policies: Policies, customer: dict[str, Any]) -> None:
+    def __init__(
+        self, policies: Policies, customer: dict[str, Any], most: int | None
+    ) -> None:
         self.policies, self.customer = policies, customer
         self.counts = Remembered()
+        self.throttle = MinuteSlots(most) if most else None
 
-    def decide(self, channel: str, now: datetime) -> Verdict:
-        if self.policies.empty:
+    def decide(self, channel: str, now: datetime, held: str | None = None) -> Verdict:
+        if self.policies.empty and self.throttle is None:
             return None
         self.counts.now = now
         traits = self.customer.get("traits") or {}
-        return decide(self.policies, channel, None, traits, now, self.counts)
+        return decide(
+            self.policies, channel, None, traits, now, self.counts, self.throttle, held
+        )
 
 
 class _Simulation:
@@ -138,7 +150,7 @@ class _Simulation:
     ) -> None:
         self.document = document
         self.customer = customer
-        self.gate = _Gate(policies, customer)
+        self.gate = _Gate(policies, customer, document.max_sends_per_minute)
         self.runs: list[RunState] = []
         self.steps: list[dict[str, Any]] = []
         self.sends: list[dict[str, Any]] = []

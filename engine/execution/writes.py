@@ -137,6 +137,18 @@ def record(
     """Write the steps and delivery rows an advance produced (`resumed_at`: the node the run
     was waiting at, whose first step continues that visit)."""
     for index, step in enumerate(moved.steps):
+        if step.detail.get("held"):  # a send held back by a policy, counted by channel
+            channel = channels_by_slug(session).get(str(step.detail.get("channel")))
+            counters.add(
+                session,
+                Metric.HELD,
+                step.at,
+                journey_id=run.journey_id,
+                version_id=run.version_id,
+                node_id=step.node,
+                channel_id=channel.id if channel else 0,
+                label=str(step.detail["held"]),
+            )
         arrived = not (index == 0 and step.node == resumed_at)
         add_step(
             session,

@@ -23,7 +23,7 @@ from engine.models.channels import Channel, Event
 from engine.models.counters import Counter
 from engine.models.customers import Customer, Identity
 from engine.models.journeys import Journey, JourneyVersion, RunMove
-from engine.models.policies import PolicySet
+from engine.models.policies import PolicySet, SendSlot
 from engine.models.runs import Delivery, Run, Step, new_delivery_id
 from engine.models.states import (
     IN_FLIGHT,
@@ -62,6 +62,7 @@ __all__ = [
     "Run",
     "RunMove",
     "RunStatus",
+    "SendSlot",
     "Step",
     "UTCDateTime",
     "User",

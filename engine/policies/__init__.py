@@ -34,7 +34,7 @@ from engine import durations
 from engine.delivery import FREQUENCY_CAP, GLOBAL_HOLDOUT
 from engine.language.nodes.wait_until import after_quiet_hours
 
-QUIET_HOURS = "quiet_hours"
+QUIET_HOURS, THROTTLE = "quiet_hours", "throttle"
 LONGEST_WINDOW = timedelta(days=90)  # deliveries are counted over at most this long
 MOST_HELD_OUT = 50  # percent
 CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -342,6 +342,16 @@ class Counts(Protocol):
     def add(self, channel: str) -> None: ...
 
 
+class Throttle(Protocol):
+    """A journey's send limit: `most` a minute, each send given the minute it may go in."""
+
+    most: int
+
+    def slot(self, now: datetime) -> datetime:
+        """The start of the first minute from now's with room, taken for this send."""
+        ...
+
+
 def decide(
     policies: Policies,
     channel: str,
@@ -349,9 +359,13 @@ def decide(
     traits: dict[str, Any],
     now: datetime,
     counts: Counts | None,
+    throttle: Throttle | None = None,
+    held: str | None = None,
 ) -> Verdict:
     """What the policies say of one non-transactional send on `channel` now: held out,
-    held for quiet hours, capped, or (None) sent, which `counts` then counts."""
+    held for quiet hours, capped, held for its journey's send limit, or (None) sent, which
+    `counts` then counts. `held`: why the run was held at this send before (a run held for
+    the send limit already has its minute)."""
     if held_out(policies, profile_id):
         return Suppressed(
             GLOBAL_HOLDOUT,
@@ -377,8 +391,33 @@ def decide(
                 return Suppressed(
                     FREQUENCY_CAP, f"not sent: frequency cap of {cap.words()} reached"
                 )
+    if throttle is not None and held != THROTTLE:
+        slot = throttle.slot(now)
+        if slot > now:
+            return Held(
+                THROTTLE,
+                slot,
+                f"held by the journey's send limit ({throttle.most} a minute) "
+                f"until {slot:%H:%M} UTC",
+            )
+    if counts is not None:
         counts.add(channel)
     return None
+
+
+@dataclass
+class MinuteSlots:
+    """A send limit kept in memory (a simulation): sends given each minute."""
+
+    most: int
+    taken: dict[datetime, int] = field(default_factory=dict)
+
+    def slot(self, now: datetime) -> datetime:
+        minute = now.replace(second=0, microsecond=0)
+        while self.taken.get(minute, 0) >= self.most:
+            minute += timedelta(minutes=1)
+        self.taken[minute] = self.taken.get(minute, 0) + 1
+        return max(minute, now)
 
 
 @dataclass

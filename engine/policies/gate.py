@@ -9,16 +9,16 @@ failed or suppressed one reached nobody, and a transactional one is never counte
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from engine import transaction
 from engine.execution import rows
 from engine.execution.documents import channels_by_slug
-from engine.models import Customer, Delivery, DeliveryStatus, Run
+from engine.models import Customer, Delivery, DeliveryStatus, Run, SendSlot
 from engine.policies import FrequencyCap, Policies, Verdict, decide
 from engine.policies.store import current
 
@@ -88,18 +88,82 @@ class SqlCounts:
         )
 
 
+# The advisory locks of send limits, one per journey: (this, journey id).
+SLOT_LOCKS = 0x7468
+KEEP_SLOTS = timedelta(days=1)
+
+
+class SqlThrottle:
+    """A journey's send limit in SQL: each send takes the first minute from now's with room,
+    after every send that came before it (so waiting runs are released in order). On
+    PostgreSQL the journey's slots are taken under a transaction-scoped advisory lock."""
+
+    def __init__(self, session: Session, journey_id: int, most: int) -> None:
+        self.session, self.journey_id, self.most = session, journey_id, most
+
+    def slot(self, now: datetime) -> datetime:
+        session, minute = self.session, now.replace(second=0, microsecond=0)
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                select(func.pg_advisory_xact_lock(SLOT_LOCKS, self.journey_id))
+            )
+        last = session.scalars(
+            select(SendSlot)
+            .where(SendSlot.journey_id == self.journey_id)
+            .order_by(SendSlot.minute.desc())
+            .limit(1)
+        ).first()
+        if last is not None and last.minute >= minute and last.used < self.most:
+            last.used += 1
+            return max(last.minute, now)
+        if last is not None and last.minute >= minute:
+            minute = last.minute + timedelta(minutes=1)
+        else:  # a new stretch of sends: the minutes before it are no longer asked
+            session.execute(
+                delete(SendSlot).where(
+                    SendSlot.journey_id == self.journey_id,
+                    SendSlot.minute < minute - KEEP_SLOTS,
+                )
+            )
+        session.add(SendSlot(journey_id=self.journey_id, minute=minute, used=1))
+        return max(minute, now)
+
+
 class LiveGate:
-    """What the policies say of the sends of one run of a profile (runner.SendGate)."""
+    """What the policies and the journey's send limit say of the sends of one run of a
+    profile (runner.SendGate)."""
 
-    def __init__(self, session: Session, run: Run, traits: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        run: Run,
+        traits: dict[str, Any],
+        max_sends_per_minute: int | None = None,
+    ) -> None:
         self.session, self.run, self.traits = session, run, traits
+        self.throttle = (
+            SqlThrottle(session, run.journey_id, max_sends_per_minute)
+            if max_sends_per_minute
+            else None
+        )
 
-    def decide(self, channel: str, now: datetime) -> Verdict:
+    def decide(self, channel: str, now: datetime, held: str | None = None) -> Verdict:
         policies = current(self.session)
-        if policies.empty:
+        if policies.empty and self.throttle is None:
             return None
-        if self.run.customer_id is None:
-            self.session.flush()  # a new profile, added to the session: it gets its id
-        profile_id = int(self.run.customer_id or self.run.customer.id)
-        counts = SqlCounts(self.session, policies, profile_id)
-        return decide(policies, channel, profile_id, self.traits, now, counts)
+        profile_id, counts = None, None
+        if not policies.empty:
+            if self.run.customer_id is None:
+                self.session.flush()  # a new profile, added to the session: its id
+            profile_id = int(self.run.customer_id or self.run.customer.id)
+            counts = SqlCounts(self.session, policies, profile_id)
+        return decide(
+            policies,
+            channel,
+            profile_id,
+            self.traits,
+            now,
+            counts,
+            self.throttle,
+            held,
+        )

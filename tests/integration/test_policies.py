@@ -147,7 +147,7 @@ def test_an_sms_inside_quiet_hours_waits_until_they_end(world, recorders):
     set_policies(
         world, {"quiet_hours": {"start": start, "end": end, "channels": ["sms"]}}
     )
-    world.publish(journey("Reminder", "signed_up", "sms"))
+    reminder = world.publish(journey("Reminder", "signed_up", "sms"))
     world.post(event("signed_up"))
     assert not recorders["sms"].received
     run = world.session.scalars(select(Run)).one()
@@ -158,6 +158,10 @@ def test_an_sms_inside_quiet_hours_waits_until_they_end(world, recorders):
     assert held.outcome == "waiting"
     assert held.detail["reason"] == f"held for quiet hours until {end} UTC"
     assert not world.deliveries()
+    # The journey's analytics count the send held back, by channel and reason.
+    report = journey_report(world.session, reminder, Window())
+    [sms] = [c for c in report.channels if c.name == "sms"]
+    assert sms.held == {"quiet_hours": 1} and sms.settled == 0
     # The policies go away before the hours end; the run's timer still fires at the end.
     set_policies(world, {})
     world.later(timedelta(hours=1, minutes=1))
@@ -348,3 +352,37 @@ def test_analytics_compare_the_global_holdout_with_everyone_else(
     assert "The global holdout (sent nothing)" in page
     overview = client.get("/analytics/").get_data(as_text=True)
     assert "Against the global holdout" in overview
+
+
+def test_a_journeys_send_limit_spreads_its_sends_in_order(world, recorders):
+    document = journey("Launch", "signed_up", "email")
+    document["throttle"] = {"max_sends_per_minute": 2}
+    world.publish(document)
+    world.publish(journey("Receipt", "signed_up", "sms", transactional=True))
+    for number in range(5):
+        world.post(event("signed_up", customer=f"t-{number}"))
+    assert len(recorders["email"].delivered()) == 2
+    assert len(recorders["sms"].delivered()) == 5  # another journey, not limited
+    waiting = world.session.scalars(
+        select(Run).where(Run.status == RunStatus.waiting).order_by(Run.id)
+    ).all()
+    assert len(waiting) == 3
+    # Two a minute, in the order the customers came: the third and fourth the next minute,
+    # the fifth the one after.
+    wakes = [run.wake_at for run in waiting]
+    assert wakes[0] == wakes[1] and wakes[2] == wakes[0] + timedelta(minutes=1)
+    assert wakes[0].second == 0 and wakes[0] > waiting[0].started_at
+    assert [run.customer_id for run in waiting] == sorted(
+        run.customer_id for run in waiting
+    )
+    [step] = world.session.scalars(
+        select(Step).where(Step.run_id == waiting[-1].id, Step.node_id == "send")
+    ).all()
+    assert step.detail["held"] == "throttle"
+    assert step.detail["reason"].startswith(
+        "held by the journey's send limit (2 a minute)"
+    )
+    world.later(timedelta(minutes=3))
+    world.session.expire_all()
+    assert len(recorders["email"].delivered()) == 5
+    assert {d.reason for d in world.deliveries()} == {None}

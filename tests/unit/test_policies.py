@@ -10,7 +10,9 @@ from engine.policies import (
     FREQUENCY_CAP,
     GLOBAL_HOLDOUT,
     QUIET_HOURS,
+    THROTTLE,
     Held,
+    MinuteSlots,
     PolicyError,
     Remembered,
     Suppressed,
@@ -207,3 +209,43 @@ def test_a_simulation_shows_a_send_held_for_quiet_hours():
     # Both sends made once the hours ended; the transactional one would not have waited.
     assert [s["node"] for s in result["sends"]] == ["text", "receipt"]
     assert result["sends"][0]["at"] == "2026-01-16T08:00:00+00:00"
+
+
+def test_a_send_limit_gives_each_send_the_next_minute_with_room():
+    slots = MinuteSlots(2)
+    start = datetime(2026, 5, 1, 9, 0, 30, tzinfo=UTC)
+    verdicts = [
+        decide(parse({}), "email", None, {}, start, None, slots) for _ in range(5)
+    ]
+    assert verdicts[:2] == [None, None]
+    assert [v.until for v in verdicts[2:]] == [
+        datetime(2026, 5, 1, 9, 1, tzinfo=UTC),
+        datetime(2026, 5, 1, 9, 1, tzinfo=UTC),
+        datetime(2026, 5, 1, 9, 2, tzinfo=UTC),
+    ]
+    assert verdicts[2].reason == THROTTLE
+    assert verdicts[2].words == (
+        "held by the journey's send limit (2 a minute) until 09:01 UTC"
+    )
+    # A run woken in its minute has its slot: it is not given another.
+    woken = datetime(2026, 5, 1, 9, 1, tzinfo=UTC)
+    assert decide(parse({}), "email", None, {}, woken, None, slots, THROTTLE) is None
+    assert slots.taken[woken] == 2
+
+
+def test_a_journey_document_keeps_its_send_limit():
+    raw = {
+        "schema": "throughline.journey/v1",
+        "name": "Launch",
+        "throttle": {"max_sends_per_minute": 100},
+        "nodes": [{"id": "start", "type": "trigger", "config": {"event": "x"}}],
+        "edges": [],
+    }
+    document = graph.parse(raw)
+    assert document.max_sends_per_minute == 100
+    assert graph.to_dict(document)["throttle"] == {"max_sends_per_minute": 100}
+    assert "throttle" not in graph.to_dict(graph.parse({**raw, "throttle": None}))
+    _, problems = graph.check({**raw, "throttle": {"max_sends_per_minute": 0}})
+    assert "throttle.max_sends_per_minute" in [p.field for p in problems]
+    _, problems = graph.check({**raw, "throttle": {"per_hour": 5}})
+    assert "throttle.per_hour" in [p.field for p in problems]

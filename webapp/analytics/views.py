@@ -268,10 +268,13 @@ def _channels(report: reports.JourneyReport) -> Iterable[list[Any]]:
 
 
 def _reasons(report: reports.JourneyReport) -> Iterable[list[Any]]:
-    yield ["channel", "reason", "deliveries"]
+    """Why deliveries were not made (suppressed, failed), and sends held for later."""
+    yield ["channel", "reason", "deliveries", "outcome"]
     for channel in report.channels:
         for reason, count in sorted(channel.reasons.items()):
-            yield [channel.name, reason, count]
+            yield [channel.name, reason, count, "not delivered"]
+        for reason, count in sorted(channel.held.items()):
+            yield [channel.name, reason, count, "held, then sent"]
 
 
 ROWS = {

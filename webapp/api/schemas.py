@@ -248,6 +248,7 @@ SCHEMAS: dict[str, Schema] = {
             "entry": ANY_OBJECT,
             "goal": ANY_OBJECT,
             "exit_on": {"type": "array"},
+            "throttle": ANY_OBJECT,
             "nodes": {"type": "array", "items": ANY_OBJECT},
             "edges": {"type": "array", "items": ANY_OBJECT},
             "layout": ANY_OBJECT,

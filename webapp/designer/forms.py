@@ -86,6 +86,13 @@ class JourneySettingsForm(BaseForm):
         "Exit events",
         description="A customer who does one of these leaves the journey at once.",
     )
+    max_sends_per_minute = IntegerField(
+        "At most this many messages a minute (blank: no limit)",
+        validators=[Optional(), NumberRange(min=1, max=100_000)],
+        description="For a launch that must not flood a channel or a support desk: "
+        "sends past the limit wait, in order, for the next minutes. Transactional "
+        "sends never wait.",
+    )
 
     def load(self, document: dict[str, Any]) -> None:
         self.name.data = document.get("name")
@@ -100,6 +107,9 @@ class JourneySettingsForm(BaseForm):
             self.goal_amount.data, self.goal_unit.data = found
         self.goal_where.load(goal.get("where"))
         self.exit_on.load(document.get("exit_on") or [])
+        throttle = document.get("throttle")
+        if isinstance(throttle, dict):
+            self.max_sends_per_minute.data = throttle.get("max_sends_per_minute")
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = bool(super().validate(extra_validators))
@@ -136,4 +146,8 @@ class JourneySettingsForm(BaseForm):
         else:
             found.pop("goal", None)
         found["exit_on"] = self.exit_on.data
+        if self.max_sends_per_minute.data:
+            found["throttle"] = {"max_sends_per_minute": self.max_sends_per_minute.data}
+        else:
+            found.pop("throttle", None)
         return found

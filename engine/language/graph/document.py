@@ -16,6 +16,7 @@ TOP_LEVEL = (
     "entry",
     "goal",
     "exit_on",
+    "throttle",
     "nodes",
     "edges",
     "layout",
@@ -95,6 +96,9 @@ class Document:
     exit_on: tuple[EventRule, ...] = ()
     layout: dict[str, Any] = field(default_factory=dict)
     description: str | None = None
+    # At most this many sends a minute from the whole journey (a launch that must not flood
+    # a channel); the sends past it wait, in order, for the next minutes.
+    max_sends_per_minute: int | None = None
 
     def node(self, node_id: str) -> Node:
         for found in self.nodes:

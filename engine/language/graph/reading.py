@@ -269,6 +269,27 @@ def parse(raw: Any) -> Document:
         )
         if found:
             exits.append(found)
+    max_sends = None
+    raw_throttle = raw.get("throttle")
+    if raw_throttle is not None:
+        if not isinstance(raw_throttle, dict):
+            problems.append(
+                Problem(
+                    None,
+                    "the journey's send limit cannot be read from the file",
+                    "throttle",
+                )
+            )
+        else:
+            for key in sorted(set(raw_throttle) - {"max_sends_per_minute"}):
+                problems.append(
+                    Problem(
+                        None,
+                        f"“{key}” is not a setting of the send limit; remove it",
+                        f"throttle.{key}",
+                    )
+                )
+            max_sends = raw_throttle.get("max_sends_per_minute")
     layout = raw.get("layout", {})
     if not isinstance(layout, dict):
         problems.append(
@@ -289,6 +310,7 @@ def parse(raw: Any) -> Document:
         goal=goal,
         exit_on=tuple(exits),
         layout=layout,
+        max_sends_per_minute=max_sends,
     )
 
 
@@ -315,6 +337,8 @@ def to_dict(document: Document) -> dict[str, Any]:
     found["exit_on"] = [
         _event_rule_dict(rule, with_within=False) for rule in document.exit_on
     ]
+    if document.max_sends_per_minute is not None:
+        found["throttle"] = {"max_sends_per_minute": document.max_sends_per_minute}
     found["nodes"] = [
         {
             "id": n.id,

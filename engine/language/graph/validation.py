@@ -41,6 +41,16 @@ def _problems_of_entry(document: Document) -> Iterator[Problem]:
             "or empty for no limit",
             "entry.max_entries",
         )
+    most = document.max_sends_per_minute
+    if most is not None and (
+        isinstance(most, bool) or not isinstance(most, int) or not 1 <= most <= 100_000
+    ):
+        yield Problem(
+            None,
+            "the most sends a minute is a whole number from 1 to 100,000, "
+            "or empty for no limit",
+            "throttle.max_sends_per_minute",
+        )
     rules_to_check = (
         [("goal", "the goal", document.goal)] if document.goal else []
     ) + [
