@@ -158,6 +158,9 @@ def test_an_sms_inside_quiet_hours_waits_until_they_end(world, recorders):
     assert held.outcome == "waiting"
     assert held.detail["reason"] == f"held for quiet hours until {end} UTC"
     assert not world.deliveries()
+    customer = world.session.scalars(select(Customer)).one()
+    reasons = [entry.get("reason") for entry in timeline(world.session, customer)]
+    assert f"held for quiet hours until {end} UTC" in reasons
     # The journey's analytics count the send held back, by channel and reason.
     report = journey_report(world.session, reminder, Window())
     [sms] = [c for c in report.channels if c.name == "sms"]
