@@ -178,8 +178,21 @@ def load(session: Session, ids: list[str]) -> None:
     held = sorted({r.run_id for r in rows if r.holds_run and r.run_id is not None})
     found: list[Run] = []
     if held:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if postgres:
+            # Their customers first, as an event drain locks them (customer, then runs):
+            # resuming a run may count the customer's sends against a frequency cap.
+            owners = sorted(
+                {r.customer_id for r in rows if r.holds_run and r.customer_id}
+            )
+            session.execute(
+                select(Customer.id)
+                .where(Customer.id.in_(owners))
+                .order_by(Customer.id)
+                .with_for_update(key_share=True)
+            )
         runs = select(Run).where(Run.id.in_(held)).order_by(Run.id)
-        if session.get_bind().dialect.name == "postgresql":
+        if postgres:
             runs = runs.with_for_update()
         found = list(session.scalars(runs))
         batch.customers_of(session, (run.customer_id for run in found))

@@ -11,26 +11,33 @@ from sqlalchemy.orm import Session
 from engine import bulk, execution, transaction
 from engine.analytics import counters
 from engine.analytics.counters import Metric
-from engine.delivery import CHANNEL_REASONS, Claimed, Outcome
+from engine.delivery import CHANNEL_REASONS, LEASE, Claimed, Outcome
 from engine.delivery.claim import load, retry_delay
 from engine.execution import live_runs
 from engine.language.nodes import Resume
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
+from engine.policies import Held, Suppressed
+from engine.policies.gate import fallback_verdict
 from engine.profiles import identity
 
 _DELIVERIES = cast(Table, Delivery.__table__)
 
 
-def _count(session: Session, row: Delivery, outcome: Outcome, now: datetime) -> None:
-    """Count an attempt's latency and, once final, the delivery's status and reason."""
-    versions = transaction.of(session).run_versions
-    where: dict[str, Any] = {
+def _where(
+    row: Delivery, channel_id: int | None, session: Session | None = None
+) -> Any:
+    versions = transaction.of(session).run_versions if session is not None else {}
+    return {
         "journey_id": row.journey_id or 0,
         "version_id": versions.get(row.run_id or 0, 0),
         "node_id": row.node_id or "",
-        "channel_id": row.channel_id or 0,
+        "channel_id": channel_id or 0,
     }
-    _count_at(session, where, outcome, now)
+
+
+def _count(session: Session, row: Delivery, outcome: Outcome, now: datetime) -> None:
+    """Count an attempt's latency and, once final, the delivery's status and reason."""
+    _count_at(session, _where(row, row.channel_id, session), outcome, now)
 
 
 def _count_at(
@@ -148,23 +155,38 @@ def settle(
         channel = session.scalar(select(Channel).where(Channel.slug == fallback))
         if channel is not None:
             payload = {**row.payload, "channel": fallback, "fallback_channel": None}
-            session.add(
-                Delivery(
-                    run_id=row.run_id,
-                    customer_id=row.customer_id,
-                    journey_id=row.journey_id,
-                    node_id=row.node_id,
-                    channel_id=channel.id,
-                    kind="send",
-                    holds_run=row.holds_run,
-                    transactional=row.transactional,
-                    fallback_of_id=row.id,
-                    payload=payload,
-                    next_attempt_at=now,
-                    deadline_at=row.deadline_at,
-                    created_at=now,
-                )
+            made = Delivery(
+                run_id=row.run_id,
+                customer_id=row.customer_id,
+                journey_id=row.journey_id,
+                node_id=row.node_id,
+                channel_id=channel.id,
+                kind="send",
+                holds_run=row.holds_run,
+                transactional=row.transactional,
+                fallback_of_id=row.id,
+                payload=payload,
+                next_attempt_at=now,
+                deadline_at=row.deadline_at,
+                created_at=now,
             )
+            verdict = (
+                None
+                if row.transactional
+                else fallback_verdict(session, row.customer_id, fallback, now)
+            )
+            if isinstance(verdict, Held):  # quiet hours on the fallback's channel
+                made.next_attempt_at = verdict.until
+                made.deadline_at = max(row.deadline_at or now, verdict.until) + LEASE
+            elif isinstance(verdict, Suppressed):
+                made.status, made.reason = DeliveryStatus.suppressed, verdict.reason
+                made.next_attempt_at, made.finished_at = None, now
+                session.add(made)
+                suppressed = Outcome("suppressed", verdict.reason)
+                _count_at(session, _where(row, channel.id, session), suppressed, now)
+                _resume_run(session, row, False, verdict.reason, effects, now)
+                return
+            session.add(made)
             effects.delivery_channels.add(channel.id)
             return
     _resume_run(session, row, False, outcome.reason or "failed", effects, now)

@@ -156,13 +156,24 @@ def reserve(session: Session, counts: dict[str, int]) -> None:
         batch.ids.setdefault(table, []).append(int(value))
 
 
-def customers_of(session: Session, customer_ids: Iterable[int]) -> Batch:
-    """Read these customers and their identifiers in one query each (for timer sweeps)."""
+def customers_of(
+    session: Session, customer_ids: Iterable[int], skip_locked: bool = False
+) -> Batch:
+    """Read these customers and their identifiers in one query each (for timer sweeps).
+
+    `skip_locked` (on PostgreSQL): lock them, leaving out those another transaction holds.
+    A sweep holds its runs already; waiting for a customer that an event drain holds (which
+    waits for the customer's runs in turn) would deadlock, so their runs wait for the next
+    sweep instead."""
     batch = Batch()
     wanted = sorted(set(customer_ids))
     known = transaction.of(session).identifiers
+    lock = skip_locked and session.get_bind().dialect.name == "postgresql"
     for chunk in _chunks(wanted):
-        for customer in session.scalars(select(Customer).where(Customer.id.in_(chunk))):
+        read = select(Customer).where(Customer.id.in_(chunk)).order_by(Customer.id)
+        if lock:
+            read = read.with_for_update(key_share=True, skip_locked=True)
+        for customer in session.scalars(read):
             batch.customers[customer.id] = customer
             known.setdefault(customer.id, {})  # read: no identifiers is an answer too
         for customer_id, kind, value in session.execute(

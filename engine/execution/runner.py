@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from engine import durations
@@ -18,7 +18,7 @@ from engine.language.graph import Document
 from engine.language.nodes import Await, ProfileChange, Resume, Send, WebhookCall
 from engine.language.nodes.trigger import matches as trigger_matches
 from engine.models import RunStatus
-from engine.policies import Held, Suppressed, Verdict
+from engine.policies import THROTTLE, Held, Suppressed, Verdict
 
 MAX_STEPS_PER_ADVANCE = 500
 
@@ -345,6 +345,12 @@ def advance(
             return result
         if resume.kind == "event" and resume.event is not None:
             state.event = dict(resume.event)
+    # A run held for its journey's send limit keeps its minute only if woken within it: one
+    # woken later (a paused journey, a late sweep) takes a new one, in line with the rest.
+    if state.held == THROTTLE and (
+        state.wake_at is None or now >= state.wake_at + timedelta(minutes=1)
+    ):
+        state.held = None
     state.status, state.wake_at, state.awaiting = RunStatus.active, None, None
     if resume is not None and resume.kind == "delivery":
         settled = dict(resume.event or {})

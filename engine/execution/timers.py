@@ -37,13 +37,15 @@ def sweep_due_runs(
         statement = statement.with_for_update(of=Run, skip_locked=True)
     lateness = []
     due = list(session.scalars(statement))
-    read = batch.customers_of(session, (run.customer_id for run in due))
+    read = batch.customers_of(
+        session, (run.customer_id for run in due), skip_locked=True
+    )
     for run in due:
         assert run.wake_at is not None
-        lateness.append((now - run.wake_at).total_seconds())
         customer = read.customers.get(run.customer_id)
-        if customer is None:
+        if customer is None:  # gone, or held by an event drain: the next sweep
             continue
+        lateness.append((now - run.wake_at).total_seconds())
         scope = identity.scope_of(session, customer)
         live_runs.resume_run(session, run, Resume("timer"), scope, effects, now)
         if scope["traits"] != customer.traits:

@@ -88,6 +88,20 @@ class SqlCounts:
         )
 
 
+def fallback_verdict(
+    session: Session, customer_id: int | None, channel: str, now: datetime
+) -> Verdict:
+    """What the policies say of a fallback send on `channel`, made when the first channel
+    failed: the first was checked on its own channel, this one is checked on its own."""
+    policies = current(session)
+    if policies.empty or customer_id is None:
+        return None
+    customer = session.get(Customer, customer_id)
+    traits = dict(customer.traits or {}) if customer is not None else {}
+    counts = SqlCounts(session, policies, customer_id)
+    return decide(policies, channel, customer_id, traits, now, counts)
+
+
 # The advisory locks of send limits, one per journey: (this, journey id).
 SLOT_LOCKS = 0x7468
 KEEP_SLOTS = timedelta(days=1)

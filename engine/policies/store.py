@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -97,6 +98,9 @@ def save(
         ROW,
         {"revision": latest + 1, "before": before, "after": after},
     )
-    session.flush()
-    forget()
+    try:
+        session.flush()
+    except IntegrityError:  # another first change was written meanwhile
+        raise StaleRevision(latest) from None
+    forget()  # and again by the caller once committed: another thread may read meanwhile
     return policies

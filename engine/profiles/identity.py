@@ -47,6 +47,8 @@ def merge_customers(
     withdrawn. The others remain as empty records pointing at the survivor.
     """
     ids = [c.id for c in others]
+    # The survivor's sends now include the others': frequency caps count them afresh.
+    transaction.of(session).cap_counts = {}
     known = _known_identifiers(session)
     for customer_id in [survivor.id, *ids]:
         known.pop(customer_id, None)

@@ -4,7 +4,7 @@ transactional sends, and the API that keeps the document."""
 import threading
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from engine import runtime
 from engine.analytics.queries import Window
@@ -12,6 +12,7 @@ from engine.analytics.reports import journey_report
 from engine.execution import documents
 from engine.models import (
     AuditEntry,
+    Channel,
     Customer,
     Delivery,
     DeliveryStatus,
@@ -19,6 +20,7 @@ from engine.models import (
     Role,
     Run,
     RunStatus,
+    SendSlot,
     Step,
     utcnow,
 )
@@ -385,7 +387,66 @@ def test_a_journeys_send_limit_spreads_its_sends_in_order(world, recorders):
     assert step.detail["reason"].startswith(
         "held by the journey's send limit (2 a minute)"
     )
-    world.later(timedelta(minutes=3))
+    # Each woken in its minute goes out then, with the minute it was given.
+    world.later(timedelta(minutes=1))
+    assert len(recorders["email"].delivered()) == 4
+    world.later(timedelta(minutes=1))
     world.session.expire_all()
     assert len(recorders["email"].delivered()) == 5
     assert {d.reason for d in world.deliveries()} == {None}
+
+
+def test_a_fallback_send_meets_the_cap_of_its_own_channel(world, recorders):
+    set_policies(
+        world, {"frequency_caps": [{"channels": ["sms"], "max": 1, "per": "P1D"}]}
+    )
+    world.publish(journey("Text", "signed_up", "sms"))
+    world.post(event("signed_up"))
+    assert len(recorders["sms"].delivered()) == 1
+    document = journey("Mail", "browsed", "email")
+    document["nodes"][1]["config"]["fallback_channel"] = "sms"
+    world.publish(document)
+    world.session.execute(
+        update(Channel).where(Channel.slug == "email").values(enabled=False)
+    )
+    world.session.commit()
+    world.post(event("browsed"))
+    primary, fallback = [d for d in world.deliveries() if d.node_id == "send"][1:]
+    assert primary.reason == "channel_disabled"
+    assert fallback.fallback_of_id == primary.id
+    assert (fallback.status, fallback.reason) == (
+        DeliveryStatus.suppressed,
+        "frequency_cap",
+    )
+    assert len(recorders["sms"].delivered()) == 1
+
+
+def test_runs_held_for_the_send_limit_and_woken_late_queue_again(world, recorders):
+    document = journey("Launch", "signed_up", "email")
+    document["throttle"] = {"max_sends_per_minute": 1}
+    world.publish(document)
+    for number in range(3):
+        world.post(event("signed_up", customer=f"late-{number}"))
+    assert len(recorders["email"].delivered()) == 1
+    # Ten minutes pass (the minutes given, too) and both held runs wake long after theirs:
+    # they do not go out together, each takes a new minute in turn.
+    for slot in world.session.scalars(select(SendSlot)).all():
+        world.session.delete(slot)
+        world.session.flush()
+        world.session.add(
+            SendSlot(
+                journey_id=slot.journey_id,
+                minute=slot.minute - timedelta(minutes=10),
+                used=slot.used,
+            )
+        )
+    world.session.commit()
+    world.later(timedelta(minutes=10))
+    world.session.expire_all()
+    assert len(recorders["email"].delivered()) == 2
+    [still] = world.session.scalars(
+        select(Run).where(Run.status == RunStatus.waiting)
+    ).all()
+    assert still.state["held"] == "throttle" and still.wake_at > utcnow()
+    world.later(timedelta(minutes=1))
+    assert len(recorders["email"].delivered()) == 3

@@ -91,6 +91,8 @@ def test_a_mistake_is_shown_at_its_field_and_nothing_is_saved(
     stale = client.post("/policies/", data=_form(token, revision="0"))
     assert stale.status_code == 409
     assert "changed meanwhile" in stale.get_data(as_text=True)
+    # A page that cannot say which revision it changes is refused, not applied blindly.
+    assert client.post("/policies/", data=_form(token, revision="²")).status_code == 400
     # Without the form's token nothing is changed.
     assert client.post("/policies/", data=_form("")).status_code == 400
 

@@ -274,7 +274,7 @@ def _reasons(report: reports.JourneyReport) -> Iterable[list[Any]]:
         for reason, count in sorted(channel.reasons.items()):
             yield [channel.name, reason, count, "not delivered"]
         for reason, count in sorted(channel.held.items()):
-            yield [channel.name, reason, count, "held, then sent"]
+            yield [channel.name, reason, count, "held for later"]
 
 
 ROWS = {

@@ -55,4 +55,5 @@ def put_policies() -> Any:
         db().rollback()
         raise ApiError(412, str(error), "If-Match") from None
     db().commit()
+    store.forget()
     return jsonify(describe(store.read(db())[1]))

@@ -68,7 +68,13 @@ def save() -> Any:
     if not form.validate_on_submit():
         return _page(form, 400)
     document = form.document()
-    revision = int(form.revision.data) if (form.revision.data or "").isdigit() else None
+    given = (form.revision.data or "").strip()
+    if not (given.isascii() and given.isdigit() and len(given) <= 18):
+        form.form_errors.append(
+            "The page did not say which revision it changes; reload it and try again."
+        )
+        return _page(form, 400)
+    revision = int(given)
     try:
         store.save(db(), document, acting_user(), revision)
     except PolicyError as error:
@@ -90,6 +96,7 @@ def save() -> Any:
         form.form_errors.append(str(error))
         return _page(form, 409)
     db().commit()
+    store.forget()
     flash(
         "Saved. Every journey's sends follow these policies within seconds.", "success"
     )
