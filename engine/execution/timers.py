@@ -15,6 +15,7 @@ from engine import execution
 from engine.execution import batch, live_runs
 from engine.language.nodes import Resume
 from engine.models import Journey, JourneyStatus, Run, RunStatus
+from engine.policies.store import current as current_policies
 from engine.profiles import identity
 
 
@@ -37,8 +38,11 @@ def sweep_due_runs(
         statement = statement.with_for_update(of=Run, skip_locked=True)
     lateness = []
     due = list(session.scalars(statement))
+    # Frequency caps lock the profiles whose sends they count: the sweep locks them first,
+    # skipping those an event drain holds (see batch.customers_of).
+    caps = bool(due) and bool(current_policies(session).frequency_caps)
     read = batch.customers_of(
-        session, (run.customer_id for run in due), skip_locked=True
+        session, (run.customer_id for run in due), skip_locked=caps
     )
     for run in due:
         assert run.wake_at is not None

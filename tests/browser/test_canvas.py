@@ -744,3 +744,26 @@ def test_steps_are_reached_and_opened_with_the_keyboard(
     expect(panel.get_by_role("heading", name="Send")).to_be_visible()
     expect(panel.get_by_label("Label")).to_be_focused()
     assert errors == []
+
+
+def test_a_form_open_while_the_canvas_saves_is_saved_on_the_new_revision(
+    page: Page, live_server, session, settings
+):
+    """A step's form loaded, then the canvas saves (Arrange): saving the form goes on from
+    the canvas's revision instead of being refused as a change on an older draft."""
+    journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    page.locator('#canvas [data-node-id="wait"]').click()
+    panel = page.locator("#node-panel")
+    expect(panel.get_by_label("Give up after")).to_have_value("1")
+    page.get_by_role("button", name="Arrange").click()
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 2")
+    panel.get_by_label("Give up after").fill("2")
+    panel.get_by_role("button", name="Save step").click()
+    expect(panel.get_by_text("Saved.")).to_be_visible()
+    expect(page.locator("#save-status")).to_have_text("Saved · revision 3")
+    saved = json.loads(
+        page.request.get(f"{live_server}/journeys/{journey.id}/draft.json").text()
+    )
+    wait = next(n for n in saved["document"]["nodes"] if n["id"] == "wait")
+    assert wait["config"]["timeout"] == "PT2H"
+    assert errors == []

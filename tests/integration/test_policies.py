@@ -95,6 +95,10 @@ def test_a_daily_cap_of_one_email_lets_one_of_two_journeys_send(world, recorders
     assert len(kept) == 2 and kept[0]["reason"] == (
         "not sent: frequency cap of 1 message on email per day reached"
     )
+    # The Policies page says what the caps did lately.
+    login(world.client, make_user(world.session, Role.viewer))
+    page = world.client.get("/policies/").get_data(as_text=True)
+    assert "2 sends kept back by a frequency cap" in page
 
 
 def test_a_suppressed_send_takes_its_suppressed_port(world, recorders):

@@ -31,6 +31,7 @@ def test_a_marketer_sets_caps_quiet_hours_and_a_holdout(client, session, setting
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "Frequency caps" in text and "Save policies" in text
+    assert "0 sends kept back by a frequency cap" in text
     token = csrf_token(client, "/policies/")
     saved = client.post("/policies/", data=_form(token), follow_redirects=True)
     assert saved.status_code == 200

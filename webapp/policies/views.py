@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import flash, redirect, render_template, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from engine.models import Channel, Role
-from engine.policies import PolicyError, document_of, store
+from engine.analytics.counters import Metric
+from engine.delivery import FREQUENCY_CAP, GLOBAL_HOLDOUT
+from engine.models import Channel, Counter, Role, utcnow
+from engine.policies import (
+    QUIET_HOURS,
+    THROTTLE,
+    PolicyError,
+    document_of,
+    store,
+)
 from webapp.policies import bp
 from webapp.policies.forms import PoliciesForm
 from webapp.security import acting_user, requires
@@ -42,6 +51,35 @@ def _filled() -> PoliciesForm:
     return form
 
 
+# What the policies did lately, by the counters the engine writes with its work.
+EFFECTS = {
+    (Metric.REASON, FREQUENCY_CAP): "kept back by a frequency cap",
+    (Metric.REASON, GLOBAL_HOLDOUT): "kept back by the global holdout",
+    (Metric.HELD, QUIET_HOURS): "held for quiet hours",
+    (Metric.HELD, THROTTLE): "held by a journey's send limit",
+}
+LATELY = timedelta(days=7)
+
+
+def _effects() -> list[tuple[str, int]]:
+    """Sends each policy kept back or held in the last 7 days, over every journey."""
+    found = dict.fromkeys(EFFECTS.values(), 0)
+    rows = db().execute(
+        select(Counter.metric, Counter.label, func.sum(Counter.value))
+        .where(
+            Counter.metric.in_({metric for metric, _ in EFFECTS}),
+            Counter.label.in_({label for _, label in EFFECTS}),
+            Counter.bucket >= utcnow() - LATELY,
+        )
+        .group_by(Counter.metric, Counter.label)
+    )
+    for metric, label, value in rows:
+        words = EFFECTS.get((metric, label))
+        if words:
+            found[words] += int(value or 0)
+    return list(found.items())
+
+
 def _page(form: PoliciesForm, status: int = 200) -> Any:
     form.offer(_channels())
     row = store.read(db())[1]
@@ -50,6 +88,7 @@ def _page(form: PoliciesForm, status: int = 200) -> Any:
         "policies/index.html",
         form=form,
         row=row,
+        effects=_effects(),
         can_edit=user is not None and user.role.includes(Role.marketer),
     ), status
 

@@ -69,8 +69,14 @@ export async function save() {
     });
     const answer = await response.json().catch(() => ({}));
     if (response.ok) {
+      const before = revision;
       rememberDraft(answer.revision, answer.document);
       showSaved(answer);
+      // The canvas saved what it holds, the steps' settings as the panel last saved them: a
+      // form in the panel loaded at the revision before is as current at this one.
+      document.body.dispatchEvent(
+        new CustomEvent("canvasSaved", { detail: { from: before, to: answer.revision } }),
+      );
     } else if (response.status === 412) {
       conflict(sent, answer);
     } else {

@@ -150,6 +150,14 @@ export function setUpPanel() {
   const settingsButton = document.getElementById("journey-settings");
   if (settingsButton) settingsButton.addEventListener("click", () => { panelNode = null; selection.clean(); });
 
+  // The canvas saved (a step moved, arranged, connected) while a form was open: the form goes
+  // on from the new revision, or saving it would be refused as a change on an older draft.
+  document.body.addEventListener("canvasSaved", (event) => {
+    const { from, to } = event.detail;
+    const field = panel.querySelector('form[hx-post] input[type="hidden"][name$="revision"]');
+    if (field && String(field.value) === String(from)) field.value = String(to);
+  });
+
   // A form saved in the panel: the server's draft, its revision, the step's config and label.
   document.body.addEventListener("draftSaved", (event) => {
     const answer = event.detail;
