@@ -1,6 +1,7 @@
 """What one drain costs, in process: an event drain and the delivery drain after it.
 
     python bench/drain.py [--sizes 1,12,100] [--rounds 20] [--profile PATH]
+                          [--returning] [--policies JSON]
 
 Uses DATABASE_URL and REDIS_URL like bench/end_to_end.py (a fresh `throughline_bench`
 database and Redis database 15 by default) and the same journey (trigger -> condition ->
@@ -15,12 +16,18 @@ process's CPU (median and least), PostgreSQL's CPU, the wall time and the SQL st
 Nothing else runs: no web server, no workers, no load generator, so the figures are the
 drains' own and repeat within a few per cent. `--profile PATH` also writes a cProfile of the
 largest size's rounds (read it with `python -m pstats PATH`).
+
+`--returning`: every round's events name the same customers (known profiles, as most events
+of a live brand do) instead of new ones. `--policies JSON`: brand-wide policies set before
+measuring (`{"frequency_caps": [{"channels": ["email"], "max": 1000000, "per": "P1D"}]}`
+counts every send against a cap that none reaches).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import statistics
 import subprocess
 import sys
@@ -46,6 +53,7 @@ from bench.end_to_end import set_up  # noqa: E402
 from engine.execution import apply, drains  # noqa: E402
 from engine.intake.contract import parse_event  # noqa: E402
 from engine.intake.store import ToStore, store_events  # noqa: E402
+from engine.policies import store as policies  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 
 
@@ -60,7 +68,8 @@ class Statements:
         self.count += 1
 
 
-def store(rt: Runtime, channel_id: int, size: int, tag: str) -> None:
+def store(rt: Runtime, channel_id: int, size: int, tag: str, round_: str) -> None:
+    """`size` events of the customers `tag` names, each with its own webhook id."""
     now = datetime.now(UTC)
     items = []
     for n in range(size):
@@ -70,7 +79,7 @@ def store(rt: Runtime, channel_id: int, size: int, tag: str) -> None:
             "traits": {"first_name": "Ada"},
             "properties": {"total": 42, "sent_at": f"{time.time():.6f}"},
         }
-        items.append(ToStore(f"{tag}-{n}", body, parse_event(body)))
+        items.append(ToStore(f"{tag}-{round_}-{n}", body, parse_event(body)))
     with rt.database.engine.begin() as connection:
         store_events(connection, channel_id, items, 1, now)  # one partition: 0
 
@@ -108,6 +117,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,12,100")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--profile", metavar="PATH")
+    parser.add_argument("--returning", action="store_true")
+    parser.add_argument("--policies", metavar="JSON")
     args = parser.parse_args()
     print(machine())
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -124,6 +135,8 @@ def main() -> None:
         try:
             with rt.database.session() as session:
                 web, email = set_up(session, rt.box, running.settings, port)
+                if args.policies:
+                    policies.save(session, json.loads(args.policies), None)
                 session.commit()
                 web_id, email_id = web.channel.id, email.channel.id
             statements = Statements(rt.database.engine)
@@ -138,7 +151,8 @@ def main() -> None:
                 deliveries: list[dict[str, float]] = []
                 # The first rounds warm the caches and prepared statements.
                 for n in range(args.rounds + 3):
-                    store(rt, web_id, size, f"s{size}r{n}")
+                    tag = f"s{size}" if args.returning else f"s{size}r{n}"
+                    store(rt, web_id, size, tag, f"r{n}")
                     profiling = profiler and size == sizes[-1] and n >= 3
                     if profiling:
                         profiler.enable()
@@ -158,7 +172,8 @@ def main() -> None:
                 print(summary("delivery drain", size, deliveries))
                 one_hop: list[dict[str, float]] = []
                 for n in range(args.rounds + 3):
-                    store(rt, web_id, size, f"h{size}r{n}")
+                    tag = f"h{size}" if args.returning else f"h{size}r{n}"
+                    store(rt, web_id, size, tag, f"r{n}")
                     sent = measure(
                         lambda: (
                             drains.drain_events(rt, 0),
