@@ -41,6 +41,9 @@ class Batch:
     ids: dict[str, list[int]] = field(default_factory=dict)
     after: dict[str, int] = field(default_factory=dict)
     counted: bool = True
+    # Whether `customers` are locked by this transaction (on PostgreSQL; SQLite has one
+    # writer), so frequency caps may count their sends without locking each again.
+    locked: bool = False
 
     def knows(self, pairs: Iterable[tuple[str, str]]) -> bool:
         return all(pair in self.looked_up for pair in pairs)
@@ -74,7 +77,7 @@ def prefetch(
     that limit entries need it; whether a run is under way comes from the runs read).
     """
     postgres = session.get_bind().dialect.name == "postgresql"
-    batch = Batch()
+    batch = Batch(locked=True)
     pairs = sorted({pair for named in identifiers for pair in named})
     batch.looked_up.update(pairs)
     for chunk in _chunks(pairs):
@@ -165,10 +168,11 @@ def customers_of(
     A sweep holds its runs already; waiting for a customer that an event drain holds (which
     waits for the customer's runs in turn) would deadlock, so their runs wait for the next
     sweep instead."""
-    batch = Batch()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    lock = skip_locked and postgres
+    batch = Batch(locked=lock or not postgres)
     wanted = sorted(set(customer_ids))
     known = transaction.of(session).identifiers
-    lock = skip_locked and session.get_bind().dialect.name == "postgresql"
     for chunk in _chunks(wanted):
         read = select(Customer).where(Customer.id.in_(chunk)).order_by(Customer.id)
         if lock:

@@ -38,7 +38,7 @@ class SqlCounts:
         known = transaction.of(self.session).cap_counts
         key = self._key(index)
         if key not in known:
-            known[key] = self._count(cap, since)
+            known[key] = self._count(cap, since, index)
         return known[key]
 
     def add(self, channel: str) -> None:
@@ -47,11 +47,20 @@ class SqlCounts:
             key = self._key(index)
             known[key] = known.get(key, 0) + 1
 
-    def _count(self, cap: FrequencyCap, since: datetime) -> int:
+    def _count(self, cap: FrequencyCap, since: datetime, index: int = -1) -> int:
         slugs = channels_by_slug(self.session)
         ids = [slugs[slug].id for slug in cap.channels if slug in slugs]
         if not ids:
             return 0
+        read_ahead = transaction.of(self.session).batch
+        if (
+            index >= 0
+            and read_ahead is not None
+            and read_ahead.locked
+            and self.profile_id in read_ahead.customers
+            and self.profile_id not in transaction.of(self.session).new_customers
+        ):
+            return self._count_batch(list(read_ahead.customers), ids, since, index)
         if self.profile_id in transaction.of(self.session).new_customers:
             # Created by this transaction: only its own sends, not yet written, exist.
             return sum(
@@ -86,6 +95,39 @@ class SqlCounts:
             )
             or 0
         )
+
+    def _count_batch(
+        self, profiles: list[int], channel_ids: list[int], since: datetime, index: int
+    ) -> int:
+        """Count the cap for every profile the batch read (and locked) at once: one grouped
+        query of what is written, through the connection so the batch's own rows are not
+        written early, and its unwritten rows added here."""
+        found: dict[int, int] = dict.fromkeys(profiles, 0)
+        for customer_id, count in self.session.connection().execute(
+            select(Delivery.customer_id, func.count())
+            .where(
+                Delivery.customer_id.in_(profiles),
+                Delivery.channel_id.in_(channel_ids),
+                Delivery.created_at > since,
+                Delivery.status.in_(COUNTED),
+                Delivery.transactional.is_(False),
+            )
+            .group_by(Delivery.customer_id)
+        ):
+            found[int(customer_id or 0)] = int(count)
+        for row in rows.unwritten_deliveries(self.session):
+            if (
+                row["customer_id"] in found
+                and row["channel_id"] in channel_ids
+                and row["status"] in COUNTED
+                and not row.get("transactional")
+                and row["created_at"] > since
+            ):
+                found[row["customer_id"]] += 1
+        known = transaction.of(self.session).cap_counts
+        for customer_id, count in found.items():
+            known.setdefault((customer_id, self.policies.revision, index), count)
+        return known[(self.profile_id, self.policies.revision, index)]
 
 
 def fallback_verdict(

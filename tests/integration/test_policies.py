@@ -1,15 +1,18 @@
 """Brand-wide policies on live runs: caps across journeys, quiet hours, the global holdout,
 transactional sends, and the API that keeps the document."""
 
+import json
 import threading
 from datetime import timedelta
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 
 from engine import runtime
 from engine.analytics.queries import Window
 from engine.analytics.reports import journey_report
 from engine.execution import documents
+from engine.intake.contract import partition_for
 from engine.models import (
     AuditEntry,
     Channel,
@@ -27,6 +30,8 @@ from engine.models import (
 from engine.policies import held_out, parse, store
 from engine.policies.gate import LiveGate
 from engine.profiles.read import timeline
+from tests.channels import post_event
+from tests.conftest import work_all
 from tests.factories import api_client, login, make_customer, make_user
 
 JOURNEY = "throughline.journey/v1"
@@ -454,3 +459,48 @@ def test_runs_held_for_the_send_limit_and_woken_late_queue_again(world, recorder
     assert still.state["held"] == "throttle" and still.wake_at > utcnow()
     world.later(timedelta(minutes=1))
     assert len(recorders["email"].delivered()) == 3
+
+
+def test_a_batch_of_returning_customers_is_counted_in_one_query(world, recorders):
+    """Three known customers, each sent an email already: one batch of their events counts
+    all three against the cap at once, and none gets a second email."""
+    set_policies(
+        world, {"frequency_caps": [{"channels": ["email"], "max": 1, "per": "P1D"}]}
+    )
+    world.publish(journey("Welcome", "signed_up", "email"))
+    world.publish(journey("Offer", "browsed", "email"))
+    # Three customers of one partition, so their events are drained in one batch.
+    names = [
+        name
+        for name in (f"r-{n}" for n in range(200))
+        if partition_for((("id", name),), world.settings.partitions) == 0
+    ][:3]
+    for name in names:
+        world.post(event("signed_up", customer=name))
+    assert len(recorders["email"].delivered()) == 3
+    counted = []
+    listen = lambda *args: counted.append(args[2])  # noqa: E731
+    engine = runtime.current().database.engine
+    sa_event.listen(engine, "before_cursor_execute", listen)
+    try:
+        body = json.dumps(
+            {
+                "events": [
+                    {**event("browsed", customer=name), "id": f"browse-{name}"}
+                    for name in names
+                ]
+            }
+        )
+        answer = post_event(
+            world.client, "web", world.secrets["web"], body, path="/batch"
+        )
+        assert answer.get_json()["accepted"] == 3, answer.get_json()
+        work_all(world.redis)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", listen)
+    world.session.rollback()
+    assert len(recorders["email"].delivered()) == 3
+    kept = [d for d in world.deliveries() if d.reason == "frequency_cap"]
+    assert len(kept) == 3
+    counts = [s for s in counted if "count(" in s.lower() and "deliveries" in s.lower()]
+    assert len(counts) == 1, counts
