@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from engine import transaction
@@ -63,15 +63,7 @@ class SqlCounts:
             return self._count_batch(list(read_ahead.customers), ids, since, index)
         if self.profile_id in transaction.of(self.session).new_customers:
             # Created by this transaction: only its own sends, not yet written, exist.
-            return sum(
-                1
-                for row in rows.unwritten_deliveries(self.session)
-                if row["customer_id"] == self.profile_id
-                and row["channel_id"] in ids
-                and row["status"] in COUNTED
-                and not row.get("transactional")
-                and row["created_at"] > since
-            )
+            return _unwritten(self.session, [self.profile_id], ids, since)[0]
         session = self.session
         if session.get_bind().dialect.name == "postgresql":
             # FOR NO KEY UPDATE: rows naming the profile (runs, deliveries) take a key-share
@@ -81,20 +73,8 @@ class SqlCounts:
                 .where(Customer.id == self.profile_id)
                 .with_for_update(key_share=True)
             )
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(Delivery)
-                .where(
-                    Delivery.customer_id == self.profile_id,
-                    Delivery.channel_id.in_(ids),
-                    Delivery.created_at > since,
-                    Delivery.status.in_(COUNTED),
-                    Delivery.transactional.is_(False),
-                )
-            )
-            or 0
-        )
+        statement = select(func.count()).where(*_counted([self.profile_id], ids, since))
+        return int(session.scalar(statement) or 0)
 
     def _count_batch(
         self, profiles: list[int], channel_ids: list[int], since: datetime, index: int
@@ -102,32 +82,56 @@ class SqlCounts:
         """Count the cap for every profile the batch read (and locked) at once: one grouped
         query of what is written, through the connection so the batch's own rows are not
         written early, and its unwritten rows added here."""
-        found: dict[int, int] = dict.fromkeys(profiles, 0)
+        found = dict(
+            zip(
+                profiles,
+                _unwritten(self.session, profiles, channel_ids, since),
+                strict=True,
+            )
+        )
         for customer_id, count in self.session.connection().execute(
             select(Delivery.customer_id, func.count())
-            .where(
-                Delivery.customer_id.in_(profiles),
-                Delivery.channel_id.in_(channel_ids),
-                Delivery.created_at > since,
-                Delivery.status.in_(COUNTED),
-                Delivery.transactional.is_(False),
-            )
+            .where(*_counted(profiles, channel_ids, since))
             .group_by(Delivery.customer_id)
         ):
-            found[int(customer_id or 0)] = int(count)
-        for row in rows.unwritten_deliveries(self.session):
-            if (
-                row["customer_id"] in found
-                and row["channel_id"] in channel_ids
-                and row["status"] in COUNTED
-                and not row.get("transactional")
-                and row["created_at"] > since
-            ):
-                found[row["customer_id"]] += 1
+            found[int(customer_id or 0)] += int(count)
         known = transaction.of(self.session).cap_counts
         for customer_id, count in found.items():
             known.setdefault((customer_id, self.policies.revision, index), count)
         return known[(self.profile_id, self.policies.revision, index)]
+
+
+def _counted(
+    profiles: list[int], channel_ids: list[int], since: datetime
+) -> list[ColumnElement[bool]]:
+    """The written deliveries a cap counts: the profiles', on its channels, in its window,
+    pending or delivered, not transactional."""
+    return [
+        Delivery.customer_id.in_(profiles),
+        Delivery.channel_id.in_(channel_ids),
+        Delivery.created_at > since,
+        Delivery.status.in_(COUNTED),
+        Delivery.transactional.is_(False),
+    ]
+
+
+def _unwritten(
+    session: Session, profiles: list[int], channel_ids: list[int], since: datetime
+) -> list[int]:
+    """The same count, per profile in order, of the rows the transaction has not written."""
+    place = {profile: n for n, profile in enumerate(profiles)}
+    found = [0] * len(profiles)
+    for row in rows.unwritten_deliveries(session):
+        n = place.get(row["customer_id"])
+        if (
+            n is not None
+            and row["channel_id"] in channel_ids
+            and row["status"] in COUNTED
+            and not row.get("transactional")
+            and row["created_at"] > since
+        ):
+            found[n] += 1
+    return found
 
 
 def fallback_verdict(

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page
 from werkzeug.serving import make_server
 
+from tests.world import recorders  # noqa: F401  (channels that record, for the engine's world)
 from webapp import create_app
 
 CHROMIUM = "/usr/bin/chromium"

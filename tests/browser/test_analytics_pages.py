@@ -9,15 +9,8 @@ from sqlalchemy import select
 
 from engine.models import Role, Run, RunStatus
 from tests.browser.test_pages import _sign_in
-from tests.channels import Recorder
 from tests.factories import make_user
 from tests.world import CART, World, sample
-
-
-@pytest.fixture
-def recorders():
-    with Recorder() as email, Recorder() as sms, Recorder() as desk:
-        yield {"email": email, "sms": sms, "support-desk": desk}
 
 
 @pytest.fixture

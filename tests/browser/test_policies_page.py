@@ -1,4 +1,3 @@
-import pytest
 from playwright.sync_api import Page, expect
 
 from engine.crypto import SecretBox
@@ -6,7 +5,6 @@ from engine.demo import load_demo
 from engine.models import Role
 from engine.policies import document_of, store
 from tests.browser.test_pages import _sign_in
-from tests.channels import Recorder
 from tests.factories import make_user
 from tests.world import CART, World, sample
 
@@ -56,12 +54,6 @@ def test_a_marketer_sets_the_policies_with_the_keyboard(
         "80"
     )
     page.screenshot(path=str(screenshot_dir / "policies-error.png"))
-
-
-@pytest.fixture
-def recorders():
-    with Recorder() as email, Recorder() as sms, Recorder() as desk:
-        yield {"email": email, "sms": sms, "support-desk": desk}
 
 
 def test_a_manager_reads_what_the_journeys_add_over_the_holdout(
