@@ -46,6 +46,13 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "user.password": "Password set",
         "token.create": "API token created",
     },
+    "Decisions": {
+        "decision.": "Any decision table change",
+        "decision.create": "Decision table created",
+        "decision.draft": "Decision table draft saved",
+        "decision.publish": "Decision table published",
+        "decision.restore_version": "Decision table version restored as draft",
+    },
     "Policies": {"policy.update": "Brand-wide policies changed"},
     "System": {"demo.load": "Sample data loaded"},
 }

@@ -190,11 +190,13 @@ def work_all(redis_client: Redis, rounds: int = 20) -> int:
 def _fresh_document_cache() -> None:
     """Version ids restart with every test database, and the policies are empty in each: the
     per-process caches must not carry over."""
+    from engine.decisions import store as decision_store
     from engine.execution import documents
     from engine.policies import store
 
     documents.forget_documents()
     store.forget()
+    decision_store.forget()
 
 
 @pytest.fixture

@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
         auth,
         channels,
         customers,
+        decisions,
         designer,
         hooks,
         ops,
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     for blueprint in (
         auth.bp,
         designer.bp,
+        decisions.bp,
         channels.bp,
         customers.bp,
         analytics.bp,

@@ -141,7 +141,7 @@ def acting_user() -> User:
     return user
 
 
-def _bearer_refusal(role: Role) -> Any | None:
+def bearer_refusal(role: Role) -> Any | None:
     """A 401/403 JSON answer unless the request's bearer token has `role`; else None."""
     user = _bearer_user()
     if user is None:
@@ -163,7 +163,7 @@ def requires(role: Role) -> Callable[[F], F]:
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
             if _is_api(request):
-                refusal = _bearer_refusal(role)
+                refusal = bearer_refusal(role)
                 return refusal if refusal is not None else view(*args, **kwargs)
             if not current_user.is_authenticated:
                 target = url_for("auth.login", next=request.full_path.rstrip("?"))
@@ -195,7 +195,7 @@ def requires_token(
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
             if open_when is None or not open_when(services().settings):
-                refusal = _bearer_refusal(role)
+                refusal = bearer_refusal(role)
                 if refusal is not None:
                     return refusal
             return view(*args, **kwargs)

@@ -45,6 +45,9 @@ class Metric:
     HELD = "held"  # sends a policy held back for later; label: quiet_hours or throttle
     HELD_OUT = "held_out"  # runs entered by customers in the global holdout
     HELD_OUT_CONVERTED = "held_out_converted"  # those runs that reached the goal
+    # Decisions of a table (node: its key; version: the table's version; label: the
+    # outcome); journey 0 holds those asked by channels through the API.
+    DECIDED = "decided"
 
 
 LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.analytics import counters
 from engine.analytics.counters import Metric
+from engine.decisions import store as decision_store
 from engine.execution import Effects, batch, rows
 from engine.execution.documents import (
     LiveJourney,
@@ -76,6 +77,7 @@ def _advance(
         resume,
         hold_for_delivery=True,
         gate=gate,
+        tables=lambda key: decision_store.live(session, key),
     )
     save_state(session, run, state, now)
     if run.id is None:

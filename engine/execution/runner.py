@@ -326,6 +326,7 @@ def advance(
     resume: Resume | None = None,
     hold_for_delivery: bool = False,
     gate: SendGate | None = None,
+    tables: Callable[[str], Any] | None = None,
 ) -> Advance:
     """Move the run from its node until it waits or ends; `customer["traits"]` is updated in place.
 
@@ -336,6 +337,8 @@ def advance(
     With `gate`, each send of a node not marked `transactional` meets the brand-wide policies:
     held (the run waits at the node, which runs again when its timer fires) or suppressed
     (the run leaves by the node's `suppressed` port if connected, else `out`).
+
+    `tables` gives a decide step the live decision table of a key (engine.decisions.store).
     """
     result = Advance()
     if state.ended:
@@ -382,6 +385,7 @@ def advance(
             customer_key,
             resume,
             nodes.title(node.type, node.label),
+            tables,
         )
         resume = None
         try:
@@ -425,6 +429,11 @@ def advance(
                     "suppressed": verdict.reason,
                 }
                 outcome = replace(outcome, sends=[], port=port, detail=detail)
+        for name, kept in outcome.context.items():
+            state.context = {
+                **state.context,
+                name: {**state.context.get(name, {}), **kept},
+            }
         result.sends += outcome.sends
         result.webhooks += outcome.webhooks
         if outcome.profile is not None:
@@ -448,6 +457,11 @@ def advance(
             )
             return result
         following = document.next_node(node.id, outcome.port) if outcome.port else None
+        if following is None and outcome.fallback is not None:
+            following = document.next_node(node.id, outcome.fallback)
+            if following is not None:
+                outcome.detail["unconnected"] = outcome.port
+                outcome.port = outcome.fallback
         if following is None:
             state.status = RunStatus.completed
             result.steps.append(

@@ -7,6 +7,7 @@ collected instead of carried out.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,11 +147,16 @@ class _Gate:
 
 class _Simulation:
     def __init__(
-        self, document: Document, customer: dict[str, Any], policies: Policies = NONE
+        self,
+        document: Document,
+        customer: dict[str, Any],
+        policies: Policies = NONE,
+        tables: Callable[[str], Any] | None = None,
     ) -> None:
         self.document = document
         self.customer = customer
         self.gate = _Gate(policies, customer, document.max_sends_per_minute)
+        self.tables = tables
         self.runs: list[RunState] = []
         self.steps: list[dict[str, Any]] = []
         self.sends: list[dict[str, Any]] = []
@@ -230,6 +236,7 @@ class _Simulation:
                     self.customer["id"],
                     Resume("timer"),
                     gate=self.gate,
+                    tables=self.tables,
                 ),
             )
 
@@ -259,6 +266,7 @@ class _Simulation:
                         self.customer["id"],
                         resume,
                         gate=self.gate,
+                        tables=self.tables,
                     )
                     self._record(run.key, moved)
                 case Refused(reason=reason):
@@ -281,6 +289,7 @@ class _Simulation:
                         at,
                         self.customer["id"],
                         gate=self.gate,
+                        tables=self.tables,
                     )
                     if moved.steps:
                         moved.steps[0].detail.setdefault("rule", rule)
@@ -307,14 +316,15 @@ def simulate(
     clock: datetime,
     end: datetime | None = None,
     policies: Policies = NONE,
+    tables: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
     """Run `request` ({customer, events}) through `document` from `clock`; nothing is stored.
 
     Timers fire until `end` (default: three years after the last event). `policies`: the
-    brand-wide ones the sends meet, as live.
+    brand-wide ones the sends meet, as live. `tables`: the live decision tables by key.
     """
     customer, timeline = _read_request(request, clock)
-    simulation = _Simulation(document, customer, policies)
+    simulation = _Simulation(document, customer, policies, tables)
     for timed in timeline:
         simulation.fire_timers(timed.at)
         simulation.deliver(timed)

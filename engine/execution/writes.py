@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from engine.analytics import counters
 from engine.analytics.counters import Metric
+from engine.decisions import store as decision_store
+from engine.decisions.store import DECIDE
 from engine.execution import Effects, rows
 from engine.execution.documents import channels_by_slug
 from engine.execution.persist import touch_channel
@@ -148,6 +150,15 @@ def record(
                 node_id=step.node,
                 channel_id=channel.id if channel else 0,
                 label=str(step.detail["held"]),
+            )
+        if step.type == DECIDE and "outcome" in step.detail:
+            decision_store.count(
+                session,
+                str(step.detail["table"]),
+                int(step.detail["version"]),
+                str(step.detail["outcome"]),
+                step.at,
+                journey_id=run.journey_id,
             )
         arrived = not (index == 0 and step.node == resumed_at)
         add_step(

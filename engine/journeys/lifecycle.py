@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.analytics import counters
 from engine.channels import channel_slugs
+from engine.decisions import store as decision_store
 from engine.execution.documents import document_of
 from engine.journeys import JourneyError, moves, plans
 from engine.language import graph
@@ -51,6 +52,7 @@ def check_context(
 ) -> CheckContext:
     return CheckContext(
         channels=channel_slugs(session),
+        decisions=decision_store.live_outcomes(session),
         allowed_hosts=allowed_hosts,
         allowed_networks=allowed_networks,
     )

@@ -22,6 +22,7 @@ from engine.models.base import (
 from engine.models.channels import Channel, Event
 from engine.models.counters import Counter
 from engine.models.customers import Customer, Identity
+from engine.models.decisions import DecisionTable, DecisionVersion
 from engine.models.journeys import Journey, JourneyVersion, RunMove
 from engine.models.policies import PolicySet, SendSlot
 from engine.models.runs import Delivery, Run, Step, new_delivery_id
@@ -46,6 +47,8 @@ __all__ = [
     "ChannelKind",
     "Counter",
     "Customer",
+    "DecisionTable",
+    "DecisionVersion",
     "Delivery",
     "DeliveryStatus",
     "Event",

@@ -113,7 +113,7 @@ def test_add_connect_undo_and_autosave_on_the_canvas(
     expect(page.locator('#canvas [data-node-id="vip"]')).to_have_attribute(
         "data-node-type", "condition"
     )
-    expect(page.locator("#palette [data-node-type]")).to_have_count(11)
+    expect(page.locator("#palette [data-node-type]")).to_have_count(12)
     expect(page.locator("#problem-count")).to_have_text("No problems")
 
     page.locator('#palette [data-node-type="wait"]').click()

@@ -16,6 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from engine import accounts
 from engine.channels import create_channel
 from engine.crypto import SecretBox
+from engine.decisions import store as decision_store
 from engine.journeys import lifecycle, starters
 from engine.models import Role
 from tests.channels import post_event
@@ -191,6 +192,7 @@ def _path_values(journey_id: int, customer_id: int) -> dict[str, list[str]]:
         "journey_id": [str(journey_id)] * 4
         + ["0", "999999", "9" * 19, "9" * 40, "-1", "1.5", "%00"],
         "slug": ["spare"] * 3 + ["nope", "%00", "%ED%A0%80", "a" * 300, "..", "%2F"],
+        "key": ["tier"] * 4 + ["nope", "%00", "%ED%A0%80", "a" * 300, "Tier", "%2F"],
         "ref": [str(customer_id), "email:c-1@example.com", "id:c-1"] * 2
         + [
             "0",
@@ -207,6 +209,18 @@ def _path_values(journey_id: int, customer_id: int) -> dict[str, list[str]]:
     }
 
 
+TIER = {
+    "key": "tier",
+    "name": "Tier",
+    "rules": [
+        {
+            "when": {"field": "customer.traits.tier", "op": "eq", "value": "vip"},
+            "outcome": "premium",
+            "values": {"queue": "vip"},
+        }
+    ],
+    "default": {"outcome": "standard", "values": {}},
+}
 TEMPLATES: dict[str, dict[str, Any]] = {
     "api.create_channel_call": {"slug": "s", "kind": "web", "name": "S"},
     "api.rotate_channel": {"grace_period": "PT1H"},
@@ -219,6 +233,9 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "customer": {"traits": {"a": 1}},
         "events": [{"type": "cart_abandoned", "properties": {}, "after": "PT1H"}],
     },
+    "api.create_decision": {**TIER, "key": "tier_two"},
+    "api.replace_decision_draft": TIER,
+    "api.decide_now": {"customer": "id:c-1", "context": {"cart_value": 3}},
     "hooks.receive": GOOD_EVENT,
     "hooks.receive_batch": {"events": [{"id": "e-1", **GOOD_EVENT}]},
 }
@@ -285,6 +302,9 @@ def world(session, settings, client):
     assert problems == [], problems
     lifecycle.publish(
         session, journey, lifecycle.check_context(session), users[Role.admin]
+    )
+    decision_store.publish(
+        session, decision_store.create(session, TIER, users[Role.admin]), None
     )
     session.commit()
     answer = post_event(client, "web", web.inbound_secret, GOOD_EVENT)

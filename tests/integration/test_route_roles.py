@@ -11,8 +11,9 @@ from tests.factories import csrf_token, login, make_user
 from webapp.security import BEARER_ATTRIBUTE, PUBLIC, ROLE_ATTRIBUTE, SIGNED
 
 PUBLIC_ENDPOINTS = {"api.openapi", "auth.login", "ops.healthz", "static"}
-# Inbound webhooks prove their caller by signature (see test_intake.py), not by role.
-SIGNED_ENDPOINTS = {"hooks.receive", "hooks.receive_batch"}
+# Inbound webhooks prove their caller by signature (see test_intake.py), not by role; a
+# real-time decision takes a channel's signature or any API token (test_decisions.py).
+SIGNED_ENDPOINTS = {"hooks.receive", "hooks.receive_batch", "api.decide_now"}
 
 
 def _path(rule) -> str:

@@ -36,6 +36,7 @@ def test_every_node_type_of_the_design_is_registered():
         "condition",
         "switch",
         "split",
+        "decide",
         "send",
         "webhook",
         "update_profile",

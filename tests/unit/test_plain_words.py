@@ -90,6 +90,7 @@ BROKEN: dict[str, list[dict[str, Any]]] = {
         },
         {"branches": [{"port": "a", "percent": 30}, {"port": "b", "percent": 30}]},
     ],
+    "decide": [{}, {"table": "Support Tier!"}, {"table": "support_tier", "x": 1}],
     "send": [
         {},
         {"channel": "carrier-pigeon", "message": {}},

@@ -10,6 +10,7 @@ csrf.exempt(bp)
 from webapp.api import (  # noqa: E402,F401
     channels,
     customers,
+    decisions,
     errors,
     journeys,
     policies,

@@ -6,6 +6,7 @@ from flask import jsonify, request
 from sqlalchemy import select
 
 from engine.analytics import stats
+from engine.decisions import store as decision_store
 from engine.execution import drains
 from engine.execution.simulate import simulate
 from engine.journeys import JourneyError, lifecycle, moves, plans, read
@@ -225,7 +226,14 @@ def simulate_journey(journey_id: int) -> Any:
             )
     document = lifecycle.version_document(db(), journey, which)
     policies = policy_store.read(db())[0]
-    result = simulate(document, body, utcnow().replace(microsecond=0), None, policies)
+    result = simulate(
+        document,
+        body,
+        utcnow().replace(microsecond=0),
+        None,
+        policies,
+        lambda key: decision_store.live(db(), key),
+    )
     db().rollback()  # a simulation reads, never writes
     return jsonify(result)
 

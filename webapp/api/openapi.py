@@ -55,6 +55,9 @@ REF = _param(
     description="The profile's number, or `kind:value` of any of its identities.",
 )
 PAGE = _param("page", "query", {"type": "integer", "minimum": 1})
+TABLE_KEY = _param(
+    "key", "path", {"type": "string"}, required=True, description="The table's key."
+)
 
 
 def _operation(
@@ -257,6 +260,81 @@ PATHS: dict[str, dict[str, Any]] = {
             {200: "Journey"},
             params=(JOURNEY_ID,),
         ),
+    },
+    "/api/v1/decisions": {
+        "get": _operation(
+            "Decision tables by key",
+            Role.viewer,
+            {200: "DecisionList"},
+            params=(PAGE,),
+        ),
+        "post": _operation(
+            "Create a decision table from a document (422 naming each problem)",
+            Role.marketer,
+            {201: "DecisionTable"},
+            body="DecisionDocument",
+            errors=(409, 422),
+        ),
+    },
+    "/api/v1/decisions/{key}": {
+        "get": _operation(
+            "A decision table: its draft and its live version",
+            Role.viewer,
+            {200: "DecisionTable"},
+            params=(TABLE_KEY,),
+        ),
+    },
+    "/api/v1/decisions/{key}/draft": {
+        "put": _operation(
+            "Replace the draft (422 naming each problem)",
+            Role.marketer,
+            {200: "DecisionTable"},
+            params=(
+                TABLE_KEY,
+                _param(
+                    "If-Match",
+                    "header",
+                    {"type": "string"},
+                    description="The draft revision the change is based on.",
+                ),
+            ),
+            body="DecisionDocument",
+            errors=(412, 422),
+        ),
+    },
+    "/api/v1/decisions/{key}/publish": {
+        "post": _operation(
+            "Make the draft the live version (409 naming live journeys whose decide "
+            "steps have other outcomes)",
+            Role.marketer,
+            {200: "DecisionTable"},
+            params=(TABLE_KEY,),
+            errors=(409, 422),
+        ),
+    },
+    "/api/v1/decide/{key}": {
+        "post": {
+            **_operation(
+                "What the live table decides for a customer now",
+                Role.viewer,
+                {200: "Decision"},
+                params=(
+                    TABLE_KEY,
+                    _param(
+                        "channel",
+                        "query",
+                        {"type": "string"},
+                        description="With no token: the channel whose inbound secret "
+                        "signed the request (webhook-id, webhook-timestamp, "
+                        "webhook-signature as on /hooks).",
+                    ),
+                ),
+                body="DecideRequest",
+                errors=(409, 422),
+            ),
+            "x-role": SIGNED,
+            "security": [{"bearer": []}, {}],
+        },
     },
     "/api/v1/policies": {
         "get": _operation(

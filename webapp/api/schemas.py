@@ -120,7 +120,84 @@ POLICY_DOCUMENT = obj(
     description="Each part optional; a send node marked transactional meets none.",
 )
 
+OUTCOME: Schema = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$"}
+DECISION_DOCUMENT = obj(
+    {
+        "schema": {"const": "throughline.decision/v1"},
+        "key": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": {"type": "string", "maxLength": 2000},
+        "rules": {
+            "type": "array",
+            "maxItems": 200,
+            "items": obj(
+                {"when": ANY_OBJECT, "outcome": OUTCOME, "values": ANY_OBJECT},
+                optional=("values",),
+                additionalProperties=False,
+            ),
+        },
+        "default": obj(
+            {"outcome": OUTCOME, "values": ANY_OBJECT},
+            optional=("values",),
+            additionalProperties=False,
+        ),
+    },
+    optional=("schema", "description", "rules"),
+    additionalProperties=False,
+    description="Rules tested in order, the first that holds decides; else the default. "
+    "`when` is a rule as in journeys; outcomes `default` and `error` are reserved.",
+)
+
 SCHEMAS: dict[str, Schema] = {
+    "DecisionDocument": DECISION_DOCUMENT,
+    "DecisionTable": obj(
+        {
+            "key": TEXT,
+            "name": TEXT,
+            "draft": DECISION_DOCUMENT,
+            "revision": WHOLE,
+            "live_version": nullable(WHOLE),
+            "live": nullable(DECISION_DOCUMENT),
+            "updated_at": MOMENT,
+        }
+    ),
+    "DecisionList": page_of(
+        "decisions",
+        obj(
+            {
+                "key": TEXT,
+                "name": TEXT,
+                "live_version": nullable(WHOLE),
+                "revision": WHOLE,
+            }
+        ),
+    ),
+    "DecideRequest": obj(
+        {
+            "customer": {
+                "type": "string",
+                "minLength": 1,
+                "description": "kind:value of any identity (email:a@b.c), or a profile "
+                "number; a customer without a profile is decided with no traits.",
+            },
+            "context": ANY_OBJECT,
+        },
+        optional=("context",),
+        additionalProperties=False,
+    ),
+    "Decision": obj(
+        {
+            "outcome": TEXT,
+            "values": ANY_OBJECT,
+            "rule": nullable({"type": "integer", "minimum": 1}),
+            "reason": TEXT,
+            "version": WHOLE,
+            "table": TEXT,
+            "profile_id": nullable(WHOLE),
+        },
+        description="`rule`: the number (from 1) of the rule that matched; null when "
+        "the default decided.",
+    ),
     "PolicyDocument": POLICY_DOCUMENT,
     "Policies": obj(
         {

@@ -351,6 +351,25 @@ class _Channels:
             ]
 
 
+@_registers("decide")
+class DecideForm(NodeForm):
+    table = SelectField(
+        "Decision table",
+        choices=[SelectChoice("", "— choose a table —")],
+        validators=[DataRequired("choose the decision table to ask")],
+        description="The step leaves by the outcome the table gives, or by “otherwise” "
+        "when none of its rules matched; later steps read its values as "
+        "context.decisions.<key>.<name>.",
+    )
+
+    def set_tables(self, tables: Iterable[tuple[str, str, bool]]) -> None:
+        """Offer the tables as (key, name, whether it has a published version)."""
+        self.table.choices = [SelectChoice("", "— choose a table —")] + [
+            SelectChoice(key, name if live else f"{name} (not published yet)")
+            for key, name, live in tables
+        ]
+
+
 @_registers("send")
 class SendForm(NodeForm, _Channels):
     channel = SelectField(

@@ -18,6 +18,7 @@ STARTING_CONFIG: dict[str, dict[str, Any]] = {
     "condition": {"rule": _RULE},
     "switch": {"cases": [{"port": "vip", "rule": _RULE}]},
     "split": {"branches": [{"port": "a", "percent": 50}, {"port": "b", "percent": 50}]},
+    "decide": {"table": ""},
     "send": {"channel": "", "message": {"text": ""}},
     "webhook": {"url": "https://", "body": {}},
     "update_profile": {"set": {}},
@@ -25,10 +26,13 @@ STARTING_CONFIG: dict[str, dict[str, Any]] = {
 }
 
 
-def ports_of(type_name: str, config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The node's output ports as the canvas draws them (an unknown type has none)."""
+def ports_of(
+    type_name: str, config: dict[str, Any], ctx: nodes.CheckContext | None = None
+) -> list[dict[str, Any]]:
+    """The node's output ports as the canvas draws them (an unknown type has none; `ctx`
+    names the live decision tables' outcomes)."""
     try:
-        found = nodes.get(type_name).ports(config)
+        found = nodes.get(type_name).ports(config, ctx)
     except nodes.UnknownNodeType:
         return []
     return [{"name": port.name, "required": port.required} for port in found]

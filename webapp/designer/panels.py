@@ -16,6 +16,7 @@ from flask import abort, request, url_for
 
 from engine.analytics import stats
 from engine.channels import channel_names
+from engine.decisions import store as decision_store
 from engine.journeys import JourneyError, lifecycle, review, samples
 from engine.language import graph
 from engine.models import Journey, JourneyStatus, Role
@@ -59,6 +60,11 @@ def _node_form(
     form = form_class(formdata=formdata, prefix=f"n-{node['id']}")
     if isinstance(form, node_forms._Channels):
         form.set_channels(channel_names(db()))
+    if isinstance(form, node_forms.DecideForm):
+        form.set_tables(
+            (row.key, row.name, row.live_version is not None)
+            for row in decision_store.tables(db())
+        )
     return form
 
 

@@ -16,6 +16,7 @@ from flask import (
 from sqlalchemy import select
 
 from engine.analytics import stats
+from engine.decisions import store as decision_store
 from engine.execution import drains
 from engine.execution import simulate as simulation
 from engine.intake import payload
@@ -317,9 +318,10 @@ def _draft_answer(journey: Journey, problems: list[graph.Problem]) -> dict[str, 
 
 def _node_facts(document: dict[str, Any]) -> dict[str, Any]:
     """Each node's output ports and summary, for the canvas."""
+    ctx = _context()
     return {
         "ports": {
-            node["id"]: palette.ports_of(node["type"], node.get("config") or {})
+            node["id"]: palette.ports_of(node["type"], node.get("config") or {}, ctx)
             for node in document.get("nodes", [])
             if isinstance(node, dict) and "id" in node and "type" in node
         },
@@ -608,7 +610,12 @@ def simulate(journey_id: int) -> Any:
     try:
         policies = policy_store.read(db())[0]
         result = simulation.simulate(
-            document, body, utcnow().replace(microsecond=0), None, policies
+            document,
+            body,
+            utcnow().replace(microsecond=0),
+            None,
+            policies,
+            lambda key: decision_store.live(db(), key),
         )
     except simulation.SimulationError as error:
         return jsonify(error=str(error), field=error.field), 422

@@ -134,6 +134,29 @@ def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
         raise Refusal(400, "bad_json", str(error), error.field) from None
 
 
+def verify_request(slug: str, limit: int = MAX_BODY) -> IntakeChannel:
+    """The enabled channel `slug` whose inbound secret signed this request (Refusal if
+    none did); the body stays readable for the view."""
+    channel = _channel(slug)
+    if (request.content_length or 0) > limit:
+        raise Refusal(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
+    headers = {name: request.headers.get(name, "") for name in HEADERS}
+    missing = [name for name in HEADERS if not headers[name]]
+    if missing:
+        raise Refusal(
+            401,
+            "missing_headers",
+            f"sign the request per Standard Webhooks; missing {', '.join(missing)}",
+            missing[0],
+        )
+    try:
+        text = request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refusal(400, "bad_body", "the body is not UTF-8 text") from None
+    _verify(channel, text, headers)
+    return channel
+
+
 def _event(body: Any, prefix: str = "") -> IncomingEvent:
     """An event that can be stored as it is, or EventError / PayloadError saying why not."""
     payload.check(body, prefix.rstrip("."))

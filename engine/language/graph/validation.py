@@ -175,7 +175,7 @@ def validate(
 
     def ports_of(node: Node) -> list[nodes.Port]:
         return (
-            nodes.get(node.type).ports(node.config)
+            nodes.get(node.type).ports(node.config, ctx)
             if node.type in nodes.REGISTRY
             else []
         )
@@ -192,9 +192,11 @@ def validate(
                     edge=index,
                 )
             )
-        elif source.type in nodes.REGISTRY and edge.port not in [
-            p.name for p in ports_of(source)
-        ]:
+        elif (
+            source.type in nodes.REGISTRY
+            and nodes.get(source.type).knows_ports(ctx)
+            and edge.port not in [p.name for p in ports_of(source)]
+        ):
             problems.append(
                 Problem(
                     source.id,

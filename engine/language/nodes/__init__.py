@@ -8,7 +8,7 @@ outside world. Type names are stored in journey documents: never rename one.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network
@@ -34,6 +34,9 @@ class CheckContext:
     allowed_hosts: frozenset[str] = frozenset()
     allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
     step: str | None = None
+    # Decision tables with a live version, by key: the outcomes their rules give (None: do
+    # not check, and a decide step's outputs are taken as its connections say).
+    decisions: Mapping[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class RunContext:
     customer_key: str
     resume: Resume | None = None
     step: str | None = None
+    # The live decision tables, asked by key (engine.decisions.store.live in a live run).
+    tables: Callable[[str], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,10 @@ class Outcome:
     webhooks: list[WebhookCall] = field(default_factory=list)
     profile: ProfileChange | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # Kept in the run for later steps, merged one level deep into its context.
+    context: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The port taken when `port` has no connection (a table's outcome newer than the version).
+    fallback: str | None = None
 
     @property
     def waits(self) -> bool:
@@ -126,8 +135,13 @@ class NodeType:
     fields: ClassVar[dict[str, str]] = {}
     waits: ClassVar[bool] = False
 
-    def ports(self, config: Config) -> list[Port]:
+    def ports(self, config: Config, ctx: CheckContext | None = None) -> list[Port]:
+        """Its outputs; `ctx` for a type whose outputs depend on more than its config."""
         return [Port("out")]
+
+    def knows_ports(self, ctx: CheckContext | None) -> bool:
+        """Whether `ports` is complete with `ctx` (else connections are not checked)."""
+        return True
 
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:
         """Problems with `config` as (field, sentence) pairs."""
@@ -191,7 +205,7 @@ def names() -> Sequence[str]:
 
 MODULES = (
     "trigger", "wait", "wait_until", "wait_for_event", "condition", "switch",
-    "split", "send", "webhook", "update_profile", "exit",
+    "split", "decide", "send", "webhook", "update_profile", "exit",
 )  # fmt: skip
 for _module in MODULES:
     importlib.import_module(f"engine.language.nodes.{_module}")

@@ -41,6 +41,7 @@ _OUTPUT_WORDS = {
     ("wait_for_event", "event"): "got the event",
     ("wait_for_event", "timeout"): "timed out",
     ("switch", "default"): "otherwise",
+    ("decide", "default"): "otherwise",
     ("send", "error"): "if it fails",
     ("webhook", "error"): "if it fails",
     ("send", "suppressed"): "if held back",

@@ -23,7 +23,7 @@ class Condition(NodeType):
     help = "Sends the customer one way when the rule holds, the other way when it does not."
     fields = {"rule": "the rule to test"}
 
-    def ports(self, config: Config) -> list[Port]:
+    def ports(self, config: Config, ctx: CheckContext | None = None) -> list[Port]:
         return [Port("true"), Port("false")]
 
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:

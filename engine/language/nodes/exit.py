@@ -21,7 +21,7 @@ class Exit(NodeType):
     label = "Exit"
     help = "Ends the journey for this customer."
 
-    def ports(self, config: Config) -> list[Port]:
+    def ports(self, config: Config, ctx: CheckContext | None = None) -> list[Port]:
         return []
 
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:

@@ -46,7 +46,7 @@ class SendMessage(NodeType):
         "(frequency caps, quiet hours, the global holdout) never hold it back",
     }
 
-    def ports(self, config: Config) -> list[Port]:
+    def ports(self, config: Config, ctx: CheckContext | None = None) -> list[Port]:
         # suppressed: a brand-wide policy kept the message from being sent.
         return [
             Port("out"),

@@ -43,7 +43,7 @@ class Split(NodeType):
     help = "Divides customers between paths by percentage; a branch can be a holdout group."
     fields = {"branches": "list of {port, percent, holdout?}; percents sum to 100"}
 
-    def ports(self, config: Config) -> list[Port]:
+    def ports(self, config: Config, ctx: CheckContext | None = None) -> list[Port]:
         names = [b["port"] for b in _branches(config) if isinstance(b.get("port"), str)]
         return [Port(name) for name in dict.fromkeys(names)]
 

@@ -31,7 +31,7 @@ class Switch(NodeType):
     help = "Tests cases in order and follows the first that holds; when none does, the path otherwise."
     fields = {"cases": "list of {port, rule}, tested in order"}
 
-    def ports(self, config: Config) -> list[Port]:
+    def ports(self, config: Config, ctx: CheckContext | None = None) -> list[Port]:
         names = [c["port"] for c in _cases(config) if isinstance(c.get("port"), str)]
         return [Port(name) for name in dict.fromkeys(names)] + [Port("default")]
 

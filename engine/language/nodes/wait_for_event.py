@@ -30,7 +30,7 @@ class WaitForEvent(NodeType):
     }
     waits = True
 
-    def ports(self, config: Config) -> list[Port]:
+    def ports(self, config: Config, ctx: CheckContext | None = None) -> list[Port]:
         return [Port("event"), Port("timeout")]
 
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:

@@ -61,7 +61,7 @@ class Webhook(NodeType):
         "headers": "extra HTTP headers",
     }
 
-    def ports(self, config: Config) -> list[Port]:
+    def ports(self, config: Config, ctx: CheckContext | None = None) -> list[Port]:
         return [Port("out"), Port("error", required=False)]
 
     def check(self, config: Config, ctx: CheckContext) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ export function edgeLabel(source, port) {
       return branch && typeof branch.percent === "number" ? `${port} ${branch.percent}%` : port;
     }
     case "switch":
+    case "decide":
       return port === "default" ? "otherwise" : port;
     case "send":
       // suppressed: a brand-wide policy (frequency cap, holdout) kept the message back.

@@ -1,0 +1,228 @@
+"""Decision tables over the API, and decisions asked in real time by channels."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from flask import jsonify, request
+from sqlalchemy import select, text
+
+from engine.analytics import counters
+from engine.decisions import DecisionError, decide, store
+from engine.models import DecisionTable, Role, utcnow
+from engine.profiles import CustomerError, read
+from engine.profiles.identity import scope_of
+from webapp.api import bp
+from webapp.api.errors import ApiError, answer, json_body
+from webapp.api.journeys import expected_revision
+from webapp.hooks.views import Refusal, verify_request
+from webapp.paging import paginate
+from webapp.security import acting_user, bearer_refusal, requires, signed
+from webapp.services import db
+
+# Counter rows decisions asked through the API are added to: several, so that concurrent
+# requests seldom wait on one row; apart from the drains' shards.
+API_SHARDS = range(900, 916)
+
+
+@bp.errorhandler(DecisionError)
+def _decision_error(error: DecisionError) -> Any:
+    db().rollback()
+    if error.problems:
+        return answer(
+            error.status,
+            str(error),
+            error.field,
+            problems=[
+                {
+                    "node": None,
+                    "message": message,
+                    **({"field": field} if field else {}),
+                }
+                for field, message in error.problems
+            ],
+        )
+    return answer(error.status, str(error), error.field)
+
+
+def describe(row: DecisionTable) -> dict[str, Any]:
+    live = store.version(db(), row, row.live_version) if row.live_version else None
+    return {
+        "key": row.key,
+        "name": row.name,
+        "draft": row.draft,
+        "revision": row.draft_revision,
+        "live_version": row.live_version,
+        "live": live.document if live else None,
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+@bp.post("/decisions")
+@requires(Role.marketer)
+def create_decision() -> Any:
+    """Create a decision table from a document (422 naming each problem, 409 if its key
+    is taken); it answers nothing until published."""
+    row = store.create(db(), json_body(max_keys=None), acting_user())
+    db().commit()
+    response = jsonify(describe(row))
+    response.status_code = 201
+    response.headers["Location"] = (
+        f"{request.url_root.rstrip('/')}/api/v1/decisions/{row.key}"
+    )
+    return response
+
+
+@bp.get("/decisions")
+@requires(Role.viewer)
+def list_decisions() -> Any:
+    page = paginate(db(), select(DecisionTable).order_by(DecisionTable.key))
+    items = [
+        {
+            "key": row.key,
+            "name": row.name,
+            "live_version": row.live_version,
+            "revision": row.draft_revision,
+        }
+        for row in page.items
+    ]
+    return jsonify(
+        decisions=items, page=page.number, pages=page.pages, total=page.total
+    )
+
+
+@bp.get("/decisions/<key>")
+@requires(Role.viewer)
+def get_decision(key: str) -> Any:
+    return jsonify(describe(store.get(db(), key)))
+
+
+@bp.put("/decisions/<key>/draft")
+@requires(Role.marketer)
+def replace_decision_draft(key: str) -> Any:
+    """Replace the draft (422 naming each problem); If-Match guards the revision."""
+    row = store.get(db(), key)
+    store.replace_draft(
+        db(), row, json_body(max_keys=None), acting_user(), expected_revision()
+    )
+    db().commit()
+    return jsonify(describe(row))
+
+
+@bp.post("/decisions/<key>/publish")
+@requires(Role.marketer)
+def publish_decision(key: str) -> Any:
+    """Make the draft the live version (409 naming the live journeys whose decide steps
+    have other outcomes)."""
+    row = store.get(db(), key)
+    store.publish(db(), row, acting_user())
+    db().commit()
+    store.forget()
+    return jsonify(describe(row))
+
+
+def _caller() -> None:
+    """Let a request in by an API token (any role), or signed by a channel's inbound
+    secret (`?channel=<slug>`, Standard Webhooks headers as on /hooks)."""
+    if request.headers.get("Authorization"):
+        refusal = bearer_refusal(Role.viewer)
+        if refusal is not None:
+            raise _Refused(refusal)
+        return
+    slug = request.args.get("channel", "")
+    if not slug:
+        raise _Refused(
+            answer(
+                401,
+                "send an API token as 'Authorization: Bearer <token>', or sign the "
+                "request as a channel (?channel=<slug> and the webhook-* headers)",
+            )
+        )
+    try:
+        verify_request(slug)
+    except Refusal as refusal:
+        body = {"code": refusal.code, "message": str(refusal)}
+        if refusal.field:
+            body["field"] = refusal.field
+        response = jsonify(error=body)
+        response.status_code = refusal.status
+        raise _Refused(response) from None
+
+
+class _Refused(Exception):
+    def __init__(self, response: Any) -> None:
+        super().__init__("refused")
+        self.response = response
+
+
+@bp.errorhandler(_Refused)
+def _refused(refused: _Refused) -> Any:
+    return refused.response
+
+
+def _request() -> tuple[str, Mapping[str, Any]]:
+    body = json_body()
+    if not isinstance(body, Mapping):
+        raise ApiError(
+            422, 'send an object: {"customer": "email:a@b.c", "context": {}}'
+        )
+    extra = sorted(set(body) - {"customer", "context"})
+    if extra:
+        raise ApiError(422, f"“{extra[0]}” is not part of a decision request", extra[0])
+    customer = body.get("customer")
+    if not isinstance(customer, str) or not customer.strip():
+        raise ApiError(
+            422,
+            "name the customer as kind:value (e.g. email:a@b.c) or a profile number",
+            "customer",
+        )
+    context = body.get("context", {})
+    if not isinstance(context, Mapping):
+        raise ApiError(422, "context is an object of what the channel knows", "context")
+    return customer.strip(), context
+
+
+@bp.post("/decide/<key>")
+@signed
+def decide_now(key: str) -> Any:
+    """What the live table `key` decides for a customer now: {outcome, values, rule,
+    version, reason}. A customer without a profile is decided with no traits."""
+    _caller()
+    ref, context = _request()
+    live = store.live(db(), key)
+    if live is None:
+        if db().scalar(select(DecisionTable.id).where(DecisionTable.key == key)):
+            raise ApiError(409, f"the decision table “{key}” has no published version")
+        raise ApiError(404, f"there is no decision table “{key}”")
+    try:
+        customer = scope_of(db(), read.find(db(), ref))
+    except CustomerError as error:
+        if error.status != 404:
+            raise ApiError(error.status, str(error), "customer") from None
+        customer = {"id": ref, "profile_id": None, "traits": {}, "consent": {}}
+    scope = {"trigger": {}, "event": {}, "customer": customer, "context": dict(context)}
+    decision = decide(live.table, scope)
+    _count(key, live.version, decision.outcome)
+    return jsonify(
+        {
+            **decision.as_dict(),
+            "version": live.version,
+            "table": key,
+            "profile_id": customer["profile_id"],
+        }
+    )
+
+
+def _count(key: str, version: int, outcome: str) -> None:
+    """Count the decision in a short transaction of its own; on PostgreSQL it does not
+    wait for its commit to reach the disk (a crash may lose the last moment's counts,
+    never a decision)."""
+    session = db()
+    session.rollback()
+    counters.set_shard(session, random.choice(API_SHARDS))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO off"))
+    store.count(session, key, version, outcome, utcnow())
+    session.commit()
