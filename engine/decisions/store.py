@@ -335,21 +335,17 @@ def counts(session: Session, key: str, since: datetime) -> dict[str, dict[str, i
     journeys' decide steps (`journeys`)."""
     found: dict[str, dict[str, int]] = {}
     rows = session.execute(
-        select(
-            Counter.label,
-            Counter.journey_id == 0,
-            func.sum(Counter.value),
-        )
+        select(Counter.label, Counter.journey_id, func.sum(Counter.value))
         .where(
             Counter.metric == Metric.DECIDED,
             Counter.node_id == key,
             Counter.bucket >= counters.hour_of(since),
         )
-        .group_by(Counter.label, Counter.journey_id == 0)
+        .group_by(Counter.label, Counter.journey_id)
     )
-    for outcome, by_api, value in rows:
+    for outcome, journey_id, value in rows:
         slot = found.setdefault(outcome, {"api": 0, "journeys": 0})
-        slot["api" if by_api else "journeys"] += int(value or 0)
+        slot["journeys" if journey_id else "api"] += int(value or 0)
     return found
 
 
