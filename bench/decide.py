@@ -253,7 +253,7 @@ def main() -> None:
                     f"p99 {record['p99_ms']:.1f} ms  max {record['max_ms']:.1f} ms  "
                     f"CPU per request: web {record['web_cpu_ms']:.2f} ms, "
                     f"PostgreSQL {record['postgres_cpu_ms']:.2f} ms  "
-                    f"counted {made} of {ok}"
+                    f"counted so far {made} of {ok} (each web process writes its counts once a second)"
                 )
         if args.repeat > 1:
             for rate_text in args.rates.split(","):

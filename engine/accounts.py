@@ -190,6 +190,23 @@ def find_token(session: Session, token: str) -> ApiToken | None:
     return row
 
 
+def live_token_id(session: Session, token: str) -> int | None:
+    """The id of a bearer token's live row (not revoked, its user active), in one
+    statement; None for an unknown, revoked or disabled one."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    found: int | None = session.scalar(
+        select(ApiToken.id)
+        .join(User, User.id == ApiToken.user_id)
+        .where(
+            ApiToken.token_hash == _token_hash(token),
+            ApiToken.revoked_at.is_(None),
+            User.active.is_(True),
+        )
+    )
+    return found
+
+
 def user_for_token(session: Session, token: str) -> User | None:
     """The active user a bearer token belongs to, or None for an unknown or revoked token."""
     row = find_token(session, token)

@@ -99,6 +99,23 @@ def _bearer_user() -> User | None:
     return row.user
 
 
+def note_token_use(token_id: int) -> None:
+    """Record a token's use, at most once a minute, in a short transaction of its own."""
+    found = services()
+    try:
+        if found.redis.set(
+            f"{TOKEN_USE_KEY}:{token_id}", 1, nx=True, ex=TOKEN_USE_INTERVAL_SECONDS
+        ):
+            with found.database.session(writer=True) as session:
+                accounts.mark_token_used(session, token_id, utcnow())
+    except (RedisError, SQLAlchemyError) as error:
+        log.warning(
+            "could not record the use of API token %s: %s",
+            token_id,
+            type(error).__name__,
+        )
+
+
 def _note_token_use(row: ApiToken) -> None:
     """Record a token's use, at most once a minute, never failing the request.
 

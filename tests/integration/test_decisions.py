@@ -3,6 +3,7 @@ time; drafted, published, restored and audited; every decision counted per outco
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from engine.decisions import store
@@ -60,6 +61,16 @@ ROUTING = {
         {"from": "faq", "to": "end"},
     ],
 }
+
+
+@pytest.fixture(autouse=True)
+def _count_every_answer(monkeypatch):
+    """Write each real-time decision's count at once (the web process gathers them for a
+    second), starting from none gathered."""
+    from webapp.api import decisions
+
+    monkeypatch.setattr(decisions, "FLUSH_SECONDS", 0)
+    decisions._pending.clear()
 
 
 def publish_table(world, document=TABLE):
@@ -252,3 +263,42 @@ def test_the_api_creates_drafts_publishes_and_names_each_problem(client, session
     assert [d["key"] for d in listed["decisions"]] == ["support_tier"]
     viewer = api_client(client, session, Role.viewer)
     assert viewer.post("/api/v1/decisions/support_tier/publish").status_code == 403
+
+
+def test_answers_are_counted_together_and_a_revoked_token_is_refused(
+    world, monkeypatch
+):
+    from webapp.api import decisions
+
+    publish_table(world)
+    client = api_client(world.client, world.session, Role.viewer)
+    monkeypatch.setattr(decisions, "FLUSH_SECONDS", 3600)
+    since = world.session.scalar(select(AuditEntry.at))
+
+    def ask():
+        answer = client.post("/api/v1/decide/support_tier", json={"customer": "id:x"})
+        assert answer.status_code == 200
+
+    decisions._flushed[0] = float("-inf")  # no write yet: this answer writes
+    ask()
+    ask()
+    ask()
+    world.session.rollback()
+    assert store.counts(world.session, "support_tier", since) == {
+        "self_service": {"api": 1, "journeys": 0}
+    }
+    decisions._flushed[0] = float("-inf")
+    ask()
+    world.session.rollback()
+    assert store.counts(world.session, "support_tier", since) == {
+        "self_service": {"api": 4, "journeys": 0}
+    }
+    # A revoked token is refused once the few seconds it is remembered have passed.
+    from engine.models import ApiToken, utcnow
+
+    for token in world.session.scalars(select(ApiToken)):
+        token.revoked_at = utcnow()
+    world.session.commit()
+    decisions._tokens.clear()
+    refused = client.post("/api/v1/decide/support_tier", json={"customer": "id:x"})
+    assert refused.status_code == 401

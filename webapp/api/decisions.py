@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import logging
 import random
+import threading
+import time
+from collections import Counter as CountedBy
 from collections.abc import Mapping
+from contextlib import suppress
+from datetime import datetime
 from typing import Any
 
 from flask import jsonify, request
-from sqlalchemy import select, text
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
+from engine import accounts
 from engine.analytics import counters
+from engine.analytics.counters import Metric
 from engine.decisions import DecisionError, decide, store
 from engine.models import DecisionTable, Role, utcnow
 from engine.profiles import CustomerError, read
-from engine.profiles.identity import scope_of
 from webapp.api import bp
 from webapp.api.errors import ApiError, answer, json_body
 from webapp.api.journeys import expected_revision
 from webapp.hooks.views import Refusal, verify_request
 from webapp.paging import paginate
-from webapp.security import acting_user, bearer_refusal, requires, signed
-from webapp.services import db
+from webapp.security import acting_user, note_token_use, requires, signed
+from webapp.services import db, services
+
+log = logging.getLogger("throughline.web")
 
 # Counter rows decisions asked through the API are added to: several, so that concurrent
 # requests seldom wait on one row; apart from the drains' shards.
@@ -126,10 +138,13 @@ def publish_decision(key: str) -> Any:
 def _caller() -> None:
     """Let a request in by an API token (any role), or signed by a channel's inbound
     secret (`?channel=<slug>`, Standard Webhooks headers as on /hooks)."""
-    if request.headers.get("Authorization"):
-        refusal = bearer_refusal(Role.viewer)
-        if refusal is not None:
-            raise _Refused(refusal)
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not _live_token(token.strip()):
+            raise _Refused(
+                answer(401, "send a valid API token as 'Authorization: Bearer <token>'")
+            )
         return
     slug = request.args.get("channel", "")
     if not slug:
@@ -149,6 +164,30 @@ def _caller() -> None:
         response = jsonify(error=body)
         response.status_code = refusal.status
         raise _Refused(response) from None
+
+
+# Tokens checked lately, by their hash: whether each is live. A channel asks many times a
+# second, and a revoked token or a disabled user is refused within TOKEN_SECONDS, as a
+# channel's rotated secret is on /hooks (webapp.hooks.channels).
+TOKEN_SECONDS = 5.0
+_tokens: dict[str, tuple[float, bool]] = {}
+_tokens_lock = threading.Lock()
+
+
+def _live_token(token: str) -> bool:
+    digest, now = hashlib.sha256(token.encode()).hexdigest(), time.monotonic()
+    with _tokens_lock:
+        known = _tokens.get(digest)
+    if known is not None and known[0] > now:
+        return known[1]
+    token_id = accounts.live_token_id(db(), token)
+    if token_id is not None:
+        note_token_use(token_id)
+    with _tokens_lock:
+        if len(_tokens) > 1000:
+            _tokens.clear()
+        _tokens[digest] = (now + TOKEN_SECONDS, token_id is not None)
+    return token_id is not None
 
 
 class _Refused(Exception):
@@ -197,11 +236,15 @@ def decide_now(key: str) -> Any:
             raise ApiError(409, f"the decision table “{key}” has no published version")
         raise ApiError(404, f"there is no decision table “{key}”")
     try:
-        customer = scope_of(db(), read.find(db(), ref))
+        customer = read.scope_by_ref(db(), ref) or {
+            "id": ref,
+            "profile_id": None,
+            "traits": {},
+            "consent": {},
+        }
     except CustomerError as error:
-        if error.status != 404:
-            raise ApiError(error.status, str(error), "customer") from None
-        customer = {"id": ref, "profile_id": None, "traits": {}, "consent": {}}
+        raise ApiError(error.status, str(error), "customer") from None
+    db().rollback()  # the request reads; its connection goes back to the pool now
     scope = {"trigger": {}, "event": {}, "customer": customer, "context": dict(context)}
     decision = decide(live.table, scope)
     _count(key, live.version, decision.outcome)
@@ -215,14 +258,60 @@ def decide_now(key: str) -> Any:
     )
 
 
+# Decisions answered by this process and not yet written, by (table, version, outcome,
+# hour). They are written together once FLUSH_SECONDS have passed since the last write, by
+# the request that notices, on one of several counter rows: a crash loses at most that
+# long's counts, never a decision.
+FLUSH_SECONDS = 1.0
+_pending: CountedBy = CountedBy()
+_flushed = [time.monotonic()]
+_pending_lock = threading.Lock()
+
+
+_database: list[Any] = []  # where the gathered counts go (the app's database)
+
+
 def _count(key: str, version: int, outcome: str) -> None:
-    """Count the decision in a short transaction of its own; on PostgreSQL it does not
-    wait for its commit to reach the disk (a crash may lose the last moment's counts,
-    never a decision)."""
-    session = db()
-    session.rollback()
-    counters.set_shard(session, random.choice(API_SHARDS))
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO off"))
-    store.count(session, key, version, outcome, utcnow())
-    session.commit()
+    now = utcnow()
+    _database[:] = [services().database]
+    with _pending_lock:
+        _pending[(key, version, outcome, counters.hour_of(now))] += 1
+        if time.monotonic() - _flushed[0] < FLUSH_SECONDS:
+            return
+        taken = dict(_pending)
+        _pending.clear()
+        _flushed[0] = time.monotonic()
+    _write(taken)
+
+
+@atexit.register
+def _write_the_rest() -> None:
+    """Write what a process stopping (a deploy, a restart) has gathered."""
+    with _pending_lock:
+        taken = dict(_pending)
+        _pending.clear()
+    if taken and _database:
+        with suppress(Exception):  # the database is gone already: nothing to do
+            _write(taken)
+
+
+def _write(taken: dict[tuple[str, int, str, datetime], int]) -> None:
+    try:
+        with _database[0].session(writer=True) as session:
+            counters.set_shard(session, random.choice(API_SHARDS))
+            for (table, number, name, hour), amount in taken.items():
+                counters.add(
+                    session,
+                    Metric.DECIDED,
+                    hour,
+                    version_id=number,
+                    node_id=table,
+                    label=name,
+                    amount=amount,
+                )
+            session.commit()
+    except SQLAlchemyError as error:  # kept for the next write
+        log.warning("could not count decisions: %s", type(error).__name__)
+        with _pending_lock:
+            for slot, amount in taken.items():
+                _pending[slot] += amount
