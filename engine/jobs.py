@@ -8,6 +8,7 @@ from engine import maintenance, runtime
 from engine.analytics import counters
 from engine.execution import drains
 from engine.models import utcnow
+from engine.schemas import store as schema_store
 
 
 def drain_events(partition: int) -> dict[str, Any]:
@@ -30,6 +31,14 @@ def compact_counters() -> int:
     """Fold finished hours' counter shards (and older hours into days)."""
     with runtime.current().database.session(writer=True) as session:
         return counters.compact(session, now=utcnow())
+
+
+def purge_schema_violations() -> int:
+    """Drop refused and flagged events kept past their 7 days."""
+    with runtime.current().database.session(writer=True) as session:
+        dropped = schema_store.purge(session, now=utcnow())
+        session.commit()
+        return dropped
 
 
 def sweep_due_timers(helper: int) -> int:

@@ -42,6 +42,10 @@ def enqueue_compact_counters(rt: runtime.Runtime) -> None:
     queue("default", rt.redis).enqueue(jobs.compact_counters, job_timeout=600)
 
 
+def enqueue_purge_schema_violations(rt: runtime.Runtime) -> None:
+    queue("default", rt.redis).enqueue(jobs.purge_schema_violations, job_timeout=600)
+
+
 def periodic_tasks() -> list[Periodic]:
     """Everything the scheduler does, and how often."""
     return [
@@ -50,6 +54,7 @@ def periodic_tasks() -> list[Periodic]:
         Periodic("heartbeat", 5, beat),
         Periodic("expire_rotated_secrets", 60, enqueue_expire_rotated_secrets),
         Periodic("compact_counters", 300, enqueue_compact_counters),
+        Periodic("purge_schema_violations", 3600, enqueue_purge_schema_violations),
     ]
 
 

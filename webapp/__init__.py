@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
         hooks,
         ops,
         policies,
+        schemas,
     )
 
     for blueprint in (
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
         customers.bp,
         analytics.bp,
         policies.bp,
+        schemas.bp,
         admin.bp,
         ops.bp,
         api.bp,

@@ -48,6 +48,9 @@ class Metric:
     # Decisions of a table (node: its key; version: the table's version; label: the
     # outcome); journey 0 holds those asked by channels through the API.
     DECIDED = "decided"
+    # Events that broke their schema (journey 0; node: the event type; channel: where it
+    # came from; label: refused, flagged or stripped).
+    SCHEMA = "schema"
 
 
 LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)

@@ -26,6 +26,7 @@ from engine.models.decisions import DecisionTable, DecisionVersion
 from engine.models.journeys import Journey, JourneyVersion, RunMove
 from engine.models.policies import PolicySet, SendSlot
 from engine.models.runs import Delivery, Run, Step, new_delivery_id
+from engine.models.schemas import EventSchema, EventSchemaVersion, SchemaViolation
 from engine.models.states import (
     IN_FLIGHT,
     ChannelKind,
@@ -52,6 +53,8 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Event",
+    "EventSchema",
+    "EventSchemaVersion",
     "EventStatus",
     "Identity",
     "JSONDoc",
@@ -65,6 +68,7 @@ __all__ = [
     "Run",
     "RunMove",
     "RunStatus",
+    "SchemaViolation",
     "SendSlot",
     "Step",
     "UTCDateTime",

@@ -90,4 +90,5 @@ def test_the_default_schedule_beats_and_enqueues_housekeeping(settings, redis_cl
     assert names == [
         "engine.jobs.expire_rotated_secrets",
         "engine.jobs.compact_counters",
+        "engine.jobs.purge_schema_violations",
     ]

@@ -192,6 +192,8 @@ def _path_values(journey_id: int, customer_id: int) -> dict[str, list[str]]:
         "journey_id": [str(journey_id)] * 4
         + ["0", "999999", "9" * 19, "9" * 40, "-1", "1.5", "%00"],
         "slug": ["spare"] * 3 + ["nope", "%00", "%ED%A0%80", "a" * 300, "..", "%2F"],
+        "event_type": ["cart_abandoned"] * 4
+        + ["nope", "%00", "%ED%A0%80", "a" * 300, "%2F"],
         "key": ["tier"] * 4 + ["nope", "%00", "%ED%A0%80", "a" * 300, "Tier", "%2F"],
         "ref": [str(customer_id), "email:c-1@example.com", "id:c-1"] * 2
         + [
@@ -235,6 +237,11 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     },
     "api.create_decision": {**TIER, "key": "tier_two"},
     "api.replace_decision_draft": TIER,
+    "api.put_schema": {
+        "schema": {"type": "object", "properties": {"cart_value": {"type": "number"}}},
+        "mode": "flag",
+        "channels": ["web"],
+    },
     "api.decide_now": {"customer": "id:c-1", "context": {"cart_value": 3}},
     "hooks.receive": GOOD_EVENT,
     "hooks.receive_batch": {"events": [{"id": "e-1", **GOOD_EVENT}]},

@@ -14,5 +14,6 @@ from webapp.api import (  # noqa: E402,F401
     errors,
     journeys,
     policies,
+    tracking,
     views,
 )

@@ -55,6 +55,13 @@ REF = _param(
     description="The profile's number, or `kind:value` of any of its identities.",
 )
 PAGE = _param("page", "query", {"type": "integer", "minimum": 1})
+EVENT_TYPE = _param(
+    "event_type",
+    "path",
+    {"type": "string"},
+    required=True,
+    description="The event type.",
+)
 TABLE_KEY = _param(
     "key", "path", {"type": "string"}, required=True, description="The table's key."
 )
@@ -335,6 +342,22 @@ PATHS: dict[str, dict[str, Any]] = {
             "x-role": SIGNED,
             "security": [{"bearer": []}, {}],
         },
+    },
+    "/api/v1/schemas/{event_type}": {
+        "get": _operation(
+            "The schema of an event type's properties (the tracking plan)",
+            Role.viewer,
+            {200: "EventSchema"},
+            params=(EVENT_TYPE,),
+        ),
+        "put": _operation(
+            "Make a JSON Schema the event type's, as a new version, with its mode",
+            Role.marketer,
+            {200: "EventSchema"},
+            params=(EVENT_TYPE,),
+            body="EventSchemaDocument",
+            errors=(422,),
+        ),
     },
     "/api/v1/policies": {
         "get": _operation(

@@ -148,7 +148,38 @@ DECISION_DOCUMENT = obj(
     "`when` is a rule as in journeys; outcomes `default` and `error` are reserved.",
 )
 
+EVENT_SCHEMA_DOCUMENT = obj(
+    {
+        "schema": {
+            "type": "object",
+            "description": "A JSON Schema (draft 2020-12) of the event's `properties`.",
+        },
+        "mode": {"type": "string", "enum": ["enforce", "strip", "flag"]},
+        "channels": {
+            "type": "array",
+            "items": TEXT,
+            "description": "The channels it holds for; empty or absent: every channel.",
+        },
+    },
+    optional=("mode", "channels"),
+    additionalProperties=False,
+)
+
 SCHEMAS: dict[str, Schema] = {
+    "EventSchemaDocument": EVENT_SCHEMA_DOCUMENT,
+    "EventSchema": obj(
+        {
+            "event_type": TEXT,
+            "schema": ANY_OBJECT,
+            "mode": TEXT,
+            "channels": {"type": "array", "items": TEXT},
+            "version": WHOLE,
+            "updated_at": MOMENT,
+            "updated_by": nullable(TEXT),
+            "quarantined": COUNT,
+        },
+        description="`quarantined`: events refused by it, kept to be replayed.",
+    ),
     "DecisionDocument": DECISION_DOCUMENT,
     "DecisionTable": obj(
         {
@@ -532,10 +563,17 @@ SCHEMAS: dict[str, Schema] = {
                         "event_id": WHOLE,
                         "duplicate": FLAG,
                         "error": obj(
-                            {"field": nullable(TEXT), "message": TEXT},
+                            {"field": nullable(TEXT), "message": TEXT, "code": TEXT},
+                            optional=("code",),
                         ),
+                        "problems": {
+                            "type": "array",
+                            "items": obj({"pointer": TEXT, "message": TEXT}),
+                            "description": "How the event breaks its schema (code "
+                            "schema_violation): a JSON pointer and a sentence each.",
+                        },
                     },
-                    optional=("event_id", "duplicate", "error"),
+                    optional=("event_id", "duplicate", "error", "problems"),
                 ),
             },
             "accepted": COUNT,

@@ -30,6 +30,7 @@ from engine.models import (
     Event,
     Journey,
     Role,
+    SchemaViolation,
     utcnow,
 )
 from webapp.channels import bp
@@ -203,6 +204,14 @@ def show(slug: str) -> Any:
         hook_url=url_for("hooks.receive", slug=channel.slug, _external=True),
         reset_seconds=services().settings.breaker_reset_seconds,
         now=utcnow(),
+        schema_problems=db()
+        .scalars(
+            select(SchemaViolation)
+            .where(SchemaViolation.channel_id == channel.id)
+            .order_by(SchemaViolation.id.desc())
+            .limit(5)
+        )
+        .all(),
     )
 
 

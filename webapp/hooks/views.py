@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Response, abort, jsonify, request
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from engine import schemas
 from engine.analytics import channel_health
 from engine.intake import admission, payload
 from engine.intake.commit import GROUP_FAILURES, Taken
 from engine.intake.contract import EventError, IncomingEvent, parse_event
 from engine.intake.store import ToStore
 from engine.models import utcnow
+from engine.schemas import store as schema_store
 from webapp.channels.example import TOLERANCE_MINUTES
 from webapp.hooks import bp
 from webapp.hooks.channels import IntakeChannel, intake_channel
 from webapp.security import signed
-from webapp.services import services
+from webapp.services import db, services
+
+log = logging.getLogger("throughline.web")
 
 MAX_BODY = 256 * 1024
 MAX_BATCH_BODY = 4 * 1024 * 1024
@@ -39,6 +46,7 @@ class Refusal(Exception):
         message: str,
         field: str | None = None,
         retry_after: int | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.field, self.retry_after = (
@@ -47,6 +55,7 @@ class Refusal(Exception):
             field,
             retry_after,
         )
+        self.extra = extra
 
 
 @bp.errorhandler(Refusal)
@@ -54,7 +63,7 @@ def _refused(refusal: Refusal) -> Response:
     body: dict[str, Any] = {"code": refusal.code, "message": str(refusal)}
     if refusal.field:
         body["field"] = refusal.field
-    response = jsonify(error=body)
+    response = jsonify(error=body, **refusal.extra)
     response.status_code = refusal.status
     if refusal.retry_after:
         response.headers["Retry-After"] = str(refusal.retry_after)
@@ -157,6 +166,72 @@ def verify_request(slug: str, limit: int = MAX_BODY) -> IntakeChannel:
     return channel
 
 
+def _meet_schema(
+    channel: IntakeChannel, item: ToStore
+) -> tuple[ToStore, schemas.Checked | None]:
+    """The event as its schema lets it be stored (unnamed properties stripped in strip
+    mode), and what the schema made of it (None: no schema applies)."""
+    session = db()
+    schema = schema_store.for_event(session, item.parsed.type, channel.slug)
+    session.rollback()  # a read only: its connection must not hold SQLite's file meanwhile
+    if schema is None:
+        return item, None
+    checked = schemas.check(schema, item.parsed.properties)
+    if checked.stripped:
+        body = {**item.body, "properties": checked.properties}
+        item = ToStore(
+            item.webhook_id, body, replace(item.parsed, properties=checked.properties)
+        )
+    return item, checked
+
+
+def _quarantine(
+    channel: IntakeChannel, refused: list[tuple[ToStore, schemas.Checked]]
+) -> None:
+    """Keep refused events to be replayed; nothing the channel sent is lost."""
+    if not refused:
+        return
+    now = utcnow()
+    with services().database.session(writer=True) as session:
+        for item, checked in refused:
+            schema_store.quarantine(
+                session,
+                channel.id,
+                item.webhook_id,
+                item.parsed.type,
+                item.body,
+                checked.problems,
+                now,
+            )
+        session.commit()
+
+
+def _flag(
+    channel: IntakeChannel,
+    taken: list[tuple[int, ToStore, schemas.Checked]],
+) -> None:
+    """Mark taken events that broke their schema, and count those stripped."""
+    flags = [
+        schema_store.Flag(event_id, item.webhook_id, item.parsed.type, checked.problems)
+        for event_id, item, checked in taken
+        if checked.problems
+    ]
+    stripped = [item.parsed.type for _id, item, checked in taken if checked.stripped]
+    if not (flags or stripped):
+        return
+    now = utcnow()
+    try:
+        with services().database.session(writer=True) as session:
+            schema_store.flag(session, channel.id, flags, now)
+            for event_type in stripped:
+                schema_store.count_stripped(session, channel.id, event_type, now)
+            session.commit()
+    except SQLAlchemyError as error:  # the events are stored; only their marks are lost
+        log.warning(
+            "could not flag events breaking their schema: %s", type(error).__name__
+        )
+
+
 def _event(body: Any, prefix: str = "") -> IncomingEvent:
     """An event that can be stored as it is, or EventError / PayloadError saying why not."""
     payload.check(body, prefix.rstrip("."))
@@ -256,9 +331,23 @@ def receive(slug: str) -> Any:
         parsed = _event(body)
     except (EventError, payload.PayloadError) as error:
         raise Refusal(400, "invalid_event", str(error), error.field) from None
-    (stored,) = _take(channel, [ToStore(webhook_id, body, parsed)]).stored
+    item, checked = _meet_schema(channel, ToStore(webhook_id, body, parsed))
+    if checked is not None and checked.refused:
+        _quarantine(channel, [(item, checked)])
+        raise Refusal(
+            400,
+            "schema_violation",
+            f"the event breaks the schema of {parsed.type}: "
+            f"{schemas.describe(checked.problems[:3])}; it is kept for 7 days to be "
+            "replayed once fixed",
+            checked.problems[0].pointer,
+            problems=[p.as_dict() for p in checked.problems],
+        )
+    (stored,) = _take(channel, [item]).stored
     if stored is None:
         abort(500)  # the database refused it (logged by intake): a plain server error
+    if checked is not None and not stored.duplicate:
+        _flag(channel, [(stored.event_id, item, checked)])
     response = jsonify(event_id=stored.event_id)
     response.status_code = 202
     if stored.duplicate:
@@ -289,6 +378,8 @@ def receive_batch(slug: str) -> Any:
         )
     results: list[dict[str, Any]] = []
     accepted: list[tuple[int, ToStore]] = []
+    refused: list[tuple[ToStore, schemas.Checked]] = []
+    checks: dict[int, schemas.Checked | None] = {}
     seen: set[str] = set()
     for index, item in enumerate(events):
         event_id = item.get("id") if isinstance(item, dict) else None
@@ -326,9 +417,28 @@ def receive_batch(slug: str) -> Any:
         try:
             payload.check(item, where)
             content = {k: v for k, v in item.items() if k != "id"}
-            accepted.append(
-                (index, ToStore(event_id, content, _event(content, f"{where}.")))
+            to_store, checked = _meet_schema(
+                channel, ToStore(event_id, content, _event(content, f"{where}."))
             )
+            if checked is not None and checked.refused:
+                refused.append((to_store, checked))
+                results.append(
+                    {
+                        "id": event_id,
+                        "status": 400,
+                        "error": {
+                            "code": "schema_violation",
+                            "field": f"{where}{checked.problems[0].pointer.replace('/', '.')}",
+                            "message": f"the event breaks the schema of "
+                            f"{to_store.parsed.type}: "
+                            f"{schemas.describe(checked.problems[:3])}",
+                        },
+                        "problems": [p.as_dict() for p in checked.problems],
+                    }
+                )
+                continue
+            accepted.append((index, to_store))
+            checks[index] = checked
             results.append({"id": event_id, "status": 202})
         except (EventError, payload.PayloadError) as error:
             results.append(
@@ -355,6 +465,17 @@ def receive_batch(slug: str) -> Any:
                 event_id=stored.event_id,
                 **({"duplicate": True} if stored.duplicate else {}),
             )
+        _flag(
+            channel,
+            [
+                (stored.event_id, item, checked)
+                for (index, item), stored in zip(accepted, taken.stored, strict=True)
+                if stored is not None
+                and not stored.duplicate
+                and (checked := checks.get(index)) is not None
+            ],
+        )
+    _quarantine(channel, refused)
     return jsonify(
         results=results,
         accepted=sum(1 for result in results if result["status"] == 202),
