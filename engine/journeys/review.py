@@ -21,13 +21,15 @@ from engine.analytics.queries import Window
 from engine.journeys import summaries
 from engine.language import templates
 from engine.models import Channel, Journey, JourneyStatus, JourneyVersion
+from engine.schemas import fields
+from engine.schemas import store as schema_store
 
 LOOK_BACK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
 class Warning:
-    """One thing to check: `kind` says what (channel, same_trigger, goal, breaker)."""
+    """One thing to check: `kind` says what (channel, same_trigger, goal, breaker, template, schema)."""
 
     kind: str
     message: str
@@ -201,6 +203,24 @@ def template_warnings(
     return found
 
 
+def schema_warnings(
+    session: Session,
+    document: Any,
+    node_id: str | None = None,
+    names: dict[str, summaries.StepName] | None = None,
+) -> list[Warning]:
+    """A property a step reads that its event's schema does not name (of one step, or of
+    every step, each sentence then naming its step)."""
+    found = []
+    for gap in fields.missing(document, schema_store.every(session)):
+        if node_id is not None and gap.node != node_id:
+            continue
+        step = (names or {}).get(gap.node)
+        where = f"“{step.title}” ({step.summary}): " if step else ""
+        found.append(Warning("schema", where + gap.message, node=gap.node))
+    return found
+
+
 def before_publishing(
     session: Session, journey: Journey, now: datetime
 ) -> list[Warning]:
@@ -212,6 +232,7 @@ def before_publishing(
         for node in _nodes(document)
         for warning in template_warnings(node, names.get(str(node.get("id"))))
     ]
+    found += schema_warnings(session, document, names=names)
     found += _channel_warnings(session, document, names)
     found += _same_trigger(session, journey, _trigger_event(document), now)
     if not (isinstance(document, dict) and document.get("goal")):

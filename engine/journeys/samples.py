@@ -19,6 +19,7 @@ from engine import demo
 from engine.intake.contract import KNOWN_IDENTIFIERS
 from engine.models import Channel, Customer, Event
 from engine.profiles import identity
+from engine.schemas import store as schema_store
 
 SAMPLE_SIZE = 500  # rows read per question
 SCAN_WINDOW = 50_000  # only events among the latest this many are looked at
@@ -116,11 +117,20 @@ def field_suggestions(
     for name in trait_keys(session, limit):
         add(f"customer.traits.{name}", "trait")
     types = list(dict.fromkeys(t for t in event_types if t))[:5]
+    schemas = schema_store.every(session)
+
+    def properties_of(event_type: str) -> list[str]:
+        # The schema's properties first (the tracking plan), then what events carried.
+        schema = schemas.get(event_type)
+        named = schema.schema.get("properties") if schema is not None else None
+        planned = list(named) if isinstance(named, dict) else []
+        return [*planned, *property_keys(session, event_type, limit)]
+
     for event_type in types:
-        for name in property_keys(session, event_type, limit):
+        for name in properties_of(event_type):
             add(f"event.properties.{name}", f"{event_type} property")
     if trigger_event:
-        for name in property_keys(session, trigger_event, limit):
+        for name in properties_of(trigger_event):
             add(f"trigger.properties.{name}", f"{trigger_event} property")
     for name, note in (
         ("event.type", "event type"),

@@ -332,6 +332,24 @@ CUSTOMER_NAMES = (
 )
 
 
+def names(source: object) -> list[str]:
+    """Every dotted name `source` reads (`event.properties.cart_value`); an unreadable
+    template has none here."""
+    if not isinstance(source, str) or "{" not in source:
+        return []
+    try:
+        analysis = _compile(source).analyze()
+    except (TemplateError, LiquidError):
+        return []
+    return sorted(
+        {
+            ".".join(str(part) for part in use.segments)
+            for uses in analysis.globals.values()
+            for use in uses
+        }
+    )
+
+
 def unknown_names(source: object) -> list[tuple[str, str]]:
     """Each name `source` uses that cannot hold a value, with the one it probably meant:
     `customer.first_name` -> `customer.traits.first_name`. An unreadable template has none

@@ -222,3 +222,75 @@ def test_kept_events_go_after_seven_days(world):
     assert schema_store.purge(world.session, utcnow() + timedelta(days=8)) == 1
     world.session.commit()
     assert json.dumps(world.session.scalars(select(SchemaViolation)).all()) == "[]"
+
+
+def test_a_step_reading_a_property_the_schema_lacks_is_warned_about(world):
+    from engine.journeys import review
+    from engine.schemas.fields import missing
+
+    set_schema(world, "flag")
+    document = {
+        "nodes": [
+            {"id": "start", "type": "trigger", "config": {"event": "cart_abandoned"}},
+            {
+                "id": "big",
+                "type": "condition",
+                "config": {
+                    "rule": {
+                        "all": [
+                            {
+                                "field": "trigger.properties.cartValue",
+                                "op": "gte",
+                                "value": 50,
+                            },
+                            {
+                                "field": "event.properties.cart_value",
+                                "op": "gte",
+                                "value": 50,
+                            },
+                        ]
+                    }
+                },
+            },
+            {
+                "id": "mail",
+                "type": "send",
+                "config": {
+                    "channel": "email",
+                    "message": {
+                        "text": "{{ event.properties.items }} items, "
+                        "{{ event.properties.coupon }}"
+                    },
+                },
+            },
+        ]
+    }
+    gaps = [
+        (g.node, g.path) for g in missing(document, schema_store.every(world.session))
+    ]
+    assert gaps == [
+        ("big", "trigger.properties.cartValue"),
+        ("mail", "event.properties.coupon"),
+    ]
+    warned = review.schema_warnings(world.session, document, "mail")
+    assert [w.message for w in warned] == [
+        "event.properties.coupon is not in the schema of cart_abandoned: it is empty "
+        "unless the channel sends it; check its name"
+    ]
+    # An event type without a schema is not judged.
+    document["nodes"][0]["config"]["event"] = "browsed"
+    assert missing(document, schema_store.every(world.session)) == []
+
+
+def test_the_rule_builder_offers_the_properties_the_schema_names(world):
+    from engine.journeys import samples
+
+    set_schema(world, "flag")
+    hints = {
+        hint.path
+        for hint in samples.field_suggestions(
+            world.session, "cart_abandoned", ["cart_abandoned"]
+        )
+    }
+    # No cart_abandoned event was ever sent: the schema alone names these.
+    assert {"trigger.properties.items", "event.properties.cart_value"} <= hints

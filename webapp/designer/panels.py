@@ -163,9 +163,12 @@ def _panel(
         form=form,
         problems=mine,
         # A send's message fields say it under their previews, as they are typed.
-        warnings=[]
-        if isinstance(form, node_forms.SendForm)
-        else review.template_warnings(node, None),
+        warnings=(
+            []
+            if isinstance(form, node_forms.SendForm)
+            else review.template_warnings(node, None)
+        )
+        + review.schema_warnings(db(), journey.draft, node["id"]),
         can_edit=_can_edit(journey),
         post_url=url_for(
             "designer.save_node", journey_id=journey.id, node_id=node["id"]
