@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.channels import create_channel
 from engine.crypto import SecretBox
+from engine.decisions import store as decision_store
 from engine.intake import store
 from engine.intake.contract import parse_event
 from engine.journeys import lifecycle, starters
@@ -132,10 +133,34 @@ def load_demo(session: Session, box: SecretBox) -> bool:
         journey, _problems = lifecycle.create_journey(session, starter(name), ctx, None)
         if publish:
             lifecycle.publish(session, journey, ctx, None)
+    decision_store.publish(
+        session, decision_store.create(session, SUPPORT_TIER, None), None
+    )
     audit.record(
         session, None, "demo.load", "system", "demo", {"channels": len(channels)}
     )
     return True
+
+
+# A decision table channels and journeys can ask (POST /api/v1/decide/support_tier).
+SUPPORT_TIER: dict[str, Any] = {
+    "key": "support_tier",
+    "name": "Support tier",
+    "description": "Who gets a person on the phone, and how fast.",
+    "rules": [
+        {
+            "when": {"field": "customer.traits.tier", "op": "eq", "value": "vip"},
+            "outcome": "premium",
+            "values": {"queue": "vip", "callback_hours": 1},
+        },
+        {
+            "when": {"field": "context.cart_value", "op": "gte", "value": 500},
+            "outcome": "premium",
+            "values": {"queue": "big-cart", "callback_hours": 4},
+        },
+    ],
+    "default": {"outcome": "self_service", "values": {"queue": "help-centre"}},
+}
 
 
 NAMES = ("Ada", "Grace", "Alan", "Katherine", "Edsger", "Barbara", "Donald", "Frances")

@@ -38,7 +38,16 @@ def demo(session, settings, redis_client, engine_runtime):
 
 
 @pytest.mark.parametrize(
-    "where", ["journeys", "designer", "journey analytics", "customer", "policies"]
+    "where",
+    [
+        "journeys",
+        "designer",
+        "journey analytics",
+        "customer",
+        "policies",
+        "decision table",
+        "event type",
+    ],
 )
 def test_the_main_pages_have_no_serious_accessibility_problem(
     page: Page, live_server, demo, where
@@ -61,6 +70,12 @@ def test_the_main_pages_have_no_serious_accessibility_problem(
     elif where == "policies":
         page.goto(f"{live_server}/policies/")
         expect(page.get_by_role("heading", name="Quiet hours")).to_be_visible()
+    elif where == "decision table":
+        page.goto(f"{live_server}/decisions/support_tier")
+        expect(page.get_by_role("region", name="Rule 1")).to_be_visible()
+    elif where == "event type":
+        page.goto(f"{live_server}/schemas/cart_abandoned")
+        expect(page.get_by_role("heading", name="Draft from the events seen")).to_be_visible()
     assert serious_violations(page) == []
 
 
