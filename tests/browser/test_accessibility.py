@@ -75,7 +75,9 @@ def test_the_main_pages_have_no_serious_accessibility_problem(
         expect(page.get_by_role("region", name="Rule 1")).to_be_visible()
     elif where == "event type":
         page.goto(f"{live_server}/schemas/cart_abandoned")
-        expect(page.get_by_role("heading", name="Draft from the events seen")).to_be_visible()
+        expect(
+            page.get_by_role("heading", name="Draft from the events seen")
+        ).to_be_visible()
     assert serious_violations(page) == []
 
 
