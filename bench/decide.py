@@ -169,7 +169,7 @@ def requests(
             }
             path = f"/api/v1/decide/{KEY}"
         else:
-            headers = signer.headers(body, f"d-{rate}-{n}", stamp)
+            headers = signer.headers(body, f"d-{t0:.3f}-{n}", stamp)
             path = f"/api/v1/decide/{KEY}?channel=web"
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         raw = (

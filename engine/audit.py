@@ -53,6 +53,11 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "decision.publish": "Decision table published",
         "decision.restore_version": "Decision table version restored as draft",
     },
+    "Event schemas": {
+        "schema.": "Any event schema change",
+        "schema.update": "Event schema saved",
+        "schema.replay": "Refused events replayed",
+    },
     "Policies": {"policy.update": "Brand-wide policies changed"},
     "System": {"demo.load": "Sample data loaded"},
 }

@@ -133,9 +133,9 @@ def load_demo(session: Session, box: SecretBox) -> bool:
         journey, _problems = lifecycle.create_journey(session, starter(name), ctx, None)
         if publish:
             lifecycle.publish(session, journey, ctx, None)
-    decision_store.publish(
-        session, decision_store.create(session, SUPPORT_TIER, None), None
-    )
+    if not decision_store.tables(session, [SUPPORT_TIER["key"]]):
+        table = decision_store.create(session, SUPPORT_TIER, None)
+        decision_store.publish(session, table, None)
     audit.record(
         session, None, "demo.load", "system", "demo", {"channels": len(channels)}
     )

@@ -218,6 +218,11 @@ def publish(
     """Make the draft a new immutable version, the one journeys and channels are answered
     from. Refused (409, the journeys named) while a live journey's decide step on this
     table has outputs other than the new outcomes."""
+    # One publish at a time per table: a second waits, then finds the first's version.
+    session.execute(
+        select(DecisionTable.id).where(DecisionTable.id == row.id).with_for_update()
+    )
+    session.refresh(row)
     table = parse(row.draft)
     current = _version(session, row, row.live_version) if row.live_version else None
     if current is not None and current.document == to_dict(table):
@@ -249,7 +254,13 @@ def publish(
     )
     session.add(version)
     row.live_version = number
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:  # published at the same moment elsewhere (SQLite: no lock)
+        raise DecisionError(
+            409, "the table was published at the same moment; reload it"
+        ) from None
     audit.record(
         session,
         actor,

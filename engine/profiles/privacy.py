@@ -32,6 +32,7 @@ from engine.models import (
 from engine.profiles import CustomerError
 from engine.profiles import timeline as history
 from engine.profiles.read import consent_settings, describe, identities, runs_of
+from engine.schemas import store as schema_store
 
 
 def set_consent(
@@ -83,6 +84,16 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
     ):
         counters.run_left(session, now, journey_id, version_id, node, "erased")
     run_ids = select(Run.id).where(Run.customer_id.in_(ids))
+    # What event schemas kept of them: flags of their events, refused bodies naming them.
+    identities = {
+        (kind, value)
+        for kind, value in session.execute(
+            select(Identity.kind, Identity.value).where(Identity.customer_id.in_(ids))
+        )
+    }
+    kept = schema_store.forget_customer(
+        session, identities, select(Event.id).where(Event.customer_id.in_(ids))
+    )
     counts = {
         "steps": session.execute(delete(Step).where(Step.run_id.in_(run_ids))).rowcount,  # type: ignore[attr-defined]
         "deliveries": session.execute(
@@ -95,6 +106,7 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
         "identities": session.execute(
             delete(Identity).where(Identity.customer_id.in_(ids))
         ).rowcount,  # type: ignore[attr-defined]
+        "kept_by_schemas": kept,
     }
     session.execute(
         update(Customer)

@@ -25,6 +25,9 @@ from typing import Any
 from genson import SchemaBuilder
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MODES = ("enforce", "strip", "flag")
@@ -121,6 +124,8 @@ def parse(event_type: str, raw: Any, slugs: Iterable[str] | None = None) -> Even
             pointer = "/".join(str(part) for part in error.absolute_path)
             where = f"schema/{pointer}" if pointer else "schema"
             problems.append((where, f"not a valid JSON Schema: {error.message}"))
+        else:
+            problems += _reference_problems(schema)
         if len(_dumps(schema)) > MAX_SCHEMA_BYTES:
             problems.append(
                 ("schema", f"keep the schema under {MAX_SCHEMA_BYTES:,} bytes")
@@ -133,6 +138,45 @@ def parse(event_type: str, raw: Any, slugs: Iterable[str] | None = None) -> Even
     )
 
 
+def _references(value: Any, where: str = "schema") -> Iterable[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        for key, member in value.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(member, str):
+                yield f"{where}/{key}", member
+            else:
+                yield from _references(member, f"{where}/{key}")
+    elif isinstance(value, list):
+        for index, member in enumerate(value):
+            yield from _references(member, f"{where}/{index}")
+
+
+_BASE = "urn:throughline:event-schema"
+
+
+def _reference_problems(schema: Mapping[str, Any]) -> Problems:
+    """References must point inside the schema (`#/$defs/...`) and lead somewhere: a
+    schema is never fetched from elsewhere."""
+    found: Problems = []
+    resolver = (
+        Registry()
+        .with_resource(_BASE, DRAFT202012.create_resource(dict(schema)))
+        .resolver(base_uri=_BASE)
+    )
+    for where, reference in _references(schema):
+        if not reference.startswith("#"):
+            found.append(
+                (where, "a reference points inside the schema, e.g. #/$defs/money")
+            )
+            continue
+        try:
+            resolver.lookup(reference)
+        except Unresolvable:
+            found.append(
+                (where, f"the reference {reference} leads nowhere in the schema")
+            )
+    return found
+
+
 def compiled(schema: EventSchema, version: int | None = None) -> EventSchema:
     """The schema with its validator made (once, when it is read)."""
     return EventSchema(
@@ -141,7 +185,8 @@ def compiled(schema: EventSchema, version: int | None = None) -> EventSchema:
         schema.mode,
         schema.channels,
         schema.version if version is None else version,
-        Draft202012Validator(schema.schema),
+        # An empty registry: a reference is never fetched from the network.
+        Draft202012Validator(schema.schema, registry=Registry()),
     )
 
 
@@ -154,14 +199,22 @@ def _pointer(path: Iterable[Any]) -> str:
     return "/properties" + "".join(f"/{part}" for part in parts)
 
 
+class Uncheckable(Exception):
+    """The schema itself cannot check an event."""
+
+
 def problems_of(
     schema: EventSchema, properties: Mapping[str, Any]
 ) -> tuple[Problem, ...]:
-    """How `properties` break `schema`, first by where they are, at most MAX_PROBLEMS."""
-    found = sorted(
-        schema.validator.iter_errors(properties),
-        key=lambda error: (list(map(str, error.absolute_path)), error.message),
-    )
+    """How `properties` break `schema`, first by where they are, at most MAX_PROBLEMS
+    (Uncheckable when the schema itself cannot be used)."""
+    try:
+        found = sorted(
+            schema.validator.iter_errors(properties),
+            key=lambda error: (list(map(str, error.absolute_path)), error.message),
+        )
+    except Exception as error:  # a reference or a pattern the schema cannot use
+        raise Uncheckable(type(error).__name__) from None
     return tuple(
         Problem(_pointer(error.absolute_path), error.message)
         for error in found[:MAX_PROBLEMS]
@@ -188,7 +241,16 @@ def check(schema: EventSchema | None, properties: Mapping[str, Any]) -> Checked:
         if allowed is not None:
             stripped = tuple(sorted(name for name in kept if name not in allowed))
             kept = {name: value for name, value in kept.items() if name in allowed}
-    found = problems_of(schema, kept)
+    try:
+        found = problems_of(schema, kept)
+    except Uncheckable as error:
+        # Taken and flagged, never refused: the schema is at fault, not the event.
+        return Checked(
+            kept,
+            (Problem("/properties", f"the schema cannot check events ({error})"),),
+            stripped=stripped,
+            mode=schema.mode,
+        )
     return Checked(
         kept,
         found,
@@ -213,6 +275,16 @@ def infer(samples: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
     return schema
 
 
-def describe(problems: Iterable[Problem]) -> str:
-    """Problems as one sentence: “/properties/cart_value: 'x' is not of type 'number'”."""
-    return "; ".join(f"{p.pointer}: {p.message}" for p in problems)
+def dotted(pointer: str) -> str:
+    """A JSON pointer as the dotted field name the rest of the API uses:
+    `/properties/cart_value` -> `properties.cart_value`."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    return ".".join(parts)
+
+
+def where(problems: tuple[Problem, ...]) -> str:
+    """Where an event breaks its schema, by field names only (never a value it carried):
+    “properties.cart_value and 1 more”."""
+    first = dotted(problems[0].pointer) or "properties"
+    more = len(problems) - 1
+    return first + (f" and {more} more" if more else "")

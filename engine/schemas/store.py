@@ -9,16 +9,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.analytics import counters
 from engine.analytics.counters import Metric
+from engine.intake.contract import normalize_identifier
 from engine.models import Channel, Event, SchemaViolation, User, utcnow
 from engine.models import EventSchema as SchemaRow
 from engine.models import EventSchemaVersion as VersionRow
-from engine.schemas import EventSchema, Problem, compiled, infer, parse
+from engine.schemas import (
+    EventSchema,
+    Problem,
+    SchemaDocumentError,
+    compiled,
+    infer,
+    parse,
+)
 
 # How long a process keeps the schemas it read: a change reaches every web process within
 # this (the process that made it sees it at once).
@@ -76,7 +85,9 @@ def save(session: Session, event_type: str, raw: Any, actor: User | None) -> Sch
     (SchemaDocumentError naming each problem); the caller commits."""
     slugs = set(session.scalars(select(Channel.slug)))
     schema = parse(event_type, raw, slugs)
-    row = row_of(session, event_type)
+    row = session.scalar(
+        select(SchemaRow).where(SchemaRow.event_type == event_type).with_for_update()
+    )
     who = actor.email if actor else audit.SYSTEM
     if row is None:
         row = SchemaRow(event_type=event_type, version=0)
@@ -88,7 +99,13 @@ def save(session: Session, event_type: str, raw: Any, actor: User | None) -> Sch
     )
     row.version += 1
     row.updated_at, row.updated_by = utcnow(), who
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:  # a first schema saved at the same moment
+        raise SchemaDocumentError(
+            [("", "the schema was saved at the same moment by someone else; try again")]
+        ) from None
     session.add(
         VersionRow(
             schema_id=row.id,
@@ -131,7 +148,17 @@ def quarantine(
     problems: tuple[Problem, ...],
     now: datetime,
 ) -> None:
-    """Keep a refused event, its body and why, for KEPT; the caller commits."""
+    """Keep a refused event, its body and why, for KEPT (once: a retry of one still
+    waiting keeps nothing more); the caller commits."""
+    waiting_already = session.scalar(
+        select(SchemaViolation.id).where(
+            SchemaViolation.channel_id == channel_id,
+            SchemaViolation.webhook_id == webhook_id,
+            SchemaViolation.outcome == REFUSED,
+        )
+    )
+    if waiting_already is not None:
+        return
     session.execute(
         insert(SchemaViolation).values(
             channel_id=channel_id,
@@ -196,6 +223,39 @@ def flag(session: Session, channel_id: int, flags: list[Flag], now: datetime) ->
         )
 
 
+def replayed(
+    session: Session,
+    event_type: str,
+    taken: dict[int, int],
+    still: dict[int, list[dict[str, str]]],
+    actor: User | None,
+    now: datetime,
+) -> None:
+    """Record a replay: the rows taken (row id -> the event it became) let go of their
+    bodies, those still refused keep their problems as they are now; audited. The caller
+    commits."""
+    for row_id, event_id in taken.items():
+        session.execute(
+            update(SchemaViolation)
+            .where(SchemaViolation.id == row_id)
+            .values(outcome=REPLAYED, event_id=event_id, replayed_at=now, body=None)
+        )
+    for row_id, problems in still.items():
+        session.execute(
+            update(SchemaViolation)
+            .where(SchemaViolation.id == row_id)
+            .values(problems=problems)
+        )
+    audit.record(
+        session,
+        actor,
+        "schema.replay",
+        "event_type",
+        event_type,
+        {"taken": len(taken), "still_refused": len(still)},
+    )
+
+
 def count_stripped(
     session: Session, channel_id: int, event_type: str, now: datetime
 ) -> None:
@@ -258,3 +318,32 @@ def types_seen(session: Session, recent: int = 100_000) -> dict[str, int]:
         .group_by(Event.type)
     )
     return {kind: int(count) for kind, count in rows}
+
+
+def forget_customer(
+    session: Session, identities: set[tuple[str, str]], event_ids: Any
+) -> int:
+    """Drop what the schemas kept of an erased customer: the flags of their events
+    (`event_ids`, a subquery) and the refused bodies that name one of their identities
+    (`identities`: (kind, value) pairs). Returns how many rows went."""
+    gone = session.execute(
+        delete(SchemaViolation).where(SchemaViolation.event_id.in_(event_ids))
+    ).rowcount  # type: ignore[attr-defined]
+    named = []
+    for row_id, body in session.execute(
+        select(SchemaViolation.id, SchemaViolation.body).where(
+            SchemaViolation.body.is_not(None)
+        )
+    ):
+        customer = body.get("customer") if isinstance(body, dict) else None
+        if isinstance(customer, dict) and any(
+            (str(kind), normalize_identifier(str(kind), str(value))) in identities
+            for kind, value in customer.items()
+            if isinstance(value, str)
+        ):
+            named.append(row_id)
+    if named:
+        gone += session.execute(
+            delete(SchemaViolation).where(SchemaViolation.id.in_(named))
+        ).rowcount  # type: ignore[attr-defined]
+    return int(gone or 0)

@@ -117,7 +117,7 @@ def test_a_journey_cannot_publish_a_decide_step_without_a_live_table_or_its_outc
     journey, problems = lifecycle.create_journey(
         world.session, ROUTING, ctx, None, allow_problems=True
     )
-    assert any("has no published version" in p.message for p in problems)
+    assert any("with a published version" in p.message for p in problems)
     publish_table(world)
     wrong = json.loads(json.dumps(ROUTING))
     wrong["edges"][1]["port"] = "gold"
@@ -224,11 +224,16 @@ def test_a_channel_may_ask_by_its_inbound_signature_instead_of_a_token(world):
     publish_table(world)
     body = json.dumps({"customer": "id:someone"})
     url = "/api/v1/decide/support_tier?channel=web"
-    signed = world.client.post(
-        url, data=body, headers=signed_headers(world.secrets["web"], body)
-    )
+    headers = signed_headers(world.secrets["web"], body)
+    signed = world.client.post(url, data=body, headers=headers)
     assert signed.status_code == 200, signed.get_json()
     assert signed.get_json()["outcome"] == "self_service"
+    # The same signed request sent again is refused: it cannot be replayed elsewhere.
+    again = world.client.post(
+        "/api/v1/decide/support_tier?channel=web", data=body, headers=headers
+    )
+    assert again.status_code == 409, again.get_json()
+    assert again.get_json()["error"]["code"] == "replayed"
     forged = world.client.post(
         url, data=body, headers=signed_headers(world.secrets["email"], body)
     )
@@ -236,6 +241,8 @@ def test_a_channel_may_ask_by_its_inbound_signature_instead_of_a_token(world):
     assert forged.get_json()["error"]["code"] == "bad_signature"
     unsigned = world.client.post("/api/v1/decide/support_tier", data=body)
     assert unsigned.status_code == 401
+    assert unsigned.get_json()["error"]["code"] == "unauthorized"
+    assert unsigned.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_the_api_creates_drafts_publishes_and_names_each_problem(client, session):
@@ -302,3 +309,29 @@ def test_answers_are_counted_together_and_a_revoked_token_is_refused(
     decisions._tokens.clear()
     refused = client.post("/api/v1/decide/support_tier", json={"customer": "id:x"})
     assert refused.status_code == 401
+
+
+def test_a_decide_step_may_take_its_error_output_when_the_table_is_gone(
+    world, recorders
+):
+    row = publish_table(world)
+    routing = json.loads(json.dumps(ROUTING))
+    routing["nodes"].append(
+        {
+            "id": "sorry",
+            "type": "send",
+            "config": {"channel": "sms", "message": {"text": "sorry"}},
+        }
+    )
+    routing["edges"] += [
+        {"from": "tier", "port": "error", "to": "sorry"},
+        {"from": "sorry", "to": "end"},
+    ]
+    world.publish(routing)
+    row.live_version = None  # as if the table had no live version any more
+    world.session.commit()
+    store.forget()
+    world.post({"type": "ticket_opened", "customer": {"id": "ada"}})
+    assert [r["body"]["message"] for r in recorders["sms"].delivered()] == [
+        {"text": "sorry"}
+    ]

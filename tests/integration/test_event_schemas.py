@@ -49,7 +49,11 @@ def test_an_enforced_schema_refuses_with_the_field_named_and_keeps_the_event(wor
     assert answer.status_code == 400
     body = answer.get_json()
     assert body["error"]["code"] == "schema_violation"
-    assert body["error"]["field"] == "/properties"
+    assert body["error"]["field"] == "properties"
+    assert (
+        "the event breaks the schema of cart_abandoned at properties"
+        in body["error"]["message"]
+    )
     assert body["problems"] == [
         {"pointer": "/properties", "message": "'cart_value' is a required property"}
     ]
@@ -294,3 +298,107 @@ def test_the_rule_builder_offers_the_properties_the_schema_names(world):
     }
     # No cart_abandoned event was ever sent: the schema alone names these.
     assert {"trigger.properties.items", "event.properties.cart_value"} <= hints
+
+
+def test_a_schema_reaches_nothing_outside_itself_and_a_broken_one_refuses_no_event(
+    world,
+):
+    from engine.schemas import SchemaDocumentError
+
+    for schema, where in (
+        ({"$ref": "http://127.0.0.1:9/meta.json"}, "schema/$ref"),
+        (
+            {"properties": {"a": {"$ref": "#/$defs/nope"}}},
+            "schema/properties/a/$ref",
+        ),
+    ):
+        try:
+            parse("cart_abandoned", {"schema": schema})
+        except SchemaDocumentError as error:
+            assert error.problems[0][0] == where
+        else:
+            raise AssertionError(f"kept {schema}")
+    # A schema that cannot check (kept before such checks, or a pattern Python refuses)
+    # takes and flags the event instead of failing it.
+    world.session.add(
+        schema_store.SchemaRow(
+            event_type="cart_abandoned",
+            mode="enforce",
+            channels=[],
+            schema={"properties": {"a": {"pattern": "("}}},
+            version=1,
+        )
+    )
+    world.session.commit()
+    schema_store.forget()
+    assert send(world, cart(a="x")).status_code == 202
+
+
+def test_a_retry_of_an_event_taken_before_its_schema_is_still_answered_as_taken(world):
+    body = cart(cartValue=5)
+    first = post_event(
+        world.client, "web", world.secrets["web"], body, webhook_id="w-1"
+    )
+    assert first.status_code == 202
+    set_schema(world, "enforce")
+    again = post_event(
+        world.client, "web", world.secrets["web"], body, webhook_id="w-1"
+    )
+    assert again.status_code == 202
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["event_id"] == first.get_json()["event_id"]
+    world.session.rollback()
+    assert world.session.scalars(select(SchemaViolation)).all() == []
+
+
+def test_replay_goes_within_the_channel_rate(world):
+    from engine.models import Channel
+
+    set_schema(world, "enforce")
+    for n in range(5):
+        assert send(world, cart(customer=f"c-{n}", cartValue=1)).status_code == 400
+    world.session.execute(
+        Channel.__table__.update().where(Channel.slug == "web").values(rate_limit=4)
+    )
+    world.session.commit()
+    from webapp.hooks.channels import forget
+
+    forget()
+    schema_store.save(
+        world.session,
+        "cart_abandoned",
+        {"schema": {"type": "object"}, "mode": "enforce"},
+        None,
+    )
+    world.session.commit()
+    schema_store.forget()
+    login(world.client, make_user(world.session, Role.marketer))
+    token = csrf_token(world.client, "/schemas/cart_abandoned")
+    done = world.client.post(
+        "/schemas/cart_abandoned/replay",
+        data={"csrf_token": token},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "5 event(s) taken; 0 still do not fit" in done
+    world.session.rollback()
+    assert len(world.session.scalars(select(Event)).all()) == 5
+
+
+def test_erasing_a_customer_erases_what_the_schemas_kept_of_them(world):
+    from engine.models import Customer
+    from engine.profiles import privacy
+
+    world.post(cart(customer="ada", cart_value=5))
+    set_schema(world, "flag")
+    world.post(cart(customer="ada", cart_value="five"))  # taken, flagged, applied
+    set_schema(world, "enforce")
+    assert send(world, cart(customer="ada", cartValue=5)).status_code == 400
+    assert send(world, cart(customer="bob", cartValue=5)).status_code == 400
+    world.session.rollback()
+    assert len(world.session.scalars(select(SchemaViolation)).all()) == 3
+    ada = world.session.scalars(select(Customer)).first()
+    counts = privacy.erase(world.session, ada, None)
+    world.session.commit()
+    assert counts["kept_by_schemas"] == 2
+    left = world.session.scalars(select(SchemaViolation)).all()
+    assert [v.body["customer"] for v in left] == [{"id": "bob"}]

@@ -143,16 +143,17 @@ def _caller() -> None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not _live_token(token.strip()):
             raise _Refused(
-                answer(401, "send a valid API token as 'Authorization: Bearer <token>'")
+                _unauthorized(
+                    "send a valid API token as 'Authorization: Bearer <token>'"
+                )
             )
         return
     slug = request.args.get("channel", "")
     if not slug:
         raise _Refused(
-            answer(
-                401,
+            _unauthorized(
                 "send an API token as 'Authorization: Bearer <token>', or sign the "
-                "request as a channel (?channel=<slug> and the webhook-* headers)",
+                "request as a channel (?channel=<slug> and the webhook-* headers)"
             )
         )
     try:
@@ -164,6 +165,12 @@ def _caller() -> None:
         response = jsonify(error=body)
         response.status_code = refusal.status
         raise _Refused(response) from None
+
+
+def _unauthorized(message: str) -> Any:
+    response = answer(401, message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="throughline"'
+    return response
 
 
 # Tokens checked lately, by their hash: whether each is live. A channel asks many times a
@@ -277,11 +284,30 @@ def _count(key: str, version: int, outcome: str) -> None:
     with _pending_lock:
         _pending[(key, version, outcome, counters.hour_of(now))] += 1
         if time.monotonic() - _flushed[0] < FLUSH_SECONDS:
+            if (
+                not _timer
+            ):  # what waits is written within a second, even if none follows
+                _timer.append(threading.Timer(FLUSH_SECONDS, _write_waiting))
+                _timer[0].daemon = True
+                _timer[0].start()
             return
         taken = dict(_pending)
         _pending.clear()
         _flushed[0] = time.monotonic()
     _write(taken)
+
+
+_timer: list[threading.Timer] = []
+
+
+def _write_waiting() -> None:
+    with _pending_lock:
+        _timer.clear()
+        taken = dict(_pending)
+        _pending.clear()
+        _flushed[0] = time.monotonic()
+    if taken:
+        _write(taken)
 
 
 @atexit.register

@@ -14,6 +14,7 @@ from webapp.api import bp
 
 CODES = {
     400: "bad_request",
+    401: "unauthorized",
     404: "not_found",
     409: "conflict",
     412: "stale_revision",

@@ -38,7 +38,7 @@ def _type(event_type: str) -> str:
     return event_type
 
 
-@bp.get("/schemas/<event_type>")
+@bp.get("/schemas/<path:event_type>")
 @requires(Role.viewer)
 def get_schema(event_type: str) -> Any:
     """The schema of an event type's properties, its mode and the events it holds back."""
@@ -48,7 +48,7 @@ def get_schema(event_type: str) -> Any:
     return jsonify(describe(row))
 
 
-@bp.put("/schemas/<event_type>")
+@bp.put("/schemas/<path:event_type>")
 @requires(Role.marketer)
 def put_schema(event_type: str) -> Any:
     """Make a schema the event type's, as a new version (422 naming each problem)."""

@@ -10,6 +10,7 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from engine.decisions import KEY, MAX_NAME, SCHEMA, VALUE_NAME
+from engine.intake import payload
 from webapp.designer.editors import dom_id
 from webapp.designer.row_fields import RowsField
 from webapp.forms import BaseForm
@@ -36,10 +37,16 @@ def read_values(text: str) -> tuple[dict[str, Any], str | None]:
         if name in found:
             return found, f"line {number}: {name} is given twice"
         try:
-            found[name] = json.loads(value)
+            parsed = json.loads(value, parse_constant=_no_constant)
+            payload.check(parsed)  # 1e999 reads as infinity, which no JSON can hold
+            found[name] = parsed
         except ValueError:
-            found[name] = value
+            found[name] = value  # text, including "NaN" and "Infinity" as words
     return found, None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def show_values(values: Any) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Response, abort, jsonify, request
 from redis.exceptions import RedisError
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -19,7 +20,7 @@ from engine.intake import admission, payload
 from engine.intake.commit import GROUP_FAILURES, Taken
 from engine.intake.contract import EventError, IncomingEvent, parse_event
 from engine.intake.store import ToStore
-from engine.models import utcnow
+from engine.models import Event, utcnow
 from engine.schemas import store as schema_store
 from webapp.channels.example import TOLERANCE_MINUTES
 from webapp.hooks import bp
@@ -99,14 +100,14 @@ def _channel(slug: str) -> IntakeChannel:
     return channel
 
 
-def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
-    """(webhook id, parsed JSON) of a correctly signed, fresh request.
-
-    What storage would refuse is left in place for `payload.check` (see engine.intake.payload).
-    """
+def _signed_text(
+    channel: IntakeChannel, limit: int, cache: bool = False
+) -> tuple[str, str]:
+    """(webhook id, body text) of a correctly signed, fresh request of at most `limit`
+    bytes; `cache` keeps the body readable for the view."""
     if (request.content_length or 0) > limit:
         raise Refusal(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
-    data = request.get_data(cache=False)
+    data = request.get_data(cache=cache)
     if len(data) > limit:
         raise Refusal(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
     headers = {name: request.headers.get(name, "") for name in HEADERS}
@@ -131,8 +132,17 @@ def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
     except UnicodeDecodeError:
         raise Refusal(400, "bad_body", "the body is not UTF-8 text") from None
     _verify(channel, text, headers)
+    return headers["webhook-id"], text
+
+
+def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
+    """(webhook id, parsed JSON) of a correctly signed, fresh request.
+
+    What storage would refuse is left in place for `payload.check` (see engine.intake.payload).
+    """
+    webhook_id, text = _signed_text(channel, limit)
     try:
-        return headers["webhook-id"], payload.parse(text)
+        return webhook_id, payload.parse(text)
     except json.JSONDecodeError as error:
         raise Refusal(
             400,
@@ -144,25 +154,27 @@ def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
 
 
 def verify_request(slug: str, limit: int = MAX_BODY) -> IntakeChannel:
-    """The enabled channel `slug` whose inbound secret signed this request (Refusal if
-    none did); the body stays readable for the view."""
+    """The enabled channel `slug` whose inbound secret signed this request, once: its
+    webhook-id is remembered for the signature's tolerance, so a captured request cannot
+    be sent again (Refusal). The body stays readable for the view."""
     channel = _channel(slug)
-    if (request.content_length or 0) > limit:
-        raise Refusal(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
-    headers = {name: request.headers.get(name, "") for name in HEADERS}
-    missing = [name for name in HEADERS if not headers[name]]
-    if missing:
-        raise Refusal(
-            401,
-            "missing_headers",
-            f"sign the request per Standard Webhooks; missing {', '.join(missing)}",
-            missing[0],
-        )
+    webhook_id, _text = _signed_text(channel, limit, cache=True)
     try:
-        text = request.get_data(cache=True).decode("utf-8")
-    except UnicodeDecodeError:
-        raise Refusal(400, "bad_body", "the body is not UTF-8 text") from None
-    _verify(channel, text, headers)
+        first = services().redis.set(
+            f"signed:{channel.id}:{webhook_id}",
+            1,
+            nx=True,
+            ex=int(TOLERANCE.total_seconds()) * 2,
+        )
+    except RedisError:
+        raise _unavailable() from None
+    if not first:
+        raise Refusal(
+            409,
+            "replayed",
+            "this webhook-id was used already; sign each request with a new one",
+            "webhook-id",
+        )
     return channel
 
 
@@ -187,13 +199,34 @@ def _meet_schema(
 
 def _quarantine(
     channel: IntakeChannel, refused: list[tuple[ToStore, schemas.Checked]]
-) -> None:
-    """Keep refused events to be replayed; nothing the channel sent is lost."""
+) -> dict[str, int]:
+    """Keep refused events to be replayed, nothing the channel sent being lost; they count
+    against the channel's rate like any event (429 past it). Returns the events among them
+    stored before (a retry of an event taken before its schema): webhook id -> event id."""
     if not refused:
-        return
+        return {}
+    found = services()
     now = utcnow()
-    with services().database.session(writer=True) as session:
-        for item, checked in refused:
+    with found.database.session(writer=True) as session:
+        ids = [item.webhook_id for item, _checked in refused]
+        before = dict(
+            session.execute(
+                select(Event.webhook_id, Event.id).where(
+                    Event.channel_id == channel.id, Event.webhook_id.in_(ids)
+                )
+            ).all()
+        )
+        kept = [(i, c) for i, c in refused if i.webhook_id not in before]
+        if kept:
+            try:
+                verdict = admission.admit(  # no backlog bound: nothing will be applied
+                    found.redis, channel.id, len(kept), channel.rate_limit, 2**62
+                )
+            except RedisError:
+                raise _unavailable() from None
+            if verdict == admission.OVER_RATE:
+                _refuse(verdict, channel)
+        for item, checked in kept:
             schema_store.quarantine(
                 session,
                 channel.id,
@@ -204,6 +237,7 @@ def _quarantine(
                 now,
             )
         session.commit()
+    return before
 
 
 def _flag(
@@ -333,14 +367,15 @@ def receive(slug: str) -> Any:
         raise Refusal(400, "invalid_event", str(error), error.field) from None
     item, checked = _meet_schema(channel, ToStore(webhook_id, body, parsed))
     if checked is not None and checked.refused:
-        _quarantine(channel, [(item, checked)])
+        stored_before = _quarantine(channel, [(item, checked)])
+        if webhook_id in stored_before:  # a retry of an event taken before the schema
+            return _accepted(stored_before[webhook_id], duplicate=True)
         raise Refusal(
             400,
             "schema_violation",
-            f"the event breaks the schema of {parsed.type}: "
-            f"{schemas.describe(checked.problems[:3])}; it is kept for 7 days to be "
-            "replayed once fixed",
-            checked.problems[0].pointer,
+            _breaks(parsed.type, checked) + "; it is kept for 7 days to be replayed "
+            "once fixed",
+            schemas.dotted(checked.problems[0].pointer),
             problems=[p.as_dict() for p in checked.problems],
         )
     (stored,) = _take(channel, [item]).stored
@@ -348,11 +383,21 @@ def receive(slug: str) -> Any:
         abort(500)  # the database refused it (logged by intake): a plain server error
     if checked is not None and not stored.duplicate:
         _flag(channel, [(stored.event_id, item, checked)])
-    response = jsonify(event_id=stored.event_id)
+    return _accepted(stored.event_id, stored.duplicate)
+
+
+def _accepted(event_id: int, duplicate: bool) -> Response:
+    response = jsonify(event_id=event_id)
     response.status_code = 202
-    if stored.duplicate:
+    if duplicate:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _breaks(event_type: str, checked: schemas.Checked) -> str:
+    """Why an event is refused, naming fields only: the answer's words are kept with the
+    channel's health figures, which hold no value a channel sent (`problems` has them)."""
+    return f"the event breaks the schema of {event_type} at {schemas.where(checked.problems)}"
 
 
 @bp.post("/<slug>/batch")
@@ -379,6 +424,7 @@ def receive_batch(slug: str) -> Any:
     results: list[dict[str, Any]] = []
     accepted: list[tuple[int, ToStore]] = []
     refused: list[tuple[ToStore, schemas.Checked]] = []
+    refused_at: dict[str, int] = {}
     checks: dict[int, schemas.Checked | None] = {}
     seen: set[str] = set()
     for index, item in enumerate(events):
@@ -422,16 +468,16 @@ def receive_batch(slug: str) -> Any:
             )
             if checked is not None and checked.refused:
                 refused.append((to_store, checked))
+                refused_at[event_id] = len(results)
                 results.append(
                     {
                         "id": event_id,
                         "status": 400,
                         "error": {
                             "code": "schema_violation",
-                            "field": f"{where}{checked.problems[0].pointer.replace('/', '.')}",
-                            "message": f"the event breaks the schema of "
-                            f"{to_store.parsed.type}: "
-                            f"{schemas.describe(checked.problems[:3])}",
+                            "field": f"{where}."
+                            + schemas.dotted(checked.problems[0].pointer),
+                            "message": _breaks(to_store.parsed.type, checked),
                         },
                         "problems": [p.as_dict() for p in checked.problems],
                     }
@@ -475,7 +521,14 @@ def receive_batch(slug: str) -> Any:
                 and (checked := checks.get(index)) is not None
             ],
         )
-    _quarantine(channel, refused)
+    for event_id, earlier in _quarantine(channel, refused).items():
+        # A retry of an event taken before the schema came: answered as taken.
+        results[refused_at[event_id]] = {
+            "id": event_id,
+            "status": 202,
+            "event_id": earlier,
+            "duplicate": True,
+        }
     return jsonify(
         results=results,
         accepted=sum(1 for result in results if result["status"] == 202),

@@ -4,13 +4,14 @@ events seen, what the schema refused (kept to be replayed) or flagged."""
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from wtforms import (
     RadioField,
     SelectChoice,
@@ -22,6 +23,7 @@ from wtforms.validators import DataRequired
 
 from engine import schemas
 from engine.analytics.counters import Metric
+from engine.intake import admission, payload
 from engine.intake.contract import MAX_TYPE_LENGTH, parse_event
 from engine.intake.store import ToStore
 from engine.models import Channel, Counter, Role, SchemaViolation, utcnow
@@ -178,7 +180,7 @@ def _page(event_type: str, form: SchemaForm, status: int = 200) -> Any:
     ), status
 
 
-@bp.get("/<event_type>")
+@bp.get("/<path:event_type>")
 @requires(Role.viewer)
 def show(event_type: str) -> Any:
     event_type = _type(event_type)
@@ -194,7 +196,7 @@ def show(event_type: str) -> Any:
     return _page(event_type, form)
 
 
-@bp.post("/<event_type>")
+@bp.post("/<path:event_type>")
 @requires(Role.marketer)
 def save(event_type: str) -> Any:
     event_type = _type(event_type)
@@ -202,7 +204,10 @@ def save(event_type: str) -> Any:
     if not form.validate():
         return _page(event_type, form, 400)
     try:
-        schema = json.loads(form.schema.data or "")
+        schema = payload.loads((form.schema.data or "").encode(), max_keys=None)
+    except payload.PayloadError as error:
+        form.schema.errors = [str(error)[:1].upper() + str(error)[1:] + "."]
+        return _page(event_type, form, 400)
     except json.JSONDecodeError as error:
         form.schema.errors = [
             f"This is not JSON: {error.msg} (line {error.lineno}, column {error.colno})."
@@ -231,89 +236,104 @@ def save(event_type: str) -> Any:
     return redirect(url_for("schemas.show", event_type=event_type))
 
 
-@bp.post("/<event_type>/replay")
+@bp.post("/<path:event_type>/replay")
 @requires(Role.marketer)
 def replay(event_type: str) -> Any:
     """Take the quarantined events of this type again, up to REPLAY_AT_ONCE: those that
     meet the schema now are taken as if just sent (their webhook ids keep a retry from
-    being a second event); the others stay, with their problems as they are now."""
+    being a second event); the others stay, with their problems as they are now. Each
+    channel's events go in groups within its rate, so live events keep their share."""
     event_type = _type(event_type)
     session = db()
-    rows = list(
-        session.scalars(
-            select(SchemaViolation)
-            .where(
-                SchemaViolation.event_type == event_type,
-                SchemaViolation.outcome == schema_store.REFUSED,
-            )
-            .order_by(SchemaViolation.id)
-            .limit(REPLAY_AT_ONCE)
-        )
-    )
-    channels = {
-        channel.id: channel
-        for channel in session.scalars(
-            select(Channel).where(Channel.id.in_({row.channel_id for row in rows}))
-        )
-    }
     settings = services().settings
-    by_channel: dict[int, list[tuple[int, ToStore]]] = defaultdict(list)
+    fits: list[tuple[int, int, ToStore]] = []  # (row id, channel id, event)
     still: dict[int, list[dict[str, str]]] = {}
-    for row in rows:
-        channel = channels[row.channel_id]
-        body = dict(row.body or {})
-        parsed = parse_event(body, "", settings.earliest_occurred_at)
-        schema = schema_store.for_event(session, parsed.type, channel.slug)
-        checked = schemas.check(schema, parsed.properties)
-        if checked.refused:
-            still[row.id] = [p.as_dict() for p in checked.problems]
-            continue
-        if checked.stripped:
-            body["properties"] = checked.properties
-        item = replace(parsed, properties=checked.properties)
-        by_channel[row.channel_id].append((row.id, ToStore(row.webhook_id, body, item)))
+    channels: dict[int, Channel] = {}
+    after = 0
+    while len(fits) < REPLAY_AT_ONCE:
+        rows = list(
+            session.scalars(
+                select(SchemaViolation)
+                .where(
+                    SchemaViolation.event_type == event_type,
+                    SchemaViolation.outcome == schema_store.REFUSED,
+                    SchemaViolation.id > after,
+                )
+                .order_by(SchemaViolation.id)
+                .limit(REPLAY_AT_ONCE)
+            )
+        )
+        if not rows:
+            break
+        after = rows[-1].id
+        missing = {row.channel_id for row in rows} - set(channels)
+        for channel in session.scalars(select(Channel).where(Channel.id.in_(missing))):
+            channels[channel.id] = channel
+        for row in rows:
+            body = dict(row.body or {})
+            parsed = parse_event(body, "", settings.earliest_occurred_at)
+            schema = schema_store.for_event(
+                session, parsed.type, channels[row.channel_id].slug
+            )
+            checked = schemas.check(schema, parsed.properties)
+            if checked.refused:
+                still[row.id] = [p.as_dict() for p in checked.problems]
+                continue
+            if checked.stripped:
+                body["properties"] = checked.properties
+            item = replace(parsed, properties=checked.properties)
+            fits.append((row.id, row.channel_id, ToStore(row.webhook_id, body, item)))
+    fits = fits[:REPLAY_AT_ONCE]
     limits = {
         cid: (channel.id, channel.rate_limit) for cid, channel in channels.items()
     }
     # Nothing of this request's reading may hold the database while intake writes.
     session.rollback()
-    stored_as: dict[int, int] = {}
-    for channel_id, items in by_channel.items():
-        answer = services().intake.take(
-            *limits[channel_id], [item for _id, item in items]
-        )
-        for (row_id, _item), stored in zip(items, answer.stored, strict=False):
-            if stored is not None:
-                stored_as[row_id] = stored.event_id
-    now = utcnow()
-    for row_id, event_id in stored_as.items():
-        session.execute(
-            update(SchemaViolation)
-            .where(SchemaViolation.id == row_id)
-            .values(
-                outcome=schema_store.REPLAYED,
-                event_id=event_id,
-                replayed_at=now,
-                body=None,
-            )
-        )
-    for row_id, problems in still.items():
-        session.execute(
-            update(SchemaViolation)
-            .where(SchemaViolation.id == row_id)
-            .values(problems=problems)
-        )
-    session.commit()
-    taken = len(stored_as)
-    left = schema_store.waiting(session, event_type)
-    flash(
-        f"{taken} event(s) taken; {len(still)} still do not fit"
-        + (
-            f"; {left} wait in all (replay again for the next {REPLAY_AT_ONCE})"
-            if left
-            else ""
-        )
-        + ".",
-        "success" if taken else "error",
+    stored_as, held_back = _take_in_turn(fits, limits)
+    schema_store.replayed(
+        session, event_type, stored_as, still, acting_user(), utcnow()
     )
+    session.commit()
+    left = schema_store.waiting(session, event_type)
+    words = f"{len(stored_as)} event(s) taken; {len(still)} still do not fit"
+    if held_back:
+        words += (
+            f"; {held_back} held back by their channel's rate, replay again in a moment"
+        )
+    elif left > len(still):
+        words += f"; {left - len(still)} more wait: replay again for the next ones"
+    flash(words + ".", "success" if stored_as else "error")
     return redirect(url_for("schemas.show", event_type=event_type))
+
+
+def _take_in_turn(
+    fits: list[tuple[int, int, ToStore]], limits: dict[int, tuple[int, int]]
+) -> tuple[dict[int, int], int]:
+    """Hand the events to intake channel by channel, in groups of half the channel's rate
+    a second; stop a channel at its first refusal. Returns row id -> event id, and how
+    many were held back."""
+    by_channel: dict[int, list[tuple[int, ToStore]]] = defaultdict(list)
+    for row_id, channel_id, item in fits:
+        by_channel[channel_id].append((row_id, item))
+    stored_as: dict[int, int] = {}
+    held_back = 0
+    for channel_id, items in by_channel.items():
+        channel, rate = limits[channel_id]
+        size = max(1, rate // 2)
+        for start in range(0, len(items), size):
+            group = items[start : start + size]
+            if start:
+                time.sleep(1.0)  # the next second's share of the rate
+            answer = services().intake.take(channel, rate, [item for _r, item in group])
+            if answer.verdict == admission.OVER_RATE:  # live events took it: once more
+                time.sleep(1.0)
+                answer = services().intake.take(
+                    channel, rate, [item for _r, item in group]
+                )
+            if answer.verdict != admission.ADMITTED:
+                held_back += len(items) - start
+                break
+            for (row_id, _item), stored in zip(group, answer.stored, strict=False):
+                if stored is not None:
+                    stored_as[row_id] = stored.event_id
+    return stored_as, held_back

@@ -42,6 +42,7 @@ _OUTPUT_WORDS = {
     ("wait_for_event", "timeout"): "timed out",
     ("switch", "default"): "otherwise",
     ("decide", "default"): "otherwise",
+    ("decide", "error"): "if it fails",
     ("send", "error"): "if it fails",
     ("webhook", "error"): "if it fails",
     ("send", "suppressed"): "if held back",

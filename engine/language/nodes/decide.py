@@ -38,7 +38,11 @@ class Decide(NodeType):
         outcomes = (
             (ctx.decisions or {}).get(key, ()) if ctx and isinstance(key, str) else ()
         )
-        return [Port(name) for name in outcomes] + [Port("default")]
+        return [
+            *(Port(name) for name in outcomes),
+            Port("default"),
+            Port("error", required=False),  # the table has no live version any more
+        ]
 
     def knows_ports(self, ctx: CheckContext | None) -> bool:
         return ctx is not None and ctx.decisions is not None
@@ -54,8 +58,8 @@ class Decide(NodeType):
             problems.append(
                 (
                     "table",
-                    f"the decision table “{key}” has no published version; "
-                    "publish it first",
+                    f"there is no decision table “{key}” with a published version; "
+                    "choose another, or publish it first",
                 )
             )
         return problems

@@ -22,8 +22,9 @@ export function edgeLabel(source, port) {
       return branch && typeof branch.percent === "number" ? `${port} ${branch.percent}%` : port;
     }
     case "switch":
-    case "decide":
       return port === "default" ? "otherwise" : port;
+    case "decide":
+      return port === "default" ? "otherwise" : port === "error" ? "if it fails" : port;
     case "send":
       // suppressed: a brand-wide policy (frequency cap, holdout) kept the message back.
       if (port === "suppressed") return "if held back";
