@@ -85,15 +85,7 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
         counters.run_left(session, now, journey_id, version_id, node, "erased")
     run_ids = select(Run.id).where(Run.customer_id.in_(ids))
     # What event schemas kept of them: flags of their events, refused bodies naming them.
-    identities = {
-        (kind, value)
-        for kind, value in session.execute(
-            select(Identity.kind, Identity.value).where(Identity.customer_id.in_(ids))
-        )
-    }
-    kept = schema_store.forget_customer(
-        session, identities, select(Event.id).where(Event.customer_id.in_(ids))
-    )
+    kept = schema_store.drop(session, _kept_by_schemas(session, ids))
     counts = {
         "steps": session.execute(delete(Step).where(Step.run_id.in_(run_ids))).rowcount,  # type: ignore[attr-defined]
         "deliveries": session.execute(
@@ -137,6 +129,18 @@ def _redact_merge_reasons(session: Session, ids: Sequence[int]) -> None:
             entry.detail = {**entry.detail, "because": "erased"}
 
 
+def _kept_by_schemas(session: Session, ids: list[int]) -> list[int]:
+    identities = {
+        (kind, value)
+        for kind, value in session.execute(
+            select(Identity.kind, Identity.value).where(Identity.customer_id.in_(ids))
+        )
+    }
+    return schema_store.kept_of(
+        session, identities, select(Event.id).where(Event.customer_id.in_(ids))
+    )
+
+
 def erasure_counts(session: Session, customer: Customer) -> dict[str, int]:
     """What `erase` would delete: profiles (this one and those merged into it) and the rest."""
     ids = history.profile_ids(session, customer)
@@ -153,6 +157,7 @@ def erasure_counts(session: Session, customer: Customer) -> dict[str, int]:
         "runs": count(Run, Run.customer_id.in_(ids)),
         "steps": count(Step, Step.run_id.in_(run_ids)),
         "deliveries": count(Delivery, Delivery.customer_id.in_(ids)),
+        "kept_by_schemas": len(_kept_by_schemas(session, ids)),
     }
 
 

@@ -320,16 +320,16 @@ def types_seen(session: Session, recent: int = 100_000) -> dict[str, int]:
     return {kind: int(count) for kind, count in rows}
 
 
-def forget_customer(
+def kept_of(
     session: Session, identities: set[tuple[str, str]], event_ids: Any
-) -> int:
-    """Drop what the schemas kept of an erased customer: the flags of their events
-    (`event_ids`, a subquery) and the refused bodies that name one of their identities
-    (`identities`: (kind, value) pairs). Returns how many rows went."""
-    gone = session.execute(
-        delete(SchemaViolation).where(SchemaViolation.event_id.in_(event_ids))
-    ).rowcount  # type: ignore[attr-defined]
-    named = []
+) -> list[int]:
+    """The rows the schemas kept of a customer: the flags of their events (`event_ids`,
+    a subquery) and the refused bodies naming one of their identities ((kind, value))."""
+    found = list(
+        session.scalars(
+            select(SchemaViolation.id).where(SchemaViolation.event_id.in_(event_ids))
+        )
+    )
     for row_id, body in session.execute(
         select(SchemaViolation.id, SchemaViolation.body).where(
             SchemaViolation.body.is_not(None)
@@ -337,13 +337,19 @@ def forget_customer(
     ):
         customer = body.get("customer") if isinstance(body, dict) else None
         if isinstance(customer, dict) and any(
-            (str(kind), normalize_identifier(str(kind), str(value))) in identities
+            (str(kind), normalize_identifier(str(kind), value)) in identities
             for kind, value in customer.items()
             if isinstance(value, str)
         ):
-            named.append(row_id)
-    if named:
-        gone += session.execute(
-            delete(SchemaViolation).where(SchemaViolation.id.in_(named))
-        ).rowcount  # type: ignore[attr-defined]
-    return int(gone or 0)
+            found.append(row_id)
+    return found
+
+
+def drop(session: Session, row_ids: list[int]) -> int:
+    """Drop kept rows (an erased customer's); how many went."""
+    if not row_ids:
+        return 0
+    result = session.execute(
+        delete(SchemaViolation).where(SchemaViolation.id.in_(row_ids))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

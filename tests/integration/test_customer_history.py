@@ -112,6 +112,7 @@ def test_erasure_counts_are_what_erase_removes(world, session):
         "runs": 1,
         "steps": len(world.steps()),
         "deliveries": 1,
+        "kept_by_schemas": 0,
     }
     removed = privacy.erase(session, ada, None)
     session.commit()
