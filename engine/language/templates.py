@@ -332,51 +332,43 @@ CUSTOMER_NAMES = (
 )
 
 
-def names(source: object) -> list[str]:
-    """Every dotted name `source` reads (`event.properties.cart_value`); an unreadable
-    template has none here."""
+def _uses(source: object) -> list[tuple[str, list[str]]]:
+    """(root name, the parts of the path) of each name `source` reads; an unreadable
+    template reads none here (`check` says what is wrong with it)."""
     if not isinstance(source, str) or "{" not in source:
         return []
     try:
         analysis = _compile(source).analyze()
     except (TemplateError, LiquidError):
         return []
-    return sorted(
-        {
-            ".".join(str(part) for part in use.segments)
-            for uses in analysis.globals.values()
-            for use in uses
-        }
-    )
+    return [
+        (name, [str(part) for part in use.segments])
+        for name, uses in analysis.globals.items()
+        for use in uses
+    ]
+
+
+def names(source: object) -> list[str]:
+    """Every dotted name `source` reads (`event.properties.cart_value`)."""
+    return sorted({".".join(parts) for _name, parts in _uses(source)})
 
 
 def unknown_names(source: object) -> list[tuple[str, str]]:
     """Each name `source` uses that cannot hold a value, with the one it probably meant:
-    `customer.first_name` -> `customer.traits.first_name`. An unreadable template has none
-    here (`check` says what is wrong with it)."""
-    if not isinstance(source, str) or "{" not in source:
-        return []
-    try:
-        analysis = _compile(source).analyze()
-    except (TemplateError, LiquidError):
-        return []
+    `customer.first_name` -> `customer.traits.first_name`."""
     found: dict[str, str] = {}
-    for name, uses in analysis.globals.items():
-        for use in uses:
-            parts = [str(part) for part in use.segments]
-            path = ".".join(parts)
-            if name not in ROOTS:
-                found[path] = f"customer.traits.{path}"
-            elif (
-                name == "customer" and len(parts) > 1 and parts[1] not in CUSTOMER_NAMES
-            ):
-                found[path] = "customer.traits." + ".".join(parts[1:])
-            elif (
-                name in ("event", "trigger")
-                and len(parts) > 1
-                and parts[1] not in EVENT_NAMES
-            ):
-                found[path] = f"{name}.properties." + ".".join(parts[1:])
+    for name, parts in _uses(source):
+        path = ".".join(parts)
+        if name not in ROOTS:
+            found[path] = f"customer.traits.{path}"
+        elif name == "customer" and len(parts) > 1 and parts[1] not in CUSTOMER_NAMES:
+            found[path] = "customer.traits." + ".".join(parts[1:])
+        elif (
+            name in ("event", "trigger")
+            and len(parts) > 1
+            and parts[1] not in EVENT_NAMES
+        ):
+            found[path] = f"{name}.properties." + ".".join(parts[1:])
     return sorted(found.items())
 
 
