@@ -145,8 +145,7 @@ def session(database: Database) -> Iterator[Session]:
 def app(settings: Settings, redis_client: Redis) -> Iterator[Flask]:
     application = create_app(settings, TESTING=True)
     yield application
-    application.extensions["throughline"].database.dispose()
-    application.extensions["throughline"].redis.close()
+    application.extensions["throughline"].close()
 
 
 @pytest.fixture
@@ -211,5 +210,4 @@ def app_factory() -> Iterator[Any]:
 
     yield build
     for application in made:
-        application.extensions["throughline"].database.dispose()
-        application.extensions["throughline"].redis.close()
+        application.extensions["throughline"].close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 
 from flask import Flask, current_app, g, has_request_context, request
@@ -24,6 +25,15 @@ class Services:
     redis: Redis
     box: SecretBox
     intake: GroupCommitter
+    # What must be written before the database is let go (counts gathered in memory).
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Write what waits, then let go of the database and Redis."""
+        for finish in self.on_close:
+            finish()
+        self.database.dispose()
+        self.redis.close()
 
 
 def init_app(app: Flask, settings: Settings) -> None:

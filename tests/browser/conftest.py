@@ -84,8 +84,7 @@ def live_server(settings, redis_client) -> Iterator[str]:
     deadline = time.monotonic() + 5
     while answering[0] and time.monotonic() < deadline:
         time.sleep(0.02)
-    app.extensions["throughline"].database.dispose()
-    app.extensions["throughline"].redis.close()
+    app.extensions["throughline"].close()
 
 
 @pytest.fixture

@@ -280,7 +280,10 @@ _database: list[Any] = []  # where the gathered counts go (the app's database)
 
 def _count(key: str, version: int, outcome: str) -> None:
     now = utcnow()
-    _database[:] = [services().database]
+    found = services()
+    if not _database or _database[0] is not found.database:
+        _database[:] = [found.database]
+        found.on_close.append(_write_waiting)
     with _pending_lock:
         _pending[(key, version, outcome, counters.hour_of(now))] += 1
         if time.monotonic() - _flushed[0] < FLUSH_SECONDS:
@@ -301,7 +304,10 @@ _timer: list[threading.Timer] = []
 
 
 def _write_waiting() -> None:
+    """Write the counts gathered so far (the timer's work, and the app's when it closes)."""
     with _pending_lock:
+        for armed in _timer:
+            armed.cancel()
         _timer.clear()
         taken = dict(_pending)
         _pending.clear()
