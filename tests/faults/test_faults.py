@@ -152,8 +152,10 @@ def test_redis_losing_everything_mid_run_is_recovered_by_the_sweeper(stack_facto
 def test_a_channel_down_for_a_while_gets_every_delivery_once_and_the_breaker_opens_then_closes(
     stack_factory,
 ):
+    # Open for 4 seconds at a time: long enough for the watch below to see it on a busy
+    # machine, where one of its rounds (a query, a Redis read, a quarter second) can take 2.
     stack = stack_factory(
-        THROUGHLINE_BREAKER_FAIL_MAX="3", THROUGHLINE_BREAKER_RESET_SECONDS="2"
+        THROUGHLINE_BREAKER_FAIL_MAX="3", THROUGHLINE_BREAKER_RESET_SECONDS="4"
     )
     with Recorder() as recorder:
         app, secret = _prepare(stack, recorder)
