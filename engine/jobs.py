@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from engine import maintenance, runtime
+from sqlalchemy.orm import Session
+
+from engine import leadership, maintenance, runtime
 from engine.analytics import counters
 from engine.execution import drains
 from engine.models import utcnow
@@ -21,24 +25,28 @@ def drain_deliveries(partition: int) -> dict[str, Any]:
     return drains.drain_deliveries(runtime.current(), partition)
 
 
-def expire_rotated_secrets() -> int:
-    """Forget previous inbound secrets whose grace period has ended."""
-    with runtime.current().database.session() as session:
-        return maintenance.expire_rotated_secrets(session, now=utcnow())
+def _purge(session: Session, now: datetime) -> int:
+    """Drop refused and flagged events kept past their 7 days, and the old record of
+    periodic runs."""
+    return schema_store.purge(session, now) + leadership.forget_runs(session, now)
 
 
-def compact_counters() -> int:
-    """Fold finished hours' counter shards (and older hours into days)."""
+# The periodic jobs the leading scheduler queues, by name: each is given a session and the
+# time, and returns how many rows it changed.
+HOUSEKEEPING: dict[str, Callable[[Session, datetime], int]] = {
+    "expire_rotated_secrets": maintenance.expire_rotated_secrets,
+    "compact_counters": counters.compact,
+    "purge_schema_violations": _purge,
+}
+
+
+def housekeeping(task: str, slot: int, fence: int) -> int | None:
+    """Run periodic job `task` for `slot`, once, if the scheduler that queued it still
+    leads (`fence` is its token); None when it does not run."""
     with runtime.current().database.session(writer=True) as session:
-        return counters.compact(session, now=utcnow())
-
-
-def purge_schema_violations() -> int:
-    """Drop refused and flagged events kept past their 7 days."""
-    with runtime.current().database.session(writer=True) as session:
-        dropped = schema_store.purge(session, now=utcnow())
-        session.commit()
-        return dropped
+        if not leadership.claim(session, task, slot, fence):
+            return None
+        return HOUSEKEEPING[task](session, utcnow())
 
 
 def sweep_due_timers(helper: int) -> int:

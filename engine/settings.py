@@ -59,6 +59,9 @@ class Settings:
     earliest_occurred_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     # /metrics answers without an API token (for a scraper on a private network).
     metrics_public: bool = False
+    # How long the leading scheduler's lease lasts unrenewed: another scheduler takes over
+    # within this many seconds of the leader dying (engine.leadership).
+    scheduler_lease_seconds: int = 9
 
     @property
     def redis_socket(self) -> Path:
@@ -192,6 +195,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         breaker_fail_max=_int(env, "THROUGHLINE_BREAKER_FAIL_MAX", 5),
         breaker_reset_seconds=_int(env, "THROUGHLINE_BREAKER_RESET_SECONDS", 30),
         drain_sends_up_to=_int(env, "THROUGHLINE_DRAIN_SENDS_UP_TO", 64, minimum=0),
+        scheduler_lease_seconds=_int(env, "THROUGHLINE_SCHEDULER_LEASE_SECONDS", 9),
         drain_sends_wait=_int(env, "THROUGHLINE_DRAIN_SENDS_WAIT_MS", 2000) / 1000,
         webhook_allowed_hosts=frozenset(
             host.strip().lower()

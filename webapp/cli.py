@@ -168,13 +168,21 @@ def worker(burst: bool) -> None:
 
 
 @cli.command()
-def scheduler() -> None:
-    """Run the scheduler (periodic work: timer sweeps, housekeeping)."""
+@click.option(
+    "--every",
+    multiple=True,
+    metavar="TASK=SECONDS",
+    help="Run a periodic task at another period than its own (may be repeated).",
+)
+def scheduler(every: tuple[str, ...]) -> None:
+    """Run a scheduler (periodic work: timer sweeps, housekeeping). Any number may run: one
+    leads and works, the others take over within THROUGHLINE_SCHEDULER_LEASE_SECONDS of it
+    stopping."""
     from engine import scheduler as engine_scheduler
 
     settings = _settings()
     with launcher.embedded_redis(settings, _say):
-        engine_scheduler.main()
+        engine_scheduler.main([f"--every={item}" for item in every])
 
 
 @cli.group()

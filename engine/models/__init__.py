@@ -26,6 +26,7 @@ from engine.models.decisions import DecisionTable, DecisionVersion
 from engine.models.journeys import Journey, JourneyVersion, RunMove
 from engine.models.policies import PolicySet, SendSlot
 from engine.models.runs import Delivery, Run, Step, new_delivery_id
+from engine.models.scheduling import PeriodicRun, SchedulerLease
 from engine.models.schemas import EventSchema, EventSchemaVersion, SchemaViolation
 from engine.models.states import (
     IN_FLIGHT,
@@ -64,8 +65,10 @@ __all__ = [
     "LARGEST_ID",
     "MoveStatus",
     "Role",
+    "PeriodicRun",
     "PolicySet",
     "Run",
+    "SchedulerLease",
     "RunMove",
     "RunStatus",
     "SchemaViolation",

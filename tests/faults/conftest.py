@@ -50,15 +50,18 @@ class Stack:
         )
         self.workers: list[subprocess.Popen[bytes]] = []
         self.scheduler: subprocess.Popen[bytes] | None = None
+        self.others: list[subprocess.Popen[bytes]] = []
         self.logs = home / "logs"
         self.logs.mkdir(exist_ok=True)
         self.database = Database(database_url)
         self.redis = connect(self.redis_server.url)
 
-    def _spawn(self, module: str, name: str) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, module: str, name: str, args: tuple[str, ...] = ()
+    ) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"{name}.log", "ab")  # closed with the process
         process = subprocess.Popen(
-            [sys.executable, "-m", module],
+            [sys.executable, "-m", module, *args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -74,6 +77,12 @@ class Stack:
 
     def start_scheduler(self) -> None:
         self.scheduler = self._spawn("engine.scheduler", "scheduler")
+
+    def spawn_scheduler(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """One more scheduler process, not restarted by `revive`."""
+        process = self._spawn("engine.scheduler", name, args)
+        self.others.append(process)
+        return process
 
     def kill_worker(self, index: int) -> None:
         """kill -9 one worker and start another in its place."""
@@ -147,10 +156,15 @@ class Stack:
         )
 
     def stop(self) -> None:
-        for process in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
+        processes = [
+            *self.workers,
+            *([self.scheduler] if self.scheduler else []),
+            *self.others,
+        ]
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
-        for process in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
+        for process in processes:
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from rq.job import JobStatus
 from sqlalchemy import select
 
-from engine import jobs, runtime, scheduler
+from engine import jobs, leadership, runtime, scheduler
 from engine.channels import create_channel
 from engine.crypto import SecretBox
 from engine.models import Channel, utcnow
@@ -40,7 +40,11 @@ def _environment(settings):
 
 def test_a_worker_process_runs_queued_jobs(settings, session, redis_client):
     _rotated_channels(session, settings)
-    job = queue("default", redis_client).enqueue(jobs.expire_rotated_secrets)
+    fence = leadership.next_fence(session, "test")
+    session.commit()
+    job = queue("default", redis_client).enqueue(
+        jobs.housekeeping, "expire_rotated_secrets", 7, fence
+    )
     subprocess.run(
         [sys.executable, "-m", "engine.worker", "--burst"],
         env=_environment(settings),
@@ -58,9 +62,16 @@ def test_a_worker_process_runs_queued_jobs(settings, session, redis_client):
 
 
 def test_jobs_are_stored_as_json_with_ids_only(redis_client):
-    job = queue("default", redis_client).enqueue(jobs.expire_rotated_secrets)
+    job = queue("default", redis_client).enqueue(
+        jobs.housekeeping, "expire_rotated_secrets", 7, 1
+    )
     raw = zlib.decompress(redis_client.hget(f"rq:job:{job.id}", "data"))
-    assert json.loads(raw) == ["engine.jobs.expire_rotated_secrets", None, [], {}]
+    assert json.loads(raw) == [
+        "engine.jobs.housekeeping",
+        None,
+        ["expire_rotated_secrets", 7, 1],
+        {},
+    ]
 
 
 def test_the_scheduler_runs_each_task_on_its_interval(settings, redis_client):
@@ -72,23 +83,28 @@ def test_the_scheduler_runs_each_task_on_its_interval(settings, redis_client):
         scheduler.Periodic("broken", 1, lambda rt: 1 / 0),
     ]
     sched = scheduler.Scheduler(rt, tasks)
-    due: dict[str, float] = {}
-    sched.tick(due, now=100.0)
-    sched.tick(due, now=100.5)
-    sched.tick(due, now=101.0)
+    sched.tick(now=100.0, fence=1)
+    sched.tick(now=100.5, fence=1)
+    sched.tick(now=101.0, fence=1)
+    sched.tick(now=119.9, fence=1)
+    sched.tick(now=120.0, fence=1)
     rt.close()
-    assert calls == ["often", "rarely", "often"]  # a failing task stops nothing else
+    # a failing task stops nothing else; slots are counted from the epoch, so the rare
+    # task's next one begins at 120 s
+    assert calls == ["often", "rarely", "often", "often", "often", "rarely"]
 
 
 def test_the_default_schedule_beats_and_enqueues_housekeeping(settings, redis_client):
     rt = runtime.Runtime.from_settings(settings)
     sched = scheduler.Scheduler(rt, scheduler.periodic_tasks())
-    sched.tick({}, now=0.0)
+    sched.tick(now=3600.0 * 10, fence=4)
     rt.close()
     assert redis_client.get(scheduler.HEARTBEAT_KEY) is not None
-    names = [job.func_name for job in queue("default", redis_client).jobs]
-    assert names == [
-        "engine.jobs.expire_rotated_secrets",
-        "engine.jobs.compact_counters",
-        "engine.jobs.purge_schema_violations",
+    queued = [
+        (job.func_name, tuple(job.args)) for job in queue("default", redis_client).jobs
+    ]
+    assert queued == [
+        ("engine.jobs.housekeeping", ("expire_rotated_secrets", 600, 4)),
+        ("engine.jobs.housekeeping", ("compact_counters", 120, 4)),
+        ("engine.jobs.housekeeping", ("purge_schema_violations", 10, 4)),
     ]
