@@ -108,3 +108,12 @@ def test_the_default_schedule_beats_and_enqueues_housekeeping(settings, redis_cl
         ("engine.jobs.housekeeping", ("compact_counters", 120, 4)),
         ("engine.jobs.housekeeping", ("purge_schema_violations", 10, 4)),
     ]
+
+
+def test_housekeeping_jobs_queued_before_fencing_still_run(
+    settings, session, engine_runtime
+):
+    _rotated_channels(session, settings)
+    assert jobs.expire_rotated_secrets() == 1
+    assert jobs.compact_counters() == 0
+    assert jobs.purge_schema_violations() == 0
