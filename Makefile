@@ -8,8 +8,9 @@ WORKERS ?= 2
 
 .PHONY: setup up dev worker scheduler lint format typecheck test test-fast test-js test-postgres security clean
 
-# Python and npm dependencies, the front-end bundle, and Debian's Chromium for browser tests.
-setup: $(VENV)/.installed static/vendor/.built /usr/bin/chromium
+# Python and npm dependencies, the front-end bundle, Debian's Chromium for browser tests and
+# PgBouncer for the tests of running behind it.
+setup: $(VENV)/.installed static/vendor/.built /usr/bin/chromium /usr/sbin/pgbouncer
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,10 @@ static/vendor/.built: package.json package-lock.json scripts/build-static.mjs sc
 /usr/bin/chromium:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
+
+/usr/sbin/pgbouncer:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer
 
 up: setup
 	$(BIN)/throughline up --host $(HOST) --port $(PORT) --workers $(WORKERS) --demo

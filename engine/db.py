@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from engine import transaction
 from engine.analytics import counters
 from engine.execution import batch, rows
+from engine.settings import behind_pgbouncer
 
 BUSY_TIMEOUT_MS = 10_000
 SCRUB_WAIT_MS = 2_000
@@ -59,9 +60,16 @@ def _create_private(url: str) -> None:
         pass  # it exists, or SQLite will say what is wrong when it opens it
 
 
-def create_db_engine(url: str, **options: Any) -> Engine:
+def create_db_engine(url: str, pgbouncer: bool | None = None, **options: Any) -> Engine:
     """Create an Engine; SQLite gets a private file, WAL mode, secure delete, foreign keys,
-    a busy timeout and immediate transactions."""
+    a busy timeout and immediate transactions.
+
+    `pgbouncer` (by default THROUGHLINE_PGBOUNCER from the environment): PostgreSQL is reached
+    through a pooler in transaction mode, where consecutive transactions of one connection
+    may run on different server sessions. psycopg then prepares no statement on the server
+    (it would prepare on one session and execute on another); nothing else here keeps state
+    in a session beyond its transaction (advisory locks are transaction-scoped).
+    """
     if url.startswith("sqlite"):
         _create_private(url)
         engine = create_engine(url, connect_args={"timeout": 10}, **options)
@@ -69,6 +77,11 @@ def create_db_engine(url: str, **options: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     options.setdefault("pool_pre_ping", True)
+    if behind_pgbouncer() if pgbouncer is None else pgbouncer:
+        options["connect_args"] = {
+            **options.get("connect_args", {}),
+            "prepare_threshold": None,
+        }
     return create_engine(url, **options)
 
 

@@ -130,6 +130,11 @@ def _networks(
     return tuple(networks)
 
 
+def behind_pgbouncer(env: Mapping[str, str] | None = None) -> bool:
+    """THROUGHLINE_PGBOUNCER: PostgreSQL is reached through PgBouncer in transaction mode."""
+    return _flag(os.environ if env is None else env, "THROUGHLINE_PGBOUNCER")
+
+
 PRIVATE_UMASK = 0o077
 
 
