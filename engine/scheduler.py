@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
 
-from engine import jobs, leadership, runtime
+from engine import jobs, leadership, logs, runtime, tracing
 from engine.execution import drains
 from engine.queues import queue
 from engine.settings import load_settings
@@ -159,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="run a periodic task at another period than its own",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.setup()
+    tracing.configure("throughline-scheduler")
     settings = load_settings()
     rt = runtime.Runtime.from_settings(settings)
     runtime.install(rt)

@@ -73,6 +73,9 @@ class TransactionState:
     # Sends counted against each frequency cap, by profile, policies revision and cap
     # (engine.policies.gate).
     cap_counts: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    # The trace context of what is being applied now (the event, or the run a timer woke):
+    # the runs, steps and deliveries it causes carry it (engine.tracing).
+    trace: str | None = None
     # Which counter rows this session writes to; kept across transactions (engine.analytics.counters).
     counter_shard: int = 0
 

@@ -14,7 +14,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
 import engine.jobs  # noqa: F401 - preloaded so no job pays for imports
-from engine import runtime
+from engine import logs, runtime, tracing
 from engine.queues import all_queues
 from engine.settings import keep_files_private, load_settings
 
@@ -111,7 +111,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     keep_files_private()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.setup()
+    tracing.configure("throughline-worker")
     run(burst=args.burst)
 
 

@@ -36,12 +36,13 @@ def post_event(
     webhook_id: str | None = None,
     at: datetime | None = None,
     path: str = "",
+    headers: dict[str, str] | None = None,
 ) -> Any:
     data = body if isinstance(body, str) else json.dumps(body)
     return client.post(
         f"/hooks/{slug}{path}",
         data=data,
-        headers=signed_headers(secret, data, webhook_id, at),
+        headers={**signed_headers(secret, data, webhook_id, at), **(headers or {})},
     )
 
 

@@ -75,6 +75,8 @@ class Claimed:
     holds_run: bool = False
     fallback_channel: str | None = None
     is_fallback: bool = False
+    # The trace context of the event that caused it (engine.tracing).
+    traceparent: str | None = None
 
     @property
     def involved(self) -> bool:

@@ -48,6 +48,7 @@ def claim(
         .add_columns(
             Delivery.holds_run,
             Delivery.fallback_of_id,
+            Delivery.traceparent,
             Customer.consent,
             Run.version_id,
         )
@@ -131,6 +132,7 @@ def _claimed(
         holds_run=row["holds_run"],
         fallback_channel=payload.get("fallback_channel"),
         is_fallback=row.get("fallback_of_id") is not None,
+        traceparent=row.get("traceparent"),
     )
 
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from functools import partial
 
 import urllib3
+from opentelemetry.trace import SpanKind
 from redis import Redis
 from standardwebhooks.webhooks import Webhook
 
-from engine import outbound
+from engine import outbound, tracing
 from engine.delivery import (
     BLOCKED,
     BREAKER,
@@ -86,7 +87,17 @@ class Sender:
             now = datetime.now(UTC)
             headers["webhook-timestamp"] = str(int(now.timestamp()))
             headers["webhook-signature"] = Webhook(item.secret).sign(item.id, now, data)
-        response = self.client.post(target, address, data.encode(), headers)
+        with tracing.span(
+            "delivery",
+            item.traceparent,
+            SpanKind.CLIENT,
+            {"throughline.delivery_id": item.id, "throughline.attempt": item.attempts},
+        ) as span:
+            if item.traceparent:
+                headers[tracing.HEADER] = tracing.passed_on(span, item.traceparent)
+            response = self.client.post(target, address, data.encode(), headers)
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status)
         if response.status >= 500 or response.status in (408, 429):
             raise _Retryable(response.status)
         return response

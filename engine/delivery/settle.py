@@ -165,6 +165,7 @@ def settle(
                 holds_run=row.holds_run,
                 transactional=row.transactional,
                 fallback_of_id=row.id,
+                traceparent=row.traceparent,
                 payload=payload,
                 next_attempt_at=now,
                 deadline_at=row.deadline_at,

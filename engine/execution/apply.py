@@ -16,7 +16,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from engine import bulk, execution
+from engine import bulk, execution, tracing, transaction
 from engine.analytics import counters
 from engine.delivery import LEASE
 from engine.execution import batch, documents, live_runs, rows
@@ -38,6 +38,7 @@ class Taken:
     type: str
     payload: dict[str, Any]
     occurred_at: datetime
+    traceparent: str | None = None
     customer_id: int | None = None
     customer: Customer | None = None
     status: EventStatus = EventStatus.pending
@@ -82,6 +83,25 @@ def process_event(
     now: datetime,
 ) -> None:
     """Apply one stored event; everything it changes is in the caller's transaction."""
+    with tracing.span(
+        "apply event",
+        event.traceparent,
+        attributes={"throughline.event_id": event.id, "throughline.type": event.type},
+    ) as span:
+        transaction.of(session).trace = (
+            tracing.traceparent_of(span) if span else event.traceparent
+        )
+        _apply(session, event, channel_slug, live, effects, now)
+
+
+def _apply(
+    session: Session,
+    event: Event | Taken,
+    channel_slug: str,
+    live: dict[str, list[documents.LiveJourney]],
+    effects: execution.Effects,
+    now: datetime,
+) -> None:
     incoming = parse_event(event.payload)
     customer = identity.resolve(
         session, incoming.identifiers, event.channel_id, incoming.traits
@@ -173,7 +193,7 @@ def drain_batch(
     else:
         read = (
             select(Event.id, Event.channel_id, Event.type, Event.payload)
-            .add_columns(Event.occurred_at)
+            .add_columns(Event.occurred_at, Event.traceparent)
             .where(*pending)
             .order_by(Event.id)
             .limit(limit)

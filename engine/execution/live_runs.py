@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import transaction
 from engine.analytics import counters
 from engine.analytics.counters import Metric
 from engine.decisions import store as decision_store
@@ -183,6 +184,7 @@ def _new_run(
         state={},
         trigger_event_id=event_id,
         started_at=now,
+        traceparent=transaction.of(session).trace,
     )
     touch_channel(run, event.get("channel"))
     channel = channels_by_slug(session).get(str(event.get("channel")))

@@ -31,7 +31,7 @@ from sqlalchemy.orm import (
     make_transient_to_detached,
 )
 
-from engine import bulk, transaction
+from engine import bulk, tracing, transaction
 from engine.execution import batch
 from engine.models import Customer, Delivery, Identity, Run, Step
 
@@ -56,17 +56,26 @@ def add_step(
     at: datetime,
 ) -> None:
     """Record a step of `run` (whose id may not be known until the session flushes)."""
+    state = transaction.of(session)
+    parent = state.trace
+    if parent is not None and tracing.enabled():
+        tracing.record(
+            f"step {node_type}",
+            parent,
+            {"throughline.node": node_id, "throughline.outcome": outcome},
+        )
     row = {
         "node_id": node_id,
         "node_type": node_type,
         "outcome": outcome,
         "detail": detail,
         "at": at,
+        "trace_id": tracing.trace_id(parent),
     }
     step_id = batch.next_id(session, "steps")
     if step_id is not None:
         row["id"] = step_id
-    transaction.of(session).steps.append((run, row, _within(session)))
+    state.steps.append((run, row, _within(session)))
 
 
 def _in_bulk(session: Session) -> bool:

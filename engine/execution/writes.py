@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import transaction
 from engine.analytics import counters
 from engine.analytics.counters import Metric
 from engine.decisions import store as decision_store
@@ -287,5 +288,6 @@ def _deliver(
             "next_attempt_at": None if suppressed else now,
             "deadline_at": now + DELIVERY_DEADLINE,
             "finished_at": now if suppressed else None,
+            "traceparent": transaction.of(session).trace,
         },
     )

@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from engine import tracing
 from engine.intake.contract import IncomingEvent, partition_for
 from engine.models import Event, EventStatus
 
@@ -21,13 +22,14 @@ from engine.models import Event, EventStatus
 _PG_INSERT = text(
     """
     INSERT INTO events (channel_id, webhook_id, type, partition, payload, status,
-                        attempts, occurred_at, received_at)
+                        attempts, occurred_at, received_at, traceparent)
     SELECT :channel_id, u.webhook_id, u.type, u.partition, u.payload, :status,
-           0, u.occurred_at, :received_at
+           0, u.occurred_at, :received_at, u.traceparent
     FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb))
                     AS (webhook_id text, type text, partition integer, payload jsonb,
-                        occurred_at timestamptz))
-         WITH ORDINALITY AS u(webhook_id, type, partition, payload, occurred_at, n)
+                        occurred_at timestamptz, traceparent text))
+         WITH ORDINALITY AS u(webhook_id, type, partition, payload, occurred_at,
+                              traceparent, n)
     ORDER BY u.n
     ON CONFLICT (channel_id, webhook_id) DO NOTHING
     RETURNING webhook_id, id, partition
@@ -40,6 +42,8 @@ class ToStore:
     webhook_id: str
     body: dict[str, Any]
     parsed: IncomingEvent
+    # The W3C trace context of the request that brought it (None: a new trace).
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ def store_events(
             "partition": partition_for(item.parsed.identifiers, partitions),
             "payload": item.body,
             "occurred_at": item.parsed.occurred_at or now,
+            "traceparent": item.traceparent or tracing.new(),
         }
         for item in items
     ]

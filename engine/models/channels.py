@@ -76,6 +76,8 @@ class Event(Base):
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
+    # The W3C trace context it came with, or a new one (engine.tracing).
+    traceparent: Mapped[str | None] = mapped_column(String(55))
 
     # For the order of inserts within one flush (rows this one names are written first);
     # code reads and writes the id columns.

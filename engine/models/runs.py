@@ -59,6 +59,8 @@ class Run(Base):
         ForeignKey("events.id", ondelete="SET NULL")
     )
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The trace of the event that started it, which steps after a wait belong to.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
     ended_at: Mapped[datetime | None]
     converted_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -81,6 +83,8 @@ class Step(Base):
     outcome: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The trace of what caused it: an event, or for steps after a wait, the run's start.
+    trace_id: Mapped[str | None] = mapped_column(String(32))
 
     # For the order of inserts within one flush (rows this one names are written first);
     # code reads and writes the id columns.
@@ -141,6 +145,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Sent as the `traceparent` header of the call: the trace of the event that caused it.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
 
     # For the order of inserts within one flush (rows this one names are written first);
     # code reads and writes the id columns.

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from engine import tracing
 from engine.intake.payload import LARGEST_INTEGER
 from engine.models import AuditEntry, Customer, Delivery, Event, Run, Step
 
@@ -109,6 +110,7 @@ def _events(
                 "properties": event.payload.get("properties", {}),
                 "traits": event.payload.get("traits", {}),
                 "error": event.error,
+                "trace_id": tracing.trace_id(event.traceparent),
             },
         )
 
@@ -138,6 +140,7 @@ def _steps(
                 "outcome": step.outcome,
                 "reason": step.detail.get("reason"),
                 "detail": step.detail,
+                "trace_id": step.trace_id,
             },
         )
 
@@ -172,6 +175,7 @@ def _deliveries(
                 "fallback_of": delivery.fallback_of_id,
                 # What was sent; a webhook's headers may hold credentials and stay out.
                 "message": body.get("message") if delivery.kind == "send" else None,
+                "trace_id": tracing.trace_id(delivery.traceparent),
             },
         )
 

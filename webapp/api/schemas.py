@@ -322,7 +322,9 @@ SCHEMAS: dict[str, Schema] = {
                 "type": "array",
                 "items": obj(
                     {"at": MOMENT, "kind": enum(KINDS), "cursor": TEXT},
-                    description="Further fields by kind.",
+                    description="Further fields by kind. Events, steps and deliveries "
+                    "have `trace_id`: the W3C trace id of the webhook request that caused "
+                    "them (null for entries from before traces were kept).",
                 ),
             },
             "next_before": nullable(TEXT),

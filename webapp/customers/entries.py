@@ -34,6 +34,7 @@ class Entry:
     at: datetime
     summary: str
     details: str  # pretty JSON, shown folded
+    trace_id: str | None = None  # of the event that caused it (engine.tracing)
 
 
 def _short(values: dict[str, Any], limit: int = 3) -> str:
@@ -111,10 +112,25 @@ class Presenter:
             tone, label = "muted", "Event queued"
         details = {
             k: item.get(k)
-            for k in ("event_id", "occurred_at", "properties", "traits", "error")
+            for k in (
+                "event_id",
+                "occurred_at",
+                "properties",
+                "traits",
+                "error",
+                "trace_id",
+            )
         }
         return Entry(
-            "event", label, tone, source, source_kind, at, summary, _pretty(details)
+            "event",
+            label,
+            tone,
+            source,
+            source_kind,
+            at,
+            summary,
+            _pretty(details),
+            item.get("trace_id"),
         )
 
     def _step(self, item: dict[str, Any], at: datetime) -> Entry:
@@ -134,7 +150,14 @@ class Presenter:
             "journey",
             at,
             summary,
-            _pretty({"run_id": item["run_id"], **(item.get("detail") or {})}),
+            _pretty(
+                {
+                    "run_id": item["run_id"],
+                    **(item.get("detail") or {}),
+                    "trace_id": item.get("trace_id"),
+                }
+            ),
+            item.get("trace_id"),
         )
 
     def _delivery(self, item: dict[str, Any], at: datetime) -> Entry:
@@ -181,6 +204,7 @@ class Presenter:
                 "last_error",
                 "fallback_of",
                 "message",
+                "trace_id",
             )
             if item.get(k) is not None
         }
@@ -193,6 +217,7 @@ class Presenter:
             at,
             summary,
             _pretty(details),
+            item.get("trace_id"),
         )
 
     def _profile(self, item: dict[str, Any], at: datetime) -> Entry:

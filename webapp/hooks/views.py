@@ -6,15 +6,17 @@ import json
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import wraps
 from typing import Any
 
-from flask import Response, abort, jsonify, request
+from flask import Response, abort, g, jsonify, request
+from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from engine import schemas
+from engine import schemas, tracing
 from engine.analytics import channel_health
 from engine.intake import admission, payload
 from engine.intake.commit import GROUP_FAILURES, Taken
@@ -191,8 +193,8 @@ def _meet_schema(
     checked = schemas.check(schema, item.parsed.properties)
     if checked.stripped:
         body = {**item.body, "properties": checked.properties}
-        item = ToStore(
-            item.webhook_id, body, replace(item.parsed, properties=checked.properties)
+        item = replace(
+            item, body=body, parsed=replace(item.parsed, properties=checked.properties)
         )
     return item, checked
 
@@ -355,8 +357,30 @@ def _take(channel: IntakeChannel, items: list[ToStore]) -> Taken:
     return taken
 
 
+def traced(view: Any) -> Any:
+    """Run an intake view in the trace its request names (`traceparent`) or a new one; the
+    events it stores carry it (`g.traceparent`), and with them what they cause."""
+
+    @wraps(view)
+    def within(*args: Any, **kwargs: Any) -> Any:
+        inbound = tracing.valid(request.headers.get(tracing.HEADER))
+        with tracing.span(
+            "intake",
+            inbound,
+            SpanKind.SERVER,
+            {"throughline.channel": kwargs.get("slug", "")},
+        ) as span:
+            g.traceparent = (
+                tracing.traceparent_of(span) if span else inbound or tracing.new()
+            )
+            return view(*args, **kwargs)
+
+    return within
+
+
 @bp.post("/<slug>")
 @signed
+@traced
 def receive(slug: str) -> Any:
     """One signed event: 202 once stored durably."""
     channel = _channel(slug)
@@ -365,7 +389,9 @@ def receive(slug: str) -> Any:
         parsed = _event(body)
     except (EventError, payload.PayloadError) as error:
         raise Refusal(400, "invalid_event", str(error), error.field) from None
-    item, checked = _meet_schema(channel, ToStore(webhook_id, body, parsed))
+    item, checked = _meet_schema(
+        channel, ToStore(webhook_id, body, parsed, g.traceparent)
+    )
     if checked is not None and checked.refused:
         stored_before = _quarantine(channel, [(item, checked)])
         if webhook_id in stored_before:  # a retry of an event taken before the schema
@@ -402,6 +428,7 @@ def _breaks(event_type: str, checked: schemas.Checked) -> str:
 
 @bp.post("/<slug>/batch")
 @signed
+@traced
 def receive_batch(slug: str) -> Any:
     """Up to 1,000 events under one signature, each with its own id; answered per event."""
     channel = _channel(slug)
@@ -464,7 +491,8 @@ def receive_batch(slug: str) -> Any:
             payload.check(item, where)
             content = {k: v for k, v in item.items() if k != "id"}
             to_store, checked = _meet_schema(
-                channel, ToStore(event_id, content, _event(content, f"{where}."))
+                channel,
+                ToStore(event_id, content, _event(content, f"{where}."), g.traceparent),
             )
             if checked is not None and checked.refused:
                 refused.append((to_store, checked))
