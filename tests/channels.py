@@ -53,13 +53,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class Recorder:
-    """A channel on 127.0.0.1 that records what it receives, verifying each signature.
+    """A channel on 127.0.0.1 (or `host`) that records what it receives, verifying each
+    signature.
 
     `answers` is a list of status codes to give, in order, before answering 200.
     """
 
-    def __init__(self, secret: str | None = None) -> None:
+    def __init__(self, secret: str | None = None, host: str = "127.0.0.1") -> None:
         self.secret = secret
+        self.host = host
         self.received: list[dict[str, Any]] = []
         self.answers: list[int] = []
         self.bad_signatures = 0
@@ -95,14 +97,14 @@ class Recorder:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = _Server((host, 0), Handler)
         self.thread = threading.Thread(
             target=self.server.serve_forever, args=(0.05,), daemon=True
         )
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/actions"
+        return f"http://{self.host}:{self.server.server_port}/actions"
 
     def __enter__(self) -> Recorder:
         self.thread.start()

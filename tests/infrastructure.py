@@ -1,12 +1,15 @@
-"""Servers a test starts for itself: PgBouncer in front of the suite's PostgreSQL."""
+"""What a test starts for itself: PgBouncer in front of the suite's PostgreSQL, a Redis group
+with a sentinel, hosts in network namespaces and a forward to PostgreSQL for them."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -176,3 +179,157 @@ class RedisGroup:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+class Forward:
+    """A TCP port of `listen` passed on to `target` (PostgreSQL listens on loopback only;
+    hosts in network namespaces reach it through this, over their bridge). Accepted
+    connections are in `listen`'s namespace, the connections to `target` in the test's."""
+
+    def __init__(
+        self,
+        listen: tuple[str, int],
+        target: tuple[str, int],
+        namespace: str | None = None,
+    ) -> None:
+        """`namespace`: where `listen` is (the target is in the test's own)."""
+        self.target = target
+        if namespace is None:
+            self.server = socket.create_server(listen, backlog=128)
+        else:
+            with inside(namespace):
+                self.server = socket.create_server(listen, backlog=128)
+        self.server.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopping:
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            client.settimeout(None)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink), daemon=True
+                ).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                end.close()
+
+    def close(self) -> None:
+        self.stopping = True
+        self.server.close()
+        self.thread.join(2)
+
+
+CLONE_NEWNET = 0x40000000
+
+
+@contextmanager
+def inside(namespace: str) -> Iterator[None]:
+    """This thread in network namespace `namespace` for the block: a socket made meanwhile
+    (a server's, a client's) stays in it for good."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"cannot enter {namespace}")
+        yield
+    finally:
+        libc.setns(own, CLONE_NEWNET)
+        os.close(own)
+        os.close(target)
+
+
+class Hosts:
+    """Network namespaces as hosts, joined by a bridge in a namespace of its own (`switch`,
+    where the test's services listen on `gateway`): no interface appears or goes in the
+    test's own namespace, so nothing else running there (a browser) sees the network change.
+    Host i is `address(i)`. Needs root and iproute2."""
+
+    def __init__(self, count: int) -> None:
+        tag = f"{os.getpid() % 100000}"
+        self.switch = f"tl{tag}sw"
+        self.names = [f"tl{tag}h{i}" for i in range(count)]
+        self.subnet = 10 + os.getpid() % 200
+        self.gateway = f"10.251.{self.subnet}.1"
+        self.made: list[str] = []
+
+    def address(self, index: int) -> str:
+        return f"10.251.{self.subnet}.{index + 2}"
+
+    @property
+    def network(self) -> str:
+        return f"10.251.{self.subnet}.0/24"
+
+    @staticmethod
+    def _ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    def create(self) -> None:
+        for name in (self.switch, *self.names):
+            self._ip("netns", "add", name)
+            self.made.append(name)
+            self._ip("-n", name, "link", "set", "lo", "up")
+        self._ip("-n", self.switch, "link", "add", "bridge", "type", "bridge")
+        self._ip(
+            "-n", self.switch, "addr", "add", f"{self.gateway}/24", "dev", "bridge"
+        )
+        self._ip("-n", self.switch, "link", "set", "bridge", "up")
+        for index, name in enumerate(self.names):
+            port = f"port{index}"
+            self._ip(
+                "link", "add", "name", port, "netns", self.switch,
+                "type", "veth", "peer", "name", "eth0", "netns", name,
+            )  # fmt: skip
+            self._ip("-n", self.switch, "link", "set", port, "master", "bridge")
+            self._ip("-n", self.switch, "link", "set", port, "up")
+            self._ip(
+                "-n", name, "addr", "add", f"{self.address(index)}/24", "dev", "eth0"
+            )
+            self._ip("-n", name, "link", "set", "eth0", "up")
+
+    def command(self, index: int | None, argv: list[str]) -> list[str]:
+        """`argv` run inside host `index` (None: inside the switch)."""
+        name = self.switch if index is None else self.names[index]
+        return ["ip", "netns", "exec", name, *argv]
+
+    def destroy(self) -> None:
+        for name in reversed(self.made):
+            subprocess.run(
+                ["ip", "netns", "del", name], capture_output=True, check=False
+            )
+        self.made = []
+
+
+def can_make_hosts() -> str | None:
+    """Why network namespaces cannot be made here, or None when they can."""
+    if os.geteuid() != 0:
+        return "making network namespaces needs root"
+    if shutil.which("ip") is None:
+        return "iproute2's ip is missing"
+    return None
