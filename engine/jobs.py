@@ -46,7 +46,11 @@ def housekeeping(task: str, slot: int, fence: int) -> int | None:
     with runtime.current().database.session(writer=True) as session:
         if not leadership.claim(session, task, slot, fence):
             return None
-        return HOUSEKEEPING[task](session, utcnow())
+        changed = HOUSEKEEPING[task](session, utcnow())
+        if not leadership.still_newest(session, fence):
+            session.rollback()  # a new leader took over while it ran
+            return None
+        return changed
 
 
 def _unfenced(task: str) -> int:

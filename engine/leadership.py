@@ -103,6 +103,18 @@ def claim(session: Session, task: str, slot: int, fence: int) -> bool:
     return True
 
 
+def still_newest(session: Session, fence: int) -> bool:
+    """Whether `fence` is still the newest token, checked as a job's work is about to be
+    committed. On PostgreSQL the row is then share-locked until the commit, so a new leader's
+    token (taken under the row's update lock) comes after this job's work, never during it."""
+    newest = session.scalar(
+        select(SchedulerLease.fence)
+        .where(SchedulerLease.name == SCHEDULER)
+        .with_for_update(read=True)
+    )
+    return newest == fence
+
+
 def forget_runs(session: Session, now: datetime) -> int:
     """Drop the record of periodic runs older than `KEEP_RUNS`."""
     result = session.execute(
@@ -138,27 +150,39 @@ class Leadership:
         """When `poll` should run next (monotonic seconds)."""
         return self._next_poll
 
-    def poll(self, take_fence: Callable[[str], int]) -> bool:
+    def poll(
+        self,
+        take_fence: Callable[[str], int],
+        newest: Callable[[], int | None] | None = None,
+    ) -> bool:
         """Renew the lease when held, ask for it when not; returns `leading()`.
 
-        `take_fence(holder)` returns a new fencing token from SQL once the lease is won.
+        `take_fence(holder)` returns a new fencing token from SQL once the lease is won;
+        `newest()` reads the newest token handed out: a leader whose token is no longer the
+        newest gives the lease up, to take a new token when it wins it again.
         """
         started = time.monotonic()
         try:
             if self._lock is not None:
-                self._renew(started)
+                self._renew(started, newest)
             else:
                 self._seek(started, take_fence)
         except (RedisError, OSError):
+            if self._lock is not None and self.leading(started):
+                # Held until it runs out: the next renewal, sooner, may get through.
+                log.warning("the scheduler lease could not be renewed; trying again")
+                self._next_poll = started + FOLLOW_EVERY
+                return self.leading()
             log.warning("the scheduler lease could not be checked; not leading")
             self._lose()
         finally:
-            self._next_poll = started + (
-                self.renew_every if self._lock is not None else FOLLOW_EVERY
-            )
+            if self._next_poll <= started:
+                self._next_poll = started + (
+                    self.renew_every if self._lock is not None else FOLLOW_EVERY
+                )
         return self.leading()
 
-    def _renew(self, started: float) -> None:
+    def _renew(self, started: float, newest: Callable[[], int | None] | None) -> None:
         assert self._lock is not None
         try:
             self._lock.reacquire()
@@ -169,6 +193,15 @@ class Leadership:
             self._lose()
             return
         self._valid_until = started + self.lease_seconds * (1 - RENEW_SHARE)
+        if newest is not None:
+            latest = newest()
+            if latest != self.fence:
+                log.warning(
+                    "token %s is no longer the newest (%s): taking the lease again",
+                    self.fence,
+                    latest,
+                )
+                self.release()
 
     def _seek(self, started: float, take_fence: Callable[[str], int]) -> None:
         lock = Lock(
@@ -185,6 +218,13 @@ class Leadership:
         except Exception:
             lock.release()
             raise
+        try:
+            lock.reacquire()  # still held once the token is taken (SQL may be slow)
+        except LockError:
+            log.warning(
+                "the lease ran out while token %d was taken; not leading", fence
+            )
+            return
         self._lock, self.fence = lock, fence
         self._valid_until = started + self.lease_seconds * (1 - RENEW_SHARE)
         log.info("this scheduler leads now, with token %d", fence)

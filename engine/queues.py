@@ -13,7 +13,7 @@ QUEUE_NAMES = ("events", "deliveries", "default")
 PREFIX = "throughline"  # of every Redis key the engine writes
 
 
-SENTINEL_SCHEME = "redis+sentinel://"
+SENTINEL_SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
 TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 
 
@@ -22,22 +22,30 @@ class RedisUrlError(ValueError):
 
 
 def connect(url: str) -> Redis:
-    """A Redis client for `url` (redis://, rediss://, unix:// or redis+sentinel://) with
-    short timeouts."""
-    if url.startswith(SENTINEL_SCHEME):
+    """A Redis client for `url` (redis://, rediss://, unix://, redis+sentinel:// or, over
+    TLS, rediss+sentinel://) with short timeouts."""
+    if url.startswith(SENTINEL_SCHEMES):
         return _through_sentinels(url)
     return Redis.from_url(url, health_check_interval=30, **TIMEOUTS)
 
 
 def _through_sentinels(url: str) -> Redis:
     """`redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]`
-    (`?sentinel_password=` when the sentinels ask for one): a client of the service's
-    current master, found again through the sentinels after a failover."""
+    (`?sentinel_password=` when the sentinels ask for one; `rediss+sentinel://` speaks TLS
+    to sentinels and master): a client of the service's current master, found again
+    through the sentinels after a failover."""
+    form = (
+        "REDIS_URL with sentinels reads "
+        "redis+sentinel://[:password@]host:26379[,host:26379...]/service[/db]"
+    )
     parts = urlsplit(url)
+    tls = {"ssl": True} if parts.scheme == "rediss+sentinel" else {}
     credentials, _, hosts = parts.netloc.rpartition("@")
     username, _, password = credentials.partition(":")
     sentinels = []
     for item in hosts.split(","):
+        if not item.strip():
+            raise RedisUrlError(f"{form}: a sentinel's host is missing")
         host, colon, port = item.rpartition(":")
         if not colon or "]" in port:  # no port given (or a bare IPv6 address)
             host, port = item, "26379"
@@ -48,17 +56,17 @@ def _through_sentinels(url: str) -> Redis:
                 f"REDIS_URL names a sentinel {item!r} without a valid port"
             ) from None
     path = [segment for segment in parts.path.split("/") if segment]
-    if not path or len(path) > 2 or not sentinels[0][0]:
-        raise RedisUrlError(
-            "REDIS_URL with sentinels reads "
-            "redis+sentinel://[:password@]host:26379[,host:26379...]/service[/db]"
-        )
+    if not path or len(path) > 2 or not all(host for host, _ in sentinels):
+        raise RedisUrlError(form)
+    if len(path) == 2 and not path[1].isdigit():
+        raise RedisUrlError(f"{form}: the database is a number, not {path[1]!r}")
     query = parse_qs(parts.query)
     sentinel_password = query.get("sentinel_password", [None])[0]
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         sentinels,
-        sentinel_kwargs={"password": sentinel_password, **TIMEOUTS},
+        sentinel_kwargs={"password": sentinel_password, **TIMEOUTS, **tls},
         **TIMEOUTS,
+        **tls,
     )
     master: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
         path[0],
@@ -68,6 +76,7 @@ def _through_sentinels(url: str) -> Redis:
         password=unquote(password) or None,
         health_check_interval=30,
         **TIMEOUTS,
+        **tls,
     )
     return master
 

@@ -97,6 +97,10 @@ class Scheduler:
         """Seconds from `now` until the earliest task's next slot begins."""
         return min((now // t.every + 1) * t.every - now for t in self.tasks)
 
+    def newest_fence(self) -> int | None:
+        with self.rt.database.session() as session:
+            return leadership.current_fence(session)
+
     def take_fence(self, holder: str) -> int:
         with self.rt.database.session(writer=True) as session:
             return leadership.next_fence(session, holder)
@@ -110,7 +114,7 @@ class Scheduler:
         while not self.stopping.is_set():
             if time.monotonic() >= self.leadership.due():
                 try:
-                    self.leadership.poll(self.take_fence)
+                    self.leadership.poll(self.take_fence, self.newest_fence)
                 except Exception:
                     log.exception("could not take a fencing token; not leading")
             fence = self.leadership.fence

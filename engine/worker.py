@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import threading
 import time
 
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker
+from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
@@ -60,16 +63,19 @@ class Worker(SimpleWorker):
 def run(burst: bool = False, max_jobs: int | None = None) -> bool:
     """Work every queue until stopped (or until empty with `burst`).
 
-    When Redis goes away under a job (a restart, a sentinel failover), RQ gives up on the
-    worker; this process then waits a moment and works again under a new worker name, with
-    the same connection, which finds the new master. What the lost job was doing is in SQL
-    and is signalled again by the scheduler's recovery.
+    When Redis goes away under a job or between jobs (a restart, a sentinel failover), RQ
+    gives up on the worker, by an error or by ending its loop; unless it was asked to stop,
+    this process then waits a moment and works again under a new worker name, with the same
+    connection, which finds the new master. What a lost job was doing is in SQL and is
+    signalled again by the scheduler's recovery.
     """
     settings = load_settings()
     rt = runtime.Runtime.from_settings(settings)
     runtime.install(rt)
+    once = burst or max_jobs is not None
     try:
         while True:
+            worker: Worker | None = None
             try:
                 worker = Worker(
                     all_queues(rt.redis), connection=rt.redis, serializer=JSONSerializer
@@ -80,28 +86,63 @@ def run(burst: bool = False, max_jobs: int | None = None) -> bool:
                     ", ".join(q.name for q in worker.queues),
                 )
                 # Round robin: a steady stream of event drains must not starve deliveries.
-                return bool(
-                    worker.work(
-                        burst=burst,
-                        max_jobs=max_jobs,
-                        with_scheduler=False,
-                        dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
-                        # RQ's own lines at INFO are four per job: hundreds a second of
-                        # noise, and formatting them cost a fifth of a short job's time.
-                        logging_level="WARNING",
-                    )
+                finished = worker.work(
+                    burst=burst,
+                    max_jobs=max_jobs,
+                    with_scheduler=False,
+                    dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
+                    # RQ's own lines at INFO are four per job: hundreds a second of noise,
+                    # and formatting them cost a fifth of a short job's time.
+                    logging_level="WARNING",
                 )
+                if once or _asked_to_stop(worker):
+                    return bool(finished)
+                log.warning(
+                    "the worker stopped unasked (Redis went away?); "
+                    "working again in %.0f s",
+                    RECONNECT_AFTER,
+                )
+            except StopRequested:
+                return False
             except (RedisConnectionError, RedisTimeoutError) as error:
-                if burst:
+                if once or (worker is not None and _asked_to_stop(worker)):
                     raise
                 log.warning(
                     "Redis went away (%s); working again in %.0f s",
                     type(error).__name__,
                     RECONNECT_AFTER,
                 )
-                time.sleep(RECONNECT_AFTER)
+            if _pause(RECONNECT_AFTER):
+                return False
     finally:
         rt.close()
+
+
+def _asked_to_stop(worker: Worker) -> bool:
+    """Whether SIGTERM or SIGINT reached the worker (RQ notes when)."""
+    return getattr(worker, "_shutdown_requested_date", None) is not None
+
+
+def _pause(seconds: float) -> bool:
+    """Wait before working again; True when asked to stop meanwhile."""
+    asked = threading.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = [signal.signal(s, lambda *_: asked.set()) for s in signals]
+    try:
+        asked.wait(seconds)
+    finally:
+        for number, handler in zip(signals, previous, strict=True):
+            signal.signal(number, handler)
+    return asked.is_set()
+
+
+def start(burst: bool = False) -> bool:
+    """A worker process as `throughline worker` and `python -m engine.worker` run it: its
+    files private, its log and traces set up."""
+    keep_files_private()
+    logs.setup()
+    tracing.configure("throughline-worker")
+    return run(burst=burst)
 
 
 def main() -> None:
@@ -110,10 +151,7 @@ def main() -> None:
         "--burst", action="store_true", help="stop when the queues are empty"
     )
     args = parser.parse_args()
-    keep_files_private()
-    logs.setup()
-    tracing.configure("throughline-worker")
-    run(burst=args.burst)
+    start(burst=args.burst)
 
 
 if __name__ == "__main__":

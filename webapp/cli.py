@@ -164,7 +164,7 @@ def worker(burst: bool) -> None:
 
     settings = _settings()
     with launcher.embedded_redis(settings, _say):
-        engine_worker.run(burst=burst)
+        engine_worker.start(burst=burst)
 
 
 @cli.command()

@@ -94,6 +94,9 @@ class Sender:
             {"throughline.delivery_id": item.id, "throughline.attempt": item.attempts},
         ) as span:
             if item.traceparent:
+                # ours, whatever spelling a webhook step's own headers used
+                for name in [k for k in headers if k.lower() == tracing.HEADER]:
+                    del headers[name]
                 headers[tracing.HEADER] = tracing.passed_on(span, item.traceparent)
             response = self.client.post(target, address, data.encode(), headers)
             if span is not None:

@@ -13,7 +13,7 @@ from engine.analytics import counters
 from engine.analytics.counters import Metric
 from engine.delivery import CHANNEL_REASONS, LEASE, Claimed, Outcome
 from engine.delivery.claim import load, retry_delay
-from engine.execution import live_runs
+from engine.execution import live_runs, rows
 from engine.language.nodes import Resume
 from engine.models import Channel, Customer, Delivery, DeliveryStatus, Run, RunStatus
 from engine.policies import Held, Suppressed
@@ -221,13 +221,14 @@ def _resume_run(
     if customer is None:
         return
     scope = identity.scope_of(session, customer)
-    live_runs.resume_run(
-        session,
-        run,
-        Resume("delivery", {"ok": ok, "reason": reason}),
-        scope,
-        effects,
-        now,
-    )
+    with rows.in_trace_of(session, run, "delivery answered"):
+        live_runs.resume_run(
+            session,
+            run,
+            Resume("delivery", {"ok": ok, "reason": reason}),
+            scope,
+            effects,
+            now,
+        )
     if scope["traits"] != customer.traits:
         customer.traits = scope["traits"]

@@ -19,7 +19,8 @@ before: a savepoint rolled back must take its new objects with it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
@@ -76,6 +77,22 @@ def add_step(
     if step_id is not None:
         row["id"] = step_id
     state.steps.append((run, row, _within(session)))
+
+
+@contextmanager
+def in_trace_of(session: Session, run: Run, name: str) -> Iterator[None]:
+    """What `run` does in the block belongs to the trace it started in: the steps after a
+    wait ends, a delivery answers or a move, and the deliveries they ask for."""
+    state = transaction.of(session)
+    before = state.trace
+    with tracing.span(
+        name, run.traceparent, attributes={"throughline.run_id": run.id or 0}
+    ) as span:
+        state.trace = tracing.traceparent_of(span) if span else run.traceparent
+        try:
+            yield
+        finally:
+            state.trace = before
 
 
 def _in_bulk(session: Session) -> bool:

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import execution, tracing, transaction
-from engine.execution import batch, live_runs
+from engine import execution
+from engine.execution import batch, live_runs, rows
 from engine.language.nodes import Resume
 from engine.models import Journey, JourneyStatus, Run, RunStatus
 from engine.policies.store import current as current_policies
@@ -51,12 +51,7 @@ def sweep_due_runs(
             continue
         lateness.append((now - run.wake_at).total_seconds())
         scope = identity.scope_of(session, customer)
-        with tracing.span(
-            "timer", run.traceparent, attributes={"throughline.run_id": run.id}
-        ) as span:
-            transaction.of(session).trace = (
-                tracing.traceparent_of(span) if span else run.traceparent
-            )
+        with rows.in_trace_of(session, run, "timer"):
             live_runs.resume_run(session, run, Resume("timer"), scope, effects, now)
         if scope["traits"] != customer.traits:
             customer.traits = scope["traits"]

@@ -24,6 +24,7 @@ from engine.journeys import summaries
 from engine.journeys.plans import EXIT, STAY, Proposal, movable
 from engine.language import graph
 from engine.models import (
+    Customer,
     Journey,
     JourneyVersion,
     MoveStatus,
@@ -167,33 +168,57 @@ def move_batch(
             customer = read.customers.get(run.customer_id)
             if customer is None:
                 continue
-            if target == EXIT:
-                _exit(session, run, old_document, reason, now)
-                continue
-            scope = identity.scope_of(session, customer)
-            rows.add_step(
-                session,
-                run,
-                target,
-                new_document.node(target).type,
-                "moved",
-                {
-                    "reason": reason,
-                    "from_version": int(old_number or 0),
-                    "from_node": node,
-                },
-                now,
-            )
-            run.version_id = new_version.id
-            if _unchanged(old_document, new_document, node, target):
-                continue  # the same wait goes on, on the new version
-            live_runs.enter_node(session, run, target, scope, effects, now)
-            if scope["traits"] != customer.traits:
-                customer.traits = scope["traits"]
+            with rows.in_trace_of(session, run, "move"):
+                _move_run(
+                    session,
+                    run,
+                    customer,
+                    (old_document, new_document, old_number, new_version),
+                    (node, target, reason),
+                    effects,
+                    now,
+                )
         moved[key] = int(moved.get(key, 0)) + len(runs)
         total += len(runs)
     move.moved = moved
     return total
+
+
+def _move_run(
+    session: Session,
+    run: Run,
+    customer: Customer,
+    versions: tuple[graph.Document, graph.Document, int | None, JourneyVersion],
+    where: tuple[str, str, str],
+    effects: execution.Effects,
+    now: datetime,
+) -> None:
+    """Move one run to `target` on the new version (or out of the journey)."""
+    old_document, new_document, old_number, new_version = versions
+    node, target, reason = where
+    if target == EXIT:
+        _exit(session, run, old_document, reason, now)
+        return
+    scope = identity.scope_of(session, customer)
+    rows.add_step(
+        session,
+        run,
+        target,
+        new_document.node(target).type,
+        "moved",
+        {
+            "reason": reason,
+            "from_version": int(old_number or 0),
+            "from_node": node,
+        },
+        now,
+    )
+    run.version_id = new_version.id
+    if _unchanged(old_document, new_document, node, target):
+        return  # the same wait goes on, on the new version
+    live_runs.enter_node(session, run, target, scope, effects, now)
+    if scope["traits"] != customer.traits:
+        customer.traits = scope["traits"]
 
 
 def _unchanged(

@@ -206,7 +206,7 @@ def test_two_hosts_one_killed_mid_run_apply_and_deliver_every_event_once(
                     ),
                     300,
                 )
-                assert _leader(stack, 30, at_least=2) == 2
+                assert _leader(stack, 30, at_least=2) >= 2
             finally:
                 for machine in machines:
                     machine.stop()

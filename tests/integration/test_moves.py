@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import runtime
+from engine import runtime, tracing
 from engine.execution import drains
 from engine.journeys import lifecycle
 from engine.models import (
@@ -123,6 +123,9 @@ def test_a_thousand_waiting_runs_move_once_and_their_timers_fire_once(
     ).all()
     assert len(moved_steps) == 1000
     assert len({s.run_id for s in moved_steps}) == 1000
+    # a moved run's steps stay in the trace of the event that started it
+    traces = {r.id: tracing.trace_id(r.traceparent) for r in runs}
+    assert all(s.trace_id and s.trace_id == traces[s.run_id] for s in moved_steps)
     assert moved_steps[0].detail["reason"] == (
         "moved from v1 'Wait' to v2 'Wait' when version 2 was published"
     )

@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
 
 from engine import jobs, leadership, runtime, scheduler
@@ -145,3 +146,38 @@ def test_periods_can_be_changed_by_name():
         scheduler.with_periods(scheduler.periodic_tasks(), ["compact=30"])
     with pytest.raises(SystemExit, match="number of seconds"):
         scheduler.with_periods(scheduler.periodic_tasks(), ["timers=soon"])
+
+
+def test_a_leader_whose_token_is_no_longer_the_newest_takes_the_lease_again(
+    database, redis_client
+):
+    take = _fence_taker(database)
+
+    def newest():
+        with database.session() as session:
+            return leadership.current_fence(session)
+
+    leader = leadership.Leadership(redis_client, lease_seconds=5, holder="a")
+    assert leader.poll(take, newest) and leader.fence == 1
+    take("slow")  # a token taken after the lease ran out under someone else
+    assert leader.poll(take, newest) is False  # it lets the lease go...
+    assert redis_client.get(leadership.LEASE_KEY) is None
+    assert leader.poll(take, newest) is True  # ...and wins it back with a new token
+    assert leader.fence == 3
+
+
+def test_a_failed_renewal_keeps_the_lease_while_it_is_surely_held(
+    database, redis_client, monkeypatch
+):
+    take = _fence_taker(database)
+    leader = leadership.Leadership(redis_client, lease_seconds=5, holder="a")
+    assert leader.poll(take)
+
+    def unreachable(*_args, **_kwargs):
+        raise RedisConnectionError("Redis is not answering")
+
+    monkeypatch.setattr(leader._lock, "reacquire", unreachable)
+    assert leader.poll(take) is True  # one failed renewal is not a lost lease
+    assert leader.due() - time.monotonic() <= leadership.FOLLOW_EVERY
+    monkeypatch.setattr(leader, "_valid_until", time.monotonic() - 0.1)
+    assert leader.poll(take) is False  # a lease it can no longer be sure of is given up

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from engine import delivery
-from engine.models import Customer, DeliveryStatus, Role
-from tests.channels import Recorder
-from tests.conftest import make_settings
+from engine.models import Customer, DeliveryStatus, Role, Step
+from tests.channels import Recorder, post_event
+from tests.conftest import make_settings, work_all
 from tests.factories import api_client
 from tests.world import World
 
@@ -136,3 +136,27 @@ def test_a_viewer_reads_could_not_connect_on_the_timeline(world, client, session
     assert shown["last_error"] == "could not connect"
     for detail in ("Errno", "refused", "NewConnectionError", "host="):
         assert detail not in str(items)
+
+
+def test_the_steps_after_a_webhook_answers_keep_the_event_s_trace(world, crm):
+    world.publish(journey(crm.url))
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    response = post_event(
+        world.client,
+        "web",
+        world.secrets["web"],
+        SIGNED_UP,
+        headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
+    )
+    assert response.status_code == 202
+    work_all(world.redis)
+    world.session.rollback()
+
+    (call,) = crm.received
+    assert call["headers"]["traceparent"].split("-")[1] == trace
+    steps = world.session.execute(select(Step.node_id, Step.outcome, Step.trace_id))
+    # "end" is taken once the call answered, by the drain that settled it
+    assert {tuple(step) for step in steps} >= {
+        ("crm", "out", trace),
+        ("end", "completed", trace),
+    }
