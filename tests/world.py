@@ -25,6 +25,28 @@ CART = {
 }
 
 
+# Sign-up -> welcome email -> exit: the smallest journey that makes a delivery.
+WELCOME = {
+    "schema": "throughline.journey/v1",
+    "name": "Welcome",
+    "entry": {"reentry": "never", "max_entries": None},
+    "nodes": [
+        {"id": "start", "type": "trigger", "config": {"event": "signed_up"}},
+        {
+            "id": "mail",
+            "type": "send",
+            "config": {
+                "channel": "email",
+                "message": {"subject": "Welcome {{ customer.id }}"},
+            },
+        },
+        {"id": "end", "type": "exit", "config": {}},
+    ],
+    "edges": [{"from": "start", "to": "mail"}, {"from": "mail", "to": "end"}],
+    "layout": {},
+}
+
+
 class World:
     """Channels with recorders, a published journey, and helpers to move time along."""
 

