@@ -16,7 +16,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from engine import bulk, execution, tracing, transaction
+from engine import bulk, execution
 from engine.analytics import counters
 from engine.delivery import LEASE
 from engine.execution import batch, documents, live_runs, rows
@@ -82,26 +82,8 @@ def process_event(
     effects: execution.Effects,
     now: datetime,
 ) -> None:
-    """Apply one stored event; everything it changes is in the caller's transaction."""
-    with tracing.span(
-        "apply event",
-        event.traceparent,
-        attributes={"throughline.event_id": event.id, "throughline.type": event.type},
-    ) as span:
-        transaction.of(session).trace = (
-            tracing.traceparent_of(span) if span else event.traceparent
-        )
-        _apply(session, event, channel_slug, live, effects, now)
-
-
-def _apply(
-    session: Session,
-    event: Event | Taken,
-    channel_slug: str,
-    live: dict[str, list[documents.LiveJourney]],
-    effects: execution.Effects,
-    now: datetime,
-) -> None:
+    """Apply one stored event; everything it changes is in the caller's transaction, and in
+    the event's trace."""
     incoming = parse_event(event.payload)
     customer = identity.resolve(
         session, incoming.identifiers, event.channel_id, incoming.traits
@@ -111,9 +93,11 @@ def _apply(
     scope = identity.scope_of(session, customer)
     happened = event_scope(event, channel_slug, event.payload)
     runs = identity.active_runs(session, customer.id)
-    live_runs.react(
-        session, customer, runs, happened, event.id, live, scope, effects, now
-    )
+    attributes = {"throughline.event_id": event.id, "throughline.type": event.type}
+    with rows.in_trace(session, "apply event", event.traceparent, attributes):
+        live_runs.react(
+            session, customer, runs, happened, event.id, live, scope, effects, now
+        )
     if scope["traits"] != customer.traits:
         customer.traits = scope["traits"]  # profile updates made by the journeys
         customer.updated_at = now

@@ -20,7 +20,7 @@ before: a savepoint rolled back must take its new objects with it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, cast
 
@@ -80,19 +80,25 @@ def add_step(
 
 
 @contextmanager
-def in_trace_of(session: Session, run: Run, name: str) -> Iterator[None]:
-    """What `run` does in the block belongs to the trace it started in: the steps after a
-    wait ends, a delivery answers or a move, and the deliveries they ask for."""
+def in_trace(
+    session: Session, name: str, parent: str | None, attributes: dict[str, Any]
+) -> Iterator[None]:
+    """The runs, steps and deliveries made in the block belong to trace `parent` (under a
+    span `name` when spans are recorded)."""
     state = transaction.of(session)
     before = state.trace
-    with tracing.span(
-        name, run.traceparent, attributes={"throughline.run_id": run.id or 0}
-    ) as span:
-        state.trace = tracing.traceparent_of(span) if span else run.traceparent
+    with tracing.span(name, parent, attributes=attributes) as span:
+        state.trace = tracing.traceparent_of(span) if span else parent
         try:
             yield
         finally:
             state.trace = before
+
+
+def in_trace_of(session: Session, run: Run, name: str) -> AbstractContextManager[None]:
+    """What `run` does in the block belongs to the trace it started in: the steps after a
+    wait ends, a delivery answers or a move, and the deliveries they ask for."""
+    return in_trace(session, name, run.traceparent, {"throughline.run_id": run.id or 0})
 
 
 def _in_bulk(session: Session) -> bool:
