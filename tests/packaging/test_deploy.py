@@ -174,7 +174,7 @@ def test_every_variable_the_deployment_sets_is_one_throughline_reads_and_documen
 def test_docker_compose_accepts_the_file(tmp_path):
     env = tmp_path / "test.env"
     env.write_text("POSTGRES_PASSWORD=x\nSECRET_KEY=y\nTHROUGHLINE_ENCRYPTION_KEY=z\n")
-    subprocess.run(
+    checked = subprocess.run(
         [
             "docker",
             "compose",
@@ -183,7 +183,15 @@ def test_docker_compose_accepts_the_file(tmp_path):
             "-f",
             str(DEPLOY / "compose.yaml"),
             "config",
-            "--quiet",
+            "--format",
+            "json",
         ],
-        check=True,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    assert checked.returncode == 0, checked.stderr
+    services = json.loads(checked.stdout)["services"]
+    # compose resolved the anchors and the secrets from the env file
+    assert services["worker"]["environment"]["SECRET_KEY"] == "y"
+    assert "@pgbouncer:" in services["worker"]["environment"]["DATABASE_URL"]
