@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine import leadership, maintenance, runtime
+from engine import leadership, maintenance, partitions, runtime
 from engine.analytics import counters
 from engine.execution import drains
 from engine.models import utcnow
@@ -31,12 +31,18 @@ def _purge(session: Session, now: datetime) -> int:
     return schema_store.purge(session, now) + leadership.forget_runs(session, now)
 
 
+def _maintain_partitions(session: Session, now: datetime) -> int:
+    """Make partitions ahead and drop the periods past their retention."""
+    return partitions.maintain(session, now, runtime.current().settings.retention)
+
+
 # The periodic jobs the leading scheduler queues, by name: each is given a session and the
 # time, and returns how many rows it changed.
 HOUSEKEEPING: dict[str, Callable[[Session, datetime], int]] = {
     "expire_rotated_secrets": maintenance.expire_rotated_secrets,
     "compact_counters": counters.compact,
     "purge_schema_violations": _purge,
+    "maintain_partitions": _maintain_partitions,
 }
 
 

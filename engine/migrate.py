@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -33,3 +36,31 @@ def heads() -> list[str]:
 
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def sqlite_foreign_keys_off(op: Any) -> Iterator[Any]:
+    """Within a migration on SQLite: run the block with foreign keys off, in a transaction
+    of its own, and check them before it commits.
+
+    Rebuilding a table (batch mode copies it and drops the old one) deletes, with foreign
+    keys on, every row that cascades from the old one; SQLite only allows turning them off
+    outside a transaction. Yields the driver's connection."""
+    with op.get_context().autocommit_block():
+        raw = op.get_bind().connection.driver_connection
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            yield raw
+            problems = raw.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise RuntimeError(
+                    f"foreign keys broken by the rebuild: {problems[:5]}"
+                )
+            raw.execute("COMMIT")
+        except BaseException:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            raise
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")

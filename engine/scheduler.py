@@ -50,6 +50,7 @@ def periodic_tasks() -> list[Periodic]:
         Periodic("expire_rotated_secrets", 60),
         Periodic("compact_counters", 300),
         Periodic("purge_schema_violations", 3600),
+        Periodic("maintain_partitions", 3600),
     ]
 
 

@@ -6,11 +6,13 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+
+from engine.partitions import PERIODS, SHORTEST_KEEP, Retention
 
 
 def shipped_folder(package: Path, name: str) -> Path:
@@ -62,6 +64,9 @@ class Settings:
     # How long the leading scheduler's lease lasts unrenewed: another scheduler takes over
     # within this many seconds of the leader dying (engine.leadership).
     scheduler_lease_seconds: int = 9
+    # How events, steps and deliveries are partitioned on PostgreSQL, and how long each is
+    # kept (engine.partitions).
+    retention: Retention = field(default_factory=Retention)
 
     @property
     def redis_socket(self) -> Path:
@@ -128,6 +133,36 @@ def _networks(
                     f"10.0.0.0/8,192.168.1.20/32, and {item.strip()!r} is not one"
                 ) from None
     return tuple(networks)
+
+
+def partition_period(env: Mapping[str, str] | None = None) -> str:
+    """THROUGHLINE_PARTITION_PERIOD: what one partition holds on PostgreSQL."""
+    env = os.environ if env is None else env
+    raw = (env.get("THROUGHLINE_PARTITION_PERIOD") or "month").strip().lower()
+    if raw not in PERIODS:
+        raise SettingsError(
+            f"THROUGHLINE_PARTITION_PERIOD must be one of {', '.join(PERIODS)},"
+            f" not {raw!r}"
+        )
+    return raw
+
+
+def _retention(env: Mapping[str, str]) -> Retention:
+    keep: dict[str, timedelta | None] = {}
+    for table, shortest in SHORTEST_KEEP.items():
+        name = f"THROUGHLINE_KEEP_{table.upper()}_DAYS"
+        days = _int(env, name, 0, minimum=0)
+        if 0 < days < shortest:
+            raise SettingsError(
+                f"{name} must be 0 (keep for ever) or at least {shortest} days, not {days}"
+                + (
+                    ": frequency caps count the deliveries of up to 90 days back"
+                    if table == "deliveries"
+                    else ""
+                )
+            )
+        keep[table] = timedelta(days=days) if days else None
+    return Retention(partition_period(env), keep)
 
 
 def behind_pgbouncer(env: Mapping[str, str] | None = None) -> bool:
@@ -213,4 +248,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outbound_allowed_networks=_networks(
             env, "THROUGHLINE_OUTBOUND_ALLOWED_NETWORKS"
         ),
+        retention=_retention(env),
     )

@@ -181,7 +181,8 @@ def _new_run(
         status=RunStatus.active,
         current_node=state.node,
         context={},
-        state={},
+        # The split branches it takes, counted when it converts (its steps may be gone).
+        state={"branches": []},
         trigger_event_id=event_id,
         started_at=now,
         traceparent=transaction.of(session).trace,

@@ -67,6 +67,7 @@ def save_state(session: Session, run: Run, state: RunState, now: datetime) -> No
         "holding_delivery": state.holding_delivery,
         "channels": (run.state or {}).get("channels", []),
         "counted": (run.state or {}).get("counted", {}),
+        **_kept(run, "branches"),
         **({"held_out": True} if (run.state or {}).get("held_out") else {}),
         **({"held": state.held} if state.held else {}),
     }
@@ -81,6 +82,12 @@ def save_state(session: Session, run: Run, state: RunState, now: datetime) -> No
             version_id=run.version_id,
             label=state.status.value,
         )
+
+
+def _kept(run: Run, key: str) -> dict[str, Any]:
+    """The run's `key` as saved, where it has one."""
+    saved = run.state or {}
+    return {key: saved[key]} if key in saved else {}
 
 
 def touch_channel(run: Run, slug: str | None) -> None:

@@ -53,7 +53,17 @@ def add_step(
         counters.add(
             session, Metric.BRANCH_ENTERED, at, node_id=node_id, label=outcome, **where
         )
+        _take_branch(run, node_id, outcome)
     _count_once(session, run, node_id, outcome, at, where)
+
+
+def _take_branch(run: Run, node_id: str, port: str) -> None:
+    """Keep the split branch on the run, to count it when the run converts. A run started
+    before runs kept their branches has none kept: its steps say which it took."""
+    taken = (run.state or {}).get("branches")
+    if taken is None or [node_id, port] in taken:
+        return
+    run.state = {**run.state, "branches": [*taken, [node_id, port]]}
 
 
 def _count_once(
@@ -110,11 +120,13 @@ def count_conversion(
     if (run.state or {}).get("held_out"):
         counters.add(session, Metric.HELD_OUT_CONVERTED, cohort, **where)
     if any(node.type == "split" for node in document.nodes):
-        branches = session.execute(
-            select(Step.node_id, Step.outcome)
-            .where(Step.run_id == run.id, Step.node_type == "split")
-            .distinct()
-        )
+        branches = (run.state or {}).get("branches")
+        if branches is None:
+            branches = session.execute(
+                select(Step.node_id, Step.outcome)
+                .where(Step.run_id == run.id, Step.node_type == "split")
+                .distinct()
+            ).all()
         for node_id, port in branches:
             counters.add(
                 session,

@@ -4,34 +4,45 @@ answered as before (its first row), not stored twice."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, select, text
+from sqlalchemy import Connection, Table, delete, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine import tracing
 from engine.intake.contract import IncomingEvent, partition_for
-from engine.models import Event, EventStatus
+from engine.models import Event, EventKey, EventStatus
 
 # The events of a request or a group in one statement on PostgreSQL: their rows travel as one
 # JSON document, so the statement is the same whatever their number (the driver prepares it
-# once) and encoding them is one `json.dumps`; ids follow the order of the document.
+# once) and encoding them is one `json.dumps`. The first of each webhook id takes its key and
+# an id (in the order of the document); only the rows that took a key are inserted.
 _PG_INSERT = text(
     """
-    INSERT INTO events (channel_id, webhook_id, type, partition, payload, status,
+    WITH u AS (
+        SELECT DISTINCT ON (webhook_id) *
+        FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb))
+                        AS (webhook_id text, type text, partition integer, payload jsonb,
+                            occurred_at timestamptz, traceparent text))
+             WITH ORDINALITY AS u(webhook_id, type, partition, payload, occurred_at,
+                                  traceparent, n)
+        ORDER BY webhook_id, n
+    ), keyed AS (
+        INSERT INTO event_keys (channel_id, webhook_id, event_id, received_at)
+        SELECT :channel_id, u.webhook_id, nextval('events_id_seq'), :received_at
+        FROM u ORDER BY u.n
+        ON CONFLICT DO NOTHING
+        RETURNING webhook_id, event_id
+    )
+    INSERT INTO events (id, channel_id, webhook_id, type, partition, payload, status,
                         attempts, occurred_at, received_at, traceparent)
-    SELECT :channel_id, u.webhook_id, u.type, u.partition, u.payload, :status,
-           0, u.occurred_at, :received_at, u.traceparent
-    FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb))
-                    AS (webhook_id text, type text, partition integer, payload jsonb,
-                        occurred_at timestamptz, traceparent text))
-         WITH ORDINALITY AS u(webhook_id, type, partition, payload, occurred_at,
-                              traceparent, n)
+    SELECT keyed.event_id, :channel_id, u.webhook_id, u.type, u.partition, u.payload,
+           :status, 0, u.occurred_at, :received_at, u.traceparent
+    FROM u JOIN keyed ON keyed.webhook_id = u.webhook_id
     ORDER BY u.n
-    ON CONFLICT (channel_id, webhook_id) DO NOTHING
     RETURNING webhook_id, id, partition
     """
 )
@@ -64,7 +75,7 @@ def store_events(
     """Insert events (a repeated webhook id inserts nothing); the caller commits."""
     if not items:
         return []
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "webhook_id": item.webhook_id,
             "type": item.parsed.type,
@@ -75,54 +86,18 @@ def store_events(
         }
         for item in items
     ]
-    found: Iterable[Any]
-    if connection.dialect.name == "postgresql":
-        found = connection.execute(
-            _PG_INSERT,
-            {
-                "channel_id": channel_id,
-                "status": EventStatus.pending.value,
-                "received_at": now,
-                "rows": json.dumps(
-                    rows, separators=(",", ":"), default=datetime.isoformat
-                ),
-            },
-        )
-    else:
-        # A Core insert with the rows as parameters: it compiles once and is cached, and
-        # skips the ORM's bulk machinery, which costs more than the round trip here.
-        table = cast(Table, Event.__table__)
-        statement = (
-            sqlite_insert(table)
-            .on_conflict_do_nothing(index_elements=["channel_id", "webhook_id"])
-            .returning(table.c.webhook_id, table.c.id, table.c.partition)
-        )
-        values = [
-            {
-                **row,
-                "channel_id": channel_id,
-                "status": EventStatus.pending,
-                "attempts": 0,
-                "received_at": now,
-            }
-            for row in rows
-        ]
-        found = connection.execute(statement, values[0] if len(values) == 1 else values)
-    inserted = {
-        webhook_id: (event_id, partition) for webhook_id, event_id, partition in found
-    }
+    inserted = (
+        _insert_postgres(connection, channel_id, rows, now)
+        if connection.dialect.name == "postgresql"
+        else _insert_sqlite(connection, channel_id, rows, now)
+    )
     missing = [item.webhook_id for item in items if item.webhook_id not in inserted]
-    earlier: dict[str, tuple[int, int]] = {}
-    if missing:
-        found = connection.execute(
-            select(Event.webhook_id, Event.id, Event.partition).where(
-                Event.channel_id == channel_id, Event.webhook_id.in_(missing)
-            )
-        )
-        earlier = {
-            webhook_id: (event_id, partition)
-            for webhook_id, event_id, partition in found
-        }
+    known = known_events(connection, channel_id, missing)
+    earlier = {
+        item.webhook_id: (known[item.webhook_id], rows[n]["partition"])
+        for n, item in enumerate(items)
+        if item.webhook_id in known
+    }
     result = []
     answered: set[str] = set()
     for item in items:
@@ -135,6 +110,92 @@ def store_events(
         ]
         result.append(Stored(item.webhook_id, event_id, partition, not new))
     return result
+
+
+def _insert_postgres(
+    connection: Connection, channel_id: int, rows: list[dict[str, Any]], now: datetime
+) -> dict[str, tuple[int, int]]:
+    found = connection.execute(
+        _PG_INSERT,
+        {
+            "channel_id": channel_id,
+            "status": EventStatus.pending.value,
+            "received_at": now,
+            "rows": json.dumps(rows, separators=(",", ":"), default=datetime.isoformat),
+        },
+    )
+    return {webhook_id: (event_id, part) for webhook_id, event_id, part in found}
+
+
+def _insert_sqlite(
+    connection: Connection, channel_id: int, rows: list[dict[str, Any]], now: datetime
+) -> dict[str, tuple[int, int]]:
+    """Insert the events, then their keys; an event whose key was taken (by an earlier
+    event, or by the first of the same id here) is deleted again before anyone sees it:
+    SQLite has one writer at a time."""
+    # Core inserts with the rows as parameters: they compile once and are cached, and skip
+    # the ORM's bulk machinery, which costs more than the round trip here.
+    table = cast(Table, Event.__table__)
+    values = [
+        {
+            **row,
+            "channel_id": channel_id,
+            "status": EventStatus.pending,
+            "attempts": 0,
+            "received_at": now,
+        }
+        for row in rows
+    ]
+    # One statement, its rows given ids in the order of the values (the first of a webhook
+    # id repeated here takes the key).
+    made = sorted(
+        (
+            (str(webhook_id), int(event_id), int(part))
+            for webhook_id, event_id, part in connection.execute(
+                insert(table).returning(
+                    table.c.webhook_id, table.c.id, table.c.partition
+                ),
+                values[0] if len(values) == 1 else values,
+            )
+        ),
+        key=lambda row: row[1],
+    )
+    keys = cast(Table, EventKey.__table__)
+    taken = {
+        event_id
+        for (event_id,) in connection.execute(
+            sqlite_insert(keys).on_conflict_do_nothing().returning(keys.c.event_id),
+            [
+                {
+                    "channel_id": channel_id,
+                    "webhook_id": webhook_id,
+                    "event_id": event_id,
+                    "received_at": now,
+                }
+                for webhook_id, event_id, _part in made
+            ],
+        )
+    }
+    lost = [event_id for _w, event_id, _p in made if event_id not in taken]
+    if lost:
+        connection.execute(delete(table).where(table.c.id.in_(lost)))
+    return {w: (event_id, part) for w, event_id, part in made if event_id in taken}
+
+
+def known_events(
+    connection: Connection, channel_id: int, webhook_ids: list[str]
+) -> dict[str, int]:
+    """The events a channel sent before under these webhook ids: webhook id -> event id."""
+    if not webhook_ids:
+        return {}
+    return {
+        webhook_id: int(event_id)
+        for webhook_id, event_id in connection.execute(
+            select(EventKey.webhook_id, EventKey.event_id).where(
+                EventKey.channel_id == channel_id, EventKey.webhook_id.in_(webhook_ids)
+            )
+        )
+    }
 
 
 def fresh_per_partition(stored: Sequence[Stored]) -> dict[int, int]:

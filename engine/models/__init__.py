@@ -19,7 +19,7 @@ from engine.models.base import (
     enum_type,
     utcnow,
 )
-from engine.models.channels import Channel, Event
+from engine.models.channels import Channel, Event, EventKey
 from engine.models.counters import Counter
 from engine.models.customers import Customer, Identity
 from engine.models.decisions import DecisionTable, DecisionVersion
@@ -54,6 +54,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Event",
+    "EventKey",
     "EventSchema",
     "EventSchemaVersion",
     "EventStatus",

@@ -12,7 +12,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -48,11 +47,14 @@ class Channel(Base):
 
 
 class Event(Base):
-    """An event received from a channel; (channel, webhook id) makes a repeat harmless."""
+    """An event received from a channel; its key (`EventKey`) makes a repeat harmless.
+
+    On PostgreSQL the table is partitioned by `received_at` (engine.partitions): its primary
+    key there is (id, received_at), and no other table's foreign key points into it.
+    """
 
     __tablename__ = "events"
     __table_args__ = (
-        UniqueConstraint("channel_id", "webhook_id"),
         Index("ix_events_pending", "status", "partition", "id"),
         Index("ix_events_channel_received", "channel_id", "received_at"),
     )
@@ -82,3 +84,27 @@ class Event(Base):
     # For the order of inserts within one flush (rows this one names are written first);
     # code reads and writes the id columns.
     customer: Mapped[Customer | None] = relationship(lazy="raise")
+
+
+class EventKey(Base):
+    """The (channel, webhook id) of every event kept: a repeat finds its first event here.
+
+    Kept apart from `events` because a unique key of a partitioned table must hold the time
+    it is partitioned by, and a retry comes at another time. A key goes when its event's
+    period is dropped (engine.partitions); an erased customer's keys stay, so a retry of
+    their event is still answered as a repeat, not applied again.
+    """
+
+    __tablename__ = "event_keys"
+    __table_args__ = (
+        # Keys are written in time order: a BRIN index on PostgreSQL costs next to nothing
+        # per insert and finds the old keys to trim.
+        Index("ix_event_keys_received_at", "received_at", postgresql_using="brin"),
+    )
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    webhook_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigID)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -55,9 +55,9 @@ class Run(Base):
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # What the runner needs between advances: the trigger and latest event, what it awaits.
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    trigger_event_id: Mapped[int | None] = mapped_column(
-        ForeignKey("events.id", ondelete="SET NULL")
-    )
+    # The event that started it (no foreign key: events are partitioned by time, and this
+    # one may be dropped with its period while the run goes on).
+    trigger_event_id: Mapped[int | None] = mapped_column(BigID)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The trace of the event that started it, which steps after a wait belong to.
     traceparent: Mapped[str | None] = mapped_column(String(55))
@@ -71,7 +71,8 @@ class Run(Base):
 
 
 class Step(Base):
-    """One node a run passed through, with the reason it went where it went."""
+    """One node a run passed through, with the reason it went where it went (partitioned by
+    `at` on PostgreSQL, its primary key there (id, at))."""
 
     __tablename__ = "steps"
     __table_args__ = (Index("ix_steps_run", "run_id", "id"),)
@@ -96,7 +97,8 @@ def new_delivery_id() -> str:
 
 
 class Delivery(Base):
-    """An action toward a channel or URL; its id is the `webhook-id` of every attempt."""
+    """An action toward a channel or URL; its id is the `webhook-id` of every attempt
+    (partitioned by `created_at` on PostgreSQL, its primary key there (id, created_at))."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -123,9 +125,8 @@ class Delivery(Base):
         ForeignKey("channels.id", ondelete="SET NULL")
     )
     url: Mapped[str | None] = mapped_column(String(2048))
-    fallback_of_id: Mapped[str | None] = mapped_column(
-        ForeignKey("deliveries.id", ondelete="SET NULL")
-    )
+    # The delivery this one stands in for (no foreign key, as deliveries are partitioned).
+    fallback_of_id: Mapped[str | None] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(16), default="send")
     holds_run: Mapped[bool] = mapped_column(Boolean, default=False)
     # A receipt or password reset: no policy holds it back, and no frequency cap counts it.

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from engine.migrate import sqlite_foreign_keys_off
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -30,35 +32,19 @@ SELECT max(id) FROM (
 
 
 def _rebuild_customers(autoincrement: bool) -> None:
-    with op.get_context().autocommit_block():
-        raw = op.get_bind().connection.driver_connection
-        raw.execute("PRAGMA foreign_keys=OFF")
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-            with op.batch_alter_table(
-                "customers",
-                recreate="always",
-                table_kwargs={"sqlite_autoincrement": autoincrement},
-            ):
-                pass
-            if autoincrement:
-                raw.execute("DELETE FROM sqlite_sequence WHERE name = 'customers'")
-                raw.execute(
-                    "INSERT INTO sqlite_sequence (name, seq)"
-                    f" SELECT 'customers', coalesce(({HIGHEST_ID}), 0)"
-                )
-            problems = raw.execute("PRAGMA foreign_key_check").fetchall()
-            if problems:
-                raise RuntimeError(
-                    f"foreign keys broken by the rebuild: {problems[:5]}"
-                )
-            raw.execute("COMMIT")
-        except BaseException:
-            if raw.in_transaction:
-                raw.execute("ROLLBACK")
-            raise
-        finally:
-            raw.execute("PRAGMA foreign_keys=ON")
+    with sqlite_foreign_keys_off(op) as raw:
+        with op.batch_alter_table(
+            "customers",
+            recreate="always",
+            table_kwargs={"sqlite_autoincrement": autoincrement},
+        ):
+            pass
+        if autoincrement:
+            raw.execute("DELETE FROM sqlite_sequence WHERE name = 'customers'")
+            raw.execute(
+                "INSERT INTO sqlite_sequence (name, seq)"
+                f" SELECT 'customers', coalesce(({HIGHEST_ID}), 0)"
+            )
 
 
 def upgrade() -> None:

@@ -91,7 +91,9 @@ def _answers_while_writing(app, database, token, threads=6, each=15):
                 session.execute(
                     update(User).where(User.id == -1).values(last_login_at=utcnow())
                 )
-                session.execute(text("CREATE TABLE IF NOT EXISTS scratch (n INTEGER)"))
+                session.execute(
+                    text("CREATE TEMPORARY TABLE IF NOT EXISTS scratch (n INTEGER)")
+                )
                 session.execute(text("INSERT INTO scratch VALUES (1)"))
 
     barrier = threading.Barrier(threads)

@@ -107,6 +107,7 @@ def test_the_default_schedule_beats_and_enqueues_housekeeping(settings, redis_cl
         ("engine.jobs.housekeeping", ("expire_rotated_secrets", 600, 4)),
         ("engine.jobs.housekeeping", ("compact_counters", 120, 4)),
         ("engine.jobs.housekeeping", ("purge_schema_violations", 10, 4)),
+        ("engine.jobs.housekeeping", ("maintain_partitions", 10, 4)),
     ]
 
 

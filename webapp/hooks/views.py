@@ -12,7 +12,6 @@ from typing import Any
 from flask import Response, abort, g, jsonify, request
 from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -21,8 +20,8 @@ from engine.analytics import channel_health
 from engine.intake import admission, payload
 from engine.intake.commit import GROUP_FAILURES, Taken
 from engine.intake.contract import EventError, IncomingEvent, parse_event
-from engine.intake.store import ToStore
-from engine.models import Event, utcnow
+from engine.intake.store import ToStore, known_events
+from engine.models import utcnow
 from engine.schemas import store as schema_store
 from webapp.channels.example import TOLERANCE_MINUTES
 from webapp.hooks import bp
@@ -211,13 +210,7 @@ def _quarantine(
     now = utcnow()
     with found.database.session(writer=True) as session:
         ids = [item.webhook_id for item, _checked in refused]
-        before = dict(
-            session.execute(
-                select(Event.webhook_id, Event.id).where(
-                    Event.channel_id == channel.id, Event.webhook_id.in_(ids)
-                )
-            ).all()
-        )
+        before = known_events(session.connection(), channel.id, ids)
         kept = [(i, c) for i, c in refused if i.webhook_id not in before]
         if kept:
             try:
