@@ -31,17 +31,25 @@ def _purge(session: Session, now: datetime) -> int:
     return schema_store.purge(session, now) + leadership.forget_runs(session, now)
 
 
-def _maintain_partitions(session: Session, now: datetime) -> int:
-    """Make partitions ahead and drop the periods past their retention."""
-    return partitions.maintain(session, now, runtime.current().settings.retention)
-
-
 # The periodic jobs the leading scheduler queues, by name: each is given a session and the
 # time, and returns how many rows it changed.
 HOUSEKEEPING: dict[str, Callable[[Session, datetime], int]] = {
     "expire_rotated_secrets": maintenance.expire_rotated_secrets,
     "compact_counters": counters.compact,
     "purge_schema_violations": _purge,
+}
+
+
+def _maintain_partitions(now: datetime) -> int:
+    """Make partitions ahead and drop the periods past their retention."""
+    rt = runtime.current()
+    return partitions.maintain(rt.database, now, rt.settings.retention)
+
+
+# Periodic jobs that work in short transactions of their own (so as not to hold locks for
+# long): their slot is claimed and committed first, and a run that fails midway leaves the
+# rest to the next slot.
+OWN_TRANSACTIONS: dict[str, Callable[[datetime], int]] = {
     "maintain_partitions": _maintain_partitions,
 }
 
@@ -49,14 +57,16 @@ HOUSEKEEPING: dict[str, Callable[[Session, datetime], int]] = {
 def housekeeping(task: str, slot: int, fence: int) -> int | None:
     """Run periodic job `task` for `slot`, once, if the scheduler that queued it still
     leads (`fence` is its token); None when it does not run."""
+    separate = OWN_TRANSACTIONS.get(task)
     with runtime.current().database.session(writer=True) as session:
         if not leadership.claim(session, task, slot, fence):
             return None
-        changed = HOUSEKEEPING[task](session, utcnow())
+        changed = 0 if separate else HOUSEKEEPING[task](session, utcnow())
         if not leadership.still_newest(session, fence):
             session.rollback()  # a new leader took over while it ran
             return None
-        return changed
+        session.commit()
+    return separate(utcnow()) if separate else changed
 
 
 def _unfenced(task: str) -> int:

@@ -18,12 +18,19 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
+
+if TYPE_CHECKING:
+    from engine.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +45,16 @@ AHEAD = 3
 # days back (engine.policies.LONGEST_WINDOW); a channel's health reads a day of events.
 SHORTEST_KEEP = {"events": 7, "steps": 7, "deliveries": 91}
 
-# Rows deleted per statement, and statements per table per run, where deleting is how a
-# retention is kept (SQLite): a run holds the single writer for a short while only.
-DELETE_BATCH = 2000
-DELETE_BATCHES = 10
+# Rows deleted per transaction where rows are deleted one by one (a retention on SQLite, the
+# webhook ids of dropped periods): each holds its locks for a moment only.
+DELETE_BATCH = 5000
+
+# How long one run may spend deleting rows, in seconds (its job may take 600).
+DELETE_BUDGET = 240.0
+
+# How long a statement of maintenance waits for a lock before it gives up until the next run:
+# the writes queued behind a DROP or an ATTACH wait at most this long.
+LOCK_TIMEOUT = "1s"
 
 
 @dataclass(frozen=True)
@@ -180,7 +193,7 @@ def is_partitioned(connection: Connection, table: str) -> bool:
     )
 
 
-def _gaps(
+def gaps(
     lower: datetime, upper: datetime, existing: list[Part]
 ) -> list[tuple[datetime, datetime]]:
     """The pieces of [lower, upper) that no existing partition covers."""
@@ -201,21 +214,27 @@ def _gaps(
     return pieces
 
 
-def _create(
-    connection: Connection, g: Grown, lower: datetime, upper: datetime, default: bool
-) -> str:
-    """Make the partition of [lower, upper) and move into it the rows the default partition
+def _create(connection: Connection, g: Grown, lower: datetime, upper: datetime) -> str:
+    """Make the partition of [lower, upper), moving into it the rows the default partition
     holds for that range. It is made as a table and then attached, which takes a lighter
-    lock on the parent than CREATE ... PARTITION OF: reads and writes of the table go on."""
+    lock on the parent than CREATE ... PARTITION OF; the default partition is locked first,
+    so no row for the range reaches it between the move and the attach."""
     name = partition_name(g.table, lower)
+    default = default_name(g.table)
     bounds = f"FROM ('{lower.isoformat()}') TO ('{upper.isoformat()}')"
+    has_default = connection.scalar(text("SELECT to_regclass(:t)"), {"t": default})
+    if has_default:
+        connection.exec_driver_sql(
+            f'LOCK TABLE "{g.table}" IN SHARE UPDATE EXCLUSIVE MODE;'
+            f' LOCK TABLE "{default}" IN ACCESS EXCLUSIVE MODE'
+        )
     connection.exec_driver_sql(
         f'CREATE TABLE "{name}" (LIKE "{g.table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
     )
-    if default:
+    if has_default:
         within = f"{g.column} >= %(lower)s AND {g.column} < %(upper)s"
         moved = connection.exec_driver_sql(
-            f'WITH moved AS (DELETE FROM "{default_name(g.table)}" WHERE {within}'
+            f'WITH moved AS (DELETE FROM "{default}" WHERE {within}'
             f' RETURNING *) INSERT INTO "{name}" SELECT * FROM moved',
             {"lower": lower, "upper": upper},
         ).rowcount
@@ -232,142 +251,243 @@ def _create(
     return name
 
 
-def create_ahead(
+def plan_ahead(
     connection: Connection, table: str, now: datetime, period: str, ahead: int = AHEAD
-) -> list[str]:
-    """Make the partitions that cover from the period of `now` to `ahead` periods after it,
-    and those the rows in the default partition need; returns the names made."""
+) -> list[tuple[datetime, datetime]]:
+    """The ranges to make partitions for: from the period of `now` to `ahead` periods after
+    it, and those the rows in the default partition need, less what partitions cover."""
     g = grown(table)
     existing = parts(connection, table)
-    default = any(p.default for p in existing)
     start = period_start(now, period)
     horizon = start
     for _ in range(ahead + 1):
         horizon = period_after(horizon, period)
-    wanted = list(periods(start, horizon, period))
-    if default:
+    wanted = set(periods(start, horizon, period))
+    if any(p.default for p in existing):
         oldest, newest = connection.execute(
             text(
                 f'SELECT min({g.column}), max({g.column}) FROM "{default_name(table)}"'
             )
         ).one()
         if oldest is not None:
-            wanted = sorted(
-                {*wanted, *periods(oldest, newest + timedelta(microseconds=1), period)}
-            )
-    made = []
-    for lower in wanted:
-        for lo, hi in _gaps(lower, period_after(lower, period), existing):
-            made.append(_create(connection, g, lo, hi, default))
-            existing.append(Part(made[-1], lo, hi))
-    if not default:
-        connection.exec_driver_sql(
-            f'CREATE TABLE "{default_name(table)}" PARTITION OF "{table}" DEFAULT'
-        )
+            wanted |= set(periods(oldest, newest + timedelta(microseconds=1), period))
+    ranges: list[tuple[datetime, datetime]] = []
+    for lower in sorted(wanted):
+        for piece in gaps(lower, period_after(lower, period), existing):
+            ranges.append(piece)
+            existing.append(Part("", *piece))
+    return ranges
+
+
+def create_ahead(
+    connection: Connection, table: str, now: datetime, period: str
+) -> list[str]:
+    """Make, in this transaction, the partitions `plan_ahead` names and the default
+    partition if there is none; returns the names made."""
+    g = grown(table)
+    made = [
+        _create(connection, g, lo, hi)
+        for lo, hi in plan_ahead(connection, table, now, period)
+    ]
+    if _make_default(connection, table):
         made.append(default_name(table))
     return made
 
 
-def drop_expired(
+def _make_default(connection: Connection, table: str) -> bool:
+    if connection.scalar(text("SELECT to_regclass(:t)"), {"t": default_name(table)}):
+        return False
+    connection.exec_driver_sql(
+        f'CREATE TABLE "{default_name(table)}" PARTITION OF "{table}" DEFAULT'
+    )
+    return True
+
+
+def expired(
     connection: Connection, table: str, now: datetime, keep: timedelta
-) -> tuple[list[str], list[str]]:
-    """Drop the partitions whose whole period is older than `keep`; returns the names
-    dropped and those held back because they still hold unfinished work."""
+) -> list[str]:
+    """The partitions whose whole period is older than `keep`."""
+    return [
+        part.name
+        for part in parts(connection, table)
+        if not part.default and part.upper is not None and part.upper <= now - keep
+    ]
+
+
+def drop_if_finished(connection: Connection, table: str, name: str) -> bool:
+    """Drop partition `name` unless it still holds unfinished work; whether it was."""
     g = grown(table)
-    dropped, held = [], []
-    for part in parts(connection, table):
-        if part.default or part.upper is None or part.upper > now - keep:
-            continue
-        if g.unfinished and connection.scalar(
-            text(f'SELECT 1 FROM "{part.name}" WHERE {g.unfinished} LIMIT 1')
-        ):
-            held.append(part.name)
-            continue
-        connection.exec_driver_sql(f'DROP TABLE "{part.name}"')
-        dropped.append(part.name)
-    if held:
+    if g.unfinished and connection.scalar(
+        text(f'SELECT 1 FROM "{name}" WHERE {g.unfinished} LIMIT 1')
+    ):
         log.warning(
-            "kept %s past the retention of %s: they still hold unfinished work",
-            ", ".join(held),
+            "kept %s past the retention of %s: it still holds unfinished work",
+            name,
             table,
         )
-    return dropped, held
+        return False
+    connection.exec_driver_sql(f'DROP TABLE "{name}"')
+    return True
 
 
-def _delete_old(connection: Connection, g: Grown, cutoff: datetime) -> int:
-    """Delete rows older than `cutoff` in bounded batches (where tables are not
-    partitioned); unfinished rows stay."""
+class _Steps:
+    """Maintenance as a series of short transactions, each waiting at most LOCK_TIMEOUT
+    for its locks on PostgreSQL. A step that could not have its lock in time is given up
+    until the next run; the others go on."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.gave_up = 0
+
+    @contextmanager
+    def step(self) -> Iterator[Connection]:
+        with self.database.session(writer=True) as session:
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            yield connection
+            session.commit()
+
+    def attempt(self, what: str, work: Callable[[Connection], int]) -> int:
+        try:
+            with self.step() as connection:
+                return work(connection)
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            self.gave_up += 1
+            log.warning(
+                "%s waited too long for a lock; it is tried again next run", what
+            )
+            return 0
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _delete_batches(steps: _Steps, statement: Any, params: dict[str, Any]) -> int:
+    """Run a DELETE of at most DELETE_BATCH rows, each in its own transaction, until one
+    deletes fewer or the run's time is up; returns the rows deleted."""
+    deleted = 0
+    started = time.monotonic()
+    while time.monotonic() - started < DELETE_BUDGET:
+        with steps.step() as connection:
+            count = connection.execute(statement, params).rowcount
+        deleted += count
+        if count < DELETE_BATCH:
+            break
+    return deleted
+
+
+def _delete_old(steps: _Steps, g: Grown, cutoff: datetime) -> int:
+    """Delete rows older than `cutoff` where tables are not partitioned; unfinished rows
+    stay."""
     finished = f" AND NOT ({g.unfinished})" if g.unfinished else ""
     statement = text(
         f"DELETE FROM {g.table} WHERE id IN (SELECT id FROM {g.table}"
         f" WHERE {g.column} < :cutoff{finished} LIMIT {DELETE_BATCH})"
     )
-    deleted = 0
-    for _ in range(DELETE_BATCHES):
-        count = connection.execute(statement, {"cutoff": cutoff}).rowcount
-        deleted += count
-        if count < DELETE_BATCH:
-            break
-    return deleted
+    return _delete_batches(steps, statement, {"cutoff": cutoff})
 
 
-def trim_keys(connection: Connection, cutoff: datetime, partitioned: bool) -> int:
+# The webhook ids of a dropped period, a batch at a time, from where the last batch ended:
+# keys are written in time order, so the BRIN index leads each batch to the pages after the
+# previous one instead of through the rows it deleted.
+_TRIM_PARTITIONED = text(
+    """
+    WITH gone AS (
+        DELETE FROM event_keys WHERE ctid = ANY(ARRAY(
+            SELECT ctid FROM event_keys
+            WHERE received_at < :cutoff AND received_at >= :since
+            LIMIT :batch))
+        RETURNING received_at
+    )
+    SELECT count(*), max(received_at) FROM gone
+    """
+)
+
+
+def trim_keys(steps: _Steps, cutoff: datetime, partitioned: bool) -> int:
     """Forget the webhook ids of events older than `cutoff` that are no longer kept: an
     event held back past its retention keeps its key."""
-    if partitioned:
+    if not partitioned:
+        statement = text(
+            "DELETE FROM event_keys WHERE rowid IN (SELECT rowid FROM event_keys"
+            " WHERE received_at < :cutoff AND NOT EXISTS (SELECT 1 FROM events e"
+            f" WHERE e.id = event_keys.event_id) LIMIT {DELETE_BATCH})"
+        )
+        return _delete_batches(steps, statement, {"cutoff": cutoff})
+    with steps.step() as connection:
         # Keys older than the oldest partition left name no event; the default partition
         # holds none that old once maintenance has moved its rows.
         kept = [p.lower for p in parts(connection, "events") if not p.default]
-        if not kept or kept[0] is None:
-            return 0
-        cutoff = min(cutoff, kept[0])
-        gone = ""
-    else:
-        gone = (
-            " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = event_keys.event_id)"
-        )
-    statement = text(
-        "DELETE FROM event_keys WHERE (channel_id, webhook_id) IN ("
-        " SELECT channel_id, webhook_id FROM event_keys"
-        f" WHERE received_at < :cutoff{gone} LIMIT {DELETE_BATCH})"
-    )
+    if not kept or kept[0] is None:
+        return 0
+    cutoff = min(cutoff, kept[0])
+    since = datetime.min.replace(tzinfo=UTC)
     deleted = 0
-    for _ in range(DELETE_BATCHES * 5):
-        count = connection.execute(statement, {"cutoff": cutoff}).rowcount
+    started = time.monotonic()
+    while time.monotonic() - started < DELETE_BUDGET:
+        with steps.step() as connection:
+            count, newest = connection.execute(
+                _TRIM_PARTITIONED,
+                {"cutoff": cutoff, "since": since, "batch": DELETE_BATCH},
+            ).one()
         deleted += count
         if count < DELETE_BATCH:
             break
+        since = newest
     return deleted
 
 
-# How long maintenance waits for a lock on a table before it gives up until its next run:
-# never long enough to hold up the writes queued behind it.
-LOCK_TIMEOUT = "3s"
+def _create_one(
+    connection: Connection, g: Grown, lower: datetime, upper: datetime
+) -> int:
+    _create(connection, g, lower, upper)
+    return 1
 
 
-def maintain(session: Session, now: datetime, retention: Retention) -> int:
-    """Make partitions ahead and keep each table's retention; returns the number of
-    partitions made or dropped and rows deleted."""
-    connection = session.connection()
+def _make_default_one(connection: Connection, table: str) -> int:
+    return int(_make_default(connection, table))
+
+
+def _drop_one(connection: Connection, table: str, name: str) -> int:
+    return int(drop_if_finished(connection, table, name))
+
+
+def maintain(database: Database, now: datetime, retention: Retention) -> int:
+    """Make partitions ahead and keep each table's retention, in short transactions;
+    returns the number of partitions made or dropped and rows deleted."""
+    steps = _Steps(database)
     changed = 0
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    with steps.step() as connection:
+        partitioned = {g.table: is_partitioned(connection, g.table) for g in GROWN}
     for g in GROWN:
         keep = retention.keep.get(g.table)
-        if is_partitioned(connection, g.table):
-            made = create_ahead(connection, g.table, now, retention.period)
-            if made:
-                log.info("made partitions %s", ", ".join(made))
-            changed += len(made)
+        if not partitioned[g.table]:
             if keep is not None:
-                dropped, _held = drop_expired(connection, g.table, now, keep)
-                if dropped:
-                    log.info("dropped partitions %s", ", ".join(dropped))
-                changed += len(dropped)
-        elif keep is not None:
-            changed += _delete_old(connection, g, now - keep)
+                changed += _delete_old(steps, g, now - keep)
+            continue
+        with steps.step() as connection:
+            ranges = plan_ahead(connection, g.table, now, retention.period)
+        for lo, hi in ranges:
+            changed += steps.attempt(
+                f"making the partition of {g.table} from {lo:%Y-%m-%d}",
+                partial(_create_one, g=g, lower=lo, upper=hi),
+            )
+        changed += steps.attempt(
+            f"making the default partition of {g.table}",
+            partial(_make_default_one, table=g.table),
+        )
+        if keep is None:
+            continue
+        with steps.step() as connection:
+            old = expired(connection, g.table, now, keep)
+        for name in old:
+            changed += steps.attempt(
+                f"dropping {name}", partial(_drop_one, table=g.table, name=name)
+            )
     keep_events = retention.keep.get("events")
     if keep_events is not None:
-        partitioned = is_partitioned(connection, "events")
-        changed += trim_keys(connection, now - keep_events, partitioned)
+        changed += trim_keys(steps, now - keep_events, partitioned["events"])
     return changed

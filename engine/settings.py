@@ -162,7 +162,14 @@ def _retention(env: Mapping[str, str]) -> Retention:
                 )
             )
         keep[table] = timedelta(days=days) if days else None
-    return Retention(partition_period(env), keep)
+    period = partition_period(env)
+    if period != "month" and None in keep.values():
+        raise SettingsError(
+            f"THROUGHLINE_PARTITION_PERIOD={period} makes a partition per {period}, without"
+            " end unless each table has a retention: set THROUGHLINE_KEEP_EVENTS_DAYS,"
+            " THROUGHLINE_KEEP_STEPS_DAYS and THROUGHLINE_KEEP_DELIVERIES_DAYS too"
+        )
+    return Retention(period, keep)
 
 
 def behind_pgbouncer(env: Mapping[str, str] | None = None) -> bool:

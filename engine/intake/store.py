@@ -18,8 +18,10 @@ from engine.models import Event, EventKey, EventStatus
 
 # The events of a request or a group in one statement on PostgreSQL: their rows travel as one
 # JSON document, so the statement is the same whatever their number (the driver prepares it
-# once) and encoding them is one `json.dumps`. The first of each webhook id takes its key and
-# an id (in the order of the document); only the rows that took a key are inserted.
+# once) and encoding them is one `json.dumps`. The first of each webhook id is given an id (in
+# the order of the document) and takes its key; only the rows that took a key are inserted.
+# Keys are taken in the order of their webhook ids, so two requests carrying the same ids in
+# another order wait for each other instead of deadlocking.
 _PG_INSERT = text(
     """
     WITH u AS (
@@ -30,10 +32,12 @@ _PG_INSERT = text(
              WITH ORDINALITY AS u(webhook_id, type, partition, payload, occurred_at,
                                   traceparent, n)
         ORDER BY webhook_id, n
+    ), numbered AS (
+        SELECT u.*, nextval('events_id_seq') AS event_id FROM u ORDER BY u.n
     ), keyed AS (
         INSERT INTO event_keys (channel_id, webhook_id, event_id, received_at)
-        SELECT :channel_id, u.webhook_id, nextval('events_id_seq'), :received_at
-        FROM u ORDER BY u.n
+        SELECT :channel_id, webhook_id, event_id, :received_at
+        FROM numbered ORDER BY webhook_id
         ON CONFLICT DO NOTHING
         RETURNING webhook_id, event_id
     )
@@ -41,7 +45,7 @@ _PG_INSERT = text(
                         attempts, occurred_at, received_at, traceparent)
     SELECT keyed.event_id, :channel_id, u.webhook_id, u.type, u.partition, u.payload,
            :status, 0, u.occurred_at, :received_at, u.traceparent
-    FROM u JOIN keyed ON keyed.webhook_id = u.webhook_id
+    FROM numbered u JOIN keyed ON keyed.webhook_id = u.webhook_id
     ORDER BY u.n
     RETURNING webhook_id, id, partition
     """

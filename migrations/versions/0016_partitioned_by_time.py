@@ -17,6 +17,7 @@ Create Date: 2026-12-05
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -36,6 +37,53 @@ TABLES = {"events": "received_at", "steps": "at", "deliveries": "created_at"}
 
 def _rows(sql: str, **params: object) -> list[sa.Row]:
     return list(op.get_bind().execute(sa.text(sql), params))
+
+
+def _ranges(
+    oldest: datetime | None, now: datetime, period: str
+) -> list[tuple[datetime, datetime]]:
+    """The partitions to copy rows into: a month each before the current month, whatever
+    the period (years of days would be thousands of tables), then one per period up to a
+    few periods ahead."""
+    month = partitions.period_start(now, "month")
+    wanted = [
+        (lower, partitions.period_after(lower, "month"))
+        for lower in partitions.periods(min(oldest or now, now), month, "month")
+    ]
+    horizon = partitions.period_start(now, period)
+    for _ in range(partitions.AHEAD + 1):
+        horizon = partitions.period_after(horizon, period)
+    wanted += [
+        (lower, partitions.period_after(lower, period))
+        for lower in partitions.periods(month, horizon, period)
+    ]
+    made: list[partitions.Part] = []
+    for lower, upper in wanted:
+        for piece in partitions.gaps(lower, upper, made):
+            made.append(partitions.Part("", *piece))
+    return [(p.lower, p.upper) for p in made if p.lower and p.upper]
+
+
+# The split branches each run still going took, which it now keeps (engine.execution.writes
+# counts them when it converts, its steps perhaps dropped by then).
+BRANCHES = {
+    "postgresql": """
+        UPDATE runs SET state = jsonb_set(state, '{branches}', coalesce((
+            SELECT jsonb_agg(b) FROM (
+                SELECT DISTINCT jsonb_build_array(s.node_id, s.outcome) AS b
+                FROM steps s WHERE s.run_id = runs.id AND s.node_type = 'split') AS t),
+            '[]'::jsonb))
+        WHERE status IN ('active', 'waiting') AND NOT (state ? 'branches')
+    """,
+    "sqlite": """
+        UPDATE runs SET state = json_set(state, '$.branches', json((
+            SELECT json_group_array(json(b)) FROM (
+                SELECT DISTINCT json_array(s.node_id, s.outcome) AS b
+                FROM steps s WHERE s.run_id = runs.id AND s.node_type = 'split'))))
+        WHERE status IN ('active', 'waiting')
+          AND json_extract(state, '$.branches') IS NULL
+    """,
+}
 
 
 def _rebuild(table: str, column: str, partitioned: bool) -> None:
@@ -63,13 +111,7 @@ def _rebuild(table: str, column: str, partitioned: bool) -> None:
     if partitioned:
         op.execute(f"CREATE TABLE {table}_next ({like}) PARTITION BY RANGE ({column})")
         oldest = _rows(f"SELECT min({column}) FROM {table}")[0][0]
-        now = utcnow()
-        period = partition_period()
-        horizon = partitions.period_start(now, period)
-        for _ in range(partitions.AHEAD + 1):
-            horizon = partitions.period_after(horizon, period)
-        for lower in partitions.periods(min(oldest or now, now), horizon, period):
-            upper = partitions.period_after(lower, period)
+        for lower, upper in _ranges(oldest, utcnow(), partition_period()):
             op.execute(
                 f"CREATE TABLE {partitions.partition_name(table, lower)}"
                 f" PARTITION OF {table}_next"
@@ -131,6 +173,7 @@ def upgrade() -> None:
         "INSERT INTO event_keys (channel_id, webhook_id, event_id, received_at)"
         " SELECT channel_id, webhook_id, id, received_at FROM events"
     )
+    op.execute(BRANCHES[op.get_bind().dialect.name])
     if op.get_bind().dialect.name != "postgresql":
         with sqlite_foreign_keys_off(op):
             with op.batch_alter_table("events", recreate="always") as batch:

@@ -15,7 +15,7 @@ from engine.models import PeriodicRun, SchedulerLease
 
 LEASE = 2
 PERIOD = 4
-HOUSEKEEPING = sorted(jobs.HOUSEKEEPING)
+HOUSEKEEPING = sorted({*jobs.HOUSEKEEPING, *jobs.OWN_TRANSACTIONS})
 ARGS = tuple(f"--every={task}={PERIOD}" for task in HOUSEKEEPING)
 
 

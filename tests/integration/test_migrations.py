@@ -229,14 +229,37 @@ def test_rows_written_before_partitioning_keep_their_ids_keys_and_periods(old_da
             )
             .returning(Run.__table__.c.id)
         ).scalar_one()
-        session.execute(
-            insert(Step.__table__).values(
-                run_id=run_id,
-                node_id="start",
-                node_type="trigger",
-                outcome="out",
-                at=october,
+        waiting_id = session.execute(
+            insert(Run.__table__)
+            .values(
+                journey_id=journey.id,
+                version_id=version.id,
+                customer_id=customer.id,
+                status="waiting",
+                state={"channels": ["web"]},
+                context={},
+                started_at=now,
+                updated_at=now,
             )
+            .returning(Run.__table__.c.id)
+        ).scalar_one()
+        session.execute(
+            insert(Step.__table__),
+            [
+                {
+                    "run_id": run,
+                    "node_id": node,
+                    "node_type": kind,
+                    "outcome": "a",
+                    "at": at,
+                }
+                for run, node, kind, at in (
+                    (run_id, "start", "trigger", october),
+                    (run_id, "test", "split", october),
+                    (waiting_id, "test", "split", october),
+                    (waiting_id, "test", "split", now),
+                )
+            ],
         )
         for delivery_id, fallback_of in (
             ("dlv_first", None),
@@ -267,14 +290,20 @@ def test_rows_written_before_partitioning_keep_their_ids_keys_and_periods(old_da
         assert session.scalars(select(Event.id).order_by(Event.id)).all() == events
         assert session.scalar(select(Run.trigger_event_id)) == events[0]
         assert session.get(Delivery, "dlv_second").fallback_of_id == "dlv_first"
-        assert session.scalar(select(func.count()).select_from(Step)) == 1
+        assert session.scalar(select(func.count()).select_from(Step)) == 4
+        # a run still going keeps the branches it took; one that ended needs none
+        assert session.get(Run, waiting_id).state == {
+            "channels": ["web"],
+            "branches": [["test", "a"]],
+        }
+        assert "branches" not in session.get(Run, run_id).state
         assert session.execute(
             select(EventKey.webhook_id, EventKey.event_id).order_by(EventKey.event_id)
         ).all() == [("msg_0", events[0]), ("msg_1", events[1])]
         if TEST_DATABASE_URL:
             older = session.scalar(text("SELECT id FROM events_p20261001"))
             assert older == events[0]
-            assert session.scalar(text("SELECT count(*) FROM steps_p20261001")) == 1
+            assert session.scalar(text("SELECT count(*) FROM steps_p20261001")) == 3
         session.rollback()
     parsed = parse_event({"type": "cart_abandoned", "customer": {"id": "c-1"}})
     with database.engine.connect() as connection, connection.begin():

@@ -2,7 +2,7 @@
 (whole partitions on PostgreSQL, batched deletes on SQLite), unfinished work and every
 figure kept."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -43,10 +43,7 @@ def maintain(database, now, period="month", **days):
     retention = Retention(
         period, {table: timedelta(days=n) for table, n in (days or KEEP).items()}
     )
-    with database.session(writer=True) as session:
-        changed = partitions.maintain(session, now, retention)
-        session.commit()
-    return changed
+    return partitions.maintain(database, now, retention)
 
 
 def names(database, table):
@@ -281,16 +278,6 @@ def test_maintenance_leaves_tables_without_a_retention_alone(world, database):
     assert (count(session, Step), count(session, Delivery)) == kept[1:]
 
 
-def test_the_dates_partitions_cut_at():
-    at = datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
-    assert partitions.period_start(at, "month") == datetime(2026, 12, 1, tzinfo=UTC)
-    assert partitions.period_after(
-        datetime(2026, 12, 1, tzinfo=UTC), "month"
-    ) == datetime(2027, 1, 1, tzinfo=UTC)
-    assert partitions.period_start(at, "week") == datetime(2026, 12, 28, tzinfo=UTC)
-    assert partitions.period_start(at, "day") == datetime(2026, 12, 31, tzinfo=UTC)
-
-
 SPLIT_THEN_WAIT = {
     "schema": "throughline.journey/v1",
     "name": "Split and wait",
@@ -343,3 +330,42 @@ def test_a_run_converting_after_its_steps_are_dropped_counts_its_branch(
     ).all()
     session.rollback()
     assert converted == [("test", port, 1)]
+
+
+def test_webhook_ids_of_dropped_periods_go_batch_after_batch(
+    world, database, monkeypatch
+):
+    monkeypatch.setattr(partitions, "DELETE_BATCH", 3)
+    channel_id = world_channel(world)
+    stored = [store_one(database, channel_id, f"k-{n}") for n in range(10)]
+    world.session.execute(update(Event).values(status=EventStatus.processed))
+    world.session.commit()
+    kept = store_one(
+        database, channel_id, "k-pending", now=utcnow() + timedelta(days=50)
+    )
+
+    changed = maintain(database, utcnow() + timedelta(days=60), events=7)
+
+    assert changed >= 10
+    assert world.session.scalars(select(EventKey.event_id)).all() == [kept.event_id]
+    world.session.rollback()
+    assert kept.event_id not in [s.event_id for s in stored]
+
+
+@postgres_only
+def test_maintenance_gives_up_a_lock_it_cannot_have_and_goes_on_with_the_rest(
+    world, database
+):
+    later = utcnow() + timedelta(days=200)
+    with database.engine.connect() as reader:
+        # a reader of events (every partition of it) in a transaction left open
+        reader.execute(select(func.count()).select_from(Event))
+        maintain(database, later, events=7, steps=7)
+        events_now = names(database, "events")
+        steps_now = names(database, "steps")
+        reader.rollback()
+    start = partitions.period_start(later, "month")
+    assert partitions.partition_name("steps", start) in steps_now
+    assert partitions.partition_name("events", start) not in events_now
+    maintain(database, later, events=7, steps=7)
+    assert partitions.partition_name("events", start) in names(database, "events")

@@ -1,8 +1,10 @@
 import stat
+from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
 
+from engine.partitions import Retention
 from engine.settings import SettingsError, load_settings
 
 
@@ -59,6 +61,11 @@ def test_environment_overrides_defaults(tmp_path):
             "10.0.0.0/8, crm.internal",
             "comma-separated list of networks",
         ),
+        ("THROUGHLINE_PARTITION_PERIOD", "year", "one of day, week, month"),
+        ("THROUGHLINE_PARTITION_PERIOD", "day", "unless each table has a retention"),
+        ("THROUGHLINE_KEEP_EVENTS_DAYS", "3", "at least 7 days"),
+        ("THROUGHLINE_KEEP_DELIVERIES_DAYS", "30", "frequency caps count"),
+        ("THROUGHLINE_KEEP_STEPS_DAYS", "-1", "must be at least 0"),
     ],
 )
 def test_unusable_values_are_named(tmp_path, name, value, message):
@@ -79,3 +86,26 @@ def test_outbound_calls_reach_no_private_network_unless_listed(tmp_path):
         }
     ).outbound_allowed_networks
     assert [str(n) for n in listed] == ["10.0.0.0/8", "192.168.1.20/32", "fd00::/8"]
+
+
+def test_retention_is_kept_for_ever_unless_set(tmp_path):
+    assert load_settings({"THROUGHLINE_HOME": str(tmp_path)}).retention == Retention(
+        "month", {"events": None, "steps": None, "deliveries": None}
+    )
+    settings = load_settings(
+        {
+            "THROUGHLINE_HOME": str(tmp_path),
+            "THROUGHLINE_PARTITION_PERIOD": "Week",
+            "THROUGHLINE_KEEP_EVENTS_DAYS": "30",
+            "THROUGHLINE_KEEP_STEPS_DAYS": "60",
+            "THROUGHLINE_KEEP_DELIVERIES_DAYS": "365",
+        }
+    )
+    assert settings.retention == Retention(
+        "week",
+        {
+            "events": timedelta(days=30),
+            "steps": timedelta(days=60),
+            "deliveries": timedelta(days=365),
+        },
+    )
