@@ -51,8 +51,10 @@ def test_kill_9_workers_while_runs_move_moves_each_once_and_sends_once(stack_fac
         _post_batches(app.test_client(), secret, count)
         stack.wait_for(lambda c: c["processed_events"] == count, 240)
 
-        # Version 2 sends the waiting customers straight to the message.
-        with stack.database.session() as session:
+        # Version 2 sends the waiting customers straight to the message. A writer session:
+        # on SQLite it takes the write lock before it reads, so the scheduler's and the
+        # workers' commits meanwhile cannot leave it writing from a stale snapshot.
+        with stack.database.session(writer=True) as session:
             journey = session.get(Journey, journey_id)
             ctx = lifecycle.check_context(session)
             changed = {**WAITING, "nodes": [dict(n) for n in WAITING["nodes"]]}
