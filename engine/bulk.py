@@ -111,24 +111,33 @@ def _insert_sql(
     return sql
 
 
-def _update_sql(table: Table, key: str, changed: Sequence[str], name: str) -> str:
+def _update_sql(
+    table: Table,
+    key: str,
+    changed: Sequence[str],
+    name: str,
+    match: Sequence[str] = (),
+) -> str:
     sets = ", ".join(f'"{column}" = v."{column}"' for column in changed)
+    found = " AND ".join(f't."{column}" = v."{column}"' for column in (key, *match))
     return (
         f'UPDATE "{table.name}" AS t SET {sets} '
         f'FROM jsonb_populate_recordset(NULL::"{table.name}", CAST(:{name} AS jsonb)) AS v '
-        f'WHERE t."{key}" = v."{key}"'
+        f"WHERE {found}"
     )
 
 
 @dataclass(frozen=True)
 class Write:
     """Rows for one table: inserted (an upsert with `on_conflict`), or, with `key`, updated
-    by that column."""
+    by that column (and the `match` columns, which find the row without being set: the
+    time a partitioned table is partitioned by lets PostgreSQL look in one partition)."""
 
     table: Table
     rows: Sequence[dict[str, Any]]
     key: str | None = None
     on_conflict: Conflict | None = None
+    match: tuple[str, ...] = ()
 
 
 def write_all(connection: Connection, writes: Sequence[Write]) -> None:
@@ -141,7 +150,9 @@ def write_all(connection: Connection, writes: Sequence[Write]) -> None:
             if write.key is None:
                 insert_rows(connection, write.table, write.rows, write.on_conflict)
             else:
-                update_rows(connection, write.table, write.key, write.rows)
+                update_rows(
+                    connection, write.table, write.key, write.rows, match=write.match
+                )
         return
     shapes = tuple(
         (
@@ -149,20 +160,21 @@ def write_all(connection: Connection, writes: Sequence[Write]) -> None:
             _columns(write.rows),
             write.key,
             _conflict_key(write.on_conflict),
+            write.match,
         )
         for write in writes
     )
     found = _STATEMENTS.get(("all", shapes))
     if found is None:
         parts = []
-        for n, (write, (_, columns, key, _c)) in enumerate(
+        for n, (write, (_, columns, key, _c, match)) in enumerate(
             zip(writes, shapes, strict=True)
         ):
             if key is None:
                 sql = _insert_sql(write.table, columns, write.on_conflict, f"rows{n}")
             else:
-                changed = [column for column in columns if column != key]
-                sql = _update_sql(write.table, key, changed, f"rows{n}")
+                changed = [c for c in columns if c != key and c not in match]
+                sql = _update_sql(write.table, key, changed, f"rows{n}", match)
             parts.append(f"w{n} AS ({sql})")
         found = _STATEMENTS[("all", shapes)] = text(
             "WITH " + ", ".join(parts) + " SELECT 1"
@@ -178,17 +190,20 @@ def update_rows(
     key: str,
     rows: Sequence[dict[str, Any]],
     where: tuple[str, Any] | None = None,
+    match: tuple[str, ...] = (),
 ) -> list[Any]:
     """Set, in each row of `table` whose `key` column equals a row's `key`, that row's other
     columns (every row names the same columns); returns the keys of the rows changed.
 
     `where`: (column, value) a row must still hold to be changed (read under its lock, so
-    of two writers racing on a row the second sees what the first wrote).
+    of two writers racing on a row the second sees what the first wrote). `match`: columns
+    the rows give that must equal too, and are not set (see `Write`); only PostgreSQL,
+    which partitions tables, compares them.
     """
     if not rows:
         return []
     columns = _columns(rows)
-    changed = [column for column in columns if column != key]
+    changed = [column for column in columns if column != key and column not in match]
     if key not in columns or not changed:
         raise ValueError(f"rows name {key!r} and at least one column to set")
     if where is not None and connection.dialect.name != "postgresql":
@@ -218,12 +233,12 @@ def update_rows(
             ],
         )
         return [row[key] for row in rows]
-    statement_key = ("update", table.name, key, columns, where and where[0])
+    statement_key = ("update", table.name, key, columns, where and where[0], match)
     found = _STATEMENTS.get(statement_key)
     if found is None:
         condition = f' AND t."{where[0]}" = :where' if where is not None else ""
         found = _STATEMENTS[statement_key] = text(
-            _update_sql(table, key, changed, "rows")
+            _update_sql(table, key, changed, "rows", match)
             + f'{condition} RETURNING t."{key}"'
         )
     parameters: dict[str, Any] = {"rows": _document(rows)}

@@ -77,6 +77,9 @@ class Claimed:
     is_fallback: bool = False
     # The trace context of the event that caused it (engine.tracing).
     traceparent: str | None = None
+    # When its row was written: the time `deliveries` is partitioned by, which finds the row
+    # in one partition when it is settled.
+    created_at: datetime | None = None
 
     @property
     def involved(self) -> bool:

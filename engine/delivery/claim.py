@@ -49,6 +49,7 @@ def claim(
             Delivery.holds_run,
             Delivery.fallback_of_id,
             Delivery.traceparent,
+            Delivery.created_at,
             Customer.consent,
             Run.version_id,
         )
@@ -79,11 +80,13 @@ def claim(
         [
             {
                 "id": row.id,
+                "created_at": row.created_at,
                 "attempts": row.attempts + 1,
                 "next_attempt_at": leased_until,
             }
             for row in rows
         ],
+        match=("created_at",),
     )
     return [
         _claimed(
@@ -133,6 +136,7 @@ def _claimed(
         fallback_channel=payload.get("fallback_channel"),
         is_fallback=row.get("fallback_of_id") is not None,
         traceparent=row.get("traceparent"),
+        created_at=row.get("created_at"),
     )
 
 

@@ -76,15 +76,19 @@ def settle_all(
     }
     if not plain:
         return
+    # Each row found by its id and the time it was written, in its own partition.
+    placed = all(item.created_at is not None for item, _ in plain.values())
     settled = bulk.update_rows(
         session.connection(),
         _DELIVERIES,
         "id",
         [
             _settled(item, outcome, now, breaker_reset)
+            | ({"created_at": item.created_at} if placed else {})
             for item, outcome in plain.values()
         ],
         where=("status", DeliveryStatus.pending),
+        match=("created_at",) if placed else (),
     )
     for delivery_id in settled:
         item, outcome = plain[delivery_id]

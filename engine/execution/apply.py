@@ -39,6 +39,8 @@ class Taken:
     payload: dict[str, Any]
     occurred_at: datetime
     traceparent: str | None = None
+    # Where its row is: the time `events` is partitioned by (engine.partitions).
+    received_at: datetime | None = None
     customer_id: int | None = None
     customer: Customer | None = None
     status: EventStatus = EventStatus.pending
@@ -50,6 +52,7 @@ class Taken:
         customer_id = self.customer.id if self.customer else self.customer_id
         return {
             "id": self.id,
+            "received_at": self.received_at,
             "customer_id": customer_id,
             "status": self.status,
             "processed_at": self.processed_at,
@@ -177,7 +180,7 @@ def drain_batch(
     else:
         read = (
             select(Event.id, Event.channel_id, Event.type, Event.payload)
-            .add_columns(Event.occurred_at, Event.traceparent)
+            .add_columns(Event.occurred_at, Event.traceparent, Event.received_at)
             .where(*pending)
             .order_by(Event.id)
             .limit(limit)
@@ -202,7 +205,10 @@ def drain_batch(
         processed = [event.outcome() for event in taken]
         rows.write(
             session,
-            also=[bulk.Write(_EVENTS, processed, key="id"), counters.take(session)],
+            also=[
+                bulk.Write(_EVENTS, processed, key="id", match=("received_at",)),
+                counters.take(session),
+            ],
         )
     return result
 

@@ -164,3 +164,45 @@ def test_an_update_with_a_condition_leaves_rows_that_no_longer_hold_it(
         EventStatus.failed,
         EventStatus.processed,
     ]
+
+
+def test_rows_updated_by_id_and_partition_time_are_found_in_their_partition(
+    session, database
+):
+    _a_run(session, database)
+    now = utcnow()
+    events = [
+        Event(
+            channel_id=1,
+            webhook_id=f"placed-{n}",
+            type="seen",
+            payload={},
+            occurred_at=now,
+            received_at=now - timedelta(days=40 * n),
+        )
+        for n in range(2)
+    ]
+    session.add_all(events)
+    session.flush()
+    table = cast(Table, Event.__table__)
+    rows = [
+        {"id": e.id, "received_at": e.received_at, "status": EventStatus.processed}
+        for e in events
+    ]
+    # two writes: on PostgreSQL, one statement of two parts
+    bulk.write_all(
+        session.connection(),
+        [bulk.Write(table, [row], key="id", match=("received_at",)) for row in rows],
+    )
+    session.expire_all()
+    assert {session.get(Event, e.id).status for e in events} == {EventStatus.processed}
+    # the time names the row as much as the id does: a row given another time is not it
+    changed = bulk.update_rows(
+        session.connection(),
+        table,
+        "id",
+        [{"id": events[0].id, "received_at": now - timedelta(days=1), "error": "x"}],
+        match=("received_at",),
+    )
+    expected = [] if session.get_bind().dialect.name == "postgresql" else [events[0].id]
+    assert changed == expected
