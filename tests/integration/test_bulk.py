@@ -132,24 +132,35 @@ def test_rows_must_name_the_same_columns(session):
         bulk.update_rows(session.connection(), table, "id", [{"id": 1}])
 
 
+def _events(session, columns):
+    """Events of channel 1, one per dict of the columns that set them apart, flushed."""
+    events = [
+        Event(
+            channel_id=1,
+            webhook_id=f"seen-{n}",
+            type="seen",
+            payload={"type": "seen"},
+            occurred_at=utcnow(),
+            **these,
+        )
+        for n, these in enumerate(columns)
+    ]
+    session.add_all(events)
+    session.flush()
+    return events
+
+
 def test_an_update_with_a_condition_leaves_rows_that_no_longer_hold_it(
     session, database
 ):
     _a_run(session, database)
-    now = utcnow()
-    events = [
-        Event(
-            channel_id=1,
-            webhook_id=f"held-{n}",
-            type="seen",
-            payload={"type": "seen"},
-            occurred_at=now,
-            status=EventStatus.failed if n == 1 else EventStatus.pending,
-        )
-        for n in range(3)
-    ]
-    session.add_all(events)
-    session.flush()
+    events = _events(
+        session,
+        [
+            {"status": EventStatus.failed if n == 1 else EventStatus.pending}
+            for n in range(3)
+        ],
+    )
     changed = bulk.update_rows(
         session.connection(),
         cast(Table, Event.__table__),
@@ -171,19 +182,9 @@ def test_rows_updated_by_id_and_partition_time_are_found_in_their_partition(
 ):
     _a_run(session, database)
     now = utcnow()
-    events = [
-        Event(
-            channel_id=1,
-            webhook_id=f"placed-{n}",
-            type="seen",
-            payload={},
-            occurred_at=now,
-            received_at=now - timedelta(days=40 * n),
-        )
-        for n in range(2)
-    ]
-    session.add_all(events)
-    session.flush()
+    events = _events(
+        session, [{"received_at": now - timedelta(days=40 * n)} for n in range(2)]
+    )
     table = cast(Table, Event.__table__)
     rows = [
         {"id": e.id, "received_at": e.received_at, "status": EventStatus.processed}

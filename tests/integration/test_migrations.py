@@ -70,6 +70,15 @@ def old_database(tmp_path, worker_id):
     admin.dispose()
 
 
+def _inserted(session, model, **values):
+    """Insert one row through Core, which names only the columns given (an older schema
+    lacks some of the models' later ones); its id."""
+    table = model.__table__
+    return session.execute(
+        insert(table).values(**values).returning(table.c.id)
+    ).scalar_one()
+
+
 def test_runs_counted_per_node_are_filled_in_from_the_steps_before_them(old_database):
     migrate.upgrade(old_database, "0008")
     database = Database(old_database)
@@ -98,21 +107,17 @@ def test_runs_counted_per_node_are_filled_in_from_the_steps_before_them(old_data
             customer = Customer(traits={})
             session.add(customer)
             session.flush()
-            # Core inserts name only the columns given: the schema of 0008 lacks some of
-            # the models' later ones.
-            run_id = session.execute(
-                insert(Run.__table__)
-                .values(
-                    journey_id=journey.id,
-                    version_id=version.id,
-                    customer_id=customer.id,
-                    status=status,
-                    current_node=path[-1][0],
-                    state={"channels": ["web"]},
-                    started_at=at,
-                )
-                .returning(Run.__table__.c.id)
-            ).scalar_one()
+            run_id = _inserted(
+                session,
+                Run,
+                journey_id=journey.id,
+                version_id=version.id,
+                customer_id=customer.id,
+                status=status,
+                current_node=path[-1][0],
+                state={"channels": ["web"]},
+                started_at=at,
+            )
             session.execute(
                 insert(Step.__table__),
                 [
@@ -172,21 +177,19 @@ def test_rows_written_before_partitioning_keep_their_ids_keys_and_periods(old_da
     october = datetime(2026, 10, 15, 8, tzinfo=UTC)
     now = utcnow()
     with database.session() as session:
-        channel_id = session.execute(
-            insert(Channel.__table__)
-            .values(
-                slug="web",
-                name="Web",
-                kind="web",
-                inbound_secret="x",
-                outbound_secret="y",
-                enabled=True,
-                rate_limit=100,
-                created_at=october,
-                updated_at=october,
-            )
-            .returning(Channel.__table__.c.id)
-        ).scalar_one()
+        channel_id = _inserted(
+            session,
+            Channel,
+            slug="web",
+            name="Web",
+            kind="web",
+            inbound_secret="x",
+            outbound_secret="y",
+            enabled=True,
+            rate_limit=100,
+            created_at=october,
+            updated_at=october,
+        )
         customer = Customer(traits={})
         journey = Journey(name="Cart", draft=starters.document("cart_recovery"))
         session.add_all([customer, journey])
@@ -197,52 +200,46 @@ def test_rows_written_before_partitioning_keep_their_ids_keys_and_periods(old_da
         session.add(version)
         session.flush()
         events = [
-            session.execute(
-                insert(Event.__table__)
-                .values(
-                    channel_id=channel_id,
-                    webhook_id=f"msg_{n}",
-                    type="cart_abandoned",
-                    partition=0,
-                    payload={},
-                    status="processed",
-                    attempts=1,
-                    occurred_at=at,
-                    received_at=at,
-                )
-                .returning(Event.__table__.c.id)
-            ).scalar_one()
+            _inserted(
+                session,
+                Event,
+                channel_id=channel_id,
+                webhook_id=f"msg_{n}",
+                type="cart_abandoned",
+                partition=0,
+                payload={},
+                status="processed",
+                attempts=1,
+                occurred_at=at,
+                received_at=at,
+            )
             for n, at in enumerate((october, now))
         ]
-        run_id = session.execute(
-            insert(Run.__table__)
-            .values(
-                journey_id=journey.id,
-                version_id=version.id,
-                customer_id=customer.id,
-                status="completed",
-                state={},
-                context={},
-                trigger_event_id=events[0],
-                started_at=october,
-                updated_at=october,
-            )
-            .returning(Run.__table__.c.id)
-        ).scalar_one()
-        waiting_id = session.execute(
-            insert(Run.__table__)
-            .values(
-                journey_id=journey.id,
-                version_id=version.id,
-                customer_id=customer.id,
-                status="waiting",
-                state={"channels": ["web"]},
-                context={},
-                started_at=now,
-                updated_at=now,
-            )
-            .returning(Run.__table__.c.id)
-        ).scalar_one()
+        run_id = _inserted(
+            session,
+            Run,
+            journey_id=journey.id,
+            version_id=version.id,
+            customer_id=customer.id,
+            status="completed",
+            state={},
+            context={},
+            trigger_event_id=events[0],
+            started_at=october,
+            updated_at=october,
+        )
+        waiting_id = _inserted(
+            session,
+            Run,
+            journey_id=journey.id,
+            version_id=version.id,
+            customer_id=customer.id,
+            status="waiting",
+            state={"channels": ["web"]},
+            context={},
+            started_at=now,
+            updated_at=now,
+        )
         session.execute(
             insert(Step.__table__),
             [
