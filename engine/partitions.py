@@ -348,10 +348,11 @@ class _Steps:
             yield connection
             session.commit()
 
-    def attempt(self, what: str, work: Callable[[Connection], int]) -> int:
+    def attempt(self, what: str, work: Callable[[Connection], object]) -> int:
+        """Do `work` in a step; 1 if it made or dropped something, else 0."""
         try:
             with self.step() as connection:
-                return work(connection)
+                return 1 if work(connection) else 0
         except OperationalError as error:
             if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
                 raise
@@ -440,21 +441,6 @@ def trim_keys(steps: _Steps, cutoff: datetime, partitioned: bool) -> int:
     return deleted
 
 
-def _create_one(
-    connection: Connection, g: Grown, lower: datetime, upper: datetime
-) -> int:
-    _create(connection, g, lower, upper)
-    return 1
-
-
-def _make_default_one(connection: Connection, table: str) -> int:
-    return int(_make_default(connection, table))
-
-
-def _drop_one(connection: Connection, table: str, name: str) -> int:
-    return int(drop_if_finished(connection, table, name))
-
-
 def maintain(database: Database, now: datetime, retention: Retention) -> int:
     """Make partitions ahead and keep each table's retention, in short transactions;
     returns the number of partitions made or dropped and rows deleted."""
@@ -473,11 +459,11 @@ def maintain(database: Database, now: datetime, retention: Retention) -> int:
         for lo, hi in ranges:
             changed += steps.attempt(
                 f"making the partition of {g.table} from {lo:%Y-%m-%d}",
-                partial(_create_one, g=g, lower=lo, upper=hi),
+                partial(_create, g=g, lower=lo, upper=hi),
             )
         changed += steps.attempt(
             f"making the default partition of {g.table}",
-            partial(_make_default_one, table=g.table),
+            partial(_make_default, table=g.table),
         )
         if keep is None:
             continue
@@ -485,7 +471,7 @@ def maintain(database: Database, now: datetime, retention: Retention) -> int:
             old = expired(connection, g.table, now, keep)
         for name in old:
             changed += steps.attempt(
-                f"dropping {name}", partial(_drop_one, table=g.table, name=name)
+                f"dropping {name}", partial(drop_if_finished, table=g.table, name=name)
             )
     keep_events = retention.keep.get("events")
     if keep_events is not None:
