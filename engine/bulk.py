@@ -15,29 +15,21 @@ parameter sets through SQLAlchemy Core.
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, TextClause, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import bindparam
 
+from engine import jsontext
+
 _STATEMENTS: dict[tuple[Any, ...], TextClause] = {}
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    raise TypeError(f"{type(value).__name__} is not a column value")
-
-
 def _document(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps(rows, separators=(",", ":"), default=_encode)
+    return jsontext.dumps(rows)
 
 
 def _columns(rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:

@@ -54,7 +54,7 @@ class Settings:
     breaker_reset_seconds: int = 30
     # An event drain batch that asks for at most this many deliveries sends them itself once
     # it commits, instead of leaving them to a delivery drain (0: never).
-    drain_sends_up_to: int = 64
+    drain_sends_up_to: int = 200
     # How long such a drain waits for those channels before it goes on (seconds).
     drain_sends_wait: float = 2.0
     # Events said to have occurred before this are refused (see engine.intake.contract).
@@ -241,7 +241,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         delivery_max_attempts=_int(env, "THROUGHLINE_DELIVERY_MAX_ATTEMPTS", 8),
         breaker_fail_max=_int(env, "THROUGHLINE_BREAKER_FAIL_MAX", 5),
         breaker_reset_seconds=_int(env, "THROUGHLINE_BREAKER_RESET_SECONDS", 30),
-        drain_sends_up_to=_int(env, "THROUGHLINE_DRAIN_SENDS_UP_TO", 64, minimum=0),
+        drain_sends_up_to=_int(env, "THROUGHLINE_DRAIN_SENDS_UP_TO", 200, minimum=0),
         scheduler_lease_seconds=_int(env, "THROUGHLINE_SCHEDULER_LEASE_SECONDS", 9),
         drain_sends_wait=_int(env, "THROUGHLINE_DRAIN_SENDS_WAIT_MS", 2000) / 1000,
         webhook_allowed_hosts=frozenset(

@@ -90,8 +90,19 @@ KEY_COLUMNS = [
 ]
 
 
+_last_hour: tuple[datetime | None, datetime | None] = (None, None)
+
+
 def hour_of(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+    """The start of `moment`'s hour (a batch counts many figures at one moment: the last
+    answer is kept)."""
+    global _last_hour
+    asked, hour = _last_hour
+    if asked is moment and hour is not None:
+        return hour
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    _last_hour = (moment, hour)
+    return hour
 
 
 def bucket_label(value: float, bounds: tuple[int, ...]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -367,19 +368,21 @@ def drain_partition(
     batch: int = 200,
     budget: float = 5.0,
     before_batch: Any = None,
-    send_up_to: int = 0,
+    send_up_to: int | Callable[[], int] = 0,
 ) -> DrainResult:
     """Apply pending events of a partition in batches until none are left or time is up.
 
     `on_batch(effects, result)` runs after each commit (to enqueue deliveries, count the
     backlog down); a True `more` in the result means the caller should queue another drain.
+    `send_up_to` (see `drain_batch`), or a function asked before each batch.
     """
     total = DrainResult()
     deadline = time.monotonic() + budget
     while True:
         if before_batch is not None:
             before_batch()
-        effects, result = _apply_batch(database, partition, batch, send_up_to)
+        sends = send_up_to() if callable(send_up_to) else send_up_to
+        effects, result = _apply_batch(database, partition, batch, sends)
         on_batch(effects, result)
         total.processed += result.processed
         total.failed += result.failed

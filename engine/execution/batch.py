@@ -81,12 +81,7 @@ def prefetch(
     pairs = sorted({pair for named in identifiers for pair in named})
     batch.looked_up.update(pairs)
     for chunk in _chunks(pairs):
-        for kind, value, customer_id in session.execute(
-            select(Identity.kind, Identity.value, Identity.customer_id).where(
-                tuple_(Identity.kind, Identity.value).in_(chunk)
-            )
-        ):
-            batch.owner[(kind, value)] = customer_id
+        batch.owner.update(owners(session, chunk))
     customer_ids = sorted(set(batch.owner.values()))
     known = transaction.of(session).identifiers
     for chunk in _chunks(customer_ids):
@@ -126,6 +121,42 @@ def prefetch(
     batch.counted = count_entries
     transaction.of(session).batch = batch
     return batch
+
+
+# One lookup of the (kind, value) index per pair, whatever the statistics say: a list of
+# pairs is a filter PostgreSQL may apply to every row of a table it believes small (a cached
+# generic plan of a table grown since costs a scan of it per batch).
+_OWNERS = text(
+    """
+    SELECT p.kind, p.value, i.customer_id
+    FROM unnest(CAST(:kinds AS text[]), CAST(:values AS text[])) AS p(kind, value)
+    CROSS JOIN LATERAL (
+        SELECT customer_id FROM identities
+        WHERE identities.kind = p.kind AND identities.value = p.value
+        LIMIT 1
+    ) AS i
+    """
+)
+
+
+def owners(
+    session: Session, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """The profile that owns each of these (kind, value) identifiers that has one."""
+    if not pairs:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        found = session.execute(
+            _OWNERS,
+            {"kinds": [k for k, _ in pairs], "values": [v for _, v in pairs]},
+        )
+    else:
+        found = session.execute(
+            select(Identity.kind, Identity.value, Identity.customer_id).where(
+                tuple_(Identity.kind, Identity.value).in_(pairs)
+            )
+        )
+    return {(kind, value): customer_id for kind, value, customer_id in found}
 
 
 # The same text whatever the tables and counts, so the driver prepares it once.

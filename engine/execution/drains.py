@@ -4,6 +4,7 @@ work whose Redis signal was lost. SQL holds the work; Redis only says where to l
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
@@ -104,6 +105,11 @@ def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:
             claimed = claim.leased(effects.leased, rt.box)
             _send_leased(rt, claimed, SENDING_SHARDS + partition)
 
+    def send_up_to() -> int:
+        # While a slow channel's answers are still awaited, batches leave their deliveries
+        # to the delivery drains rather than queue more calls behind them.
+        return 0 if _late.outstanding() else rt.settings.drain_sends_up_to
+
     try:
         total = apply.drain_partition(
             rt.database,
@@ -111,7 +117,7 @@ def drain_events(rt: Runtime, partition: int) -> dict[str, Any]:
             on_batch,
             EVENT_BATCH,
             before_batch=lock.lower_flag,
-            send_up_to=rt.settings.drain_sends_up_to,
+            send_up_to=send_up_to,
         )
     finally:
         lock.release()
@@ -183,6 +189,24 @@ def _attempt_and_settle(
 _settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle")
 
 
+class _Late:
+    """How many batches of sends this worker's drains left to `_settler`, unsettled yet."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def add(self, amount: int) -> None:
+        with self._lock:
+            self._count += amount
+
+    def outstanding(self) -> bool:
+        return self._count > 0
+
+
+_late = _Late()
+
+
 def _send_leased(rt: Runtime, claimed: list[Claimed], shard: int) -> None:
     """Send the deliveries an event drain leased to itself; settle them if every channel
     answers within `drain_sends_wait` seconds, else let the drain go on to its next batch
@@ -194,6 +218,7 @@ def _send_leased(rt: Runtime, claimed: list[Claimed], shard: int) -> None:
     calls = [_pool.submit(send.attempt, item, now, gates) for item in claimed]
     _, late = wait(calls, timeout=rt.settings.drain_sends_wait)
     if late:
+        _late.add(1)
         _settler.submit(_settle_answered, rt, claimed, calls, shard)
         return
     _settle(rt, claimed, [call.result() for call in calls], shard)
@@ -206,6 +231,8 @@ def _settle_answered(
         _settle(rt, claimed, [call.result() for call in calls], shard)
     except Exception:  # the leases run out and a delivery drain takes them
         log.exception("deliveries sent by a drain could not be settled")
+    finally:
+        _late.add(-1)
 
 
 def _settle(

@@ -271,13 +271,66 @@ def render(source: str, scope: Mapping[str, Any], step: str | None = None) -> st
     large or takes too long; TemplateError for any other problem.
     """
     try:
-        return _compile(source).render(**scope)
+        template = _compile(source)
+        plain = _plain(source)
+        if plain is not None and (text := _render_plain(plain, scope)) is not None:
+            return text
+        return template.render(**scope)
     except ResourceLimitError as error:
         raise _limit(error, step) from None
     except LiquidError as error:
         raise TemplateError(
             f"the template cannot be rendered: {_sentence(error)}", _line(error)
         ) from None
+
+
+# A name printed as it is: a root of the scope and keys, no filter, no whitespace control.
+_PLAIN_NAME = re.compile(
+    r"\{\{ *((?:trigger|event|customer|context)(?:\.[A-Za-z_][A-Za-z0-9_]*)+) *\}\}"
+)
+_WIDEST = 2**63
+
+
+@lru_cache(maxsize=2048)
+def _plain(source: str) -> tuple[str | tuple[str, ...], ...] | None:
+    """A template of text and plain names only (`Hi {{ customer.traits.first_name }}`) as
+    its parts, text and the keys of each name in turn; None for any other template."""
+    parts: list[str | tuple[str, ...]] = []
+    start = 0
+    for found in _PLAIN_NAME.finditer(source):
+        parts.append(source[start : found.start()])
+        parts.append(tuple(found.group(1).split(".")))
+        start = found.end()
+    parts.append(source[start:])
+    if any(isinstance(p, str) and ("{{" in p or "{%" in p) for p in parts):
+        return None
+    return tuple(parts)
+
+
+def _render_plain(
+    parts: tuple[str | tuple[str, ...], ...], scope: Mapping[str, Any]
+) -> str | None:
+    """What Liquid renders for a plain template, where every name is a text or a whole
+    number found by its keys; None where Liquid has a say (a missing key, another kind of
+    value, output past the limit), so Liquid renders it instead."""
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value: Any = scope
+        for key in part:
+            if type(value) is not dict or key not in value:
+                return None
+            value = value[key]
+        if type(value) is str:
+            out.append(value)
+        elif type(value) is int and -_WIDEST < value < _WIDEST:
+            out.append(str(value))
+        else:
+            return None
+    text = "".join(out)
+    return text if len(text) <= MAX_TEXT else None
 
 
 def render_fields(
@@ -372,9 +425,9 @@ def unknown_names(source: object) -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
-def _lookup(path: str, scope: Mapping[str, Any]) -> Any:
+def _lookup(parts: tuple[str, ...], scope: Mapping[str, Any]) -> Any:
     value: Any = scope
-    for part in re.sub(r"\[(\d+)\]", r".\1", path).split("."):
+    for part in parts:
         if isinstance(value, Mapping) and part in value:
             value = value[part]
         elif isinstance(value, list) and list_index(part) < len(value):
@@ -392,12 +445,21 @@ def empty_names(fields: Mapping[str, Any], scope: Mapping[str, Any]) -> list[str
     for source in fields.values():
         if not isinstance(source, str) or "{{" not in source:
             continue
-        for output in _OUTPUT.finditer(source):
-            variable, _bar, filters = output.group(1).partition("|")
-            variable = variable.strip()
-            if not _PATH.match(variable) or "default" in filters:
-                continue
-            value = _lookup(variable, scope)
+        for variable, parts in _printed(source):
+            value = _lookup(parts, scope)
             if value is None or (isinstance(value, str) and not value.strip()):
                 found[variable] = None
     return list(found)
+
+
+@lru_cache(maxsize=2048)
+def _printed(source: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The names `source` prints without a `default` filter, each with its parts."""
+    printed = []
+    for output in _OUTPUT.finditer(source):
+        variable, _bar, filters = output.group(1).partition("|")
+        variable = variable.strip()
+        if _PATH.match(variable) and "default" not in filters:
+            parts = tuple(re.sub(r"\[(\d+)\]", r".\1", variable).split("."))
+            printed.append((variable, parts))
+    return tuple(printed)

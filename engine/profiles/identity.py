@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import (
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -102,14 +101,7 @@ def resolve(
         }
     else:
         prefetched = None
-        owners = {
-            (row.kind, row.value): row.customer_id
-            for row in session.execute(
-                select(Identity.kind, Identity.value, Identity.customer_id).where(
-                    tuple_(Identity.kind, Identity.value).in_(pairs)
-                )
-            )
-        }
+        owners = batch.owners(session, pairs)
     found_ids = sorted(set(owners.values()))
     known_identifiers = _known_identifiers(session)
     state = transaction.of(session)

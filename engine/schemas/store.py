@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import URL, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.analytics import counters
 from engine.analytics.counters import Metric
+from engine.db import Database
 from engine.intake.contract import normalize_identifier
 from engine.models import Channel, Event, SchemaViolation, User, utcnow
 from engine.models import EventSchema as SchemaRow
@@ -37,16 +39,12 @@ REFUSED, FLAGGED, REPLAYED = "refused", "flagged", "replayed"
 SAMPLES = 200  # recent events a draft schema is inferred from
 
 _lock = threading.Lock()
-_cache: dict[str, tuple[float, dict[str, EventSchema]]] = {}
+_cache: dict[URL, tuple[float, dict[str, EventSchema]]] = {}
 
 
 def forget() -> None:
     with _lock:
         _cache.clear()
-
-
-def _where(session: Session) -> str:
-    return str(session.get_bind().engine.url)
 
 
 def _of(row: SchemaRow) -> EventSchema:
@@ -57,22 +55,52 @@ def _of(row: SchemaRow) -> EventSchema:
     )
 
 
-def every(session: Session) -> dict[str, EventSchema]:
-    """Every event type's schema, read at most once per CACHE_SECONDS per process."""
-    key, now = _where(session), time.monotonic()
+def _cached(
+    where: URL, read: Callable[[], dict[str, EventSchema]]
+) -> dict[str, EventSchema]:
+    now = time.monotonic()
     with _lock:
-        found = _cache.get(key)
+        found = _cache.get(where)
     if found is not None and now - found[0] < CACHE_SECONDS:
         return found[1]
-    schemas = {row.event_type: _of(row) for row in session.scalars(select(SchemaRow))}
+    schemas = read()
     with _lock:
-        _cache[key] = (now, schemas)
+        _cache[where] = (now, schemas)
     return schemas
+
+
+def _read(session: Session) -> dict[str, EventSchema]:
+    return {row.event_type: _of(row) for row in session.scalars(select(SchemaRow))}
+
+
+def every(session: Session) -> dict[str, EventSchema]:
+    """Every event type's schema, read at most once per CACHE_SECONDS per process."""
+    return _cached(session.get_bind().engine.url, lambda: _read(session))
+
+
+def every_in(database: Database) -> dict[str, EventSchema]:
+    """As `every`, with a session of its own opened only when the schemas are read."""
+
+    def read() -> dict[str, EventSchema]:
+        with database.session() as session:
+            return _read(session)
+
+    return _cached(database.engine.url, read)
 
 
 def for_event(session: Session, event_type: str, channel: str) -> EventSchema | None:
     """The schema an event of `event_type` from `channel` must meet, if any."""
-    schema = every(session).get(event_type)
+    return _applying(every(session).get(event_type), channel)
+
+
+def for_event_in(
+    database: Database, event_type: str, channel: str
+) -> EventSchema | None:
+    """As `for_event`, opening a session only when the cached schemas are too old."""
+    return _applying(every_in(database).get(event_type), channel)
+
+
+def _applying(schema: EventSchema | None, channel: str) -> EventSchema | None:
     return schema if schema is not None and schema.applies_to(channel) else None
 
 

@@ -146,3 +146,41 @@ def test_a_slow_channel_is_settled_in_the_background_while_the_drain_goes_on(
     assert delivery.status is DeliveryStatus.delivered
     assert len(world.recorders["email"].delivered()) == 1
     assert signals.deliveries_queue(world.redis).count == 0
+
+
+def test_while_a_slow_channel_is_awaited_the_next_batch_leaves_its_sends_to_delivery_drains(
+    world, monkeypatch
+):
+    world.publish(THANKS)
+    rt = runtime.current()
+    send = drains.sender(rt)
+    answered = threading.Event()
+    original = type(send).attempt
+
+    def slow(self, item, now, gates=None):
+        answered.wait(10)
+        return original(self, item, now, gates)
+
+    monkeypatch.setattr(type(send), "attempt", slow)
+    before = rt.settings
+    rt.settings = replace(before, drain_sends_wait=0.05)
+    try:
+        _post(world)
+        _work(world.redis, signals.events_queue(world.redis))
+        assert drains._late.outstanding()
+        _post(world, {**ORDER, "customer": {"id": "c-2"}})
+        _work(world.redis, signals.events_queue(world.redis))
+        world.session.rollback()
+        first, later = sorted(world.deliveries(), key=lambda d: d.created_at)
+        assert (first.status, first.attempts) == (DeliveryStatus.pending, 1)
+        assert (later.status, later.attempts) == (DeliveryStatus.pending, 0)
+        assert signals.deliveries_queue(world.redis).count == 1
+    finally:
+        answered.set()
+        rt.settings = before
+    drains._settler.submit(lambda: None).result(timeout=10)
+    assert not drains._late.outstanding()
+    _work(world.redis, signals.deliveries_queue(world.redis))
+    world.session.rollback()
+    assert {d.status for d in world.deliveries()} == {DeliveryStatus.delivered}
+    assert len(world.recorders["email"].delivered()) == 2

@@ -27,7 +27,7 @@ from webapp.channels.example import TOLERANCE_MINUTES
 from webapp.hooks import bp
 from webapp.hooks.channels import IntakeChannel, intake_channel
 from webapp.security import signed
-from webapp.services import db, services
+from webapp.services import services
 
 log = logging.getLogger("throughline.web")
 
@@ -184,9 +184,9 @@ def _meet_schema(
 ) -> tuple[ToStore, schemas.Checked | None]:
     """The event as its schema lets it be stored (unnamed properties stripped in strip
     mode), and what the schema made of it (None: no schema applies)."""
-    session = db()
-    schema = schema_store.for_event(session, item.parsed.type, channel.slug)
-    session.rollback()  # a read only: its connection must not hold SQLite's file meanwhile
+    schema = schema_store.for_event_in(
+        services().database, item.parsed.type, channel.slug
+    )
     if schema is None:
         return item, None
     checked = schemas.check(schema, item.parsed.properties)
