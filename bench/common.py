@@ -3,6 +3,8 @@ percentiles and memory readings. Everything listens on loopback only."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import socket
@@ -242,9 +244,33 @@ class Stack:
 
 
 @contextmanager
+def _alone(database_url: str) -> Iterator[None]:
+    """Hold the benchmark database for this process: a second benchmark would drop it under
+    the first one's processes, which would go on writing into the new one's figures."""
+    name = hashlib.sha256(database_url.encode()).hexdigest()[:12]
+    with (Path(tempfile.gettempdir()) / f"throughline-bench-{name}.lock").open(
+        "w"
+    ) as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            database = make_url(database_url).database
+            raise SystemExit(
+                f"another benchmark is using the database {database}; run one at a time"
+            ) from None
+        yield
+
+
+@contextmanager
 def stack(**extra_env: str) -> Iterator[Stack]:
-    """A fresh database and Redis database, migrated, with the product's environment."""
+    """A fresh database and Redis database, migrated, with the product's environment; one
+    benchmark at a time per database."""
     database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE)
+    with _alone(database_url):
+        yield from _stack(database_url, extra_env)
+
+
+def _stack(database_url: str, extra_env: dict[str, str]) -> Iterator[Stack]:
     redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS)
     home = tempfile.mkdtemp(prefix="throughline-bench-")
     metrics = Path(home) / "metrics"
