@@ -1,9 +1,11 @@
-"""JSON text for the database: documents written in bulk and the JSON columns.
+"""JSON text for the database: the documents the engine writes in bulk (`engine.bulk`).
 
-orjson writes the same text as the standard library for what the engine stores (datetimes as
-ISO 8601 with their offset, enums as their values, keys that are numbers as text) several
-times faster; a value it refuses (an integer wider than 64 bits, say) goes through the standard
-library, which either writes it or raises TypeError as before.
+orjson writes what the standard library writes for the values rows hold (datetimes as ISO 8601
+with their offset, enums as their values, keys that are numbers as text; text other than ASCII
+as itself rather than escaped, the same to PostgreSQL), several times faster. Where the two
+differ: NaN and the infinities, which JSON cannot hold and PostgreSQL refused, are written as
+null; dates, times and UUIDs are written as text where the standard library raised TypeError. A
+value orjson refuses (an integer wider than 64 bits, say) goes through the standard library.
 """
 
 from __future__ import annotations

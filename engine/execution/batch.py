@@ -123,9 +123,10 @@ def prefetch(
     return batch
 
 
-# One lookup of the (kind, value) index per pair, whatever the statistics say: a list of
-# pairs is a filter PostgreSQL may apply to every row of a table it believes small (a cached
-# generic plan of a table grown since costs a scan of it per batch).
+# One lookup of the (kind, value) index per pair: a list of pairs is a filter PostgreSQL may
+# apply to every row of a table it believes small (a cached generic plan of a table grown
+# since costs a scan of it per batch); a LIMIT in a LATERAL subquery keeps it from being
+# flattened into a join the planner could turn into one scan.
 _OWNERS = text(
     """
     SELECT p.kind, p.value, i.customer_id
@@ -146,6 +147,8 @@ def owners(
     if not pairs:
         return {}
     if session.get_bind().dialect.name == "postgresql":
+        if session.autoflush:
+            session.flush()  # as a query of the ORM would: identities added are seen
         found = session.execute(
             _OWNERS,
             {"kinds": [k for k, _ in pairs], "values": [v for _, v in pairs]},

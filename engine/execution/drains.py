@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from engine import delivery, execution
 from engine.analytics import counters
-from engine.delivery import Claimed, Outcome, claim, settle
+from engine.delivery import LEASE, Claimed, Outcome, claim, settle
 from engine.delivery.sender import Sender
 from engine.execution import apply, signals, timers
 from engine.intake import admission
@@ -31,6 +31,7 @@ from engine.models import (
     utcnow,
 )
 from engine.runtime import Runtime
+from engine.settings import Settings
 
 log = logging.getLogger("throughline.work")
 EVENT_BATCH = 200
@@ -212,23 +213,56 @@ def _send_leased(rt: Runtime, claimed: list[Claimed], shard: int) -> None:
     answers within `drain_sends_wait` seconds, else let the drain go on to its next batch
     and settle them in the background once they answer (a slow channel must not hold up
     the partition's events). If the worker stops first, their leases run out and a
-    delivery drain sends them again, with the same ids."""
+    delivery drain sends them again, with the same ids.
+
+    A call that could still be under way when its lease runs out is not made (its turn on
+    the pool came too late): a delivery drain could take the lease over and send the same
+    delivery beside it. Those deliveries keep their lease and go to a delivery drain once it
+    has run out."""
     send = sender(rt)
     now, gates = utcnow(), send.gates(claimed)
-    calls = [_pool.submit(send.attempt, item, now, gates) for item in claimed]
+    last_start = time.monotonic() + LEASE.total_seconds() - longest_call(rt.settings)
+
+    def attempt(item: Claimed) -> Outcome | None:
+        if time.monotonic() > last_start:
+            return None
+        return send.attempt(item, now, gates)
+
+    calls = [_pool.submit(attempt, item) for item in claimed]
     _, late = wait(calls, timeout=rt.settings.drain_sends_wait)
     if late:
         _late.add(1)
         _settler.submit(_settle_answered, rt, claimed, calls, shard)
         return
-    _settle(rt, claimed, [call.result() for call in calls], shard)
+    _settle_made(rt, claimed, [call.result() for call in calls], shard)
+
+
+def longest_call(settings: Settings) -> float:
+    """Seconds a call may take at most, with room to spare: connecting, then reading."""
+    return min(3.0, settings.delivery_timeout) + settings.delivery_timeout + 5.0
+
+
+def _settle_made(
+    rt: Runtime, claimed: list[Claimed], outcomes: list[Outcome | None], shard: int
+) -> None:
+    """Settle the calls made (an outcome of None: not made, still leased)."""
+    made = [
+        (item, out)
+        for item, out in zip(claimed, outcomes, strict=True)
+        if out is not None
+    ]
+    if made:
+        _settle(rt, [item for item, _ in made], [out for _, out in made], shard)
 
 
 def _settle_answered(
-    rt: Runtime, claimed: list[Claimed], calls: list[Future[Outcome]], shard: int
+    rt: Runtime,
+    claimed: list[Claimed],
+    calls: list[Future[Outcome | None]],
+    shard: int,
 ) -> None:
     try:
-        _settle(rt, claimed, [call.result() for call in calls], shard)
+        _settle_made(rt, claimed, [call.result() for call in calls], shard)
     except Exception:  # the leases run out and a delivery drain takes them
         log.exception("deliveries sent by a drain could not be settled")
     finally:

@@ -330,7 +330,11 @@ def _render_plain(
         else:
             return None
     text = "".join(out)
-    return text if len(text) <= MAX_TEXT else None
+    if "\r" in text:
+        return None  # Liquid's output turns carriage returns into line feeds
+    # Liquid's limit counts the output's UTF-8 bytes.
+    fits = len(text) <= MAX_TEXT // 4 or len(text.encode()) <= MAX_TEXT
+    return text if fits else None
 
 
 def render_fields(

@@ -137,9 +137,9 @@ def test_a_slow_channel_is_settled_in_the_background_while_the_drain_goes_on(
         [delivery] = world.deliveries()
         assert (delivery.status, delivery.attempts) == (DeliveryStatus.pending, 1)
         answered.set()
-        drains._settler.submit(lambda: None).result(timeout=10)  # settled meanwhile
     finally:
         answered.set()
+        drains._settler.submit(lambda: None).result(timeout=10)  # settled meanwhile
         rt.settings = before
     world.session.rollback()  # a new snapshot
     [delivery] = world.deliveries()
@@ -177,10 +177,35 @@ def test_while_a_slow_channel_is_awaited_the_next_batch_leaves_its_sends_to_deli
         assert signals.deliveries_queue(world.redis).count == 1
     finally:
         answered.set()
+        drains._settler.submit(lambda: None).result(timeout=10)
         rt.settings = before
-    drains._settler.submit(lambda: None).result(timeout=10)
     assert not drains._late.outstanding()
     _work(world.redis, signals.deliveries_queue(world.redis))
     world.session.rollback()
     assert {d.status for d in world.deliveries()} == {DeliveryStatus.delivered}
     assert len(world.recorders["email"].delivered()) == 2
+
+
+def test_a_send_that_could_outlast_its_lease_is_not_made_and_waits_for_the_lease(
+    world, monkeypatch
+):
+    world.publish(THANKS)
+    rt = runtime.current()
+    # Every call's turn comes too late: one started now could end after the lease.
+    monkeypatch.setattr(
+        drains, "longest_call", lambda settings: LEASE.total_seconds() + 1
+    )
+    _post(world)
+    _work(world.redis, signals.events_queue(world.redis))
+    assert world.recorders["email"].delivered() == []
+    [delivery] = world.deliveries()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.pending, 1)
+    assert delivery.next_attempt_at > utcnow() + LEASE - timedelta(seconds=10)
+    assert not drains._late.outstanding()
+    email = world.session.scalar(select(Delivery.channel_id))
+    world.session.execute(
+        update(Delivery).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
+    world.session.commit()
+    assert drains.drain_deliveries(rt, email) == {"delivered": 1}
+    assert len(world.recorders["email"].delivered()) == 1

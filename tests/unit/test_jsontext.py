@@ -21,7 +21,7 @@ def standard(value):
             return item.value
         raise TypeError(type(item).__name__)
 
-    return json.dumps(value, separators=(",", ":"), default=default, ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"), default=default)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,12 @@ def standard(value):
 )
 def test_the_text_is_the_standard_librarys(value):
     assert json.loads(jsontext.dumps(value)) == json.loads(standard(value))
-    assert jsontext.dumps(value) == standard(value)
+    # the same text, but for text other than ASCII, written as itself instead of escaped
+    assert jsontext.dumps(value) == standard(value).encode().decode("unicode_escape")
+
+
+def test_numbers_json_cannot_hold_are_written_as_null():
+    assert jsontext.dumps([float("nan"), float("inf")]) == "[null,null]"
 
 
 def test_numbers_as_keys_are_written_as_text():

@@ -1,6 +1,7 @@
 """A template of text and plain names renders without Liquid, exactly as Liquid would."""
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.language import templates
@@ -14,7 +15,7 @@ VALUES = st.one_of(
     st.lists(st.integers(), max_size=3),
     st.dictionaries(st.sampled_from(["a", "size"]), st.integers(), max_size=2),
 )
-TEXT = st.text(alphabet=st.sampled_from("ab {}%-\n|é"), max_size=8)
+TEXT = st.text(alphabet=st.sampled_from("ab {}%-\n\r|é"), max_size=8)
 NAMES = st.sampled_from(
     [
         "customer.traits.first_name",
@@ -31,6 +32,7 @@ def liquid(source, scope):
     return templates._compile(source).render(**scope)
 
 
+@settings(max_examples=500)
 @given(
     pieces=st.lists(st.tuples(TEXT, NAMES), max_size=3),
     tail=TEXT,
@@ -84,3 +86,23 @@ def test_a_plain_name_that_liquid_would_render_otherwise_goes_to_liquid():
     assert templates._render_plain(templates._plain(source), scope) is None
     assert templates.render(source, scope) == liquid(source, scope)
     assert templates.render(source, scope).startswith("true/")
+
+
+def test_a_plain_template_past_the_output_limit_in_bytes_is_refused_as_liquid_refuses_it():
+    source = "Hi {{ customer.traits.note }}"
+    for note in [
+        "é" * 40_000,
+        "字" * 22_000,
+    ]:  # fewer characters than the limit, more bytes
+        assert len("Hi " + note) <= templates.MAX_TEXT
+        scope = {"customer": {"traits": {"note": note}}}
+        try:
+            liquid(source, scope)
+        except Exception:  # noqa: BLE001
+            pass
+        else:
+            raise AssertionError("Liquid rendered it")
+        with pytest.raises(templates.TemplateLimitError):
+            templates.render(source, scope)
+    fits = {"customer": {"traits": {"note": "é" * 30_000}}}
+    assert templates.render(source, fits) == liquid(source, fits)
