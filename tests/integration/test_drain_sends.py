@@ -2,6 +2,7 @@
 delivery drain takes over any whose sender died before sending."""
 
 import threading
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 
@@ -115,43 +116,10 @@ def test_a_batch_asking_for_more_than_a_drain_sends_leaves_them_to_delivery_drai
     assert len(world.recorders["email"].delivered()) == 3
 
 
-def test_a_slow_channel_is_settled_in_the_background_while_the_drain_goes_on(
-    world, monkeypatch
-):
-    world.publish(THANKS)
-    rt = runtime.current()
-    send = drains.sender(rt)
-    answered = threading.Event()
-    original = type(send).attempt
-
-    def slow(self, item, now, gates=None):
-        answered.wait(10)  # the channel answers once the drain has moved on
-        return original(self, item, now, gates)
-
-    monkeypatch.setattr(type(send), "attempt", slow)
-    before = rt.settings
-    rt.settings = replace(before, drain_sends_wait=0.05)
-    try:
-        _post(world)
-        _work(world.redis, signals.events_queue(world.redis))
-        [delivery] = world.deliveries()
-        assert (delivery.status, delivery.attempts) == (DeliveryStatus.pending, 1)
-        answered.set()
-    finally:
-        answered.set()
-        drains._settler.submit(lambda: None).result(timeout=10)  # settled meanwhile
-        rt.settings = before
-    world.session.rollback()  # a new snapshot
-    [delivery] = world.deliveries()
-    assert delivery.status is DeliveryStatus.delivered
-    assert len(world.recorders["email"].delivered()) == 1
-    assert signals.deliveries_queue(world.redis).count == 0
-
-
-def test_while_a_slow_channel_is_awaited_the_next_batch_leaves_its_sends_to_delivery_drains(
-    world, monkeypatch
-):
-    world.publish(THANKS)
+@contextmanager
+def _slow_channel(monkeypatch):
+    """The channel answers once the test sets the event yielded, and a drain waits 0.05 s
+    for it; at the end it answers, and what was sent is settled."""
     rt = runtime.current()
     send = drains.sender(rt)
     answered = threading.Event()
@@ -165,6 +133,35 @@ def test_while_a_slow_channel_is_awaited_the_next_batch_leaves_its_sends_to_deli
     before = rt.settings
     rt.settings = replace(before, drain_sends_wait=0.05)
     try:
+        yield answered
+    finally:
+        answered.set()
+        drains._settler.submit(lambda: None).result(timeout=10)
+        rt.settings = before
+
+
+def test_a_slow_channel_is_settled_in_the_background_while_the_drain_goes_on(
+    world, monkeypatch
+):
+    world.publish(THANKS)
+    with _slow_channel(monkeypatch) as answered:
+        _post(world)
+        _work(world.redis, signals.events_queue(world.redis))
+        [delivery] = world.deliveries()
+        assert (delivery.status, delivery.attempts) == (DeliveryStatus.pending, 1)
+        answered.set()  # the channel answers once the drain has moved on
+    world.session.rollback()  # a new snapshot
+    [delivery] = world.deliveries()
+    assert delivery.status is DeliveryStatus.delivered
+    assert len(world.recorders["email"].delivered()) == 1
+    assert signals.deliveries_queue(world.redis).count == 0
+
+
+def test_while_a_slow_channel_is_awaited_the_next_batch_leaves_its_sends_to_delivery_drains(
+    world, monkeypatch
+):
+    world.publish(THANKS)
+    with _slow_channel(monkeypatch):
         _post(world)
         _work(world.redis, signals.events_queue(world.redis))
         assert drains._late.outstanding()
@@ -175,10 +172,6 @@ def test_while_a_slow_channel_is_awaited_the_next_batch_leaves_its_sends_to_deli
         assert (first.status, first.attempts) == (DeliveryStatus.pending, 1)
         assert (later.status, later.attempts) == (DeliveryStatus.pending, 0)
         assert signals.deliveries_queue(world.redis).count == 1
-    finally:
-        answered.set()
-        drains._settler.submit(lambda: None).result(timeout=10)
-        rt.settings = before
     assert not drains._late.outstanding()
     _work(world.redis, signals.deliveries_queue(world.redis))
     world.session.rollback()
