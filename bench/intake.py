@@ -147,7 +147,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--processes", type=int, default=2, help="web server processes")
-    parser.add_argument("--batch", type=int, default=500, help="events per batch")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=500,
+        help="events per batch (0: single events only)",
+    )
     args = parser.parse_args()
     print(machine())
     with stack(THROUGHLINE_BACKLOG_LIMIT="100000000") as running:
@@ -181,36 +186,38 @@ def main() -> None:
             f"events in SQL {stored:,} for {acked:,.0f} acks"
         )
 
-        batch_connections = 4
-        write_pool(
-            work / "batch",
-            signer,
-            threads,
-            max(400, 200 * args.seconds),  # more than wrk sends: no id is replayed
-            args.batch,
-            "many",
-        )
-        batches = run_wrk(
-            running.url,
-            "/hooks/web/batch",
-            work / "batch",
-            args.seconds,
-            batch_connections,
-            threads,
-        )
-        acked_batches = batches["requests"] - batches["non_2xx"]
-        with database.session() as session:
-            stored = _count(session, "many-")
-        print(
-            f"batches of {args.batch}: {acked_batches * args.batch / batches['seconds']:,.0f} "
-            f"events/s acked and durable ({batch_connections} connections); per batch p50 "
-            f"{batches['p50']:.0f} ms, p99 {batches['p99']:.0f} ms; non-2xx "
-            f"{batches['non_2xx']:.0f}; events in SQL {stored:,} for "
-            f"{acked_batches * args.batch:,.0f} acked"
-        )
+        if args.batch:
+            _batches(running.url, database, signer, work, args.seconds, args.batch)
         memory = running.memory()
         print(f"peak RSS of the largest web process: {memory['web']:.0f} MB")
         database.dispose()
+
+
+def _batches(
+    url: str, database: Database, signer: Signer, work: Path, seconds: int, size: int
+) -> None:
+    """Batches of `size` events on 4 connections for `seconds`."""
+    threads, connections = 2, 4
+    write_pool(
+        work / "batch",
+        signer,
+        threads,
+        max(400, 200 * seconds),  # more than wrk sends: no id is replayed
+        size,
+        "many",
+    )
+    batches = run_wrk(
+        url, "/hooks/web/batch", work / "batch", seconds, connections, threads
+    )
+    acked = batches["requests"] - batches["non_2xx"]
+    with database.session() as session:
+        stored = _count(session, "many-")
+    print(
+        f"batches of {size}: {acked * size / batches['seconds']:,.0f} "
+        f"events/s acked and durable ({connections} connections); per batch p50 "
+        f"{batches['p50']:.0f} ms, p99 {batches['p99']:.0f} ms; non-2xx "
+        f"{batches['non_2xx']:.0f}; events in SQL {stored:,} for {acked * size:,.0f} acked"
+    )
 
 
 if __name__ == "__main__":

@@ -34,12 +34,14 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     from webapp import errors, extensions, headers, security, services
     from webapp.access_log import AccessLog
     from webapp.framing import OneBodyLength
+    from webapp.hooks.direct import DirectIntake
 
     services.init_app(app, settings)
     extensions.init_app(app)
     # Inside ProxyFix (security), so the log shows the client's address, not the proxy's;
-    # outside the framing check, so a refused request is logged.
-    app.wsgi_app = AccessLog(OneBodyLength(app.wsgi_app))  # type: ignore[method-assign]
+    # outside the framing check, so a refused request is logged; single webhook events are
+    # answered inside both, before Flask's request handling.
+    app.wsgi_app = AccessLog(OneBodyLength(DirectIntake(app, app.wsgi_app)))  # type: ignore[method-assign]
     security.init_app(app, settings)
     headers.init_app(app)
     errors.init_app(app)

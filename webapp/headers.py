@@ -48,22 +48,42 @@ def content_security_policy(nonce: str | None, style_hashes: list[str]) -> str:
     )
 
 
+STYLE_HASHES = "throughline.style_hashes"
+
+
+def browser_headers(
+    nonce: str | None, style_hashes: list[str], secure: bool
+) -> list[tuple[str, str]]:
+    """The headers every response carries."""
+    headers = [
+        ("Content-Security-Policy", content_security_policy(nonce, style_hashes)),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+    ]
+    if secure:
+        headers.append(("Strict-Transport-Security", HSTS))
+    return headers
+
+
+def without_nonce(app: Flask, secure: bool) -> list[tuple[str, str]]:
+    """The headers of a response without a page (no inline script) answered outside Flask's
+    request handling."""
+    return browser_headers(None, app.extensions[STYLE_HASHES], secure)
+
+
 def init_app(app: Flask) -> None:
     # Listed by the front-end build beside the files it copies.
     style_hashes = _style_hashes(
         Path(app.static_folder or "") / "vendor" / "x6-styles.json"
     )
+    app.extensions[STYLE_HASHES] = style_hashes
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
     @app.after_request
     def _secure(response: Response) -> Response:
-        headers = response.headers
-        headers["Content-Security-Policy"] = content_security_policy(
-            g.get("csp_nonce"), style_hashes
-        )
-        headers["X-Frame-Options"] = "DENY"
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "same-origin"
-        if request.is_secure:
-            headers["Strict-Transport-Security"] = HSTS
+        for name, value in browser_headers(
+            g.get("csp_nonce"), style_hashes, request.is_secure
+        ):
+            response.headers[name] = value
         return response

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from engine.models import Channel, utcnow
-from webapp.services import db, services
+from webapp.services import Services
 
 TTL = 5.0
 MAX_ENTRIES = 1024
@@ -35,28 +35,28 @@ _cache: OrderedDict[str, tuple[float, IntakeChannel | None]] = OrderedDict()
 _lock = threading.Lock()
 
 
-def intake_channel(slug: str) -> IntakeChannel | None:
+def intake_channel(services: Services, slug: str) -> IntakeChannel | None:
     now = time.monotonic()
     with _lock:
         cached = _cache.get(slug)
         if cached and cached[0] > now:
             _cache.move_to_end(slug)
             return cached[1]
-    row = db().scalar(select(Channel).where(Channel.slug == slug))
     found = None
-    if row is not None:
-        box = services().box
-        secrets = [box.decrypt(row.inbound_secret)]
-        if (
-            row.previous_inbound_secret
-            and row.previous_inbound_expires_at
-            and row.previous_inbound_expires_at > utcnow()
-        ):
-            secrets.append(box.decrypt(row.previous_inbound_secret))
-        found = IntakeChannel(
-            row.id, row.slug, row.enabled, row.rate_limit, tuple(secrets)
-        )
-    db().rollback()
+    with services.database.session() as session:
+        row = session.scalar(select(Channel).where(Channel.slug == slug))
+        if row is not None:
+            box = services.box
+            secrets = [box.decrypt(row.inbound_secret)]
+            if (
+                row.previous_inbound_secret
+                and row.previous_inbound_expires_at
+                and row.previous_inbound_expires_at > utcnow()
+            ):
+                secrets.append(box.decrypt(row.previous_inbound_secret))
+            found = IntakeChannel(
+                row.id, row.slug, row.enabled, row.rate_limit, tuple(secrets)
+            )
     with _lock:
         _cache[slug] = (now + TTL, found)
         _cache.move_to_end(slug)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from flask import Response, abort, g, jsonify, request
+from flask import Response, g, jsonify, request
 from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from werkzeug.exceptions import InternalServerError
 
 from engine import schemas, tracing
 from engine.analytics import channel_health
@@ -24,10 +27,11 @@ from engine.intake.store import ToStore, known_events
 from engine.models import utcnow
 from engine.schemas import store as schema_store
 from webapp.channels.example import TOLERANCE_MINUTES
+from webapp.errors import CODES
 from webapp.hooks import bp
 from webapp.hooks.channels import IntakeChannel, intake_channel
 from webapp.security import signed
-from webapp.services import services
+from webapp.services import Services, services
 
 log = logging.getLogger("throughline.web")
 
@@ -60,27 +64,58 @@ class Refusal(Exception):
         self.extra = extra
 
 
-@bp.errorhandler(Refusal)
-def _refused(refusal: Refusal) -> Response:
+@dataclass(frozen=True)
+class Answer:
+    """An intake answer before it is a response: its status, JSON body and own headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """What intake reads of a request: its Content-Length (None: not given), its body
+    (read once, when asked) and its headers by name."""
+
+    content_length: int | None
+    read: Callable[[], bytes]
+    header: Callable[[str], str | None]
+
+
+def refusal_answer(found: Services, slug: str | None, refusal: Refusal) -> Answer:
+    """The answer to a refused request, counted for the channel's health figures."""
     body: dict[str, Any] = {"code": refusal.code, "message": str(refusal)}
     if refusal.field:
         body["field"] = refusal.field
-    response = jsonify(error=body, **refusal.extra)
-    response.status_code = refusal.status
-    if refusal.retry_after:
-        response.headers["Retry-After"] = str(refusal.retry_after)
-    _count(refusal)
+    _count(found, slug, refusal)
+    return Answer(
+        refusal.status,
+        {"error": body, **refusal.extra},
+        (("Retry-After", str(refusal.retry_after)),) if refusal.retry_after else (),
+    )
+
+
+def _response(answer: Answer) -> Response:
+    response = jsonify(answer.body)
+    response.status_code = answer.status
+    response.headers.extend(answer.headers)
     return response
 
 
-def _count(refusal: Refusal) -> None:
-    """Count a known channel's refused request for its health figures (best effort)."""
+@bp.errorhandler(Refusal)
+def _refused(refusal: Refusal) -> Response:
     slug = (request.view_args or {}).get("slug")
+    return _response(refusal_answer(services(), slug, refusal))
+
+
+def _count(found: Services, slug: str | None, refusal: Refusal) -> None:
+    """Count a known channel's refused request for its health figures (best effort)."""
     if not slug or refusal.code == "unknown_channel":
         return
     try:
         channel_health.record_rejection(
-            services().redis,
+            found.redis,
             slug,
             refusal.status,
             refusal.code,
@@ -92,8 +127,8 @@ def _count(refusal: Refusal) -> None:
         pass  # the channel's answer matters more than the count
 
 
-def _channel(slug: str) -> IntakeChannel:
-    channel = intake_channel(slug)
+def _channel(found: Services, slug: str) -> IntakeChannel:
+    channel = intake_channel(found, slug)
     if channel is None:
         raise Refusal(404, "unknown_channel", f"there is no channel {slug!r}")
     if not channel.enabled:
@@ -101,17 +136,26 @@ def _channel(slug: str) -> IntakeChannel:
     return channel
 
 
+def _inbound(cache: bool = False) -> Inbound:
+    """This Flask request as intake reads it; `cache` keeps the body readable for the view."""
+    return Inbound(
+        request.content_length,
+        lambda: request.get_data(cache=cache),
+        request.headers.get,
+    )
+
+
 def _signed_text(
-    channel: IntakeChannel, limit: int, cache: bool = False
+    channel: IntakeChannel, inbound: Inbound, limit: int
 ) -> tuple[str, str]:
     """(webhook id, body text) of a correctly signed, fresh request of at most `limit`
-    bytes; `cache` keeps the body readable for the view."""
-    if (request.content_length or 0) > limit:
+    bytes."""
+    if (inbound.content_length or 0) > limit:
         raise Refusal(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
-    data = request.get_data(cache=cache)
+    data = inbound.read()
     if len(data) > limit:
         raise Refusal(413, "payload_too_large", f"the body is over {limit // 1024} KiB")
-    headers = {name: request.headers.get(name, "") for name in HEADERS}
+    headers = {name: inbound.header(name) or "" for name in HEADERS}
     missing = [name for name in HEADERS if not headers[name]]
     if missing:
         raise Refusal(
@@ -136,12 +180,14 @@ def _signed_text(
     return headers["webhook-id"], text
 
 
-def _verified_body(channel: IntakeChannel, limit: int) -> tuple[str, Any]:
+def _verified_body(
+    channel: IntakeChannel, inbound: Inbound, limit: int
+) -> tuple[str, Any]:
     """(webhook id, parsed JSON) of a correctly signed, fresh request.
 
     What storage would refuse is left in place for `payload.check` (see engine.intake.payload).
     """
-    webhook_id, text = _signed_text(channel, limit)
+    webhook_id, text = _signed_text(channel, inbound, limit)
     try:
         return webhook_id, payload.parse(text)
     except json.JSONDecodeError as error:
@@ -158,8 +204,8 @@ def verify_request(slug: str, limit: int = MAX_BODY) -> IntakeChannel:
     """The enabled channel `slug` whose inbound secret signed this request, once: its
     webhook-id is remembered for the signature's tolerance, so a captured request cannot
     be sent again (Refusal). The body stays readable for the view."""
-    channel = _channel(slug)
-    webhook_id, _text = _signed_text(channel, limit, cache=True)
+    channel = _channel(services(), slug)
+    webhook_id, _text = _signed_text(channel, _inbound(cache=True), limit)
     try:
         first = services().redis.set(
             f"signed:{channel.id}:{webhook_id}",
@@ -180,13 +226,11 @@ def verify_request(slug: str, limit: int = MAX_BODY) -> IntakeChannel:
 
 
 def _meet_schema(
-    channel: IntakeChannel, item: ToStore
+    found: Services, channel: IntakeChannel, item: ToStore
 ) -> tuple[ToStore, schemas.Checked | None]:
     """The event as its schema lets it be stored (unnamed properties stripped in strip
     mode), and what the schema made of it (None: no schema applies)."""
-    schema = schema_store.for_event_in(
-        services().database, item.parsed.type, channel.slug
-    )
+    schema = schema_store.for_event_in(found.database, item.parsed.type, channel.slug)
     if schema is None:
         return item, None
     checked = schemas.check(schema, item.parsed.properties)
@@ -199,14 +243,15 @@ def _meet_schema(
 
 
 def _quarantine(
-    channel: IntakeChannel, refused: list[tuple[ToStore, schemas.Checked]]
+    found: Services,
+    channel: IntakeChannel,
+    refused: list[tuple[ToStore, schemas.Checked]],
 ) -> dict[str, int]:
     """Keep refused events to be replayed, nothing the channel sent being lost; they count
     against the channel's rate like any event (429 past it). Returns the events among them
     stored before (a retry of an event taken before its schema): webhook id -> event id."""
     if not refused:
         return {}
-    found = services()
     now = utcnow()
     with found.database.session(writer=True) as session:
         ids = [item.webhook_id for item, _checked in refused]
@@ -236,6 +281,7 @@ def _quarantine(
 
 
 def _flag(
+    found: Services,
     channel: IntakeChannel,
     taken: list[tuple[int, ToStore, schemas.Checked]],
 ) -> None:
@@ -250,7 +296,7 @@ def _flag(
         return
     now = utcnow()
     try:
-        with services().database.session(writer=True) as session:
+        with found.database.session(writer=True) as session:
             schema_store.flag(session, channel.id, flags, now)
             for event_type in stripped:
                 schema_store.count_stripped(session, channel.id, event_type, now)
@@ -261,10 +307,10 @@ def _flag(
         )
 
 
-def _event(body: Any, prefix: str = "") -> IncomingEvent:
+def _event(found: Services, body: Any, prefix: str = "") -> IncomingEvent:
     """An event that can be stored as it is, or EventError / PayloadError saying why not."""
     payload.check(body, prefix.rstrip("."))
-    return parse_event(body, prefix, services().settings.earliest_occurred_at)
+    return parse_event(body, prefix, found.settings.earliest_occurred_at)
 
 
 def _verify(channel: IntakeChannel, text: str, headers: dict[str, str]) -> None:
@@ -338,10 +384,10 @@ def _unavailable() -> Refusal:
     )
 
 
-def _take(channel: IntakeChannel, items: list[ToStore]) -> Taken:
+def _take(found: Services, channel: IntakeChannel, items: list[ToStore]) -> Taken:
     """Admit and store the request's events; refused whole, or each one's outcome."""
     try:
-        taken = services().intake.take(channel.id, channel.rate_limit, items)
+        taken = found.intake.take(channel.id, channel.rate_limit, items)
     except GROUP_FAILURES:
         # Nothing answered in time or a service is down: the channel retries with the same
         # webhook-id, which is answered as the first time if it was stored after all.
@@ -350,22 +396,27 @@ def _take(channel: IntakeChannel, items: list[ToStore]) -> Taken:
     return taken
 
 
+@contextmanager
+def intake_trace(slug: str, header: str | None) -> Iterator[str]:
+    """The traceparent of a request to `slug` while it is taken in: a span in the trace its
+    `traceparent` header names, or in a new trace."""
+    inbound = tracing.valid(header)
+    with tracing.span(
+        "intake", inbound, SpanKind.SERVER, {"throughline.channel": slug}
+    ) as span:
+        yield tracing.traceparent_of(span) if span else inbound or tracing.new()
+
+
 def traced(view: Any) -> Any:
     """Run an intake view in the trace its request names (`traceparent`) or a new one; the
     events it stores carry it (`g.traceparent`), and with them what they cause."""
 
     @wraps(view)
     def within(*args: Any, **kwargs: Any) -> Any:
-        inbound = tracing.valid(request.headers.get(tracing.HEADER))
-        with tracing.span(
-            "intake",
-            inbound,
-            SpanKind.SERVER,
-            {"throughline.channel": kwargs.get("slug", "")},
-        ) as span:
-            g.traceparent = (
-                tracing.traceparent_of(span) if span else inbound or tracing.new()
-            )
+        with intake_trace(
+            kwargs.get("slug", ""), request.headers.get(tracing.HEADER)
+        ) as traceparent:
+            g.traceparent = traceparent
             return view(*args, **kwargs)
 
     return within
@@ -375,18 +426,35 @@ def traced(view: Any) -> Any:
 @signed
 @traced
 def receive(slug: str) -> Any:
-    """One signed event: 202 once stored durably."""
-    channel = _channel(slug)
-    webhook_id, body = _verified_body(channel, MAX_BODY)
+    """One signed event: 202 once stored durably. (webapp.hooks.direct answers these
+    requests before Flask; this view answers those it leaves, with the same answers.)"""
+    return _response(receive_one(services(), slug, _inbound(), g.traceparent))
+
+
+def receive_one(
+    found: Services, slug: str, inbound: Inbound, traceparent: str
+) -> Answer:
+    """The answer to one signed event sent to `slug`: 202 once stored durably."""
     try:
-        parsed = _event(body)
+        return _receive_one(found, slug, inbound, traceparent)
+    except Refusal as refusal:
+        return refusal_answer(found, slug, refusal)
+
+
+def _receive_one(
+    found: Services, slug: str, inbound: Inbound, traceparent: str
+) -> Answer:
+    channel = _channel(found, slug)
+    webhook_id, body = _verified_body(channel, inbound, MAX_BODY)
+    try:
+        parsed = _event(found, body)
     except (EventError, payload.PayloadError) as error:
         raise Refusal(400, "invalid_event", str(error), error.field) from None
     item, checked = _meet_schema(
-        channel, ToStore(webhook_id, body, parsed, g.traceparent)
+        found, channel, ToStore(webhook_id, body, parsed, traceparent)
     )
     if checked is not None and checked.refused:
-        stored_before = _quarantine(channel, [(item, checked)])
+        stored_before = _quarantine(found, channel, [(item, checked)])
         if webhook_id in stored_before:  # a retry of an event taken before the schema
             return _accepted(stored_before[webhook_id], duplicate=True)
         raise Refusal(
@@ -397,20 +465,27 @@ def receive(slug: str) -> Any:
             schemas.dotted(checked.problems[0].pointer),
             problems=[p.as_dict() for p in checked.problems],
         )
-    (stored,) = _take(channel, [item]).stored
+    (stored,) = _take(found, channel, [item]).stored
     if stored is None:
-        abort(500)  # the database refused it (logged by intake): a plain server error
+        # The database refused it (logged by intake): a plain server error.
+        return SERVER_ERROR
     if checked is not None and not stored.duplicate:
-        _flag(channel, [(stored.event_id, item, checked)])
+        _flag(found, channel, [(stored.event_id, item, checked)])
     return _accepted(stored.event_id, stored.duplicate)
 
 
-def _accepted(event_id: int, duplicate: bool) -> Response:
-    response = jsonify(event_id=event_id)
-    response.status_code = 202
-    if duplicate:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+# What webapp.errors answers a JSON client for an unexpected failure.
+SERVER_ERROR = Answer(
+    500, {"error": {"code": CODES[500], "message": InternalServerError.description}}
+)
+
+
+def _accepted(event_id: int, duplicate: bool) -> Answer:
+    return Answer(
+        202,
+        {"event_id": event_id},
+        (("Idempotent-Replayed", "true"),) if duplicate else (),
+    )
 
 
 def _breaks(event_type: str, checked: schemas.Checked) -> str:
@@ -424,8 +499,9 @@ def _breaks(event_type: str, checked: schemas.Checked) -> str:
 @traced
 def receive_batch(slug: str) -> Any:
     """Up to 1,000 events under one signature, each with its own id; answered per event."""
-    channel = _channel(slug)
-    _webhook_id, body = _verified_body(channel, MAX_BATCH_BODY)
+    found = services()
+    channel = _channel(found, slug)
+    _webhook_id, body = _verified_body(channel, _inbound(), MAX_BATCH_BODY)
     events = body.get("events") if isinstance(body, dict) else None
     if not isinstance(events, list) or not events:
         raise Refusal(
@@ -484,8 +560,14 @@ def receive_batch(slug: str) -> Any:
             payload.check(item, where)
             content = {k: v for k, v in item.items() if k != "id"}
             to_store, checked = _meet_schema(
+                found,
                 channel,
-                ToStore(event_id, content, _event(content, f"{where}."), g.traceparent),
+                ToStore(
+                    event_id,
+                    content,
+                    _event(found, content, f"{where}."),
+                    g.traceparent,
+                ),
             )
             if checked is not None and checked.refused:
                 refused.append((to_store, checked))
@@ -516,7 +598,7 @@ def receive_batch(slug: str) -> Any:
                 }
             )
     if accepted:
-        taken = _take(channel, [item for _, item in accepted])
+        taken = _take(found, channel, [item for _, item in accepted])
         for (index, _item), stored in zip(accepted, taken.stored, strict=True):
             if stored is None:
                 results[index] = {
@@ -533,6 +615,7 @@ def receive_batch(slug: str) -> Any:
                 **({"duplicate": True} if stored.duplicate else {}),
             )
         _flag(
+            found,
             channel,
             [
                 (stored.event_id, item, checked)
@@ -542,7 +625,7 @@ def receive_batch(slug: str) -> Any:
                 and (checked := checks.get(index)) is not None
             ],
         )
-    for event_id, earlier in _quarantine(channel, refused).items():
+    for event_id, earlier in _quarantine(found, channel, refused).items():
         # A retry of an event taken before the schema came: answered as taken.
         results[refused_at[event_id]] = {
             "id": event_id,

@@ -111,6 +111,17 @@ def exposition(redis: Redis) -> bytes:
     return generate_latest(base) + generate_latest(live)
 
 
+def count_request(
+    method: str, endpoint: str, status: int, seconds: float | None
+) -> None:
+    """Count one answered request and, when timed, how long it took."""
+    REQUESTS.labels(
+        method if method in METHODS else "other", endpoint, str(status)
+    ).inc()
+    if seconds is not None:
+        LATENCY.labels(endpoint).observe(seconds)
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def _start_timer() -> None:
@@ -118,10 +129,11 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _count(response):  # type: ignore[no-untyped-def]
-        endpoint = request.endpoint or "unknown"
-        method = request.method if request.method in METHODS else "other"
-        REQUESTS.labels(method, endpoint, str(response.status_code)).inc()
         started = g.get("request_started")
-        if started is not None:
-            LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+        count_request(
+            request.method,
+            request.endpoint or "unknown",
+            response.status_code,
+            None if started is None else time.perf_counter() - started,
+        )
         return response
