@@ -23,7 +23,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 HEADER = "traceparent"
@@ -136,6 +136,15 @@ def span(
         name, context=_context(parent), kind=kind, attributes=attributes
     ) as current:
         yield current
+
+
+def failed(error: BaseException) -> None:
+    """Mark the current span failed by `error`, handled within it (an answer refusing a
+    request), as an exception leaving the span would have."""
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.record_exception(error)
+        current.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
 
 
 def passed_on(recorded: Span | None, parent: str) -> str:

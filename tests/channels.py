@@ -10,7 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
+
+from engine.intake import store
 
 _ids = count(1)
 
@@ -26,6 +29,18 @@ def signed_headers(
         "webhook-signature": Webhook(secret).sign(webhook_id, at, data),
         "content-type": "application/json",
     }
+
+
+def refuse_storing(monkeypatch: pytest.MonkeyPatch, refused: str = "refused") -> None:
+    """The database refuses any insert holding the event whose webhook id is `refused`."""
+    real = store.store_events
+
+    def refusing(connection: Any, channel_id: int, items: Any, *args: Any) -> Any:
+        if any(item.webhook_id == refused for item in items):
+            raise ValueError("the database refused it")
+        return real(connection, channel_id, items, *args)
+
+    monkeypatch.setattr(store, "store_events", refusing)
 
 
 def post_event(

@@ -101,6 +101,45 @@ def _storing(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
+class _Storage:
+    """The connections a committer inserts on. With `keep` (a committing thread) on
+    PostgreSQL, one autocommit connection for the thread's life, given up after any failure
+    and opened again for the next group: a group of one event then costs its statement
+    alone. Otherwise one connection or transaction per group (`_storing`)."""
+
+    def __init__(self, engine: Engine, keep: bool = False) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+        self._keep = keep and self.postgres
+        self._kept: Connection | None = None
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        if not self._keep:
+            with _storing(self.engine) as connection:
+                yield connection
+            return
+        if self._kept is None:
+            self._kept = self.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        try:
+            yield self._kept
+        except BaseException:
+            # Failures are rare; a new connection is sure to be in autocommit, where one
+            # replaced behind the ORM's back (after the server dropped it) would not be.
+            self.close()
+            raise
+
+    def close(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            try:
+                kept.close()
+            except GROUP_FAILURES:
+                pass  # a broken connection is dropped by the pool
+
+
 class GroupCommitter:
     """Stores the events of one process's request threads, many per transaction.
 
@@ -183,6 +222,7 @@ class GroupCommitter:
         # A connection of its own, not pinged before each group: a dropped one fails that
         # group (its requests may retry) and is replaced for the next.
         database = Database(self.database.url, pool_size=1, pool_pre_ping=False)
+        storage = _Storage(database.engine, keep=True)
         while True:
             try:
                 first = queue.get(timeout=IDLE_SECONDS)
@@ -190,6 +230,7 @@ class GroupCommitter:
                 with self._lock:
                     if queue.empty():
                         self._thread = None
+                        storage.close()
                         database.dispose()
                         return
                 continue
@@ -200,7 +241,7 @@ class GroupCommitter:
                 except Empty:
                     break
             try:
-                answers = self._apply(group, database)
+                answers = self._apply(group, storage)
             except BaseException as error:  # every waiting request hears of it
                 for waiting in group:
                     waiting.settle(None, error)
@@ -209,7 +250,7 @@ class GroupCommitter:
                     waiting.settle(answer, None)
 
     def _apply(
-        self, group: list[_Waiting], database: Database | None = None
+        self, group: list[_Waiting], storage: _Storage | None = None
     ) -> list[Admitted | Exception]:
         """A group of single events: each one's answer, or what refused it alone."""
         verdicts = admission.admit_many(
@@ -225,7 +266,7 @@ class GroupCommitter:
             if verdict == admission.ADMITTED:
                 by_channel.setdefault(group[index].channel_id, []).append(index)
         outcomes = self._store(
-            (database or self.database).engine,
+            storage or _Storage(self.database.engine),
             {
                 channel_id: [group[index].item for index in indexes]
                 for channel_id, indexes in by_channel.items()
@@ -249,14 +290,16 @@ class GroupCommitter:
         )
         if verdict != admission.ADMITTED:
             return Taken(verdict)
-        outcomes = self._store(self.database.engine, {channel_id: list(items)})
+        outcomes = self._store(
+            _Storage(self.database.engine), {channel_id: list(items)}
+        )
         return Taken(
             verdict,
             tuple(o if isinstance(o, Stored) else None for o in outcomes[channel_id]),
         )
 
     def _store(
-        self, engine: Engine, by_channel: dict[int, list[ToStore]]
+        self, storage: _Storage, by_channel: dict[int, list[ToStore]]
     ) -> dict[int, list[Stored | Exception]]:
         """Store admitted events, one insert per channel, and signal their partitions.
 
@@ -267,7 +310,7 @@ class GroupCommitter:
             return {}
         outcomes: dict[int, list[Stored | Exception]] = {}
         try:
-            with _storing(engine) as connection:
+            with storage.connection() as connection:
                 now = utcnow()
                 for channel_id, items in by_channel.items():
                     outcomes[channel_id] = list(
@@ -282,12 +325,12 @@ class GroupCommitter:
             # each of the rest alone. On PostgreSQL each channel's insert committed by
             # itself, so the channels stored before the failure stay stored; on SQLite the
             # transaction rolled back whole.
-            if engine.dialect.name != "postgresql":
+            if not storage.postgres:
                 outcomes.clear()
             for channel_id, items in by_channel.items():
                 if channel_id not in outcomes:
                     outcomes[channel_id] = [
-                        self._store_alone(engine, channel_id, item) for item in items
+                        self._store_alone(storage, channel_id, item) for item in items
                     ]
         stored = [
             o for found in outcomes.values() for o in found if isinstance(o, Stored)
@@ -302,11 +345,11 @@ class GroupCommitter:
         return outcomes
 
     def _store_alone(
-        self, engine: Engine, channel_id: int, item: ToStore
+        self, storage: _Storage, channel_id: int, item: ToStore
     ) -> Stored | Exception:
         """Store one event in a transaction of its own: the answer, or what refused it."""
         try:
-            with _storing(engine) as connection:
+            with storage.connection() as connection:
                 (one,) = store.store_events(
                     connection, channel_id, [item], self.partitions, utcnow()
                 )

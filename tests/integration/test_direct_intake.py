@@ -8,17 +8,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from werkzeug.exceptions import InternalServerError
 from werkzeug.test import Client
 
+from engine import tracing
 from engine.channels import create_channel
 from engine.crypto import SecretBox
-from engine.models import Channel
+from engine.models import Channel, Event
 from engine.schemas import store as schema_store
-from tests.channels import post_event
+from tests.channels import post_event, signed_headers
 from webapp.hooks import direct
 from webapp.hooks.channels import forget
 from webapp.ops.metrics import REQUESTS
 
+TRACE = "0af7651916cd43dd8448eb211c80319c"
 EVENT = {
     "type": "cart_abandoned",
     "customer": {"id": "c-42"},
@@ -82,14 +85,14 @@ CASES = {
     "stale": (EVENT, {"at": datetime.now(UTC) - timedelta(minutes=10)}),
     "traced": (
         EVENT,
-        {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        {"traceparent": f"00-{TRACE}-b7ad6b7169203331-01"},
     ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_an_event_gets_the_same_answer_below_flask_as_through_it(
-    client, through_flask, flask_handled, channel, case
+    client, through_flask, flask_handled, session, channel, case
 ):
     body, extra = CASES[case]
     at = extra.get("at")
@@ -112,6 +115,28 @@ def test_an_event_gets_the_same_answer_below_flask_as_through_it(
     assert flask_handled == ["flask"]
     assert _shape(below) == _shape(through)
     assert below.headers["X-Frame-Options"] == "DENY"
+    if "traceparent" in headers:  # both events carry the caller's trace
+        session.rollback()
+        stored = session.scalars(select(Event.traceparent).order_by(Event.id)).all()
+        assert [tracing.trace_id(t) for t in stored] == [TRACE] * 2
+
+
+def test_a_client_gone_mid_body_gets_the_same_400_both_ways(
+    client, through_flask, flask_handled, channel
+):
+    data = json.dumps(EVENT)
+    answers = [
+        via.post(
+            "/hooks/web",
+            data=data,
+            headers=signed_headers(channel.inbound_secret, data),
+            environ_overrides={"CONTENT_LENGTH": str(len(data) + 10)},
+        )
+        for via in (client, through_flask)
+    ]
+    assert flask_handled == ["flask"]
+    assert answers[0].status_code == 400
+    assert _shape(answers[0]) == _shape(answers[1])
 
 
 def test_a_repeat_an_unknown_channel_and_a_schema_violation_answer_alike(
@@ -188,9 +213,10 @@ def test_an_unexpected_failure_is_a_json_500_without_a_trace(
     assert answer.get_json() == {
         "error": {
             "code": "internal_error",
-            "message": answer.get_json()["error"]["message"],
+            "message": InternalServerError.description,
         }
     }
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert "secret detail" not in answer.get_data(as_text=True)
     assert "Traceback" not in answer.get_data(as_text=True)
     assert any(

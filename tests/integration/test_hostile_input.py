@@ -20,7 +20,7 @@ from engine.intake import commit, store
 from engine.intake.contract import parse_event
 from engine.journeys.starters import FOLDER as STARTERS
 from engine.models import Event, Role
-from tests.channels import post_event
+from tests.channels import post_event, refuse_storing
 from tests.factories import api_client, login, make_channels, make_customer, make_user
 from webapp.hooks.channels import forget
 
@@ -208,14 +208,7 @@ def test_a_batch_whose_store_fails_on_one_event_stores_the_others_one_by_one(
     client, session, web, monkeypatch
 ):
     channel, _ = web
-    real = store.store_events
-
-    def refusing(connection, channel_id, items, *args):
-        if any(item.webhook_id == "refused" for item in items):
-            raise ValueError("the database refused it")
-        return real(connection, channel_id, items, *args)
-
-    monkeypatch.setattr(store, "store_events", refusing)
+    refuse_storing(monkeypatch)
     events = [{"id": "a", **EVENT}, {"id": "refused", **EVENT}, {"id": "b", **EVENT}]
     response = post_event(
         client, "web", channel.inbound_secret, {"events": events}, path="/batch"

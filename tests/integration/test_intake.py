@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from engine.channels import create_channel, rotate_secrets
@@ -15,7 +16,7 @@ from engine.intake import admission, commit, store
 from engine.intake.contract import parse_event
 from engine.models import Channel, Event, EventStatus, utcnow
 from engine.queues import queue
-from tests.channels import post_event, signed_headers
+from tests.channels import post_event, refuse_storing, signed_headers
 from tests.conftest import make_settings
 from webapp.hooks.channels import forget
 
@@ -523,6 +524,47 @@ def test_take_answers_none_for_an_event_the_database_refuses_alone(
     assert fine.stored[0].webhook_id == "c"
     session.rollback()
     assert set(session.scalars(select(Event.webhook_id))) == {"a", "b", "c"}
+
+
+def test_the_committing_thread_keeps_its_connection_on_postgresql_until_it_fails(
+    database, session, settings, redis_client, channel, monkeypatch
+):
+    committer = commit.GroupCommitter(
+        database, redis_client, settings.partitions, 1000, lambda _p: None
+    )
+    web = channel.channel.id
+    checkouts: list[int] = []
+    event.listen(database.engine, "checkout", lambda *_: checkouts.append(1))
+    storage = commit._Storage(database.engine, keep=True)
+    refuse_storing(monkeypatch)
+    postgres = database.engine.dialect.name == "postgresql"
+
+    def group(*ids):
+        return committer._apply([_waiting(web, i) for i in ids], storage)
+
+    assert all(a.stored for a in group("k-1", "k-2") + group("k-3"))
+    assert len(checkouts) == (1 if postgres else 2)  # kept, or one per group
+    # After any failure the connection is given up: the group's events are then stored
+    # one by one, the first on a new connection, which the refused one gives up too.
+    answers = group("k-4", "refused")
+    assert answers[0].stored and isinstance(answers[1], ValueError)
+    assert len(checkouts) == (2 if postgres else 5)
+    assert all(a.stored for a in group("k-5"))
+    assert len(checkouts) == (3 if postgres else 6)
+    if postgres:
+        # The server drops the connection: that group fails whole (its requests get 503
+        # and retry); the next commits on a new connection, in autocommit.
+        (pid,) = storage._kept.exec_driver_sql("select pg_backend_pid()").one()
+        with database.engine.connect() as other:
+            other.exec_driver_sql(f"select pg_terminate_backend({int(pid)})")
+        with pytest.raises(OperationalError):
+            group("k-lost")
+    assert all(a.stored for a in group("k-6"))
+    storage.close()
+    session.rollback()
+    assert set(session.scalars(select(Event.webhook_id))) == {
+        f"k-{n}" for n in range(1, 7)
+    }
 
 
 def test_intake_without_redis_answers_503_and_stores_nothing(

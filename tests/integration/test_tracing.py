@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import select
 
 from engine import logs, tracing
@@ -147,6 +147,15 @@ def test_spans_follow_the_event_from_intake_to_the_channel(world, spans):
     assert (
         _parts(call["headers"]["traceparent"])[2] == f"{delivery.context.span_id:016x}"
     )
+
+
+def test_a_refused_event_s_intake_span_is_marked_failed(world, spans):
+    response = post_event(world.client, "web", "whsec_" + "A" * 32, SIGNED_UP)
+    assert response.status_code == 401
+    (intake,) = [s for s in spans.get_finished_spans() if s.name == "intake"]
+    assert intake.status.status_code is StatusCode.ERROR
+    assert "signature does not match" in intake.status.description
+    assert [e.name for e in intake.events] == ["exception"]
 
 
 def test_the_timeline_shows_each_entry_s_trace_id(world, app):

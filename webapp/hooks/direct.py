@@ -19,10 +19,18 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
 from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import get_input_stream
 
 from engine import tracing
 from webapp.headers import without_nonce
-from webapp.hooks.views import SERVER_ERROR, Inbound, intake_trace, receive_one
+from webapp.hooks.views import (
+    SERVER_ERROR,
+    Inbound,
+    http_error,
+    intake_trace,
+    receive_one,
+)
 from webapp.ops.metrics import count_request
 
 if TYPE_CHECKING:
@@ -53,6 +61,7 @@ class DirectIntake:
         matched = (
             PATH.fullmatch(environ.get("PATH_INFO", ""))
             if environ.get("REQUEST_METHOD") == "POST"
+            and 0 < len(length) <= 18
             and length.isascii()
             and length.isdigit()
             else None
@@ -60,10 +69,13 @@ class DirectIntake:
         if matched is None:
             return self.inner(environ, start_response)
         started = time.perf_counter()
-        slug, size, stream = matched[1], int(length), environ["wsgi.input"]
+        slug = matched[1]
         inbound = Inbound(
-            size,
-            lambda: stream.read(size),
+            int(length),
+            # As Flask reads a body: a client gone mid-body is a 400 (ClientDisconnected).
+            lambda: get_input_stream(
+                environ, max_content_length=self.app.config["MAX_CONTENT_LENGTH"]
+            ).read(),
             lambda header: environ.get(_environ_key(header)),
         )
         try:
@@ -71,6 +83,8 @@ class DirectIntake:
                 answer = receive_one(
                     self.app.extensions["throughline"], slug, inbound, traceparent
                 )
+        except HTTPException as error:
+            answer = http_error(error)
         except Exception:
             log.exception("unhandled error on POST %s", environ.get("PATH_INFO"))
             answer = SERVER_ERROR

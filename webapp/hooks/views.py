@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine import schemas, tracing
 from engine.analytics import channel_health
@@ -438,6 +438,7 @@ def receive_one(
     try:
         return _receive_one(found, slug, inbound, traceparent)
     except Refusal as refusal:
+        tracing.failed(refusal)
         return refusal_answer(found, slug, refusal)
 
 
@@ -474,10 +475,22 @@ def _receive_one(
     return _accepted(stored.event_id, stored.duplicate)
 
 
+def http_error(error: HTTPException) -> Answer:
+    """What webapp.errors answers a JSON client for an HTTP error (a client gone mid-body)."""
+    status = error.code or 500
+    return Answer(
+        status,
+        {
+            "error": {
+                "code": CODES.get(status, "error"),
+                "message": error.description or error.name,
+            }
+        },
+    )
+
+
 # What webapp.errors answers a JSON client for an unexpected failure.
-SERVER_ERROR = Answer(
-    500, {"error": {"code": CODES[500], "message": InternalServerError.description}}
-)
+SERVER_ERROR = http_error(InternalServerError())
 
 
 def _accepted(event_id: int, duplicate: bool) -> Answer:
