@@ -95,6 +95,41 @@ def _open_cart_recovery(page: Page, live_server, session, settings):
     return journey, errors
 
 
+def test_the_step_chosen_last_while_the_canvas_saves_is_the_one_whose_form_opens(
+    page: Page, live_server, session, settings
+):
+    _journey, errors = _open_cart_recovery(page, live_server, session, settings)
+    held: list[Any] = []
+    page.route("**/draft.json", lambda route: held.append(route))  # saves wait
+    asked: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            asked.append(r.url) if r.method == "GET" and "/nodes/" in r.url else None
+        ),
+    )
+    page.get_by_role("button", name="Arrange").click()  # new positions: a save
+    page.locator('#canvas [data-node-id="vip"]').click()  # its form waits for the save
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the canvas did not save"
+    page.locator('#canvas [data-node-id="mail"]').click()  # chosen while it still saves
+    for route in held:
+        route.continue_()
+    page.unroute("**/draft.json")
+    panel = page.locator("#node-panel")
+    expect(panel.locator('[data-panel-node="mail"]')).to_be_attached()
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+    page.wait_for_timeout(500)  # a late form would have been asked for by now
+    expect(panel.locator('[data-panel-node="mail"]')).to_be_attached()
+    assert not [url for url in asked if "/nodes/vip" in url]
+    assert errors == []
+
+
 def test_add_connect_undo_and_autosave_on_the_canvas(
     page: Page, live_server, session, settings, screenshot_dir
 ):

@@ -140,6 +140,9 @@ export function setUpPanel() {
     if (root.classList.contains("panel-closed")) showPanel(true);
     if (isNote(node)) { showNotePanel(node); return; }
     await whenSaved();
+    // Another step was chosen while the canvas saved: its form is the one to show, and a
+    // late answer for this one must not replace it (and what is being typed in it).
+    if (panelNode !== node.id) return;
     let url = panel.dataset.panelUrl.replace("__node__", encodeURIComponent(node.id));
     const previewFor = sampleCustomer();
     if (previewFor) url += `?customer=${encodeURIComponent(previewFor)}`;
