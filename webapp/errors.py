@@ -37,11 +37,14 @@ def _wants_json() -> bool:
     )
 
 
+def json_error(status: int, message: str) -> dict[str, Any]:
+    """The JSON body of an error answer to the API or a webhook."""
+    return {"error": {"code": CODES.get(status, "error"), "message": message}}
+
+
 def _render(status: int, title: str, message: str) -> Any:
     if _wants_json():
-        response = jsonify(
-            error={"code": CODES.get(status, "error"), "message": message}
-        )
+        response = jsonify(json_error(status, message))
         response.status_code = status
         return response
     return render_template(

@@ -27,7 +27,7 @@ from engine.intake.store import ToStore, known_events
 from engine.models import utcnow
 from engine.schemas import store as schema_store
 from webapp.channels.example import TOLERANCE_MINUTES
-from webapp.errors import CODES
+from webapp.errors import json_error
 from webapp.hooks import bp
 from webapp.hooks.channels import IntakeChannel, intake_channel
 from webapp.security import signed
@@ -478,15 +478,7 @@ def _receive_one(
 def http_error(error: HTTPException) -> Answer:
     """What webapp.errors answers a JSON client for an HTTP error (a client gone mid-body)."""
     status = error.code or 500
-    return Answer(
-        status,
-        {
-            "error": {
-                "code": CODES.get(status, "error"),
-                "message": error.description or error.name,
-            }
-        },
-    )
+    return Answer(status, json_error(status, error.description or error.name))
 
 
 # What webapp.errors answers a JSON client for an unexpected failure.
