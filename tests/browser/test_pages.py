@@ -13,6 +13,9 @@ def _sign_in(page: Page, base: str, email: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Journeys", exact=True)).to_be_visible()
+    # htmx is deferred and binds its triggers once the document has loaded;
+    # keys pressed before that would reach a plain input.
+    page.wait_for_load_state()
 
 
 @pytest.mark.parametrize(
