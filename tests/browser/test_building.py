@@ -14,6 +14,7 @@ from engine.demo import load_demo
 from engine.models import Journey, utcnow
 from tests.browser.test_accessibility import serious_violations
 from tests.browser.test_canvas import _open_cart_recovery
+from tests.browser.test_rule_builder import _settled
 
 _EDGES = """() => window.throughlineDesigner.currentDocument().edges
   .map((e) => `${e.from}:${e.port || "out"}>${e.to}`).sort()"""
@@ -250,6 +251,9 @@ def test_the_preview_is_for_the_customer_picked_by_search_on_every_step(
     journey, errors = _open_cart_recovery(page, live_server, session, settings)
     page.locator('[data-node-id="mail"] .step-summary').click()
     panel = page.locator("#node-panel")
+    # htmx binds the form's triggers once it has settled; keys before that go unheard.
+    expect(panel.locator('[data-panel-node="mail"]')).to_be_attached()
+    _settled(page)
     template = panel.get_by_label("Template of subject")
     template.fill("Hi {{ customer.traits.first_name }}")
     template.press("End")  # previews follow the keys typed
@@ -271,6 +275,7 @@ def test_the_preview_is_for_the_customer_picked_by_search_on_every_step(
     expect(picked.locator("option")).to_have_text(
         ["The newest customer", re.compile(r"Ada, ada@example\.com \(#\d+\)")]
     )
+    _settled(page)
     page.keyboard.press("Tab")
     expect(picked).to_be_focused()
     page.keyboard.press("ArrowDown")

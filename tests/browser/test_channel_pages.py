@@ -62,6 +62,7 @@ def test_an_admin_connects_a_channel_with_the_keyboard_and_sees_its_first_event(
         expect(
             page.get_by_role("heading", name="“Point of sale” is connected")
         ).to_be_visible()
+        page.wait_for_load_state()  # the copy buttons' script has run
         inbound = page.get_by_label("Inbound secret").input_value()
         outbound = page.get_by_label("Outbound secret").input_value()
         assert inbound.startswith("whsec_") and outbound.startswith("whsec_")

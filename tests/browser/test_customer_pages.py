@@ -75,6 +75,7 @@ def test_a_marketer_finds_a_customer_and_withdraws_consent_with_the_keyboard(
         "link", name="Customers", exact=True
     ).click()
     expect(page.get_by_role("heading", name="Customers", exact=True)).to_be_visible()
+    page.wait_for_load_state()  # htmx has bound the search
     page.screenshot(path=str(screenshot_dir / "customers.png"))
 
     search = page.get_by_label("Search customers by any identifier")
@@ -89,6 +90,7 @@ def test_a_marketer_finds_a_customer_and_withdraws_consent_with_the_keyboard(
     page.keyboard.press("Enter")
 
     expect(page.get_by_role("heading", name="Ada", exact=True)).to_be_visible()
+    page.wait_for_load_state()  # htmx has bound the consent switches
     timeline = page.locator("#timeline")
     for channel in ("Web site", "Email provider", "Mobile app", "Support desk"):
         expect(timeline.locator(".source", has_text=channel).first).to_be_visible()
@@ -153,6 +155,8 @@ def test_a_consent_change_that_is_not_saved_says_why(
     _sign_in(page, live_server, "marketer@example.com")
     page.goto(f"{live_server}/customers/?q=ada")
     page.locator("#customers").get_by_role("link", name="Ada").click()
+    expect(page.get_by_role("heading", name="Ada", exact=True)).to_be_visible()
+    page.wait_for_load_state()  # htmx has bound the consent switches
     status = page.locator("#consent .consent-status")
 
     page.route("**/consent", lambda route: route.fulfill(status=503, body="busy"))

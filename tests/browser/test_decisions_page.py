@@ -21,6 +21,7 @@ def test_a_marketer_builds_tries_and_publishes_a_decision_table(
     page.get_by_label("Key").fill("support_tier")
     page.get_by_label("Key").press("Enter")
     expect(page.get_by_role("heading", name="Support tier", exact=True)).to_be_visible()
+    page.wait_for_load_state()  # htmx has bound the editor's buttons
 
     # A rule, built with the rule builder: VIP customers get premium support.
     page.get_by_role("button", name="+ Add a rule").click()
@@ -67,6 +68,7 @@ def test_a_marketer_builds_tries_and_publishes_a_decision_table(
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Publish the saved draft").click()
     expect(page.get_by_text("Version 1 of “Support tier” is live")).to_be_visible()
+    page.wait_for_load_state()  # htmx has bound the test form
     page.get_by_label("Traits (JSON)").fill('{"tier": "vip"}')
     page.get_by_role("button", name="Try the rules").click()
     expect(result).to_contain_text("premium (rule 1)")
