@@ -173,7 +173,8 @@ def _new_run(
     now: datetime,
 ) -> Run:
     """A run of `journey` for `customer`, added to the session and counted as entered."""
-    run = Run(
+    run = rows.fresh(
+        Run,
         id=batch.next_id(session, "runs"),
         journey_id=journey.journey_id,
         version_id=journey.version_id,

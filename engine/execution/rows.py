@@ -9,7 +9,9 @@ everything else the event writes. Identities, steps and deliveries are only ever
 the engine's work, so they are kept as rows. A new profile or run is still an ORM object (the
 engine reads and changes it as the batch goes on), but it stays out of the session's unit of
 work until it is written: then it is inserted from its attributes as they are and joins the
-session as a persistent object, so later changes are updates.
+session as a persistent object, so later changes are updates. Such an object is made by
+`fresh`, its values put in place without the constructor's per-attribute events (nothing
+listens to them before the object joins a session).
 
 What the ORM holds (profiles and runs read) is flushed first, then the new rows are written.
 A rollback forgets the unwritten rows recorded within what it rolls back; what was written
@@ -19,16 +21,17 @@ before: a savepoint rolled back must take its new objects with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table
 from sqlalchemy.orm import (
     ORMExecuteState,
     Session,
     SessionTransaction,
+    configure_mappers,
     make_transient_to_detached,
 )
 
@@ -41,6 +44,8 @@ _IDENTITIES = cast(Table, Identity.__table__)
 _RUNS = cast(Table, Run.__table__)
 _DELIVERIES = cast(Table, Delivery.__table__)
 _STEPS = cast(Table, Step.__table__)
+
+New = TypeVar("New", Customer, Run)
 
 
 def _within(session: Session) -> SessionTransaction | None:
@@ -148,20 +153,48 @@ def unwritten_deliveries(session: Session) -> list[dict[str, Any]]:
     return [row for row, _tx in state.deliveries] if state else []
 
 
+def fresh(model: type[New], **values: Any) -> New:
+    """A new (transient) `model` holding `values`, as its constructor would make it."""
+    manager = model._sa_class_manager  # type: ignore[attr-defined]
+    if not manager.mapper.configured:
+        configure_mappers()
+    item = cast(New, manager.new_instance())
+    item.__dict__.update(values)
+    return item
+
+
+def _python_default(column: Any) -> Callable[[], Any] | None:
+    default = column.default
+    if default is None:
+        return None
+    if default.is_callable:
+        return lambda: default.arg(None)
+    if default.is_scalar:
+        return lambda: default.arg
+    return None
+
+
+_columns: dict[Table, list[tuple[str, Callable[[], Any] | None]]] = {}
+
+
 def _row_of(table: Table, item: Customer | Run) -> dict[str, Any]:
     """A new object's row: its attributes, and the model's default where one was never set
-    (as the session's insert would fill it)."""
-    values = {}
-    for column in table.columns:
-        value = getattr(item, column.key)
-        default = column.default
+    (as the session's insert would fill it). The object then holds the row's every value,
+    so none is read back once it is persistent."""
+    columns = _columns.get(table)
+    if columns is None:
+        columns = _columns[table] = [
+            (column.key, _python_default(column)) for column in table.columns
+        ]
+    values = item.__dict__
+    row = {}
+    for key, default in columns:
+        value = values.get(key)
         if value is None and default is not None:
-            if default.is_callable:
-                value = default.arg(None)  # type: ignore[attr-defined]
-            elif default.is_scalar:
-                value = default.arg  # type: ignore[attr-defined]
-        values[column.key] = value
-    return values
+            value = default()
+        row[key] = value
+    values.update(row)
+    return row
 
 
 def _persistent(session: Session, items: list[Any]) -> None:

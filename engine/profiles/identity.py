@@ -108,7 +108,8 @@ def resolve(
     state.new_customers = set()
     in_bulk = False
     if not found_ids:
-        customer = Customer(
+        customer = rows.fresh(
+            Customer,
             id=batch.next_id(session, "customers"),
             traits=dict(traits or {}),
             consent={},
