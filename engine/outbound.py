@@ -11,17 +11,18 @@ first; the Host header, TLS SNI and certificate check keep the name, so a second
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import re
+import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
-
-import urllib3
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -317,29 +318,91 @@ def resolve(
     return addresses[0]
 
 
+@dataclass(frozen=True)
+class Timeout:
+    """Seconds a call may take to connect (TLS included), and to wait for each read."""
+
+    connect: float
+    read: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a call answered: its status, headers and the start of its body."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+# Of an answer's body only this much is read; a connection whose answer was longer is closed.
+ANSWER_BYTES = 64 * 1024
+# Connections kept idle per address, and addresses kept (past that, all are closed).
+IDLE_PER_ADDRESS = 32
+ADDRESSES_KEPT = 100
+
+# scheme, checked address, port, and the name TLS verifies
+_Key = tuple[str, str, int, str]
+
+
+class _Connection(http.client.HTTPConnection):
+    """A connection to a checked address, by TLS when `context` is given, for `name`."""
+
+    def __init__(
+        self,
+        key: _Key,
+        timeout: Timeout,
+        context: ssl.SSLContext | None,
+    ) -> None:
+        _scheme, address, port, self.name = key
+        super().__init__(address, port, timeout=timeout.connect)
+        self.context, self.read_timeout = context, timeout.read
+
+    def connect(self) -> None:
+        super().connect()  # TCP within the connect timeout, no delay on small writes
+        if self.context is not None:
+            # SNI and the certificate's check name the URL's host, never the address.
+            self.sock = self.context.wrap_socket(self.sock, server_hostname=self.name)
+        self.sock.settimeout(self.read_timeout)
+
+    def dropped(self) -> bool:
+        """Whether an idle connection was closed by the other side (or has stray data)."""
+        sock = self.sock
+        if sock is None:
+            return True
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        poll = select.poll()
+        poll.register(sock, select.POLLIN)
+        return bool(poll.poll(0))
+
+
 class Client:
     """HTTP calls that go only to checked addresses, over pooled keep-alive connections.
 
-    No retries or redirects of its own: a redirect would take a call past the checks.
+    No retries or redirects of its own: a redirect would take a call past the checks. The
+    connections are the standard library's, kept idle per checked address, port, scheme and
+    TLS name and shared by the worker's delivery threads (one call at a time each).
     """
 
     def __init__(
         self,
-        timeout: urllib3.Timeout,
+        timeout: Timeout,
         resolver: Resolver | None = None,
-        **pool_options: Any,
+        ca_certs: str | None = None,
     ) -> None:
-        self.resolver = resolver
+        self.resolver, self.timeout = resolver, timeout
         self._answers: dict[tuple[str, int], tuple[float, list[tuple[Any, ...]]]] = {}
         self._lock = threading.Lock()
-        # Pools are keyed by address, port, scheme and TLS host name: one per checked
-        # address of a host, shared by the worker's delivery threads.
-        self.pools = urllib3.PoolManager(
-            num_pools=100, maxsize=32, retries=False, timeout=timeout, **pool_options
-        )
+        self._idle: dict[_Key, list[_Connection]] = {}
+        self._tls = ssl.create_default_context(cafile=ca_certs)
 
     def close(self) -> None:
-        self.pools.clear()
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
 
     def check(self, url: str, policy: Policy) -> tuple[Target, IPAddress]:
         """Read and resolve `url` once; raise AddressError (or Unresolvable) when refused."""
@@ -366,28 +429,56 @@ class Client:
                 self._answers[(host, port)] = (now + ANSWER_SECONDS, found)
         return found
 
+    def _take(self, key: _Key) -> _Connection:
+        """An idle connection to `key` still open, or a new one (not yet connected)."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                connection = idle.pop() if idle else None
+            if connection is None:
+                tls = self._tls if key[0] == "https" else None
+                return _Connection(key, self.timeout, tls)
+            if not connection.dropped():
+                return connection
+            connection.close()
+
+    def _keep(self, key: _Key, connection: _Connection) -> None:
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle is None:
+                if len(self._idle) >= ADDRESSES_KEPT:
+                    self._idle, dropped = {}, self._idle
+                    for connections in dropped.values():
+                        for other in connections:
+                            other.close()
+                idle = self._idle[key] = []
+            if len(idle) < IDLE_PER_ADDRESS:
+                idle.append(connection)
+                return
+        connection.close()
+
     def post(
         self,
         target: Target,
         address: IPAddress,
         body: bytes,
         headers: Mapping[str, str],
-    ) -> urllib3.BaseHTTPResponse:
-        """POST `body` to `address`, as a request for `target`'s host."""
-        tls: dict[str, Any] | None = None
-        if target.scheme == "https" and target.address is None:
-            tls = {"server_hostname": target.host, "assert_hostname": target.host}
-        pool = self.pools.connection_from_host(
-            str(address), target.port, target.scheme, pool_kwargs=tls
-        )
+    ) -> Answer:
+        """POST `body` to `address`, as a request for `target`'s host. Raises OSError
+        (refused, reset, timed out, TLS) or http.client.HTTPException (a broken answer)."""
+        key = (target.scheme, str(address), target.port, target.host)
         sent = {k: v for k, v in headers.items() if k.lower() != "host"}
         sent["Host"] = target.host_header
-        return pool.urlopen(
-            "POST",
-            target.path,
-            body=body,
-            headers=sent,
-            redirect=False,
-            retries=False,
-            assert_same_host=False,
-        )
+        connection = self._take(key)
+        try:
+            connection.request("POST", target.path, body, sent)
+            response = connection.getresponse()
+            data = response.read(ANSWER_BYTES)
+        except BaseException:
+            connection.close()
+            raise
+        if response.isclosed() and not response.will_close:
+            self._keep(key, connection)
+        else:  # the other side closes it, or the rest of a long answer is unread
+            connection.close()
+        return Answer(response.status, response.headers, data)

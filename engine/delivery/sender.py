@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from datetime import UTC, datetime
 from functools import partial
 
-import urllib3
 from opentelemetry.trace import SpanKind
 from redis import Redis
 from standardwebhooks.webhooks import Webhook
@@ -42,7 +42,7 @@ class Sender:
         # Shared by the worker's delivery threads. No retries or redirects of its own:
         # retries are scheduled in SQL, and a redirect is an answer like any other.
         self.client = outbound.Client(
-            urllib3.Timeout(
+            outbound.Timeout(
                 connect=min(3.0, settings.delivery_timeout),
                 read=settings.delivery_timeout,
             ),
@@ -75,7 +75,7 @@ class Sender:
 
     def _post(
         self, item: Claimed, target: outbound.Target, address: outbound.IPAddress
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> outbound.Answer:
         data = json.dumps(item.body, separators=(",", ":"), sort_keys=True)
         headers = {
             "content-type": "application/json",
@@ -151,7 +151,7 @@ class Sender:
                 error.status,
                 started,
             )
-        except (urllib3.exceptions.HTTPError, OSError) as error:
+        except (http.client.HTTPException, OSError) as error:
             # What failed (refused, reset, TLS, timeout, at which address and port) is
             # for the log: told to those who wrote the URL, it would map private ports.
             log.warning(

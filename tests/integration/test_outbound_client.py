@@ -7,12 +7,12 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import urllib3
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -99,7 +99,7 @@ def test_tls_names_and_verifies_the_host_while_connecting_to_the_pinned_address(
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
 
     policy = outbound.Policy((ipaddress.ip_network("127.0.0.1/32"),))
-    client = outbound.Client(urllib3.Timeout(2.0), resolver, ca_certs=ca_file)
+    client = outbound.Client(outbound.Timeout(2.0, 2.0), resolver, ca_certs=ca_file)
     try:
         target, address = client.check(f"https://hooks.example:{port}/in", policy)
         assert str(address) == "127.0.0.1"
@@ -108,9 +108,116 @@ def test_tls_names_and_verifies_the_host_while_connecting_to_the_pinned_address(
         assert seen == {"sni": "hooks.example", "host": f"hooks.example:{port}"}
         # Another name at the same address gets the same certificate, which is not its own.
         other, address = client.check(f"https://other.example:{port}/in", policy)
-        with pytest.raises(urllib3.exceptions.SSLError):
+        with pytest.raises(ssl.SSLCertVerificationError):
             client.post(other, address, b"{}", {})
     finally:
         client.close()
         server.shutdown()
         server.server_close()
+
+
+class _Server:
+    """An HTTP/1.1 server on loopback answering each POST with `body` (and `close` asks
+    it to close the connection after answering); it counts the connections it accepted."""
+
+    def __init__(
+        self, body: bytes = b"", close: bool = False, idle: float | None = None
+    ) -> None:
+        self.connections = 0
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                outer.connections += 1
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                outer.requests.append(self.headers["webhook-id"])
+                self.send_response(200)
+                self.send_header("content-length", str(len(body)))
+                if close:
+                    self.send_header("connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+                if close:
+                    self.close_connection = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        Handler.timeout = idle  # how long a kept connection may stay idle
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), daemon=True
+        ).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/in"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _calls(server: _Server, count: int, client: outbound.Client) -> list[bytes]:
+    policy = outbound.Policy((ipaddress.ip_network("127.0.0.1/32"),))
+    target, address = client.check(server.url, policy)
+    bodies = []
+    for n in range(count):
+        answer = client.post(target, address, b"{}", {"webhook-id": f"msg_{n}"})
+        assert answer.status == 200
+        bodies.append(answer.body)
+    return bodies
+
+
+def test_calls_to_one_address_share_a_kept_connection():
+    server = _Server(b"ok")
+    client = outbound.Client(outbound.Timeout(2.0, 2.0))
+    try:
+        assert _calls(server, 5, client) == [b"ok"] * 5
+        assert server.requests == [f"msg_{n}" for n in range(5)]
+        assert server.connections == 1
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_connection_the_channel_closes_is_not_kept():
+    server = _Server(close=True)
+    client = outbound.Client(outbound.Timeout(2.0, 2.0))
+    try:
+        _calls(server, 3, client)
+        assert server.connections == 3
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_long_answer_is_read_in_part_and_its_connection_closed():
+    long = b"x" * (outbound.ANSWER_BYTES + 10)
+    server = _Server(long)
+    client = outbound.Client(outbound.Timeout(2.0, 2.0))
+    try:
+        bodies = _calls(server, 2, client)
+        assert bodies == [long[: outbound.ANSWER_BYTES]] * 2
+        assert server.connections == 2  # the rest of the first answer was never read
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_kept_connection_the_channel_closed_while_idle_is_not_used_again():
+    server = _Server(b"ok", idle=0.1)
+    client = outbound.Client(outbound.Timeout(2.0, 2.0))
+    try:
+        _calls(server, 1, client)
+        time.sleep(0.5)  # the channel closes the idle connection
+        assert _calls(server, 1, client) == [b"ok"]
+        assert server.connections == 2
+        assert server.requests == ["msg_0", "msg_0"]
+    finally:
+        client.close()
+        server.stop()

@@ -5,7 +5,6 @@ import ipaddress
 import socket
 
 import pytest
-import urllib3
 
 from engine import outbound
 
@@ -94,7 +93,7 @@ def test_one_internal_answer_among_public_ones_refuses_the_host():
 
 def test_a_kept_dns_answer_is_checked_again_on_every_call():
     resolver = _resolver(["10.1.2.3"])
-    client = outbound.Client(urllib3.Timeout(1.0), resolver)
+    client = outbound.Client(outbound.Timeout(1.0, 1.0), resolver)
     listed = outbound.Policy((ipaddress.ip_network("10.0.0.0/8"),))
     try:
         _, address = client.check("https://crm.example/a", listed)
