@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -341,6 +342,22 @@ ANSWER_BYTES = 64 * 1024
 IDLE_PER_ADDRESS = 32
 ADDRESSES_KEPT = 100
 
+# Headers that frame the request or steer the connection: the client writes them itself (a
+# step's own would break a kept connection, or the request).
+CLIENT_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+    }
+)
+
 # scheme, checked address, port, and the name TLS verifies
 _Key = tuple[str, str, int, str]
 
@@ -394,12 +411,13 @@ class Client:
         self.resolver, self.timeout = resolver, timeout
         self._answers: dict[tuple[str, int], tuple[float, list[tuple[Any, ...]]]] = {}
         self._lock = threading.Lock()
-        self._idle: dict[_Key, list[_Connection]] = {}
+        # Least recently kept first: the oldest address's connections go when one is new.
+        self._idle: OrderedDict[_Key, list[_Connection]] = OrderedDict()
         self._tls = ssl.create_default_context(cafile=ca_certs)
 
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, {}
+            idle, self._idle = self._idle, OrderedDict()
         for connections in idle.values():
             for connection in connections:
                 connection.close()
@@ -435,6 +453,8 @@ class Client:
             with self._lock:
                 idle = self._idle.get(key)
                 connection = idle.pop() if idle else None
+                if idle is not None and not idle:
+                    del self._idle[key]
             if connection is None:
                 tls = self._tls if key[0] == "https" else None
                 return _Connection(key, self.timeout, tls)
@@ -443,19 +463,21 @@ class Client:
             connection.close()
 
     def _keep(self, key: _Key, connection: _Connection) -> None:
+        dropped: list[_Connection] = []
         with self._lock:
             idle = self._idle.get(key)
             if idle is None:
                 if len(self._idle) >= ADDRESSES_KEPT:
-                    self._idle, dropped = {}, self._idle
-                    for connections in dropped.values():
-                        for other in connections:
-                            other.close()
+                    dropped = self._idle.popitem(last=False)[1]
                 idle = self._idle[key] = []
+            else:
+                self._idle.move_to_end(key)
             if len(idle) < IDLE_PER_ADDRESS:
                 idle.append(connection)
-                return
-        connection.close()
+            else:
+                dropped.append(connection)
+        for other in dropped:
+            other.close()
 
     def post(
         self,
@@ -467,17 +489,24 @@ class Client:
         """POST `body` to `address`, as a request for `target`'s host. Raises OSError
         (refused, reset, timed out, TLS) or http.client.HTTPException (a broken answer)."""
         key = (target.scheme, str(address), target.port, target.host)
-        sent = {k: v for k, v in headers.items() if k.lower() != "host"}
+        sent = {k: v for k, v in headers.items() if k.lower() not in CLIENT_HEADERS}
         sent["Host"] = target.host_header
         connection = self._take(key)
         try:
             connection.request("POST", target.path, body, sent)
-            response = connection.getresponse()
-            data = response.read(ANSWER_BYTES)
+            try:
+                response = connection.getresponse()
+                expected = response.length
+                data = response.read(ANSWER_BYTES)
+            except ValueError as error:  # a chunk size that is no number, say
+                raise http.client.HTTPException(f"a broken answer: {error}") from None
         except BaseException:
             connection.close()
             raise
-        if response.isclosed() and not response.will_close:
+        if expected is not None and len(data) < min(expected, ANSWER_BYTES):
+            connection.close()
+            raise http.client.IncompleteRead(data, expected - len(data))
+        if response.isclosed() and not response.will_close and response.status >= 200:
             self._keep(key, connection)
         else:  # the other side closes it, or the rest of a long answer is unread
             connection.close()

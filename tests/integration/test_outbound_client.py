@@ -3,6 +3,7 @@ and verifies the URL's host."""
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
 import ssl
@@ -121,10 +122,15 @@ class _Server:
     it to close the connection after answering); it counts the connections it accepted."""
 
     def __init__(
-        self, body: bytes = b"", close: bool = False, idle: float | None = None
+        self,
+        body: bytes = b"",
+        close: bool = False,
+        idle: float | None = None,
+        length: int | None = None,
     ) -> None:
         self.connections = 0
         self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -135,15 +141,18 @@ class _Server:
                 outer.connections += 1
 
             def do_POST(self) -> None:  # noqa: N802
+                outer.headers.append({k.lower(): v for k, v in self.headers.items()})
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 outer.requests.append(self.headers["webhook-id"])
                 self.send_response(200)
-                self.send_header("content-length", str(len(body)))
+                self.send_header(
+                    "content-length", str(len(body) if length is None else length)
+                )
                 if close:
                     self.send_header("connection", "close")
                 self.end_headers()
                 self.wfile.write(body)
-                if close:
+                if close or length is not None:
                     self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
@@ -162,12 +171,19 @@ class _Server:
         self.server.server_close()
 
 
-def _calls(server: _Server, count: int, client: outbound.Client) -> list[bytes]:
+def _calls(
+    server: _Server,
+    count: int,
+    client: outbound.Client,
+    headers: dict[str, str] | None = None,
+) -> list[bytes]:
     policy = outbound.Policy((ipaddress.ip_network("127.0.0.1/32"),))
     target, address = client.check(server.url, policy)
     bodies = []
     for n in range(count):
-        answer = client.post(target, address, b"{}", {"webhook-id": f"msg_{n}"})
+        answer = client.post(
+            target, address, b"{}", {**(headers or {}), "webhook-id": f"msg_{n}"}
+        )
         assert answer.status == 200
         bodies.append(answer.body)
     return bodies
@@ -221,3 +237,54 @@ def test_a_kept_connection_the_channel_closed_while_idle_is_not_used_again():
     finally:
         client.close()
         server.stop()
+
+
+def test_headers_that_frame_the_request_are_the_client_s_own():
+    server = _Server(b"ok")
+    client = outbound.Client(outbound.Timeout(2.0, 2.0))
+    try:
+        step_headers = {
+            "Transfer-Encoding": "chunked",
+            "Content-Length": "999",
+            "Connection": "close",
+            "X-Shop": "north",
+        }
+        assert _calls(server, 2, client, step_headers) == [b"ok", b"ok"]
+        seen = server.headers[0]
+        assert seen["content-length"] == "2"
+        assert "transfer-encoding" not in seen and "connection" not in seen
+        assert seen["x-shop"] == "north"
+        assert server.connections == 1  # still kept: no step closed it
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_an_answer_shorter_than_its_length_is_an_error():
+    server = _Server(b"ok", length=10)
+    client = outbound.Client(outbound.Timeout(2.0, 2.0))
+    try:
+        with pytest.raises(http.client.IncompleteRead):
+            _calls(server, 1, client)
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_the_connections_of_the_address_kept_longest_ago_go_first(monkeypatch):
+    monkeypatch.setattr(outbound, "ADDRESSES_KEPT", 2)
+    servers = [_Server(b"ok") for _ in range(3)]
+    client = outbound.Client(outbound.Timeout(2.0, 2.0))
+    try:
+        first, second, third = servers
+        _calls(first, 1, client)
+        _calls(second, 1, client)
+        _calls(first, 1, client)  # the first is now the one kept last
+        _calls(third, 1, client)  # so the second's connection goes
+        _calls(first, 1, client)
+        _calls(second, 1, client)
+        assert [s.connections for s in servers] == [1, 2, 1]
+    finally:
+        client.close()
+        for server in servers:
+            server.stop()

@@ -352,6 +352,12 @@ def test_webhook_renders_body_and_headers():
     assert dict(
         problems("webhook", {"url": "https://example.com", "headers": {"X": 1}})
     )["headers"]
+    framing = {"Transfer-Encoding": "chunked", "content-length": "3", "X-Id": "a"}
+    assert dict(
+        problems("webhook", {"url": "https://example.com", "headers": framing})
+    )["headers"] == (
+        "Transfer-Encoding, content-length: the HTTP client sets these headers itself"
+    )
 
 
 def test_update_profile_sets_unsets_and_counts():

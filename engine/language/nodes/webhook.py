@@ -84,6 +84,17 @@ class Webhook(NodeType):
             problems.append(
                 ("headers", "headers are an object of names to text values")
             )
+        elif headers:
+            framing = sorted(k for k in headers if k.lower() in outbound.CLIENT_HEADERS)
+            if framing:
+                problems.append(
+                    (
+                        "headers",
+                        f"{', '.join(framing)}: the HTTP client sets "
+                        f"{'this header' if len(framing) == 1 else 'these headers'} "
+                        "itself",
+                    )
+                )
         return problems
 
     def summary(self, config: Config, channels: Channels) -> str:
