@@ -187,17 +187,19 @@ def work_all(redis_client: Redis, rounds: int = 20) -> int:
 
 @pytest.fixture(autouse=True)
 def _fresh_document_cache() -> None:
-    """Version ids restart with every test database, and the policies and event schemas are
-    empty in each: the per-process caches must not carry over."""
+    """Version ids restart with every test database, and the policies, event schemas and
+    channels are empty in each: the per-process caches must not carry over."""
     from engine.decisions import store as decision_store
     from engine.execution import documents
     from engine.policies import store
     from engine.schemas import store as schema_store
+    from webapp.hooks import channels as intake_channels
 
     documents.forget_documents()
     store.forget()
     decision_store.forget()
     schema_store.forget()
+    intake_channels.forget()
 
 
 @pytest.fixture
