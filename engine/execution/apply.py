@@ -21,7 +21,7 @@ from engine import bulk, execution
 from engine.analytics import counters
 from engine.delivery import LEASE
 from engine.execution import batch, documents, live_runs, rows
-from engine.intake.contract import EventError, parse_event
+from engine.intake.contract import EventError, IncomingEvent, parse_event
 from engine.models import Customer, DeliveryStatus, Event, EventStatus, utcnow
 from engine.profiles import identity
 
@@ -85,10 +85,12 @@ def process_event(
     live: dict[str, list[documents.LiveJourney]],
     effects: execution.Effects,
     now: datetime,
+    incoming: IncomingEvent | None = None,
 ) -> None:
-    """Apply one stored event; everything it changes is in the caller's transaction, and in
-    the event's trace."""
-    incoming = parse_event(event.payload)
+    """Apply one stored event (`incoming`: its body, read already); everything it changes
+    is in the caller's transaction, and in the event's trace."""
+    if incoming is None:
+        incoming = parse_event(event.payload)
     customer = identity.resolve(
         session, incoming.identifiers, event.channel_id, incoming.traits
     )
@@ -128,11 +130,12 @@ def _count_context(
         customer.seen_channels = [*seen, channel_id]
 
 
-def _identifiers(event: Event | Taken) -> tuple[tuple[str, str], ...]:
+def _read(event: Event | Taken) -> IncomingEvent | None:
+    """The event's body read against the contract, or None (it fails when applied)."""
     try:
-        return parse_event(event.payload).identifiers
+        return parse_event(event.payload)
     except EventError:
-        return ()  # it fails when applied
+        return None
 
 
 @dataclass
@@ -272,7 +275,12 @@ def _drain_fast(
         j.document.entry.reentry == "never" or j.document.entry.max_entries
         for j in journeys
     )
-    batch.prefetch(session, [_identifiers(e) for e in events], count_entries=limits)
+    read = [_read(e) for e in events]
+    batch.prefetch(
+        session,
+        [found.identifiers if found else () for found in read],
+        count_entries=limits,
+    )
     n = len(events)
     steps = sum(len(j.document.nodes) for j in journeys)
     batch.reserve(
@@ -284,9 +292,15 @@ def _drain_fast(
             "steps": min(steps, 8) * n,
         },
     )
-    for event in events:
+    for event, incoming in zip(events, read, strict=True):
         process_event(
-            session, event, slugs.get(event.channel_id, ""), live, effects, now
+            session,
+            event,
+            slugs.get(event.channel_id, ""),
+            live,
+            effects,
+            now,
+            incoming,
         )
         result.processed += 1
 
