@@ -9,6 +9,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -189,102 +190,91 @@ def _calls(
     return bodies
 
 
-def test_calls_to_one_address_share_a_kept_connection():
-    server = _Server(b"ok")
-    client = outbound.Client(outbound.Timeout(2.0, 2.0))
-    try:
-        assert _calls(server, 5, client) == [b"ok"] * 5
-        assert server.requests == [f"msg_{n}" for n in range(5)]
-        assert server.connections == 1
-    finally:
-        client.close()
+@pytest.fixture
+def caller() -> Iterator[outbound.Client]:
+    """An outbound client, closed after the test."""
+    made = outbound.Client(outbound.Timeout(2.0, 2.0))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., _Server]]:
+    """Start servers (`_Server`'s arguments), stopped after the test."""
+    started: list[_Server] = []
+
+    def start(*args: Any, **kwargs: Any) -> _Server:
+        started.append(_Server(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for server in started:
         server.stop()
 
 
-def test_a_connection_the_channel_closes_is_not_kept():
-    server = _Server(close=True)
-    client = outbound.Client(outbound.Timeout(2.0, 2.0))
-    try:
-        _calls(server, 3, client)
-        assert server.connections == 3
-    finally:
-        client.close()
-        server.stop()
+def test_calls_to_one_address_share_a_kept_connection(caller, serve):
+    server = serve(b"ok")
+    assert _calls(server, 5, caller) == [b"ok"] * 5
+    assert server.requests == [f"msg_{n}" for n in range(5)]
+    assert server.connections == 1
 
 
-def test_a_long_answer_is_read_in_part_and_its_connection_closed():
+def test_a_connection_the_channel_closes_is_not_kept(caller, serve):
+    server = serve(close=True)
+    _calls(server, 3, caller)
+    assert server.connections == 3
+
+
+def test_a_long_answer_is_read_in_part_and_its_connection_closed(caller, serve):
     long = b"x" * (outbound.ANSWER_BYTES + 10)
-    server = _Server(long)
-    client = outbound.Client(outbound.Timeout(2.0, 2.0))
-    try:
-        bodies = _calls(server, 2, client)
-        assert bodies == [long[: outbound.ANSWER_BYTES]] * 2
-        assert server.connections == 2  # the rest of the first answer was never read
-    finally:
-        client.close()
-        server.stop()
+    server = serve(long)
+    bodies = _calls(server, 2, caller)
+    assert bodies == [long[: outbound.ANSWER_BYTES]] * 2
+    assert server.connections == 2  # the rest of the first answer was never read
 
 
-def test_a_kept_connection_the_channel_closed_while_idle_is_not_used_again():
-    server = _Server(b"ok", idle=0.1)
-    client = outbound.Client(outbound.Timeout(2.0, 2.0))
-    try:
-        _calls(server, 1, client)
-        time.sleep(0.5)  # the channel closes the idle connection
-        assert _calls(server, 1, client) == [b"ok"]
-        assert server.connections == 2
-        assert server.requests == ["msg_0", "msg_0"]
-    finally:
-        client.close()
-        server.stop()
+def test_a_kept_connection_the_channel_closed_while_idle_is_not_used_again(
+    caller, serve
+):
+    server = serve(b"ok", idle=0.1)
+    _calls(server, 1, caller)
+    time.sleep(0.5)  # the channel closes the idle connection
+    assert _calls(server, 1, caller) == [b"ok"]
+    assert server.connections == 2
+    assert server.requests == ["msg_0", "msg_0"]
 
 
-def test_headers_that_frame_the_request_are_the_client_s_own():
-    server = _Server(b"ok")
-    client = outbound.Client(outbound.Timeout(2.0, 2.0))
-    try:
-        step_headers = {
-            "Transfer-Encoding": "chunked",
-            "Content-Length": "999",
-            "Connection": "close",
-            "X-Shop": "north",
-        }
-        assert _calls(server, 2, client, step_headers) == [b"ok", b"ok"]
-        seen = server.headers[0]
-        assert seen["content-length"] == "2"
-        assert "transfer-encoding" not in seen and "connection" not in seen
-        assert seen["x-shop"] == "north"
-        assert server.connections == 1  # still kept: no step closed it
-    finally:
-        client.close()
-        server.stop()
+def test_headers_that_frame_the_request_are_the_client_s_own(caller, serve):
+    server = serve(b"ok")
+    step_headers = {
+        "Transfer-Encoding": "chunked",
+        "Content-Length": "999",
+        "Connection": "close",
+        "X-Shop": "north",
+    }
+    assert _calls(server, 2, caller, step_headers) == [b"ok", b"ok"]
+    seen = server.headers[0]
+    assert seen["content-length"] == "2"
+    assert "transfer-encoding" not in seen and "connection" not in seen
+    assert seen["x-shop"] == "north"
+    assert server.connections == 1  # still kept: no step closed it
 
 
-def test_an_answer_shorter_than_its_length_is_an_error():
-    server = _Server(b"ok", length=10)
-    client = outbound.Client(outbound.Timeout(2.0, 2.0))
-    try:
-        with pytest.raises(http.client.IncompleteRead):
-            _calls(server, 1, client)
-    finally:
-        client.close()
-        server.stop()
+def test_an_answer_shorter_than_its_length_is_an_error(caller, serve):
+    server = serve(b"ok", length=10)
+    with pytest.raises(http.client.IncompleteRead):
+        _calls(server, 1, caller)
 
 
-def test_the_connections_of_the_address_kept_longest_ago_go_first(monkeypatch):
+def test_the_connections_of_the_address_kept_longest_ago_go_first(
+    caller, serve, monkeypatch
+):
     monkeypatch.setattr(outbound, "ADDRESSES_KEPT", 2)
-    servers = [_Server(b"ok") for _ in range(3)]
-    client = outbound.Client(outbound.Timeout(2.0, 2.0))
-    try:
-        first, second, third = servers
-        _calls(first, 1, client)
-        _calls(second, 1, client)
-        _calls(first, 1, client)  # the first is now the one kept last
-        _calls(third, 1, client)  # so the second's connection goes
-        _calls(first, 1, client)
-        _calls(second, 1, client)
-        assert [s.connections for s in servers] == [1, 2, 1]
-    finally:
-        client.close()
-        for server in servers:
-            server.stop()
+    first, second, third = serve(b"ok"), serve(b"ok"), serve(b"ok")
+    _calls(first, 1, caller)
+    _calls(second, 1, caller)
+    _calls(first, 1, caller)  # the first is now the one kept last
+    _calls(third, 1, caller)  # so the second's connection goes
+    _calls(first, 1, caller)
+    _calls(second, 1, caller)
+    assert [s.connections for s in (first, second, third)] == [1, 2, 1]
