@@ -122,6 +122,7 @@ def test_build_a_nested_rule_with_keyboard_and_mouse(
     expect(panel.locator("#n-vip-rule-0-2-error")).to_have_text(
         "Name the field to compare, e.g. customer.traits.tier"
     )
+    _settled(page)  # the form drawn again binds its buttons once htmx has settled
     panel.get_by_role("button", name="Remove this condition").last.click()
     expect(panel.locator("#n-vip-rule-0-2")).to_have_count(0)
     assert errors == []
