@@ -11,7 +11,7 @@ first; the Host header, TLS SNI and certificate check keep the name, so a second
 
 from __future__ import annotations
 
-import http.client
+import functools
 import ipaddress
 import re
 import select
@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
+
+import httptools
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -156,6 +158,10 @@ def read_url(url: str) -> Target:
     return Target(scheme, host, port, path, address, "@" in parts.netloc)
 
 
+# A worker calls the same few URLs many times a second; reading one is pure, so it is kept.
+_read_url_kept = functools.lru_cache(maxsize=1024)(read_url)
+
+
 def normalise_host(raw: str) -> str:
     """A host as DNS and the socket layer see it; AddressError when it is not a valid one."""
     try:
@@ -231,6 +237,7 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | Non
     return address.teredo[1] if address.teredo is not None else None
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and asked on every call to a channel
 def address_problem(address: IPAddress, policy: Policy, host: str = "") -> str | None:
     """Why a call may not go to `address` (reached through `host`), or None."""
     if isinstance(address, ipaddress.IPv6Address):
@@ -321,7 +328,7 @@ def resolve(
 
 @dataclass(frozen=True)
 class Timeout:
-    """Seconds a call may take to connect (TLS included), and to wait for each read."""
+    """Seconds a call may take to connect (TLS included), and then to be answered in full."""
 
     connect: float
     read: float
@@ -329,15 +336,25 @@ class Timeout:
 
 @dataclass(frozen=True)
 class Answer:
-    """What a call answered: its status, headers and the start of its body."""
+    """What a call answered: its status, headers (names in lower case) and the start of
+    its body."""
 
     status: int
-    headers: http.client.HTTPMessage
+    headers: dict[str, str]
     body: bytes
+
+
+class BrokenAnswer(Exception):
+    """An answer that is not HTTP/1.1, or that stopped before its end."""
+
+
+class IncompleteAnswer(BrokenAnswer):
+    """The channel closed the connection before its answer was complete."""
 
 
 # Of an answer's body only this much is read; a connection whose answer was longer is closed.
 ANSWER_BYTES = 64 * 1024
+RECEIVE_BYTES = 64 * 1024  # asked of the socket at a time
 # Connections kept idle per address, and addresses kept (past that, all are closed).
 IDLE_PER_ADDRESS = 32
 ADDRESSES_KEPT = 100
@@ -357,12 +374,118 @@ CLIENT_HEADERS = frozenset(
         "expect",
     }
 )
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # not in a header value (tab is)
 
 # scheme, checked address, port, and the name TLS verifies
 _Key = tuple[str, str, int, str]
 
 
-class _Connection(http.client.HTTPConnection):
+def request_bytes(target: Target, body: bytes, headers: Mapping[str, str]) -> bytes:
+    """A POST of `body` to `target` with `headers` (but those in CLIENT_HEADERS), as sent.
+
+    Raises ValueError for a header name that is not a token, or a value with a line break,
+    another control character, or a character beyond Latin-1.
+    """
+    lines = [f"POST {target.path} HTTP/1.1", f"Host: {target.host_header}"]
+    for name, value in headers.items():
+        if name.lower() in CLIENT_HEADERS:
+            continue
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if _CONTROL.search(value):
+            raise ValueError(
+                f"the header {name} holds a line break or control character"
+            )
+        lines.append(f"{name}: {value}")
+    lines.append(f"Content-Length: {len(body)}")
+    try:
+        head = "\r\n".join(lines).encode("latin-1")
+    except UnicodeEncodeError:
+        name = next(n for n, v in headers.items() if not _latin1(v))
+        raise ValueError(
+            f"the header {name} holds a character beyond Latin-1"
+        ) from None
+    return head + b"\r\n\r\n" + body
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class _Reading:
+    """What the parser has read of an answer so far (httptools' callbacks).
+
+    Interim answers (1xx) are passed over; once the final answer is complete, anything more
+    the channel sent is only noted: the connection is then not used again.
+    """
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.status: int | None = None  # the final answer's, once it is complete
+        self.keep = False
+        self.after = False  # bytes came after the final answer
+        self._begin()
+
+    def _begin(self) -> None:
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
+        self.size = 0
+        self.framed = (
+            False  # a length or chunks; else the body ends when the channel closes
+        )
+        self.code = 0  # the status, once the head is read
+
+    def on_message_begin(self) -> None:
+        if self.status is not None:
+            self.after = True
+        else:
+            self._begin()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.status is not None:
+            return
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        self.headers[key] = (
+            f"{self.headers[key]}, {text}" if key in self.headers else text
+        )
+        if key in ("content-length", "transfer-encoding"):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        if self.status is None:
+            self.code = self.parser.get_status_code()
+
+    def on_body(self, data: bytes) -> None:
+        if self.status is None:
+            room = ANSWER_BYTES - self.size
+            if room > 0:
+                self.body.append(data[:room])
+            self.size += len(data)
+
+    def on_message_complete(self) -> None:
+        code = self.parser.get_status_code()
+        if self.status is None and code >= 200:
+            self.status, self.keep = code, self.parser.should_keep_alive()
+
+    def closed(self) -> None:
+        """The channel closed the connection: the end of an answer without a length."""
+        if self.status is None:
+            if self.framed or self.code < 200:
+                raise IncompleteAnswer("the channel closed the connection mid-answer")
+            self.status = self.code
+        self.keep = False
+
+    def answer(self) -> Answer:
+        """The final answer, or the start of one too long to read to its end."""
+        return Answer(self.status or self.code, self.headers, b"".join(self.body))
+
+
+class _Connection:
     """A connection to a checked address, by TLS when `context` is given, for `name`."""
 
     def __init__(
@@ -371,16 +494,52 @@ class _Connection(http.client.HTTPConnection):
         timeout: Timeout,
         context: ssl.SSLContext | None,
     ) -> None:
-        _scheme, address, port, self.name = key
-        super().__init__(address, port, timeout=timeout.connect)
-        self.context, self.read_timeout = context, timeout.read
+        self.key, self.timeout, self.context = key, timeout, context
+        self.sock: socket.socket | None = None
+        self.kept = False
 
-    def connect(self) -> None:
-        super().connect()  # TCP within the connect timeout, no delay on small writes
-        if self.context is not None:
-            # SNI and the certificate's check name the URL's host, never the address.
-            self.sock = self.context.wrap_socket(self.sock, server_hostname=self.name)
-        self.sock.settimeout(self.read_timeout)
+    def open(self) -> socket.socket:
+        _scheme, address, port, name = self.key
+        sock = socket.create_connection((address, port), self.timeout.connect)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.context is not None:
+                # SNI and the certificate's check name the URL's host, never the address.
+                sock = self.context.wrap_socket(sock, server_hostname=name)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        return sock
+
+    def exchange(self, request: bytes) -> Answer:
+        """Send `request`, read its answer; afterwards `kept` says whether the connection
+        may carry another call. Raises OSError or BrokenAnswer."""
+        self.kept = False
+        sock = self.sock or self.open()
+        deadline = time.monotonic() + self.timeout.read
+        sock.settimeout(self.timeout.read)
+        sock.sendall(request)
+        reading = _Reading()
+        while reading.status is None and reading.size <= ANSWER_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no full answer in time")
+            sock.settimeout(left)
+            data = sock.recv(RECEIVE_BYTES)
+            if not data:
+                reading.closed()
+                break
+            try:
+                reading.parser.feed_data(data)
+            except httptools.HttpParserUpgrade:
+                raise BrokenAnswer("the channel switched protocols") from None
+            except httptools.HttpParserError as error:
+                if reading.status is None:
+                    raise BrokenAnswer(f"a broken answer: {error}") from None
+                reading.after = True
+        self.kept = reading.status is not None and reading.keep and not reading.after
+        return reading.answer()
 
     def dropped(self) -> bool:
         """Whether an idle connection was closed by the other side (or has stray data)."""
@@ -393,13 +552,19 @@ class _Connection(http.client.HTTPConnection):
         poll.register(sock, select.POLLIN)
         return bool(poll.poll(0))
 
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
 
 class Client:
     """HTTP calls that go only to checked addresses, over pooled keep-alive connections.
 
-    No retries or redirects of its own: a redirect would take a call past the checks. The
-    connections are the standard library's, kept idle per checked address, port, scheme and
-    TLS name and shared by the worker's delivery threads (one call at a time each).
+    No retries or redirects of its own: a redirect would take a call past the checks.
+    Connections are kept idle per checked address, port, scheme and TLS name and shared by
+    the worker's delivery threads (one call at a time each); answers are read by httptools
+    (llhttp), the request is written here.
     """
 
     def __init__(
@@ -424,7 +589,7 @@ class Client:
 
     def check(self, url: str, policy: Policy) -> tuple[Target, IPAddress]:
         """Read and resolve `url` once; raise AddressError (or Unresolvable) when refused."""
-        target = read_url(url)
+        target = _read_url_kept(url)
         if target.scheme not in DEFAULT_PORTS:
             raise AddressError(f"“{target.scheme}” is not http or https")
         if target.userinfo:
@@ -486,28 +651,19 @@ class Client:
         body: bytes,
         headers: Mapping[str, str],
     ) -> Answer:
-        """POST `body` to `address`, as a request for `target`'s host. Raises OSError
-        (refused, reset, timed out, TLS) or http.client.HTTPException (a broken answer)."""
+        """POST `body` to `address`, as a request for `target`'s host. Raises ValueError (a
+        header that cannot be sent), OSError (refused, reset, timed out, TLS) or BrokenAnswer.
+        """
+        request = request_bytes(target, body, headers)
         key = (target.scheme, str(address), target.port, target.host)
-        sent = {k: v for k, v in headers.items() if k.lower() not in CLIENT_HEADERS}
-        sent["Host"] = target.host_header
         connection = self._take(key)
         try:
-            connection.request("POST", target.path, body, sent)
-            try:
-                response = connection.getresponse()
-                expected = response.length
-                data = response.read(ANSWER_BYTES)
-            except ValueError as error:  # a chunk size that is no number, say
-                raise http.client.HTTPException(f"a broken answer: {error}") from None
+            answer = connection.exchange(request)
         except BaseException:
             connection.close()
             raise
-        if expected is not None and len(data) < min(expected, ANSWER_BYTES):
-            connection.close()
-            raise http.client.IncompleteRead(data, expected - len(data))
-        if response.isclosed() and not response.will_close and response.status >= 200:
+        if connection.kept:
             self._keep(key, connection)
         else:  # the other side closes it, or the rest of a long answer is unread
             connection.close()
-        return Answer(response.status, response.headers, data)
+        return answer

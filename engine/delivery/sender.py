@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from datetime import UTC, datetime
@@ -151,7 +150,7 @@ class Sender:
                 error.status,
                 started,
             )
-        except (http.client.HTTPException, OSError) as error:
+        except (outbound.BrokenAnswer, OSError) as error:
             # What failed (refused, reset, TLS, timeout, at which address and port) is
             # for the log: told to those who wrote the URL, it would map private ports.
             log.warning(

@@ -267,6 +267,66 @@ def test_unknown_slugs_keep_the_channel_cache_bounded(client, channel, monkeypat
     assert post_event(client, "web", channel.inbound_secret, EVENT).status_code == 202
 
 
+def _ask_at_once(services, slug, count):
+    """`count` threads ask for `slug` together; each one's answer, or the error it met."""
+    from webapp.hooks.channels import intake_channel
+
+    start, answers = threading.Barrier(count), [None] * count
+
+    def ask(number):
+        start.wait()
+        try:
+            answers[number] = intake_channel(services, slug)
+        except Exception as error:  # noqa: BLE001 - the answer is the error
+            answers[number] = error
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return answers
+
+
+def _channel_reads(database, fail_first=False):
+    """Slows each read of a channel (and fails the first one) so that requests overlap;
+    returns the list the reads are counted in."""
+    reads: list[str] = []
+
+    def slow(_conn, _cursor, statement, *_):
+        if "FROM channels" in statement:
+            reads.append(statement)
+            time.sleep(0.2)
+            if fail_first and len(reads) == 1:
+                raise OperationalError(statement, {}, Exception("connection lost"))
+
+    event.listen(database.engine, "before_cursor_execute", slow)
+    return reads
+
+
+def test_requests_for_an_expired_channel_wait_for_one_read(client, channel):
+    services = client.application.extensions["throughline"]
+    reads = _channel_reads(services.database)
+
+    answers = _ask_at_once(services, "web", 12)
+
+    assert len(reads) == 1
+    assert {answer.id for answer in answers} == {channel.channel.id}
+    assert _ask_at_once(services, "nowhere", 6) == [None] * 6
+    assert len(reads) == 2
+
+
+def test_when_the_one_read_fails_a_waiting_request_reads_in_turn(client, channel):
+    services = client.application.extensions["throughline"]
+    reads = _channel_reads(services.database, fail_first=True)
+
+    answers = _ask_at_once(services, "web", 8)
+
+    failed = [a for a in answers if isinstance(a, Exception)]
+    assert len(failed) == 1 and len(reads) == 2
+    assert {a.id for a in answers if a not in failed} == {channel.channel.id}
+
+
 def test_both_secrets_verify_during_a_rotation_grace_period(
     client, session, channel, settings
 ):

@@ -3,7 +3,7 @@ and verifies the URL's host."""
 
 from __future__ import annotations
 
-import http.client
+import contextlib
 import ipaddress
 import socket
 import ssl
@@ -226,7 +226,7 @@ def test_a_connection_the_channel_closes_is_not_kept(caller, serve):
 
 
 def test_a_long_answer_is_read_in_part_and_its_connection_closed(caller, serve):
-    long = b"x" * (outbound.ANSWER_BYTES + 10)
+    long = b"x" * (4 * outbound.ANSWER_BYTES)
     server = serve(long)
     bodies = _calls(server, 2, caller)
     assert bodies == [long[: outbound.ANSWER_BYTES]] * 2
@@ -262,7 +262,7 @@ def test_headers_that_frame_the_request_are_the_client_s_own(caller, serve):
 
 def test_an_answer_shorter_than_its_length_is_an_error(caller, serve):
     server = serve(b"ok", length=10)
-    with pytest.raises(http.client.IncompleteRead):
+    with pytest.raises(outbound.IncompleteAnswer):
         _calls(server, 1, caller)
 
 
@@ -278,3 +278,152 @@ def test_the_connections_of_the_address_kept_longest_ago_go_first(
     _calls(first, 1, caller)
     _calls(second, 1, caller)
     assert [s.connections for s in (first, second, third)] == [1, 2, 1]
+
+
+class _Scripted:
+    """A server on loopback that answers each request it reads with the next of `answers`,
+    written as given: each answer a list of pieces, `pause` seconds apart. With `close`, it
+    closes the connection after each answer. It counts the connections it accepted."""
+
+    def __init__(
+        self, answers: list[list[bytes]], close: bool = False, pause: float = 0.0
+    ) -> None:
+        self.answers, self.close, self.pause = list(answers), close, pause
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/in"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        with sock, contextlib.suppress(OSError):  # the client may close first
+            buffer = b""
+            while self.answers:
+                while b"\r\n\r\n" not in buffer:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r")[0])
+                while len(buffer) < length:
+                    buffer += sock.recv(65536)
+                buffer = buffer[length:]
+                for piece in self.answers.pop(0):
+                    sock.sendall(piece)
+                    time.sleep(self.pause)
+                if self.close:
+                    return
+
+    def stop(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def script() -> Iterator[Callable[..., _Scripted]]:
+    started: list[_Scripted] = []
+
+    def start(*args: Any, **kwargs: Any) -> _Scripted:
+        started.append(_Scripted(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def _post(client: outbound.Client, server: Any, headers: Any = None) -> outbound.Answer:
+    policy = outbound.Policy((ipaddress.ip_network("127.0.0.1/32"),))
+    target, address = client.check(server.url, policy)
+    return client.post(target, address, b"{}", headers or {})
+
+
+def test_an_interim_answer_is_passed_over_for_the_final_one(caller, script):
+    early = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+    server = script([[early, OK], [OK]])
+    answer = _post(caller, server)
+    assert (answer.status, answer.body) == (200, b"ok")
+    assert "link" not in answer.headers
+    assert _post(caller, server).status == 200
+    assert server.connections == 1
+
+
+def test_a_chunked_answer_is_read_whole_and_its_connection_kept(caller, script):
+    chunked = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+    server = script([[chunked, b"2\r\nok\r\n", b"3\r\n!!!\r\n0\r\n\r\n"], [OK]])
+    answer = _post(caller, server)
+    assert (answer.status, answer.body) == (201, b"ok!!!")
+    assert answer.headers["transfer-encoding"] == "chunked"
+    _post(caller, server)
+    assert server.connections == 1
+
+
+def test_an_answer_that_ends_when_the_channel_closes(caller, script):
+    server = script([[b"HTTP/1.1 200 OK\r\n\r\n", b"hello"], [OK]], close=True)
+    answer = _post(caller, server)
+    assert (answer.status, answer.body) == (200, b"hello")
+    _post(caller, server)
+    assert server.connections == 2
+
+
+def test_an_answer_that_is_not_http_is_a_broken_answer(caller, script):
+    server = script([[b"SSH-2.0-OpenSSH_9.2\r\n\r\n"]])
+    with pytest.raises(outbound.BrokenAnswer):
+        _post(caller, server)
+
+
+def test_a_connection_with_bytes_after_its_answer_is_not_used_again(caller, script):
+    server = script([[OK + b"HTTP/1.1 200 OK\r\n"], [OK]])
+    assert _post(caller, server).body == b"ok"
+    assert _post(caller, server).body == b"ok"
+    assert server.connections == 2
+
+
+def test_the_whole_answer_comes_within_the_read_timeout(script):
+    pieces = [bytes([byte]) for byte in OK]  # each piece well within the timeout alone
+    server = script([pieces], pause=0.1)
+    client = outbound.Client(outbound.Timeout(1.0, 0.5))
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            _post(client, server)
+    finally:
+        client.close()
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("X-Shop", "north\r\nX-Admin: yes", "line break or control character"),
+        ("X-Shop", "north\nX-Admin: yes", "line break or control character"),
+        ("X-Shop", "nul\x00", "line break or control character"),
+        ("X Shop", "north", "not a valid header name"),
+        ("X-Shop:", "north", "not a valid header name"),
+        ("X-Name", "小明", "X-Name holds a character beyond Latin-1"),
+    ],
+)
+def test_a_header_that_cannot_be_sent_is_refused_before_connecting(
+    caller, script, name, value, why
+):
+    server = script([[OK]])
+    with pytest.raises(ValueError, match=why):
+        _post(caller, server, {name: value})
+    assert server.connections == 0
+
+
+def test_latin_1_and_tabs_in_a_header_are_sent_as_they_are(caller, serve):
+    server = serve(b"ok")
+    assert _post(caller, server, {"X-Name": "Zoë\tB", "webhook-id": "m"}).body == b"ok"
+    assert server.headers[0]["x-name"] == "Zoë\tB"
