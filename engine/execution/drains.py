@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from sqlalchemy import func, select
@@ -164,7 +165,52 @@ def move_runs(rt: Runtime, move_id: int) -> dict[str, Any]:
     return {"moved": moved, "done": done}
 
 
-_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="deliver")
+SEND_THREADS = 16
+_pool = ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="deliver")
+
+
+class Calls:
+    """A batch's calls, made on the pool by up to SEND_THREADS tasks that each take the
+    next item in turn: a few tasks per batch rather than a future per call.
+
+    `outcomes[i]` is item i's outcome once `done` is set; a call that raised makes
+    `results()` raise its error."""
+
+    def __init__(
+        self, items: list[Claimed], call: Callable[[Claimed], Outcome | None]
+    ) -> None:
+        self.items, self.call = items, call
+        self.outcomes: list[Outcome | None] = [None] * len(items)
+        self.done = threading.Event()
+        self._error: BaseException | None = None
+        self._taken = self._left = 0
+        self._lock = threading.Lock()
+        if not items:
+            self.done.set()
+        for _ in range(min(SEND_THREADS, len(items))):
+            _pool.submit(self._work)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                index = self._taken
+                if index >= len(self.items):
+                    return
+                self._taken += 1
+            try:
+                self.outcomes[index] = self.call(self.items[index])
+            except BaseException as error:  # for results() to raise where it is read
+                self._error = error
+            with self._lock:
+                self._left += 1
+                if self._left == len(self.items):
+                    self.done.set()
+
+    def results(self) -> list[Outcome | None]:
+        self.done.wait()
+        if self._error is not None:
+            raise self._error
+        return self.outcomes
 
 
 def sender(rt: Runtime) -> Sender:
@@ -181,7 +227,8 @@ def _attempt_and_settle(
     (counted in `shard`); returns the outcomes."""
     send = sender(rt)
     attempt = partial(send.attempt, now=now, gates=send.gates(claimed))
-    outcomes = list(_pool.map(attempt, claimed))
+    # Sender.attempt always gives an outcome: only a drain's own lease check gives None.
+    outcomes = cast(list[Outcome], Calls(claimed, attempt).results())
     _settle(rt, claimed, outcomes, shard)
     return outcomes
 
@@ -228,13 +275,12 @@ def _send_leased(rt: Runtime, claimed: list[Claimed], shard: int) -> None:
             return None
         return send.attempt(item, now, gates)
 
-    calls = [_pool.submit(attempt, item) for item in claimed]
-    _, late = wait(calls, timeout=rt.settings.drain_sends_wait)
-    if late:
+    calls = Calls(claimed, attempt)
+    if not calls.done.wait(rt.settings.drain_sends_wait):
         _late.add(1)
         _settler.submit(_settle_answered, rt, claimed, calls, shard)
         return
-    _settle_made(rt, claimed, [call.result() for call in calls], shard)
+    _settle_made(rt, claimed, calls.results(), shard)
 
 
 def longest_call(settings: Settings) -> float:
@@ -256,13 +302,10 @@ def _settle_made(
 
 
 def _settle_answered(
-    rt: Runtime,
-    claimed: list[Claimed],
-    calls: list[Future[Outcome | None]],
-    shard: int,
+    rt: Runtime, claimed: list[Claimed], calls: Calls, shard: int
 ) -> None:
     try:
-        _settle_made(rt, claimed, [call.result() for call in calls], shard)
+        _settle_made(rt, claimed, calls.results(), shard)
     except Exception:  # the leases run out and a delivery drain takes them
         log.exception("deliveries sent by a drain could not be settled")
     finally:
