@@ -198,18 +198,22 @@ def caller() -> Iterator[outbound.Client]:
     made.close()
 
 
-@pytest.fixture
-def serve() -> Iterator[Callable[..., _Server]]:
-    """Start servers (`_Server`'s arguments), stopped after the test."""
-    started: list[_Server] = []
+def _servers(kind: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """Start servers of `kind` (its arguments), stopped after the test."""
+    started: list[Any] = []
 
-    def start(*args: Any, **kwargs: Any) -> _Server:
-        started.append(_Server(*args, **kwargs))
+    def start(*args: Any, **kwargs: Any) -> Any:
+        started.append(kind(*args, **kwargs))
         return started[-1]
 
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., _Server]]:
+    yield from _servers(_Server)
 
 
 def test_calls_to_one_address_share_a_kept_connection(caller, serve):
@@ -329,15 +333,7 @@ class _Scripted:
 
 @pytest.fixture
 def script() -> Iterator[Callable[..., _Scripted]]:
-    started: list[_Scripted] = []
-
-    def start(*args: Any, **kwargs: Any) -> _Scripted:
-        started.append(_Scripted(*args, **kwargs))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _servers(_Scripted)
 
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
