@@ -355,6 +355,9 @@ class IncompleteAnswer(BrokenAnswer):
 # Of an answer's body only this much is read; a connection whose answer was longer is closed.
 ANSWER_BYTES = 64 * 1024
 RECEIVE_BYTES = 64 * 1024  # asked of the socket at a time
+# Of an answer, bytes that are not its body (status lines, headers, interim answers, chunk
+# sizes) past which it is broken: a channel cannot keep a call reading headers.
+FRAMING_BYTES = 64 * 1024
 # Connections kept idle per address, and addresses kept (past that, all are closed).
 IDLE_PER_ADDRESS = 32
 ADDRESSES_KEPT = 100
@@ -421,7 +424,8 @@ class _Reading:
     """What the parser has read of an answer so far (httptools' callbacks).
 
     Interim answers (1xx) are passed over; once the final answer is complete, anything more
-    the channel sent is only noted: the connection is then not used again.
+    the channel sent is only noted: the connection is then not used again. Trailers after
+    a chunked body are not headers and are left out.
     """
 
     def __init__(self) -> None:
@@ -432,12 +436,11 @@ class _Reading:
         self._begin()
 
     def _begin(self) -> None:
-        self.headers: dict[str, str] = {}
+        self.fields: dict[str, list[str]] = {}
         self.body: list[bytes] = []
         self.size = 0
-        self.framed = (
-            False  # a length or chunks; else the body ends when the channel closes
-        )
+        # A length or chunks; else the body ends when the channel closes.
+        self.framed = False
         self.code = 0  # the status, once the head is read
 
     def on_message_begin(self) -> None:
@@ -447,13 +450,14 @@ class _Reading:
             self._begin()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.status is not None:
+        if self.status is not None or self.code:  # after the answer, or a trailer
             return
         key, text = name.decode("latin-1").lower(), value.decode("latin-1")
-        self.headers[key] = (
-            f"{self.headers[key]}, {text}" if key in self.headers else text
-        )
-        if key in ("content-length", "transfer-encoding"):
+        self.fields.setdefault(key, []).append(text)
+        if key == "content-length" or (
+            key == "transfer-encoding"
+            and text.rpartition(",")[2].strip().lower() == "chunked"
+        ):
             self.framed = True
 
     def on_headers_complete(self) -> None:
@@ -482,7 +486,23 @@ class _Reading:
 
     def answer(self) -> Answer:
         """The final answer, or the start of one too long to read to its end."""
-        return Answer(self.status or self.code, self.headers, b"".join(self.body))
+        headers = {key: ", ".join(values) for key, values in self.fields.items()}
+        return Answer(self.status or self.code, headers, b"".join(self.body))
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("no full answer in time")
+    return left
+
+
+def _send(sock: socket.socket, data: bytes, deadline: float) -> None:
+    """All of `data` by `deadline` (a TLS socket's sendall waits anew for each part)."""
+    view = memoryview(data)
+    while view:
+        sock.settimeout(_left(deadline))
+        view = view[sock.send(view) :]
 
 
 class _Connection:
@@ -513,31 +533,33 @@ class _Connection:
         return sock
 
     def exchange(self, request: bytes) -> Answer:
-        """Send `request`, read its answer; afterwards `kept` says whether the connection
-        may carry another call. Raises OSError or BrokenAnswer."""
+        """Send `request` and read its answer, both within the read timeout; afterwards
+        `kept` says whether the connection may carry another call. Raises OSError or
+        BrokenAnswer."""
         self.kept = False
         sock = self.sock or self.open()
         deadline = time.monotonic() + self.timeout.read
-        sock.settimeout(self.timeout.read)
-        sock.sendall(request)
-        reading = _Reading()
+        _send(sock, request, deadline)
+        reading, fed = _Reading(), 0
         while reading.status is None and reading.size <= ANSWER_BYTES:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no full answer in time")
-            sock.settimeout(left)
+            sock.settimeout(_left(deadline))
             data = sock.recv(RECEIVE_BYTES)
             if not data:
                 reading.closed()
                 break
+            fed += len(data)
             try:
                 reading.parser.feed_data(data)
             except httptools.HttpParserUpgrade:
-                raise BrokenAnswer("the channel switched protocols") from None
+                if reading.status is None:
+                    raise BrokenAnswer("the channel switched protocols") from None
+                reading.after = True
             except httptools.HttpParserError as error:
                 if reading.status is None:
                     raise BrokenAnswer(f"a broken answer: {error}") from None
                 reading.after = True
+            if reading.status is None and fed - reading.size > FRAMING_BYTES:
+                raise BrokenAnswer("the answer's head is too long")
         self.kept = reading.status is not None and reading.keep and not reading.after
         return reading.answer()
 

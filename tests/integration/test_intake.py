@@ -288,9 +288,10 @@ def _ask_at_once(services, slug, count):
     return answers
 
 
-def _channel_reads(database, fail_first=False):
-    """Slows each read of a channel (and fails the first one) so that requests overlap;
-    returns the list the reads are counted in."""
+def _channel_reads(database, fail_first=False, moment="before_cursor_execute"):
+    """Slows each read of a channel (before it runs, or after with `moment`
+    "after_cursor_execute"), and fails the first one, so that requests overlap; returns
+    the list the reads are counted in."""
     reads: list[str] = []
 
     def slow(_conn, _cursor, statement, *_):
@@ -300,7 +301,7 @@ def _channel_reads(database, fail_first=False):
             if fail_first and len(reads) == 1:
                 raise OperationalError(statement, {}, Exception("connection lost"))
 
-    event.listen(database.engine, "before_cursor_execute", slow)
+    event.listen(database.engine, moment, slow)
     return reads
 
 
@@ -316,15 +317,52 @@ def test_requests_for_an_expired_channel_wait_for_one_read(client, channel):
     assert len(reads) == 2
 
 
-def test_when_the_one_read_fails_a_waiting_request_reads_in_turn(client, channel):
+def test_requests_waiting_for_a_read_that_fails_fail_with_it(client, channel):
     services = client.application.extensions["throughline"]
     reads = _channel_reads(services.database, fail_first=True)
 
     answers = _ask_at_once(services, "web", 8)
 
-    failed = [a for a in answers if isinstance(a, Exception)]
-    assert len(failed) == 1 and len(reads) == 2
-    assert {a.id for a in answers if a not in failed} == {channel.channel.id}
+    assert len(reads) == 1
+    assert all(isinstance(answer, OperationalError) for answer in answers)
+    # nothing was kept: the next request reads again
+    assert _ask_at_once(services, "web", 1)[0].id == channel.channel.id
+    assert len(reads) == 2
+
+
+def test_a_channel_that_cannot_be_read_is_a_503_to_retry(client, channel):
+    services = client.application.extensions["throughline"]
+    _channel_reads(services.database, fail_first=True)
+    answer = post_event(client, "web", channel.inbound_secret, EVENT)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert answer.get_json()["error"]["code"] == "unavailable"
+    assert post_event(client, "web", channel.inbound_secret, EVENT).status_code == 202
+
+
+def test_a_read_begun_before_the_cache_is_forgotten_is_not_kept(
+    client, session, channel
+):
+    from webapp.hooks.channels import intake_channel
+
+    services = client.application.extensions["throughline"]
+    reads = _channel_reads(services.database, moment="after_cursor_execute")
+    first: list = []
+    reader = threading.Thread(
+        target=lambda: first.append(intake_channel(services, "web"))
+    )
+    reader.start()
+    time.sleep(0.05)  # the read is under way, with the channel still enabled
+    session.scalars(select(Channel)).one().enabled = False
+    session.commit()
+    forget()
+
+    after = intake_channel(services, "web")
+    reader.join(10)
+
+    assert len(reads) == 2
+    assert first[0].enabled and not after.enabled
+    assert not intake_channel(services, "web").enabled  # the newer read is the one kept
+    assert len(reads) == 2
 
 
 def test_both_secrets_verify_during_a_rotation_grace_period(

@@ -423,3 +423,27 @@ def test_latin_1_and_tabs_in_a_header_are_sent_as_they_are(caller, serve):
     server = serve(b"ok")
     assert _post(caller, server, {"X-Name": "Zoë\tB", "webhook-id": "m"}).body == b"ok"
     assert server.headers[0]["x-name"] == "Zoë\tB"
+
+
+def test_an_answer_whose_head_never_ends_is_broken_at_once(caller, script):
+    head = b"HTTP/1.1 200 OK\r\n" + b"X: aaaaaaaaaa\r\n" * 20_000
+    server = script([[head]])
+    started = time.monotonic()
+    with pytest.raises(outbound.BrokenAnswer, match="head is too long"):
+        _post(caller, server)
+    assert time.monotonic() - started < 1.0
+
+
+def test_an_answer_with_another_coding_ends_when_the_channel_closes(caller, script):
+    gzip = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"
+    server = script([[gzip, b"zipped"]], close=True)
+    answer = _post(caller, server)
+    assert (answer.status, answer.body) == (200, b"zipped")
+
+
+def test_trailers_are_not_taken_for_headers(caller, script):
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Shop: a\r\n\r\n"
+    server = script([[chunked, b"2\r\nok\r\n0\r\nX-Shop: b\r\nX-Late: 1\r\n\r\n"]])
+    answer = _post(caller, server)
+    assert answer.body == b"ok"
+    assert answer.headers["x-shop"] == "a" and "x-late" not in answer.headers

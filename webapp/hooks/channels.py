@@ -2,8 +2,9 @@
 
 The cache holds the most recently asked slugs, known or not, up to a bound, so requests for
 ever new unknown slugs cannot grow the process. When a slug's entry runs out, one thread
-reads it again while the process's other requests for it wait for that answer: a busy
-channel's expiry is one query, not one per waiting thread, each on a connection of its own.
+reads it again while the process's other requests for it wait for that answer (or its
+error): a busy channel's expiry is one query, not one per waiting thread, each on a
+connection of its own.
 """
 
 from __future__ import annotations
@@ -33,8 +34,18 @@ class IntakeChannel:
     ]  # the current inbound secret, then the previous one in its grace period
 
 
+class _Read:
+    """A read of one slug under way: its waiters are told when it ends, and its error."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.ended = threading.Event()
+        self.error: BaseException | None = None
+
+
 _cache: OrderedDict[str, tuple[float, IntakeChannel | None]] = OrderedDict()
-_reading: dict[str, threading.Event] = {}  # slugs being read, and their readers' signal
+_reading: dict[str, _Read] = {}
+_generation = 0  # one more at each forget(): a read begun before it is not kept
 _lock = threading.Lock()
 
 
@@ -45,23 +56,32 @@ def intake_channel(services: Services, slug: str) -> IntakeChannel | None:
             if cached and cached[0] > time.monotonic():
                 _cache.move_to_end(slug)
                 return cached[1]
-            reading = _reading.get(slug)
-            if reading is None:
-                reading = _reading[slug] = threading.Event()
+            read = _reading.get(slug)
+            if read is None or read.generation != _generation:
+                read = _reading[slug] = _Read(_generation)
                 break
-        # Another request is reading it. If that read failed, this one tries in turn.
-        reading.wait(TTL)
+        # Another request is reading it: its answer is this one's, and so is its error.
+        if not read.ended.wait(TTL):
+            return _read(services, slug)  # that read is stuck: this one goes on its own
+        if read.error is not None:
+            raise read.error
     try:
         found = _read(services, slug)
+    except BaseException as error:
+        read.error = error
+        raise
+    else:
         with _lock:
-            _cache[slug] = (time.monotonic() + TTL, found)
-            _cache.move_to_end(slug)
-            while len(_cache) > MAX_ENTRIES:
-                _cache.popitem(last=False)
+            if read.generation == _generation:
+                _cache[slug] = (time.monotonic() + TTL, found)
+                _cache.move_to_end(slug)
+                while len(_cache) > MAX_ENTRIES:
+                    _cache.popitem(last=False)
     finally:
         with _lock:
-            del _reading[slug]
-        reading.set()
+            if _reading.get(slug) is read:
+                del _reading[slug]
+        read.ended.set()
     return found
 
 
@@ -85,5 +105,7 @@ def _read(services: Services, slug: str) -> IntakeChannel | None:
 
 def forget() -> None:
     """Drop the cache (tests, and after a channel changes in this process)."""
+    global _generation
     with _lock:
         _cache.clear()
+        _generation += 1

@@ -128,7 +128,11 @@ def _count(found: Services, slug: str | None, refusal: Refusal) -> None:
 
 
 def _channel(found: Services, slug: str) -> IntakeChannel:
-    channel = intake_channel(found, slug)
+    try:
+        channel = intake_channel(found, slug)
+    except SQLAlchemyError as error:
+        log.warning("channel %r could not be read: %s", slug, type(error).__name__)
+        raise _unavailable() from None
     if channel is None:
         raise Refusal(404, "unknown_channel", f"there is no channel {slug!r}")
     if not channel.enabled:
