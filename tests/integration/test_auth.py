@@ -1,10 +1,10 @@
 import re
-import threading
 
 import pytest
 
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, csrf_token, login, make_user
+from tests.threads import at_once
 from webapp.auth import throttle
 
 
@@ -116,23 +116,6 @@ def test_the_wait_doubles_with_each_further_failure(client, session, monkeypatch
     assert _post_login(client, user.email, "wrong").status_code == 401
 
 
-def _at_once(count, attempt):
-    """Run `attempt(i)` in `count` threads released together; their answers."""
-    barrier = threading.Barrier(count)
-    answers = [None] * count
-
-    def run(i):
-        barrier.wait()
-        answers[i] = attempt(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return answers
-
-
 @pytest.mark.security
 def test_parallel_wrong_passwords_cannot_all_be_checked(app, session):
     user = make_user(session)
@@ -153,7 +136,7 @@ def test_parallel_wrong_passwords_cannot_all_be_checked(app, session):
             .status_code
         )
 
-    statuses = _at_once(10, attempt)
+    statuses = at_once(10, attempt)
     assert sorted(statuses) == [401] * 5 + [429] * 5
 
 
@@ -164,7 +147,7 @@ def test_the_throttle_admits_exactly_its_limits_under_concurrency(app):
             with app.app_context():
                 return throttle.admit(email_of(i), address)
 
-        return sum(1 for wait in _at_once(attempts, attempt) if wait == 0)
+        return sum(1 for wait in at_once(attempts, attempt) if wait == 0)
 
     assert admitted(16, lambda i: "one@example.com", "10.0.0.1") == 5
     assert admitted(30, lambda i: f"u{i}@example.com", "10.0.0.2") == 20

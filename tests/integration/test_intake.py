@@ -18,6 +18,7 @@ from engine.models import Channel, Event, EventStatus, utcnow
 from engine.queues import queue
 from tests.channels import post_event, refuse_storing, signed_headers
 from tests.conftest import make_settings
+from tests.threads import at_once
 from webapp.hooks.channels import forget
 
 EVENT = {
@@ -271,21 +272,13 @@ def _ask_at_once(services, slug, count):
     """`count` threads ask for `slug` together; each one's answer, or the error it met."""
     from webapp.hooks.channels import intake_channel
 
-    start, answers = threading.Barrier(count), [None] * count
-
-    def ask(number):
-        start.wait()
+    def ask(_number):
         try:
-            answers[number] = intake_channel(services, slug)
+            return intake_channel(services, slug)
         except Exception as error:  # noqa: BLE001 - the answer is the error
-            answers[number] = error
+            return error
 
-    threads = [threading.Thread(target=ask, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return answers
+    return at_once(count, ask)
 
 
 def _channel_reads(database, fail_first=False, moment="before_cursor_execute"):
