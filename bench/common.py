@@ -133,13 +133,26 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (0 if it is gone)."""
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User and system CPU time a process has used so far (0 if it is gone); with `reaped`,
+    also that of its children that have ended and been waited for."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    used = int(fields[11]) + int(fields[12])
+    if reaped:
+        used += int(fields[13]) + int(fields[14])
+    return used / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores have spent on anything but idling and waiting for the disk so far
+    (/proc/stat): every process, the load generator and the channel included."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, fields[:7])
+    busy = user + nice + system + irq + softirq
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def pids_named(name: str) -> list[int]:
@@ -212,14 +225,20 @@ class Stack:
         return children(self.web.pid) if self.web else []
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds used so far by each part of the product and by its services."""
+        """CPU seconds used so far by each part of the product and by its services, and by
+        the whole machine (the load generator and the channel included)."""
         web = [self.web.pid, *self.web_pids()] if self.web else []
         return {
             "web": sum(cpu_seconds(p) for p in web),
             "workers": sum(cpu_seconds(p.pid) for p in self.workers),
             "scheduler": cpu_seconds(self.scheduler.pid) if self.scheduler else 0.0,
-            "PostgreSQL": sum(cpu_seconds(p) for p in pids_named("postgres")),
+            # The server's own process waits for each backend that ends: with its children's
+            # time, backends closed during a run still count.
+            "PostgreSQL": sum(
+                cpu_seconds(p, reaped=True) for p in pids_named("postgres")
+            ),
             "Redis": sum(cpu_seconds(p) for p in pids_named("redis-server")),
+            "machine": machine_busy_seconds(),
         }
 
     def memory(self) -> dict[str, float]:

@@ -20,7 +20,8 @@ intake still takes its share of the cores) and the rate overall (every event del
 divided by the time from the first post to the last arrival).
 Each run then waits for the backlog to drain and counts events lost (acked but never
 processed) and duplicate deliveries (the same delivery id received twice with a 200), and
-prints the CPU time web, workers, scheduler, PostgreSQL and Redis used per event delivered.
+prints the CPU time web, workers, scheduler, PostgreSQL and Redis used per event delivered,
+and the whole machine's (the load generator and the channel included).
 
 --json PATH also writes the figures as JSON: {"benchmark", "machine", "args", "records"}, with
 one record per run ("kind": "run", "repeat": its index) and, per rate, one with the median of

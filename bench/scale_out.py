@@ -79,7 +79,9 @@ def jobs_done(redis_url: str) -> int:
 
 
 def used_since(before: dict[int, float], name: str) -> float:
-    return sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in pids_named(name))
+    return sum(
+        cpu_seconds(pid, reaped=True) - before.get(pid, 0.0) for pid in pids_named(name)
+    )
 
 
 def done(database: Database, events: int) -> bool:
@@ -112,9 +114,10 @@ def run(workers: int, events: int, partitions: int) -> dict[str, Any]:
                 channel_id = web.channel.id
             store_backlog(database, channel_id, events, partitions)
             # PostgreSQL starts a process per new connection: each process's CPU counts
-            # from its start, or from now for those already running.
+            # from its start, or from now for those already running; the server's own
+            # process counts the time of those that end.
             before = {
-                name: {pid: cpu_seconds(pid) for pid in pids_named(name)}
+                name: {pid: cpu_seconds(pid, reaped=True) for pid in pids_named(name)}
                 for name in ("postgres", "redis-server")
             }
             started = time.monotonic()

@@ -72,6 +72,7 @@ from bench.common import (  # noqa: E402
     cpu_seconds,
     free_port,
     machine,
+    machine_busy_seconds,
     peak_rss_mb,
     percentile,
 )
@@ -340,6 +341,7 @@ class NodeRed:
         return {
             "Node-RED": cpu_seconds(self.node.pid) if self.node else 0.0,
             "sink": cpu_seconds(self.sink.pid) if self.sink else 0.0,
+            "machine": machine_busy_seconds(),
         }
 
     def stop(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine import leadership, maintenance, partitions, runtime
+from engine import heap, leadership, maintenance, partitions, runtime
 from engine.analytics import counters
 from engine.execution import drains
 from engine.models import utcnow
@@ -17,12 +17,14 @@ from engine.schemas import store as schema_store
 
 def drain_events(partition: int) -> dict[str, Any]:
     """Apply the pending events of one partition."""
-    return drains.drain_events(runtime.current(), partition)
+    with heap.collector_paused():
+        return drains.drain_events(runtime.current(), partition)
 
 
 def drain_deliveries(partition: int) -> dict[str, Any]:
     """Attempt the due deliveries of one channel (partition 0: webhook calls)."""
-    return drains.drain_deliveries(runtime.current(), partition)
+    with heap.collector_paused():
+        return drains.drain_deliveries(runtime.current(), partition)
 
 
 def _purge(session: Session, now: datetime) -> int:
@@ -90,7 +92,8 @@ def purge_schema_violations() -> int:
 
 def sweep_due_timers(helper: int) -> int:
     """Help the scheduler fire due timers when it has more than it can sweep alone."""
-    return drains.sweep_timers(runtime.current(), budget=2.0, helper=helper)
+    with heap.collector_paused():
+        return drains.sweep_timers(runtime.current(), budget=2.0, helper=helper)
 
 
 def move_runs(move_id: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
 
-from engine import jobs, leadership, logs, runtime, tracing
+from engine import heap, jobs, leadership, logs, runtime, tracing
 from engine.execution import drains
 from engine.queues import queue
 from engine.settings import load_settings
@@ -169,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = load_settings()
     rt = runtime.Runtime.from_settings(settings)
     runtime.install(rt)
+    heap.freeze_startup()
     scheduler = Scheduler(
         rt,
         with_periods(periodic_tasks(), args.every),

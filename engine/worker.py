@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
 import engine.jobs  # noqa: F401 - preloaded so no job pays for imports
-from engine import logs, runtime, tracing
+from engine import heap, logs, runtime, tracing
 from engine.queues import all_queues
 from engine.settings import keep_files_private, load_settings
 
@@ -142,6 +142,7 @@ def start(burst: bool = False) -> bool:
     keep_files_private()
     logs.setup()
     tracing.configure("throughline-worker")
+    heap.freeze_startup()
     return run(burst=burst)
 
 

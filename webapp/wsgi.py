@@ -1,6 +1,6 @@
 """The app as each web server process loads it (`python -m webapp.serve` starts them)."""
 
-from engine import logs, tracing
+from engine import heap, logs, tracing
 from webapp import access_log, create_app
 from webapp.launcher import die_with_parent
 
@@ -10,3 +10,4 @@ logs.setup()
 access_log.to_stdout()
 tracing.configure("throughline-web")
 app = create_app()
+heap.freeze_startup()

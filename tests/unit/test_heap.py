@@ -1,0 +1,108 @@
+"""The collector in long-lived processes: startup's objects frozen, drains' batches spared."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from engine import heap, jobs
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    enabled = gc.isenabled()
+    yield
+    gc.unfreeze()
+    if enabled:
+        gc.enable()
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _tracked_ids() -> set[int]:
+    return {id(item) for item in gc.get_objects()}
+
+
+def test_startup_objects_leave_the_collectors_view(collector: None) -> None:
+    kept = _Node()
+    assert id(kept) in _tracked_ids()
+    frozen = heap.freeze_startup()
+    assert frozen == gc.get_freeze_count() > 0
+    assert id(kept) not in _tracked_ids()
+
+
+def test_garbage_made_after_freezing_is_still_collected(collector: None) -> None:
+    heap.freeze_startup()
+    gc.disable()
+    ring = _Node()
+    gone = weakref.ref(ring)
+    del ring
+    assert gone() is not None  # a cycle: only the collector frees it
+    gc.collect()
+    assert gone() is None
+
+
+def test_no_automatic_collection_inside_and_again_after(collector: None) -> None:
+    with heap.collector_paused():
+        assert not gc.isenabled()
+        with heap.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_an_error_inside_resumes_the_collector(collector: None) -> None:
+    with pytest.raises(ValueError), heap.collector_paused():
+        raise ValueError("boom")
+    assert gc.isenabled()
+
+
+def test_the_collector_resumes_when_the_last_of_concurrent_pauses_ends(
+    collector: None,
+) -> None:
+    inside = threading.Barrier(2)
+    first_out = threading.Event()
+    states: list[bool] = []
+
+    def other() -> None:
+        with heap.collector_paused():
+            inside.wait()
+            first_out.wait(5)
+            states.append(gc.isenabled())
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with heap.collector_paused():
+        inside.wait()
+    first_out.set()
+    thread.join(5)
+    assert states == [False]
+    assert gc.isenabled()
+
+
+def test_drain_jobs_run_with_the_collector_paused(
+    collector: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, bool]] = []
+    monkeypatch.setattr(jobs.runtime, "current", lambda: None)
+    monkeypatch.setattr(
+        jobs.drains,
+        "drain_events",
+        lambda rt, p: seen.append(("events", gc.isenabled())),
+    )
+    monkeypatch.setattr(
+        jobs.drains,
+        "drain_deliveries",
+        lambda rt, p: seen.append(("deliveries", gc.isenabled())),
+    )
+    jobs.drain_events(3)
+    jobs.drain_deliveries(4)
+    assert seen == [("events", False), ("deliveries", False)]
+    assert gc.isenabled()
