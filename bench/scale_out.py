@@ -79,9 +79,9 @@ def jobs_done(redis_url: str) -> int:
 
 
 def used_since(before: dict[int, float], name: str) -> float:
-    return sum(
-        cpu_seconds(pid, reaped=True) - before.get(pid, 0.0) for pid in pids_named(name)
-    )
+    # Totals, not per process: an ended backend's whole time moves to the server's process.
+    now = sum(cpu_seconds(pid, reaped=True) for pid in pids_named(name))
+    return now - sum(before.values())
 
 
 def done(database: Database, events: int) -> bool:

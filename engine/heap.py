@@ -38,14 +38,27 @@ def collector_paused() -> Iterator[None]:
     ends, a drain's batches: the collector would otherwise walk them many times over while
     they are all alive. Nested or concurrent use resumes only at the outermost exit."""
     global _pauses
-    with _lock:
-        _pauses += 1
-        if _pauses == 1:
-            gc.disable()
+    counted = False
     try:
+        with _lock:
+            _pauses += 1
+            counted = True
+            if _pauses == 1:
+                gc.disable()
         yield
     finally:
-        with _lock:
-            _pauses -= 1
-            if _pauses == 0:
-                gc.enable()
+        if counted:
+            with _lock:
+                _pauses -= 1
+                if _pauses == 0:
+                    gc.enable()
+
+
+def resume_collector() -> None:
+    """Collect automatically again, whatever pauses were counted: for a worker between jobs,
+    where none should be, should a job's timeout have cut one short between its counting and
+    its `try`."""
+    global _pauses
+    with _lock:
+        _pauses = 0
+        gc.enable()

@@ -11,8 +11,9 @@ import time
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
+from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
@@ -53,6 +54,12 @@ class Worker(SimpleWorker):
             super().heartbeat(None, batch)
             batch.execute()
         self._refreshed_at = time.monotonic()
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        try:
+            super().execute_job(job, queue)
+        finally:
+            heap.resume_collector()  # drains pause it; no pause outlives its job
 
     def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
         if pipeline is None and state == getattr(self, "_state", None):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine import heap, jobs
+from engine import heap, jobs, worker
 
 
 @pytest.fixture
@@ -17,8 +17,11 @@ def collector() -> Iterator[None]:
     enabled = gc.isenabled()
     yield
     gc.unfreeze()
+    heap._pauses = 0
     if enabled:
         gc.enable()
+    else:
+        gc.disable()
 
 
 class _Node:
@@ -67,7 +70,7 @@ def test_an_error_inside_resumes_the_collector(collector: None) -> None:
 def test_the_collector_resumes_when_the_last_of_concurrent_pauses_ends(
     collector: None,
 ) -> None:
-    inside = threading.Barrier(2)
+    inside = threading.Barrier(2, timeout=5)
     first_out = threading.Event()
     states: list[bool] = []
 
@@ -102,7 +105,29 @@ def test_drain_jobs_run_with_the_collector_paused(
         "drain_deliveries",
         lambda rt, p: seen.append(("deliveries", gc.isenabled())),
     )
+    monkeypatch.setattr(
+        jobs.drains,
+        "sweep_timers",
+        lambda rt, budget, helper: seen.append(("timers", gc.isenabled())),
+    )
     jobs.drain_events(3)
     jobs.drain_deliveries(4)
-    assert seen == [("events", False), ("deliveries", False)]
+    jobs.sweep_due_timers(1)
+    assert seen == [("events", False), ("deliveries", False), ("timers", False)]
     assert gc.isenabled()
+
+
+def test_a_worker_resumes_a_pause_its_job_left_counted(
+    collector: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cut_short(self: object, job: object, queue: object) -> None:
+        heap.collector_paused().__enter__()  # counted, never left: as if cut short
+        raise RuntimeError("job timeout")
+
+    monkeypatch.setattr(worker.SimpleWorker, "execute_job", cut_short)
+    with pytest.raises(RuntimeError):
+        worker.Worker.__new__(worker.Worker).execute_job(None, None)  # type: ignore[arg-type]
+    assert gc.isenabled()
+    with heap.collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()  # the count starts again from none
