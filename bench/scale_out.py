@@ -78,10 +78,10 @@ def jobs_done(redis_url: str) -> int:
         client.close()
 
 
-def used_since(before: dict[int, float], name: str) -> float:
-    # Totals, not per process: an ended backend's whole time moves to the server's process.
-    now = sum(cpu_seconds(pid, reaped=True) for pid in pids_named(name))
-    return now - sum(before.values())
+def used_so_far(name: str) -> float:
+    """CPU seconds of the processes named `name`, those that ended included: an ended
+    backend's time moves to the server's own process, so totals (not per process) compare."""
+    return sum(cpu_seconds(pid, reaped=True) for pid in pids_named(name))
 
 
 def done(database: Database, events: int) -> bool:
@@ -113,13 +113,7 @@ def run(workers: int, events: int, partitions: int) -> dict[str, Any]:
                 web, _ = set_up(session, box, running.settings, port)
                 channel_id = web.channel.id
             store_backlog(database, channel_id, events, partitions)
-            # PostgreSQL starts a process per new connection: each process's CPU counts
-            # from its start, or from now for those already running; the server's own
-            # process counts the time of those that end.
-            before = {
-                name: {pid: cpu_seconds(pid, reaped=True) for pid in pids_named(name)}
-                for name in ("postgres", "redis-server")
-            }
+            before = {name: used_so_far(name) for name in ("postgres", "redis-server")}
             started = time.monotonic()
             running.start_workers(workers)
             while not done(database, events):
@@ -131,8 +125,8 @@ def run(workers: int, events: int, partitions: int) -> dict[str, Any]:
             used = {
                 "workers": sum(cpu_seconds(p.pid) for p in running.workers)
                 + (cpu_seconds(running.scheduler.pid) if running.scheduler else 0.0),
-                "PostgreSQL": used_since(before["postgres"], "postgres"),
-                "Redis": used_since(before["redis-server"], "redis-server"),
+                "PostgreSQL": used_so_far("postgres") - before["postgres"],
+                "Redis": used_so_far("redis-server") - before["redis-server"],
             }
         finally:
             receiver.terminate()
