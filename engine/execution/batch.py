@@ -162,12 +162,19 @@ def owners(
     return {(kind, value): customer_id for kind, value, customer_id in found}
 
 
-# The same text whatever the tables and counts, so the driver prepares it once.
+# The same text whatever the tables and counts, so the driver prepares it once. Each table's
+# sequence is looked up once (OFFSET 0 keeps the subquery from being merged into the outer
+# query): pg_get_serial_sequence reads the catalog, which per id cost more than the id.
 _DRAW_IDS = text(
     """
-    SELECT t.name, nextval(pg_get_serial_sequence(t.name, 'id'))
-    FROM unnest(CAST(:tables AS text[]), CAST(:counts AS integer[])) AS t(name, n),
-         generate_series(1, t.n)
+    SELECT t.name, nextval(t.sequence)
+    FROM (
+        SELECT u.name, u.n,
+               CAST(pg_get_serial_sequence(u.name, 'id') AS regclass) AS sequence
+        FROM unnest(CAST(:tables AS text[]), CAST(:counts AS integer[])) AS u(name, n)
+        OFFSET 0
+    ) AS t,
+    generate_series(1, t.n)
     """
 )
 
@@ -241,15 +248,12 @@ def next_id(session: Session, table: str) -> int | None:
     with session.no_autoflush:  # nothing pending needs writing to draw ids
         if dialect == "postgresql":
             pool.extend(
-                session.execute(
-                    text(
-                        "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
-                        " FROM generate_series(1, :count)"
-                    ),
-                    {"table": table, "count": ID_BLOCK},
-                ).scalars()
+                int(value)
+                for _table, value in session.execute(
+                    _DRAW_IDS, {"tables": [TABLES[table]], "counts": [ID_BLOCK]}
+                )
             )
-            pool.reverse()
+            pool.sort(reverse=True)  # handed out smallest first
             return pool.pop()
         writer = session.connection().get_execution_options().get("sqlite_immediate")
         if dialect != "sqlite" or not writer:
