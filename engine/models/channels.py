@@ -60,9 +60,9 @@ class Event(Base):
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
-    channel_id: Mapped[int] = mapped_column(
-        ForeignKey("channels.id", ondelete="CASCADE")
-    )
+    # No foreign key (migration 0017): channels are disabled, never deleted, and the
+    # lookup cost every event stored.
+    channel_id: Mapped[int] = mapped_column(Integer)
     webhook_id: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(200))
     customer_id: Mapped[int | None] = mapped_column(
@@ -102,9 +102,7 @@ class EventKey(Base):
         Index("ix_event_keys_received_at", "received_at", postgresql_using="brin"),
     )
 
-    channel_id: Mapped[int] = mapped_column(
-        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
-    )
+    channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     webhook_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     event_id: Mapped[int] = mapped_column(BigID)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -66,13 +66,24 @@ def set_consent(
 
 
 def erase(session: Session, customer: Customer, actor: User | None) -> dict[str, int]:
-    """Delete the profile and everything about it: identities, events, runs, steps, deliveries."""
+    """Delete the profile and everything about it: identities, events, runs, steps, deliveries.
+
+    On PostgreSQL the profiles are locked first: a drain applying their events holds them,
+    and one that starts meanwhile waits, then finds them gone. A run is deleted before its
+    steps (which name it without a foreign key), so the steps of a run that another
+    transaction advanced meanwhile, committed before the run could be deleted, go too.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        _lock(session, [customer.id])  # before its merged profiles are listed
     ids = [
         customer.id,
         *session.scalars(
             select(Customer.id).where(Customer.merged_into_id == customer.id)
         ),
     ]
+    if postgres:
+        _lock(session, ids[1:])
     # Runs under way leave their journeys: the figures count them as ended ("erased"),
     # without anything that names the person.
     now = datetime.now(UTC)
@@ -83,15 +94,24 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
         )
     ):
         counters.run_left(session, now, journey_id, version_id, node, "erased")
-    run_ids = select(Run.id).where(Run.customer_id.in_(ids))
     # What event schemas kept of them: flags of their events, refused bodies naming them.
     kept = schema_store.drop(session, _kept_by_schemas(session, ids))
+    run_ids = list(
+        session.scalars(
+            delete(Run).where(Run.customer_id.in_(ids)).returning(Run.id),
+            execution_options={"synchronize_session": False},
+        )
+    )
+    steps = 0
+    for start in range(0, len(run_ids), ERASE_CHUNK):
+        chunk = run_ids[start : start + ERASE_CHUNK]
+        steps += session.execute(delete(Step).where(Step.run_id.in_(chunk))).rowcount  # type: ignore[attr-defined]
     counts = {
-        "steps": session.execute(delete(Step).where(Step.run_id.in_(run_ids))).rowcount,  # type: ignore[attr-defined]
+        "steps": steps,
         "deliveries": session.execute(
             delete(Delivery).where(Delivery.customer_id.in_(ids))
         ).rowcount,  # type: ignore[attr-defined]
-        "runs": session.execute(delete(Run).where(Run.customer_id.in_(ids))).rowcount,  # type: ignore[attr-defined]
+        "runs": len(run_ids),
         "events": session.execute(
             delete(Event).where(Event.customer_id.in_(ids))
         ).rowcount,  # type: ignore[attr-defined]
@@ -114,6 +134,20 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
     _redact_merge_reasons(session, ids)
     audit.record(session, actor, "customer.erase", "customer", customer.id, counts)
     return counts
+
+
+ERASE_CHUNK = 1000
+
+
+def _lock(session: Session, ids: Sequence[int]) -> None:
+    """Lock these profiles (in id order, as drains do) until the transaction ends."""
+    if ids:
+        session.execute(
+            select(Customer.id)
+            .where(Customer.id.in_(ids))
+            .order_by(Customer.id)
+            .with_for_update()
+        ).all()
 
 
 def _redact_merge_reasons(session: Session, ids: Sequence[int]) -> None:

@@ -1,9 +1,10 @@
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, insert, make_url, select, text
+from sqlalchemy import delete, func, insert, inspect, make_url, select, text, update
 
 from engine import migrate, partitions
 from engine.analytics import stats
@@ -313,4 +314,120 @@ def test_rows_written_before_partitioning_keep_their_ids_keys_and_periods(old_da
         )
     assert (repeat.duplicate, repeat.event_id) == (True, events[0])
     assert not new.duplicate and new.event_id > events[1]
+    database.dispose()
+
+
+def _named(connection, table):
+    """The tables `table`'s foreign keys name, by column."""
+    return {
+        key["constrained_columns"][0]: key["referred_table"]
+        for key in inspect(connection).get_foreign_keys(table)
+    }
+
+
+def test_log_rows_lose_their_foreign_keys_but_those_to_profiles(old_database):
+    migrate.upgrade(old_database, "0016")
+    database = Database(old_database)
+    now = utcnow()
+    with database.session() as session:
+        channel_id = _inserted(
+            session,
+            Channel,
+            slug="web",
+            name="Web",
+            kind="web",
+            inbound_secret="x",
+            outbound_secret="y",
+            enabled=True,
+            rate_limit=100,
+            created_at=now,
+            updated_at=now,
+        )
+        customer = Customer(traits={})
+        journey = Journey(name="Cart", draft=starters.document("cart_recovery"))
+        session.add_all([customer, journey])
+        session.flush()
+        version = JourneyVersion(
+            journey_id=journey.id, number=1, document=journey.draft
+        )
+        session.add(version)
+        session.flush()
+        runs = [
+            _inserted(
+                session,
+                Run,
+                journey_id=journey.id,
+                version_id=version.id,
+                customer_id=customer.id,
+                status="completed",
+                state={},
+                context={},
+                started_at=now,
+                updated_at=now,
+            )
+            for _ in range(2)
+        ]
+        session.execute(
+            insert(Step.__table__),
+            [
+                {"run_id": run, "node_id": "start", "node_type": "trigger"}
+                | {"outcome": "entered", "detail": {}, "at": now}
+                for run in runs
+            ],
+        )
+        for delivery_id, run in (("dlv_kept", runs[0]), ("dlv_of_gone_run", runs[1])):
+            session.execute(
+                insert(Delivery.__table__).values(
+                    id=delivery_id,
+                    run_id=run,
+                    customer_id=customer.id,
+                    journey_id=journey.id,
+                    channel_id=channel_id,
+                    kind="send",
+                    holds_run=False,
+                    transactional=False,
+                    payload={},
+                    status="delivered",
+                    attempts=1,
+                    created_at=now,
+                )
+            )
+        session.commit()
+    database.dispose()
+
+    migrate.upgrade(old_database)
+    database = Database(old_database)
+    with database.engine.connect() as connection:
+        assert _named(connection, "steps") == {}
+        assert _named(connection, "deliveries") == {"customer_id": "customers"}
+        assert _named(connection, "events") == {"customer_id": "customers"}
+        assert _named(connection, "event_keys") == {}
+        assert _named(connection, "runs")["customer_id"] == "customers"
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Step)) == 2
+        # a run deleted without its steps (as only an erasure deletes runs, then steps)
+        session.execute(delete(Run).where(Run.id == runs[1]))
+        # a delivery naming a channel that is not there
+        session.execute(
+            update(Delivery).where(Delivery.id == "dlv_kept").values(channel_id=9999)
+        )
+        session.commit()
+    database.dispose()
+
+    command.downgrade(migrate.alembic_config(old_database), "0016")
+    database = Database(old_database)
+    with database.engine.connect() as connection:
+        assert _named(connection, "steps") == {"run_id": "runs"}
+        assert _named(connection, "deliveries") == {
+            "run_id": "runs",
+            "customer_id": "customers",
+            "journey_id": "journeys",
+            "channel_id": "channels",
+        }
+        assert _named(connection, "event_keys") == {"channel_id": "channels"}
+        assert connection.execute(select(Step.run_id)).scalars().all() == [runs[0]]
+        # as the keys would have left them: cascaded, or set to NULL
+        assert connection.execute(select(Delivery.id, Delivery.channel_id)).all() == [
+            ("dlv_kept", None)
+        ]
     database.dispose()
