@@ -26,16 +26,26 @@ FLAG_TTL = 20
 LOCK_TTL = 20
 
 
-# One round trip after events are stored: add them to the backlog and raise the drain flag
-# of their partition; returns 1 when the flag was down and no drain holds the partition (the
-# caller then enqueues the drain). A drain that holds it sees the flag when it lets go, and
-# queues the next drain itself: enqueueing one here too would make one of the two empty.
-# KEYS: backlog, flag, lock. ARGV: events stored, flag TTL.
+# One call after events are stored: add them to the backlog and raise the drain flag of each
+# of their partitions; answers, per partition, 1 when the flag was down and no drain holds the
+# partition (the caller then enqueues the drain). A drain that holds it sees the flag when it
+# lets go, and queues the next drain itself: enqueueing one here too would make one of the two
+# empty. KEYS: backlog, then each partition's flag and lock. ARGV: flag TTL, then the events
+# stored in each partition.
 _SIGNAL = """
-redis.call('INCRBY', KEYS[1], ARGV[1])
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2])
-   and redis.call('EXISTS', KEYS[3]) == 0 then return 1 end
-return 0
+local stored = 0
+for i = 2, #ARGV do stored = stored + tonumber(ARGV[i]) end
+redis.call('INCRBY', KEYS[1], stored)
+local raised = {}
+for i = 1, #ARGV - 1 do
+  if redis.call('SET', KEYS[2 * i], '1', 'NX', 'EX', ARGV[1])
+     and redis.call('EXISTS', KEYS[2 * i + 1]) == 0 then
+    raised[i] = 1
+  else
+    raised[i] = 0
+  end
+end
+return raised
 """
 
 
@@ -58,23 +68,19 @@ def lock_key(kind: str, partition: int) -> str:
 def signal_events(
     redis: Redis, counts: Mapping[int, int], enqueue: Callable[[int], object]
 ) -> None:
-    """Count stored events (per partition) into the backlog, in one round trip; make sure
-    each partition's drain is queued (`enqueue(partition)` where its flag was down)."""
+    """Count stored events (per partition) into the backlog, in one call; make sure each
+    partition's drain is queued (`enqueue(partition)` where its flag was down)."""
     if not counts:
         return
-    pipe = redis.pipeline(transaction=False)
-    for partition, count in counts.items():
-        pipe.eval(
-            _SIGNAL,
-            3,
-            BACKLOG_KEY,
-            flag_key("events", partition),
-            lock_key("events", partition),
-            count,
-            FLAG_TTL,
-        )
-    for partition, raised in zip(counts, pipe.execute(), strict=True):
-        if int(raised):
+    partitions = list(counts)
+    keys = [BACKLOG_KEY]
+    for partition in partitions:
+        keys += [flag_key("events", partition), lock_key("events", partition)]
+    raised = redis.eval(
+        _SIGNAL, len(keys), *keys, FLAG_TTL, *(counts[p] for p in partitions)
+    )
+    for partition, up in zip(partitions, cast(list[int], raised), strict=True):
+        if int(up):
             enqueue(partition)
 
 

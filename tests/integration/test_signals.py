@@ -51,3 +51,25 @@ def test_events_signalled_while_their_drain_runs_wait_for_its_hand_over(
     drain.release()
     drain.hand_over(False, lambda: queued.append(3))
     assert queued == [3]
+
+
+def test_a_groups_partitions_are_signalled_in_one_call_each_as_it_stands(
+    redis_client: Redis,
+) -> None:
+    queued: list[int] = []
+    signals.signal_events(redis_client, {2: 1}, queued.append)  # its drain is queued
+    drain = _running_drain(redis_client, "events", 3)
+    calls: list[str] = []
+    redis_client.set_response_callback(
+        "EVAL", lambda answer, **_: calls.append("EVAL") or answer
+    )
+
+    signals.signal_events(redis_client, {1: 2, 2: 3, 3: 1, 4: 5}, queued.append)
+
+    assert calls == ["EVAL"]
+    # partition 2's flag was up, partition 3 is held by its drain: only 1 and 4 are queued
+    assert queued == [2, 1, 4]
+    assert int(redis_client.get(admission.BACKLOG_KEY) or 0) == 1 + 2 + 3 + 1 + 5
+    drain.release()
+    drain.hand_over(False, lambda: queued.append(3))  # what came in while it held it
+    assert queued == [2, 1, 4, 3]
