@@ -88,7 +88,11 @@ def seed(database: Database, settings, count: int) -> tuple[int, Signer]:
         started = time.monotonic()
         session.execute(CUSTOMERS, {"count": count})
         session.execute(RUNS, {"run": run_id, "seed_customer": customer_id})
-        session.execute(text("DELETE FROM runs WHERE id = :run"), {"run": run_id})
+        for table in ("steps", "deliveries", "runs"):  # the seed run and what it left
+            column = "id" if table == "runs" else "run_id"
+            session.execute(
+                text(f"DELETE FROM {table} WHERE {column} = :run"), {"run": run_id}
+            )
         session.execute(text("ANALYZE runs"))
         session.execute(text("ANALYZE customers"))
     print(f"{count:,} waiting runs written in {time.monotonic() - started:.1f} s")

@@ -128,10 +128,15 @@ def _insert_postgres(
         "received_at": now,
         "rows": jsontext.dumps(rows),
     }
+    autocommit = connection.get_execution_options().get("isolation_level")
+    if autocommit != "AUTOCOMMIT" and not connection.in_transaction():
+        connection.begin()  # as `execute` would: the caller's commit then commits it
     driver = connection.connection.driver_connection
-    assert driver is not None  # a connection checked out of the pool
+    if driver is None:
+        raise RuntimeError("the connection has no driver connection")
     try:
-        found = driver.execute(_PG_INSERT, parameters, prepare=True).fetchall()
+        with driver.cursor() as cursor:
+            found = cursor.execute(_PG_INSERT, parameters, prepare=True).fetchall()
     except connection.dialect.loaded_dbapi.Error as error:
         if connection.dialect.is_disconnect(error, driver, None):
             connection.invalidate(error)
@@ -140,7 +145,9 @@ def _insert_postgres(
             parameters,
             error,
             connection.dialect.loaded_dbapi.Error,
+            hide_parameters=connection.engine.hide_parameters,
             dialect=connection.dialect,
+            connection_invalidated=connection.invalidated,
         ) from error
     return {webhook_id: (event_id, part) for webhook_id, event_id, part in found}
 

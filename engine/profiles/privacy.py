@@ -13,6 +13,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -68,12 +69,41 @@ def set_consent(
 def erase(session: Session, customer: Customer, actor: User | None) -> dict[str, int]:
     """Delete the profile and everything about it: identities, events, runs, steps, deliveries.
 
-    On PostgreSQL the profiles are locked first: a drain applying their events holds them,
-    and one that starts meanwhile waits, then finds them gone. A run is deleted before its
-    steps (which name it without a foreign key), so the steps of a run that another
-    transaction advanced meanwhile, committed before the run could be deleted, go too.
+    On PostgreSQL the profiles are locked first (FOR NO KEY UPDATE): a drain applying their
+    events holds them, and one that starts meanwhile waits, then no longer finds them (its
+    batch is applied again event by event). Writes that only name a profile (a delivery,
+    a run's event) take a key-share lock, which this lets through; the delete of the profile
+    at the end waits for them, and its foreign keys take their rows along. Deliveries go
+    before runs, as a delivery's settling holds the delivery, then the profile, then the run.
+    A run is deleted before its steps (which name it without a foreign key), so the steps of
+    a run that another transaction advanced meanwhile, committed before the run could be
+    deleted, go too. A deadlock with a timer sweep that holds a run and changes the profile
+    is retried, up to three times.
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
+    if session.get_bind().dialect.name != "postgresql":
+        return _erase(session, customer, actor, postgres=False)
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        savepoint = session.begin_nested()
+        try:
+            counts = _erase(session, customer, actor, postgres=True)
+        except OperationalError as error:
+            savepoint.rollback()
+            if getattr(error.orig, "sqlstate", None) != "40P01" or (
+                attempt == DEADLOCK_ATTEMPTS
+            ):
+                raise
+            continue
+        savepoint.commit()
+        return counts
+    raise AssertionError("unreachable")
+
+
+DEADLOCK_ATTEMPTS = 3
+
+
+def _erase(
+    session: Session, customer: Customer, actor: User | None, postgres: bool
+) -> dict[str, int]:
     if postgres:
         _lock(session, [customer.id])  # before its merged profiles are listed
     ids = [
@@ -96,6 +126,9 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
         counters.run_left(session, now, journey_id, version_id, node, "erased")
     # What event schemas kept of them: flags of their events, refused bodies naming them.
     kept = schema_store.drop(session, _kept_by_schemas(session, ids))
+    deliveries = session.execute(
+        delete(Delivery).where(Delivery.customer_id.in_(ids))
+    ).rowcount  # type: ignore[attr-defined]
     run_ids = list(
         session.scalars(
             delete(Run).where(Run.customer_id.in_(ids)).returning(Run.id),
@@ -108,9 +141,7 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
         steps += session.execute(delete(Step).where(Step.run_id.in_(chunk))).rowcount  # type: ignore[attr-defined]
     counts = {
         "steps": steps,
-        "deliveries": session.execute(
-            delete(Delivery).where(Delivery.customer_id.in_(ids))
-        ).rowcount,  # type: ignore[attr-defined]
+        "deliveries": deliveries,
         "runs": len(run_ids),
         "events": session.execute(
             delete(Event).where(Event.customer_id.in_(ids))
@@ -140,13 +171,14 @@ ERASE_CHUNK = 1000
 
 
 def _lock(session: Session, ids: Sequence[int]) -> None:
-    """Lock these profiles (in id order, as drains do) until the transaction ends."""
+    """Lock these profiles FOR NO KEY UPDATE (in id order, as drains lock them) until the
+    transaction ends."""
     if ids:
         session.execute(
             select(Customer.id)
             .where(Customer.id.in_(ids))
             .order_by(Customer.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         ).all()
 
 

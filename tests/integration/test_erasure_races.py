@@ -6,6 +6,7 @@ import time
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from engine.models import Customer, Run, Step, utcnow
 from engine.profiles import privacy, read
@@ -82,3 +83,32 @@ def test_steps_a_run_gained_while_its_profile_was_erased_go_with_it(world, datab
         assert left == 0
         assert session.get(Customer, ada_id) is None
     assert erased["counts"]["runs"] >= 1
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+def test_an_erasure_chosen_as_a_deadlocks_victim_is_tried_again(
+    world, database, monkeypatch
+):
+    world.publish(sample())
+    world.post(CART)
+    ada_id = read.find(world.session, "id:c-42").id
+    world.session.rollback()
+    real, attempts = privacy._lock, []
+
+    def lock(session, ids):
+        real(session, ids)
+        attempts.append(list(ids))
+        if len(attempts) == 1:  # as PostgreSQL breaks a deadlock: this statement fails
+            raise OperationalError("SELECT ... FOR NO KEY UPDATE", {}, _Deadlock())
+
+    monkeypatch.setattr(privacy, "_lock", lock)
+    with database.session(writer=True) as session:
+        counts = privacy.erase(session, session.get(Customer, ada_id), None)
+    assert attempts[0] == attempts[1] == [ada_id]
+    assert counts["runs"] == 1 and counts["steps"] > 0
+    with database.session() as session:
+        assert session.get(Customer, ada_id) is None
+        assert session.scalar(select(func.count()).select_from(Step)) == 0

@@ -683,3 +683,30 @@ def test_intake_without_redis_answers_503_and_stores_nothing(
     assert batch.status_code == 503
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Event)) == 0
+
+
+def test_events_stored_on_a_connection_commit_with_its_transaction(
+    database, session, settings, channel
+):
+    web = channel.channel.id
+    with database.engine.connect() as connection:
+        (stored,) = store.store_events(
+            connection,
+            web,
+            [_waiting(web, "txn-1").item],
+            settings.partitions,
+            utcnow(),
+        )
+        connection.commit()
+    with database.engine.connect() as connection:
+        store.store_events(
+            connection,
+            web,
+            [_waiting(web, "txn-2").item],
+            settings.partitions,
+            utcnow(),
+        )
+        connection.rollback()
+    session.rollback()
+    assert set(session.scalars(select(Event.webhook_id))) == {"txn-1"}
+    assert not stored.duplicate
