@@ -172,34 +172,38 @@ def test_runs_counted_per_node_are_filled_in_from_the_steps_before_them(old_data
     database.dispose()
 
 
+def _seeded(session, at):
+    """A channel (its id), a profile, a journey and its first version, written at `at`."""
+    channel_id = _inserted(
+        session,
+        Channel,
+        slug="web",
+        name="Web",
+        kind="web",
+        inbound_secret="x",
+        outbound_secret="y",
+        enabled=True,
+        rate_limit=100,
+        created_at=at,
+        updated_at=at,
+    )
+    customer = Customer(traits={})
+    journey = Journey(name="Cart", draft=starters.document("cart_recovery"))
+    session.add_all([customer, journey])
+    session.flush()
+    version = JourneyVersion(journey_id=journey.id, number=1, document=journey.draft)
+    session.add(version)
+    session.flush()
+    return channel_id, customer, journey, version
+
+
 def test_rows_written_before_partitioning_keep_their_ids_keys_and_periods(old_database):
     migrate.upgrade(old_database, "0015")
     database = Database(old_database)
     october = datetime(2026, 10, 15, 8, tzinfo=UTC)
     now = utcnow()
     with database.session() as session:
-        channel_id = _inserted(
-            session,
-            Channel,
-            slug="web",
-            name="Web",
-            kind="web",
-            inbound_secret="x",
-            outbound_secret="y",
-            enabled=True,
-            rate_limit=100,
-            created_at=october,
-            updated_at=october,
-        )
-        customer = Customer(traits={})
-        journey = Journey(name="Cart", draft=starters.document("cart_recovery"))
-        session.add_all([customer, journey])
-        session.flush()
-        version = JourneyVersion(
-            journey_id=journey.id, number=1, document=journey.draft
-        )
-        session.add(version)
-        session.flush()
+        channel_id, customer, journey, version = _seeded(session, october)
         events = [
             _inserted(
                 session,
@@ -330,28 +334,7 @@ def test_log_rows_lose_their_foreign_keys_but_those_to_profiles(old_database):
     database = Database(old_database)
     now = utcnow()
     with database.session() as session:
-        channel_id = _inserted(
-            session,
-            Channel,
-            slug="web",
-            name="Web",
-            kind="web",
-            inbound_secret="x",
-            outbound_secret="y",
-            enabled=True,
-            rate_limit=100,
-            created_at=now,
-            updated_at=now,
-        )
-        customer = Customer(traits={})
-        journey = Journey(name="Cart", draft=starters.document("cart_recovery"))
-        session.add_all([customer, journey])
-        session.flush()
-        version = JourneyVersion(
-            journey_id=journey.id, number=1, document=journey.draft
-        )
-        session.add(version)
-        session.flush()
+        channel_id, customer, journey, version = _seeded(session, now)
         runs = [
             _inserted(
                 session,
