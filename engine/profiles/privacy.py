@@ -78,23 +78,20 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
     A run is deleted before its steps (which name it without a foreign key), so the steps of
     a run that another transaction advanced meanwhile, committed before the run could be
     deleted, go too. A deadlock with a timer sweep that holds a run and changes the profile
-    is retried, up to three times.
+    is retried, up to three times. A profile that a merge folded into another while the
+    erasure waited for it is left as it is (CustomerError 409): its rows are the other's now.
     """
     if session.get_bind().dialect.name != "postgresql":
         return _erase(session, customer, actor, postgres=False)
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
-        savepoint = session.begin_nested()
         try:
-            counts = _erase(session, customer, actor, postgres=True)
+            with session.begin_nested():  # rolled back on any error
+                return _erase(session, customer, actor, postgres=True)
         except OperationalError as error:
-            savepoint.rollback()
             if getattr(error.orig, "sqlstate", None) != "40P01" or (
                 attempt == DEADLOCK_ATTEMPTS
             ):
                 raise
-            continue
-        savepoint.commit()
-        return counts
     raise AssertionError("unreachable")
 
 
@@ -106,6 +103,7 @@ def _erase(
 ) -> dict[str, int]:
     if postgres:
         _lock(session, [customer.id])  # before its merged profiles are listed
+    _still_itself(session, customer.id)
     ids = [
         customer.id,
         *session.scalars(
@@ -168,6 +166,23 @@ def _erase(
 
 
 ERASE_CHUNK = 1000
+
+
+def _still_itself(session: Session, customer_id: int) -> None:
+    """Refuse to erase a profile that a merge committed meanwhile emptied into another, or
+    that another erasure removed: its rows are no longer its own (read after the lock, so
+    any merge holding the profile has committed)."""
+    found = session.execute(
+        select(Customer.merged_into_id).where(Customer.id == customer_id)
+    ).first()
+    if found is None:
+        raise CustomerError(404, f"profile #{customer_id} was erased meanwhile")
+    if found.merged_into_id is not None:
+        raise CustomerError(
+            409,
+            f"profile #{customer_id} was merged into #{found.merged_into_id} while it "
+            f"was being erased; nothing was erased: erase #{found.merged_into_id}",
+        )
 
 
 def _lock(session: Session, ids: Sequence[int]) -> None:

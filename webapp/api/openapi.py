@@ -204,11 +204,12 @@ PATHS: dict[str, dict[str, Any]] = {
             errors=(400,),
         ),
         "delete": _operation(
-            "Erase the profile and everything about it",
+            "Erase the profile and everything about it (409 when a merge folded it "
+            "into another profile meanwhile: nothing erased)",
             Role.admin,
             {200: "Erased"},
             params=(REF,),
-            errors=(400,),
+            errors=(400, 409),
         ),
     },
     "/api/v1/customers/{ref}/timeline": {

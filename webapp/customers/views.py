@@ -229,7 +229,18 @@ def erase(customer_id: int) -> Any:
             form=form,
         )
     number = customer.id
-    counts = privacy.erase(db(), customer, acting_user())
+    try:
+        counts = privacy.erase(db(), customer, acting_user())
+    except CustomerError as error:  # merged into another or erased meanwhile
+        db().rollback()
+        if error.status == 404:
+            flash(f"Profile #{number} was erased meanwhile.", "message")
+            return redirect(url_for("customers.index"))
+        return _to_survivor(
+            _customer(number),
+            "customers.show",
+            "Nothing was erased; erase it from here.",
+        )
     db().commit()
     services().database.scrub_log()
     removed = ", ".join(
