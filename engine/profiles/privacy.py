@@ -79,7 +79,8 @@ def erase(session: Session, customer: Customer, actor: User | None) -> dict[str,
     a run that another transaction advanced meanwhile, committed before the run could be
     deleted, go too. A deadlock with a timer sweep that holds a run and changes the profile
     is retried, up to three times. A profile that a merge folded into another while the
-    erasure waited for it is left as it is (CustomerError 409): its rows are the other's now.
+    erasure waited for it is left as it is (CustomerError 409): its rows are the other's now;
+    one that another erasure removed meanwhile raises CustomerError 404.
     """
     if session.get_bind().dialect.name != "postgresql":
         return _erase(session, customer, actor, postgres=False)

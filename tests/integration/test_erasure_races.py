@@ -33,6 +33,39 @@ def _blocked(database, pid):
         )
 
 
+def _erased_while_held(database, holding, customer_id):
+    """Erase `customer_id` in a thread while the session `holding` keeps its row locks, and
+    commit `holding` once the erasure waits for them: what the erasure returned ("counts")
+    or raised ("error")."""
+    erased: dict = {}
+
+    def erase():
+        with database.session(writer=True) as session:
+            erased["pid"] = session.execute(text("SELECT pg_backend_pid()")).scalar()
+            customer = session.get(
+                Customer, customer_id
+            )  # read before `holding` commits
+            try:
+                erased["counts"] = privacy.erase(session, customer, None)
+            except CustomerError as error:
+                erased["error"] = error
+
+    eraser = threading.Thread(target=erase, daemon=True)
+    try:
+        eraser.start()
+        deadline = time.monotonic() + 10
+        while not ("pid" in erased and _blocked(database, erased["pid"])):
+            assert time.monotonic() < deadline, "the erasure never waited for the locks"
+            time.sleep(0.02)
+        holding.commit()  # what it wrote commits while the erasure waits
+    finally:
+        holding.rollback()  # on a failure above, the locks go and the erasure ends
+        holding.close()
+    eraser.join(10)
+    assert not eraser.is_alive()
+    return erased
+
+
 def test_steps_a_run_gained_while_its_profile_was_erased_go_with_it(world, database):
     world.publish(sample())
     world.post(CART)
@@ -58,25 +91,7 @@ def test_steps_a_run_gained_while_its_profile_was_erased_go_with_it(world, datab
     run.current_node = "late"
     advancing.flush()
 
-    erased: dict = {}
-
-    def erase():
-        with database.session(writer=True) as session:
-            erased["pid"] = session.execute(text("SELECT pg_backend_pid()")).scalar()
-            erased["counts"] = privacy.erase(
-                session, session.get(Customer, ada_id), None
-            )
-
-    eraser = threading.Thread(target=erase)
-    eraser.start()
-    deadline = time.monotonic() + 10
-    while not ("pid" in erased and _blocked(database, erased["pid"])):
-        assert time.monotonic() < deadline, "the erasure never waited for the run"
-        time.sleep(0.02)
-    advancing.commit()  # the step commits while the erasure waits for the run
-    advancing.close()
-    eraser.join(10)
-    assert not eraser.is_alive()
+    erased = _erased_while_held(database, advancing, ada_id)
 
     with database.session() as session:
         left = session.scalar(
@@ -100,28 +115,7 @@ def test_a_profile_merged_away_while_its_erasure_waited_is_left_whole(world, dat
     identity.merge_customers(merging, held[bea_id], [held[ada_id]], {"because": []})
     merging.flush()
 
-    erased: dict = {}
-
-    def erase():
-        with database.session(writer=True) as session:
-            erased["pid"] = session.execute(text("SELECT pg_backend_pid()")).scalar()
-            customer = session.get(Customer, ada_id)  # read before the merge commits
-            try:
-                privacy.erase(session, customer, None)
-                session.commit()
-            except CustomerError as error:
-                erased["error"] = error
-
-    eraser = threading.Thread(target=erase)
-    eraser.start()
-    deadline = time.monotonic() + 10
-    while not ("pid" in erased and _blocked(database, erased["pid"])):
-        assert time.monotonic() < deadline, "the erasure never waited for the merge"
-        time.sleep(0.02)
-    merging.commit()
-    merging.close()
-    eraser.join(10)
-    assert not eraser.is_alive()
+    erased = _erased_while_held(database, merging, ada_id)
 
     error = erased["error"]
     assert error.status == 409

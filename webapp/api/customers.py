@@ -53,7 +53,8 @@ def put_consent(ref: str) -> Any:
 @bp.delete("/customers/<path:ref>")
 @requires(Role.admin)
 def erase_customer(ref: str) -> Any:
-    """Erase the profile and everything about it (runs, events, deliveries)."""
+    """Erase the profile and everything about it (runs, events, deliveries); 409 when a
+    merge folded it into another profile while the erasure waited for it."""
     customer = read.find(db(), ref)
     customer_id = customer.id
     counts = privacy.erase(db(), customer, acting_user())

@@ -233,13 +233,14 @@ def erase(customer_id: int) -> Any:
         counts = privacy.erase(db(), customer, acting_user())
     except CustomerError as error:  # merged into another or erased meanwhile
         db().rollback()
-        if error.status == 404:
+        again = db().get(Customer, number)
+        if again is None:  # erased by another, or with the profile it was merged into
             flash(f"Profile #{number} was erased meanwhile.", "message")
             return redirect(url_for("customers.index"))
+        if error.status != 409 or again.merged_into_id is None:
+            raise
         return _to_survivor(
-            _customer(number),
-            "customers.show",
-            "Nothing was erased; erase it from here.",
+            again, "customers.show", "Nothing was erased; erase it from here."
         )
     db().commit()
     services().database.scrub_log()
