@@ -160,10 +160,10 @@ def empty_names(
 
 
 def empty_words(names: dict[str, int]) -> list[str]:
-    """`{"customer.traits.first_name": 12}` as "12 messages had an empty {{ first_name }}
-    in the last 7 days"."""
+    """`{"customer.traits.first_name": 12}` as "12 messages had an empty [first_name] in
+    the last 7 days" (a name as a step's summary shows it: `templates.gist`)."""
     return [
         f"{count:,} message{'' if count == 1 else 's'} had an empty "
-        f"{{{{ {name.split('.')[-1]} }}}} in the last {EMPTY_DAYS} days"
+        f"[{name.split('.')[-1]}] in the last {EMPTY_DAYS} days"
         for name, count in sorted(names.items(), key=lambda item: -item[1])
     ]

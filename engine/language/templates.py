@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sized
+from collections.abc import Callable, Mapping, Sequence, Sized
 from functools import lru_cache
 from typing import Any
 
@@ -354,14 +354,18 @@ _PATH = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*|\[\d+\])*$")
 
 def _placeholder(found: re.Match[str]) -> str:
     variable = found.group(1).split("|", 1)[0].strip()
-    if _PATH.match(variable):
-        return "{{ " + variable.split(".")[-1] + " }}"
-    return "{{ … }}"
+    if not _PATH.match(variable):
+        return "{{ … }}"
+    parts = variable.split(".")
+    if _meant(parts[0], parts) is not None:  # empty when sent: shown as written
+        return "{{ " + variable + " }}"
+    return "[" + parts[-1] + "]"
 
 
 def gist(source: object, limit: int = 40) -> str:
     """A template as a short line: `Hi {{ customer.traits.first_name }}, …` reads
-    `Hi {{ first_name }}, …`, tags are left out and the text is cut near `limit` characters."""
+    `Hi [first_name], …`, while a name that holds nothing stays as written
+    (`{{ first_name }}`); tags are left out and the text is cut near `limit` characters."""
     if not isinstance(source, str):
         return ""
     text = _TAG.sub(" ", _OUTPUT.sub(_placeholder, source))
@@ -415,18 +419,22 @@ def unknown_names(source: object) -> list[tuple[str, str]]:
     `customer.first_name` -> `customer.traits.first_name`."""
     found: dict[str, str] = {}
     for name, parts in _uses(source):
-        path = ".".join(parts)
-        if name not in ROOTS:
-            found[path] = f"customer.traits.{path}"
-        elif name == "customer" and len(parts) > 1 and parts[1] not in CUSTOMER_NAMES:
-            found[path] = "customer.traits." + ".".join(parts[1:])
-        elif (
-            name in ("event", "trigger")
-            and len(parts) > 1
-            and parts[1] not in EVENT_NAMES
-        ):
-            found[path] = f"{name}.properties." + ".".join(parts[1:])
+        meant = _meant(name, parts)
+        if meant is not None:
+            found[".".join(parts)] = meant
     return sorted(found.items())
+
+
+def _meant(name: str, parts: Sequence[str]) -> str | None:
+    """The name probably meant by the path `parts` under root `name`, when the path itself
+    can hold no value; None when it can."""
+    if name not in ROOTS:
+        return "customer.traits." + ".".join(parts)
+    if name == "customer" and len(parts) > 1 and parts[1] not in CUSTOMER_NAMES:
+        return "customer.traits." + ".".join(parts[1:])
+    if name in ("event", "trigger") and len(parts) > 1 and parts[1] not in EVENT_NAMES:
+        return f"{name}.properties." + ".".join(parts[1:])
+    return None
 
 
 def _lookup(parts: tuple[str, ...], scope: Mapping[str, Any]) -> Any:

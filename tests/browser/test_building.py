@@ -210,12 +210,12 @@ def test_names_printed_empty_in_real_sends_show_on_the_step_and_its_form(
     expect(badge).to_contain_text("12 empty")
     expect(badge).to_have_attribute(
         "title",
-        "12 messages had an empty {{ first_name }} in the last 7 days\n"
-        "1 message had an empty {{ x }} in the last 7 days",
+        "12 messages had an empty [first_name] in the last 7 days\n"
+        "1 message had an empty [x] in the last 7 days",
     )
     page.locator('[data-node-id="mail"] .step-summary').click()
     expect(page.locator("#node-panel .empty-sends")).to_contain_text(
-        "12 messages had an empty {{ first_name }} in the last 7 days"
+        "12 messages had an empty [first_name] in the last 7 days"
     )
     page.screenshot(path=str(screenshot_dir / "empty-personalisation.png"))
     assert errors == []

@@ -358,7 +358,7 @@ def test_a_simulation_lights_the_path_and_shows_the_rendered_messages(
         "When cart_abandoned where cart_value ≥ 50: out"
     )
     expect(result).to_contain_text(
-        "Send via Support desk: Call {{ first_name }} → support-desk"
+        "Send via Support desk: Call [first_name] → support-desk"
     )
     expect(result).to_contain_text("Call Ada")
     expect(result.locator("li.lit")).to_have_count(
@@ -766,7 +766,7 @@ def test_steps_are_reached_and_opened_with_the_keyboard(
     page.locator("#canvas").focus()
     page.keyboard.press("ArrowDown")  # nothing selected: the journey's start
     assert page.evaluate(selected) == ["start"]
-    expect(page.locator("#save-status")).to_contain_text("selected: Enter opens it")
+    expect(page.locator("#canvas-announce")).to_contain_text("selected: Enter opens it")
     page.keyboard.press("ArrowDown")
     assert page.evaluate(selected) == ["wait"]
     page.keyboard.press("ArrowDown")

@@ -251,7 +251,7 @@ def test_draw_configure_simulate_and_publish_cart_recovery(
     )
     page.get_by_role("button", name="Run simulation").click()
     result = page.locator("#sim-result")
-    expect(result).to_contain_text("Call {{ first_name }} → support-desk")
+    expect(result).to_contain_text("Call [first_name] → support-desk")
     expect(result).to_contain_text("Call Ada")
     expect(result.locator("li.lit")).to_have_count(
         result.locator("li[data-step]").count(), timeout=10_000

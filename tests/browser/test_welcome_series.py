@@ -168,7 +168,7 @@ def test_a_first_time_marketer_builds_and_publishes_the_welcome_series(
     for node_id, words in [
         ("start", "When signed_up"),
         ("wait_1", "Wait 1 day"),
-        ("send_1", "Send via Email provider: Welcome {{ first_name }}"),
+        ("send_1", "Send via Email provider: Welcome {{ customer.first_name }}"),
         ("wait_for_event_1", "Wait for app_opened, up to 3 days"),
         ("send_2", "Send via SMS provider: Your account is ready"),
     ]:

@@ -299,13 +299,30 @@ def test_publish_shows_the_changes_and_customers_in_flight_first(marketer, sessi
 
     version = session.scalars(select(JourneyVersion)).one()
     make_run(session, version, current_node="end", wake_at=utcnow())
+    # A draft equal to the live version: nothing to publish, and no button that would.
+    same = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
+    assert "Nothing to publish in “Welcome”" in same
+    assert "The draft is the same as version 1, which is live" in same
+    assert "Publish version 2" not in same and 'id="publish-form"' not in same
+    # Moved steps alone make a version whose customers go through the same steps.
+    moved = {
+        **document,
+        "layout": {"start": {"x": 40, "y": 0}, "end": {"x": 40, "y": 200}},
+    }
+    assert (
+        _put_draft(marketer, journey.id, {"revision": 2, "document": moved}).status_code
+        == 200
+    )
+    layout_only = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
+    assert "Only the layout or the notes changed since version 1" in layout_only
+    assert "Publish version 2" in layout_only
     document["nodes"].insert(
         1, {"id": "hour", "type": "wait", "config": {"duration": "PT1H"}}
     )
     document["edges"] = [{"from": "start", "to": "hour"}, {"from": "hour", "to": "end"}]
     assert (
         _put_draft(
-            marketer, journey.id, {"revision": 2, "document": document}
+            marketer, journey.id, {"revision": 3, "document": document}
         ).status_code
         == 200
     )
@@ -894,7 +911,7 @@ def test_publish_warns_before_it_hurts_and_still_publishes(marketer, session, se
     page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)
     warnings = page.split('id="warnings-h"')[1].split("</section>")[0]
     assert (
-        "“Send” (Send via Email provider: Welcome, {{ first_name }}) sends through "
+        "“Send” (Send via Email provider: Welcome, [first_name]) sends through "
         "Email provider, which has no action URL, so every message to it is suppressed."
     ) in warnings
     assert "/channels/email" in warnings

@@ -74,6 +74,14 @@ describe("elbows", () => {
       for (const top of rowTops) assert.ok(y < top || y > top + 92, `y ${y} crosses the row at ${top}`);
     }
   });
+
+  test("a bend in the target's row is not a run out and back in the gap above it", () => {
+    // dagre's last bend lies in the target's row, to the right: the route goes straight on.
+    assert.deepEqual(elbows({ x: 100, y: 152 }, { x: 100, y: 372 }, [{ x: 400, y: 380 }], rowTops), []);
+    assert.deepEqual(elbows({ x: 100, y: 152 }, { x: 250, y: 372 }, [{ x: 400, y: 380 }], rowTops), [
+      { x: 100, y: 340 }, { x: 250, y: 340 },
+    ]);
+  });
 });
 
 describe("placing", () => {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { edgeLabel, edgeLabelSpec, portName, stepName } from "../../static/js/designer/labels.js";
-import { addAttrs, portItems, portText } from "../../static/js/designer/ports.js";
+import { addAttrs, inOrder, portItems, portText, usualFirst } from "../../static/js/designer/ports.js";
 import { CART_RECOVERY_PORTS, byType, cartRecovery, editablePage, readOnlyPage } from "./journeys.mjs";
 
 const step = (id) => cartRecovery().nodes.find((node) => node.id === id);
@@ -17,6 +17,20 @@ describe("portItems", () => {
     assert.deepEqual(ids("vip"), ["in", "out:true", "out:false"]);
     assert.deepEqual(ids("mail"), ["in", "out:out", "out:error"]);
     assert.deepEqual(ids("end"), ["in"]);
+  });
+
+  test("a step's usual way on is its middle output when it has an odd number of them", () => {
+    const names = (list) => inOrder(list.map((name) => ({ name }))).map((port) => port.name);
+    assert.deepEqual(names(["out", "error", "suppressed"]), ["error", "out", "suppressed"]);
+    assert.deepEqual(names(["out", "error"]), ["out", "error"]);
+    assert.deepEqual(names(["true", "false"]), ["true", "false"]);
+    assert.deepEqual(names(["a", "b", "c"]), ["a", "b", "c"]);
+    const send = portItems(step("mail"), [{ name: "out" }, { name: "error" }, { name: "suppressed" }], null, editablePage);
+    assert.deepEqual(send.map((port) => port.id), ["in", "out:error", "out:out", "out:suppressed"]);
+    // In between and for the keyboard's Connect, the usual way on still comes first.
+    assert.deepEqual(usualFirst(send).map((port) => port.id), ["out:out", "out:error", "out:suppressed"]);
+    const vip = portItems(step("vip"), CART_RECOVERY_PORTS.vip, null, editablePage);
+    assert.deepEqual(usualFirst(vip).map((port) => port.id), ["out:true", "out:false"]);
   });
 
   test("an output is named under the step until an edge leaves it", () => {

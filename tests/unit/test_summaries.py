@@ -165,7 +165,7 @@ def summary(type_name, config, channels=CHANNELS):
                 "fallback_channel": "sms",
                 "message": {"subject": "You left {{ trigger.properties.items }} items"},
             },
-            "Send via Email (SMS if it fails): You left {{ items }} items",
+            "Send via Email (SMS if it fails): You left [items] items",
         ),
         (
             "send",
@@ -176,7 +176,7 @@ def summary(type_name, config, channels=CHANNELS):
                     "title": "Welcome back, {{ customer.traits.first_name | default: 'friend' }}, we kept your cart",
                 },
             },
-            "Send via push: Welcome back, {{ first_name }}, we kept…",
+            "Send via push: Welcome back, [first_name], we kept…",
         ),
         ("send", {"channel": "", "message": {"text": ""}}, "Send via a channel"),
         (
@@ -222,17 +222,17 @@ STARTER_SUMMARIES = {
         "start": "When cart_abandoned where cart_value ≥ 50",
         "wait": "Wait for order_completed, up to 1 hour",
         "vip": "If tier is vip",
-        "call": "Send via support-desk: Call {{ first_name }}",
+        "call": "Send via support-desk: Call [first_name]",
         "mail": "Send via Email (SMS if it fails): Still thinking?",
         "end": "End the journey",
     },
     "vip_routing": {
         "start": "When ticket_opened",
         "route": "Switch: vip if tier is vip; urgent if priority is high or urgent or plan is not set; otherwise if none of these",
-        "premium": "Send via support-desk: Call {{ first_name }} about {{ topic }}",
+        "premium": "Send via support-desk: Call [first_name] about [topic]",
         "ab": "Split 45% bot / 45% article / 10% holdout",
         "bot": "Call chat.example.com/start",
-        "article": "Send via Email (SMS if it fails): Help with {{ topic }}",
+        "article": "Send via Email (SMS if it fails): Help with [topic]",
         "count": "Set last_topic, tickets + 1",
         "pause": "Wait 1 day",
         "morning": "Wait until 09:00 their time on Mon–Fri",
@@ -240,7 +240,7 @@ STARTER_SUMMARIES = {
     },
     "onboarding": {
         "start": "When signed_up",
-        "welcome": "Send via Email: Welcome, {{ first_name }}",
+        "welcome": "Send via Email: Welcome, [first_name]",
         "wait": "Wait for app_opened, up to 2 days",
         "tip": "Send via Mobile app: Create your first project",
         "nudge": "Send via SMS: Your account is ready: open the app to…",
@@ -310,8 +310,8 @@ def test_durations_in_words(text, words):
 @pytest.mark.parametrize(
     ("source", "gist"),
     [
-        ("Hi {{ customer.traits.first_name }}!", "Hi {{ first_name }}!"),
-        ("{{ 'x' | upcase }} and {{ a.b[0].c }}", "{{ … }} and {{ c }}"),
+        ("Hi {{ customer.traits.first_name }}!", "Hi [first_name]!"),
+        ("{{ 'x' | upcase }} and {{ a.b[0].c }}", "{{ … }} and {{ a.b[0].c }}"),
         ("{% if vip %}Dear VIP{% endif %}  thanks", "Dear VIP thanks"),
         (
             "one two three four five six seven eight nine ten",

@@ -1,23 +1,30 @@
 """A read-only drawing of a version about to be published, with what changed marked.
 
-The publish review shows the new version as cards in rows (each step one row below the step
-that first leads to it), added steps marked, changed steps highlighted with their summary, and
-the steps that are gone ghosted in a row of their own. It is drawn on the server as SVG: a
-review needs no editing, and the page stays light.
+The publish review shows the new version as cards in rows (each step one row below the last
+of the steps that lead to it, so the journey reads top to bottom), added steps marked, changed
+steps highlighted with their summary, and the steps that are gone ghosted in a row of their
+own. An edge that skips rows runs down a lane left of the cards rather than through them, a
+way back up runs right of them, and a branch's edge carries its words ("yes", "timed out").
+It is drawn on the server as SVG: a review needs no editing, and the page stays light.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.journeys.summaries import StepName
+from engine.language import nodes as node_types
+from engine.language.nodes._words import edge_words
 
 CARD_W, CARD_H = 210, 66
-GAP_X, GAP_Y = 24, 46
+GAP_X, GAP_Y = 24, 58
 MARGIN = 12
+LANE = 8  # between two edges that run down the left of the cards
+# How many characters fit on a card (186 px inside its padding): the title at 14 px bold,
+# the summary at 12 px; wider text is cut with an ellipsis and clipped to the card.
+TITLE_CHARS, SUMMARY_CHARS = 22, 27
 
 
 @dataclass(frozen=True)
@@ -32,11 +39,11 @@ class Card:
 
     @property
     def short_title(self) -> str:
-        return _cut(self.title, 26)
+        return _cut(self.title, TITLE_CHARS)
 
     @property
     def short_summary(self) -> str:
-        return _cut(self.summary, 34)
+        return _cut(self.summary, SUMMARY_CHARS)
 
     @property
     def note(self) -> str:
@@ -51,6 +58,18 @@ class Card:
 class Line:
     path: str
     back: bool = False
+    words: str = ""  # the branch it is, written at (x, y) just below its output
+    x: int = 0
+    y: int = 0
+
+    @property
+    def words_width(self) -> int:
+        return _words_width(self.words)
+
+
+def _words_width(words: str) -> int:
+    """The width of the box behind an edge's words (11 px bold)."""
+    return round(len(words) * 6.4 + 10) if words else 0
 
 
 @dataclass
@@ -110,24 +129,58 @@ def _raw(document: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def _rows(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> dict[str, int]:
-    """Each step's row: one below the step that first reaches it from a trigger."""
+    """Each step's row: one below the lowest of the steps that lead to it from a trigger,
+    leaving out the edges that go back to a step already on the way (a loop)."""
+    known = {n["id"] for n in nodes}
     following: dict[str, list[str]] = {}
     for edge in edges:
-        following.setdefault(edge["from"], []).append(str(edge.get("to")))
-    row: dict[str, int] = {}
-    queue = deque(n["id"] for n in nodes if n.get("type") == "trigger")
-    for start in queue:
-        row[start] = 0
-    while queue:
-        current = queue.popleft()
+        target = str(edge.get("to"))
+        if edge["from"] in known and target in known:
+            following.setdefault(edge["from"], []).append(target)
+    # Depth first from the triggers: an edge to a step still being walked goes back up.
+    order: list[str] = []  # each step after every step it leads to, then reversed
+    seen: set[str] = set()
+    for start in (n["id"] for n in nodes if n.get("type") == "trigger"):
+        if start in seen:
+            continue
+        seen.add(start)
+        stack = [(start, iter(following.get(start, [])))]
+        while stack:
+            current, rest = stack[-1]
+            step = next(rest, None)
+            if step is None:
+                stack.pop()
+                order.append(current)
+            elif step not in seen:
+                seen.add(step)
+                stack.append((step, iter(following.get(step, []))))
+    order.reverse()
+    row: dict[str, int] = {step: 0 for step in order}
+    done = set()
+    for current in order:
+        done.add(current)
         for target in following.get(current, []):
-            if target not in row:
-                row[target] = row[current] + 1
-                queue.append(target)
+            if target not in done:  # a forward edge
+                row[target] = max(row[target], row[current] + 1)
     last = max(row.values(), default=-1)
     for node in nodes:  # steps nothing reaches yet: a row below the rest
         row.setdefault(node["id"], last + 1)
     return row
+
+
+def _outputs(type_name: str, config: Any, used: list[str]) -> list[str]:
+    """A step's outputs left to right as the canvas draws them: in the order its type lists
+    them (after those only its edges name, such as a decision table's outcomes), its usual
+    way on ("out") in the middle of an odd number."""
+    try:
+        known = [port.name for port in node_types.get(type_name).ports(config or {})]
+    except (node_types.UnknownNodeType, AttributeError, TypeError, ValueError):
+        known = []
+    ordered = [p for p in used if p not in known] + known
+    if "out" in ordered and len(ordered) % 2:
+        ordered.remove("out")
+        ordered.insert(len(ordered) // 2, "out")
+    return ordered
 
 
 def sketch(
@@ -150,12 +203,26 @@ def sketch(
     old_nodes, _ = _raw(old)
     gone = [n["id"] for n in old_nodes if n["id"] in removed]
     widest = max(widest, len(gone))
-    width = MARGIN * 2 + widest * CARD_W + (widest - 1) * GAP_X
+    long_edges = sum(
+        1
+        for e in edges
+        if e["from"] in row_of
+        and str(e.get("to")) in row_of
+        and row_of[str(e.get("to"))] - row_of[e["from"]] > 1
+    )
+    lanes = LANE * long_edges  # room left of the cards for edges that skip rows
+    loops = any(
+        row_of[str(e.get("to"))] <= row_of[e["from"]]
+        for e in edges
+        if e["from"] in row_of and str(e.get("to")) in row_of
+    )
+    width = MARGIN * 2 + lanes + widest * CARD_W + (widest - 1) * GAP_X
+    width += GAP_X if loops else 0  # room right of the cards for the ways back up
     result = Sketch(width=width)
     place: dict[str, tuple[int, int]] = {}
     for number, ids in sorted(rows.items()):
         span = len(ids) * CARD_W + (len(ids) - 1) * GAP_X
-        left = (width - span) // 2
+        left = lanes + (width - lanes - (GAP_X if loops else 0) - span) // 2
         y = MARGIN + number * (CARD_H + GAP_Y)
         for index, node_id in enumerate(ids):
             x = left + index * (CARD_W + GAP_X)
@@ -180,17 +247,49 @@ def sketch(
                 )
             )
     bottom = MARGIN + (max(rows, default=-1) + 1) * (CARD_H + GAP_Y)
+    types = {n["id"]: (str(n.get("type")), n.get("config")) for n in nodes}
+    used: dict[str, list[str]] = {}
+    for edge in edges:
+        ports = used.setdefault(edge["from"], [])
+        port = str(edge.get("port") or "out")
+        if port not in ports:
+            ports.append(port)
+    outputs = {
+        step: _outputs(*types[step], ports)
+        for step, ports in used.items()
+        if step in types
+    }
+    lane = 0
     for edge in edges:
         source, target = place.get(edge["from"]), place.get(str(edge.get("to")))
         if source is None or target is None:
             continue
-        x1, y1 = source[0] + CARD_W // 2, source[1] + CARD_H
+        type_name, config = types[edge["from"]]
+        port = str(edge.get("port") or "out")
+        words = edge_words(type_name, config, port)
+        ports = outputs[edge["from"]]
+        # Each output its own place along the card's bottom, as on the canvas.
+        x1 = source[0] + CARD_W * (2 * ports.index(port) + 1) // (2 * len(ports))
+        y1 = source[1] + CARD_H
         x2, y2 = target[0] + CARD_W // 2, target[1]
-        if y2 > y1:
-            middle = y1 + GAP_Y // 2
-            result.lines.append(Line(f"M{x1},{y1} V{middle} H{x2} V{y2}"))
+        below = (
+            y1 + 40
+        )  # the run across the gap below the step it leaves, under its words
+        # Outputs too close for their words side by side have them on two lines.
+        crowded = len(ports) > 2 and CARD_W // len(ports) < max(
+            _words_width(edge_words(type_name, config, p)) for p in ports
+        )
+        words_y = y1 + (28 if crowded and ports.index(port) % 2 else 11)
+        if y2 > y1 + CARD_H + GAP_Y:  # over rows between: down a lane left of the cards
+            lane += 1
+            side = MARGIN + lanes - lane * LANE
+            path = f"M{x1},{y1} V{below} H{side} V{y2 - GAP_Y // 2} H{x2} V{y2}"
+            result.lines.append(Line(path, words=words, x=x1, y=words_y))
+        elif y2 > y1:
+            path = f"M{x1},{y1} V{below} H{x2} V{y2}"
+            result.lines.append(Line(path, words=words, x=x1, y=words_y))
         else:  # a way back up: around the right of the steps
-            side = max(source[0], target[0]) + CARD_W + GAP_X // 2
+            side = width - MARGIN
             result.lines.append(
                 Line(
                     f"M{source[0] + CARD_W},{source[1] + CARD_H // 2} H{side} "

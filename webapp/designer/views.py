@@ -436,7 +436,9 @@ def publish(journey_id: int) -> Any:
         )
         return redirect(url_for("designer.show", journey_id=journey.id))
     changes = read.changes(live.document if live else None, journey.draft)
-    plan = _plan(proposal, number) if proposal else []
+    # Publishing a draft equal to the live version keeps that version (lifecycle.publish).
+    unchanged = bool(live and document and graph.to_dict(document) == live.document)
+    plan = _plan(proposal, number) if proposal and not unchanged else []
     steps = summaries.named_steps(db(), journey.draft)
     live_steps = summaries.named_steps(db(), live.document if live else {})
     in_flight = read.in_flight_by_node(db(), journey)
@@ -456,6 +458,7 @@ def publish(journey_id: int) -> Any:
         live=live,
         problems=[p.to_dict() for p in problems],
         changes=changes,
+        unchanged=unchanged,
         steps=steps,
         live_steps=live_steps,
         warnings=review.before_publishing(db(), journey, utcnow()),

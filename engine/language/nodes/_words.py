@@ -49,6 +49,24 @@ _OUTPUT_WORDS = {
 }
 
 
+def edge_words(type_name: str, config: Any, port: str) -> str:
+    """The words on the edge leaving `port` ("" for a step's usual way on), as the canvas
+    writes them: "yes", "got order_completed", "bot 45%", "if it fails"."""
+    if port == "out":
+        return ""
+    config = config if isinstance(config, dict) else {}
+    if type_name == "wait_for_event" and port == "event":
+        event = config.get("event")
+        return f"got {event}" if isinstance(event, str) and event else "got the event"
+    if type_name == "split":
+        for branch in config.get("branches") or []:
+            if isinstance(branch, dict) and branch.get("port") == port:
+                percent = branch.get("percent")
+                if isinstance(percent, int | float) and not isinstance(percent, bool):
+                    return f"{port} {percent:g}%"
+    return _OUTPUT_WORDS.get((type_name, port), port)
+
+
 def output(type_name: str, port: str) -> str:
     """A step's output as the marketer reads it: “the output” or “the “timed out” output”."""
     if port == "out":

@@ -53,7 +53,7 @@ export function card(cell) {
     const empty = Object.entries(f.empty || {});
     if (empty.length) {
       const words = empty.map(([name, n]) =>
-        `${count(n)} message${n === 1 ? "" : "s"} had an empty {{ ${name.split(".").pop()} }} in the last 7 days`);
+        `${count(n)} message${n === 1 ? "" : "s"} had an empty [${name.split(".").pop()}] in the last 7 days`);
       const most = Math.max(...empty.map(([, n]) => n));
       const badge = element("span", "step-empty");
       badge.title = words.join("\n");

@@ -7,12 +7,13 @@ import { edgeSpec } from "./cells.js";
 import { refreshPortText } from "./drawing.js";
 import { edgeLabel, stepName } from "./labels.js";
 import { page, setStatus } from "./page.js";
+import { usualFirst } from "./ports.js";
 
 const dialog = () => document.getElementById("connect-dialog");
 
 function freePorts(node) {
   const used = new Set(graph.getConnectedEdges(node, { outgoing: true }).map((edge) => edge.getSourcePortId()));
-  return node.getPorts().filter((port) => port.group === "out" && !used.has(port.id));
+  return usualFirst(node.getPorts()).filter((port) => !used.has(port.id));
 }
 
 export function openConnect() {

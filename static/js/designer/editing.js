@@ -10,6 +10,7 @@ import { labelled, refreshPortText } from "./drawing.js";
 import { portName } from "./labels.js";
 import { page } from "./page.js";
 import { freeSpot } from "./placing.js";
+import { usualFirst } from "./ports.js";
 import { bringIntoView, freeCenter } from "./view.js";
 
 export function newId(type) {
@@ -60,7 +61,7 @@ export function splice(edge, node) {
   const from = edge.getSourceCell();
   const port = portName(edge.getSourcePortId());
   const to = edge.getTargetCellId();
-  const out = node.getPorts().find((p) => p.group === "out");
+  const [out] = usualFirst(node.getPorts());
   edge.remove();
   graph.addEdge(edgeSpec(from.id, port, node.id, null, from, routing));
   if (out) graph.addEdge(edgeSpec(node.id, out.id.replace(/^out:/, ""), to, null, node, routing));

@@ -8,7 +8,7 @@ import { isNote, keyboard, selection, steps } from "./canvas.js";
 import { openConnect } from "./connect.js";
 import { copy, paste, redo, removeSelection, selectAll, undo } from "./editing.js";
 import { stepName } from "./labels.js";
-import { page, setStatus } from "./page.js";
+import { announce, page } from "./page.js";
 import { DIRECTIONS, nearestThatWay } from "./placing.js";
 import { fullScreen, showPanel } from "./room.js";
 import { bringIntoView, fit, zoom } from "./view.js";
@@ -34,7 +34,7 @@ function selectStep(node) {
   selection.clean();
   selection.select(node);
   bringIntoView(node);
-  setStatus(`${stepName(node, page.byType)} selected: Enter opens it, arrows go to the next step.`);
+  announce(`${stepName(node, page.byType)} selected: Enter opens it, arrows go to the next step.`);
 }
 
 function openSelected() {

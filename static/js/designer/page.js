@@ -1,6 +1,7 @@
 // The page around the canvas, read once when the canvas starts (readPage): the designer's
 // settings from its data attributes, the step types of the step list, and the elements
-// several parts use. Also the status line under the journey's name.
+// several parts use. Also the status line under the journey's name, and what is said to a
+// screen reader alone.
 
 export let page = null;
 
@@ -22,10 +23,17 @@ export function readPage(root) {
     palette: document.getElementById("palette"),
     mapBox: document.getElementById("minimap"),
     statusLine: document.getElementById("save-status"),
+    announcer: document.getElementById("canvas-announce"),
   });
 }
 
 export function setStatus(text, bad) {
   page.statusLine.textContent = text;
   page.statusLine.classList.toggle("bad", Boolean(bad));
+}
+
+// Words for a screen reader alone (what the keyboard chose on the canvas): a sighted user
+// sees the choice, and the status line keeps saying whether the draft is saved.
+export function announce(text) {
+  page.announcer.textContent = text;
 }

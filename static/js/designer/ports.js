@@ -64,7 +64,7 @@ export function addAttrs(port, isConnected, step, page) {
 // that an edge leaves ("out:yes"), whose names the edges carry instead.
 export function portItems(step, ports, connected, page) {
   const items = step.type === "trigger" ? [] : [{ id: "in", group: "in" }];
-  for (const port of ports) {
+  for (const port of inOrder(ports)) {
     const id = `out:${port.name}`;
     const isConnected = Boolean(connected && connected.has(id));
     items.push({
@@ -75,4 +75,23 @@ export function portItems(step, ports, connected, page) {
     });
   }
   return items;
+}
+
+// The outputs left to right. With an odd number of them, the step's usual way on ("out": a
+// send's, between "if it fails" and "if held back") goes in the middle, right above the
+// input of the step below: that edge runs straight down and no other output seems to lead
+// where it goes.
+export function inOrder(ports) {
+  const usual = ports.findIndex((port) => port.name === "out");
+  if (usual < 0 || ports.length % 2 === 0) return ports;
+  const others = ports.filter((_, i) => i !== usual);
+  const middle = (ports.length - 1) / 2;
+  return [...others.slice(0, middle), ports[usual], ...others.slice(middle)];
+}
+
+// A step's output ports (X6's, left to right) with its usual way on first: the one a new
+// step in between continues from, and the one the keyboard's Connect offers first.
+export function usualFirst(ports) {
+  const outs = ports.filter((port) => port.group === "out");
+  return [...outs.filter((port) => port.id === "out:out"), ...outs.filter((port) => port.id !== "out:out")];
 }

@@ -12,8 +12,15 @@ export function elbows(start, end, bends, rowTops) {
   const vertices = [];
   let x = Math.round(start.x);
   const across = (y, to) => {
+    const level = Math.round(y);
+    if (vertices.length && vertices[vertices.length - 1].y === level) {
+      // A second run in the same gap goes on from where the first began: one run, instead
+      // of a line out to the bend and back that would seem to reach another step's port.
+      x = vertices[vertices.length - 2].x;
+      vertices.length -= 2;
+    }
     if (Math.abs(to - x) < 1) return;
-    vertices.push({ x, y: Math.round(y) }, { x: Math.round(to), y: Math.round(y) });
+    vertices.push({ x, y: level }, { x: Math.round(to), y: level });
     x = Math.round(to);
   };
   for (const bend of bends) {
