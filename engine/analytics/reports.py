@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from math import sqrt
 from statistics import NormalDist
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from engine.analytics.counters import Metric
 from engine.analytics.queries import Totals, Window
 from engine.journeys import summaries
 from engine.language import graph
+from engine.language.nodes._words import edge_words
 from engine.models import Channel, Journey, JourneyVersion
 
 ENDED_HERE = ("completed", "failed", "exited", "erased")
@@ -47,6 +49,7 @@ class NodeFunnel:
     title: str = ""  # the step's label, else its type's name ("" once removed)
     label: str | None = None  # the marketer's own name for the step, if any
     summary: str = ""  # what the step does, in words
+    config: Any = None  # the step's settings, for the words of its outputs
 
     @property
     def left(self) -> int:
@@ -57,6 +60,27 @@ class NodeFunnel:
         return sum(self.outcomes.get(k, 0) for k in ENDED_HERE)
 
     here: int = 0  # waiting or held here now, whatever the period
+
+    @property
+    def ways_on(self) -> list[tuple[str, int]]:
+        """How runs left the step, in words: each output as its edge is written on the
+        canvas ("went on", "yes", "timed out"), then how many ended here."""
+        ports = [
+            (
+                "went on"
+                if port == "out"
+                else edge_words(self.node_type, self.config, port),
+                n,
+            )
+            for port, n in sorted(self.outcomes.items())
+            if port not in NOT_PORTS and n
+        ]
+        ended = [
+            (f"{why} here", self.outcomes[why])
+            for why in ENDED_HERE
+            if self.outcomes.get(why)
+        ]
+        return ports + ended
 
     def settle_here(self, arrived_ever: int, outcomes_ever: dict[str, int]) -> None:
         """Runs that ever arrived and have neither left nor ended: they are here now."""
@@ -280,10 +304,12 @@ def journey_report(
             found[label] = found.get(label, 0) + value
     funnel = []
     seen = set(funnel_by_node) | set(arrived_ever)
-    named = summaries.named_steps(session, graph.to_dict(document) if document else {})
+    raw = graph.to_dict(document) if document else {}
+    named = summaries.named_steps(session, raw)
+    configs = {n["id"]: n.get("config") for n in raw.get("nodes", [])}
     for node_id, node_type in _order(document, seen):
         node = funnel_by_node.get(node_id, NodeFunnel(node_id, node_type))
-        node.node_type = node_type
+        node.node_type, node.config = node_type, configs.get(node_id)
         if node_id in named:
             step = named[node_id]
             node.title, node.label, node.summary = step.title, step.label, step.summary

@@ -64,6 +64,10 @@ def test_a_journey_page_shows_headline_funnel_and_channels(world):
     assert '<p class="figure">2</p>' in page  # entered
     funnel = page.split('id="funnel-h"')[1].split("</table>")[0]
     assert "Wait for order_completed, up to" in funnel  # each step says what it does
+    # How runs left a step, in the words its edges carry on the canvas.
+    assert '<span class="chip">got order_completed 1</span>' in funnel
+    assert '<span class="chip">completed here 1</span>' in funnel
+    assert ">out " not in funnel and ">event " not in funnel
     assert "50.0% reached the goal" in page
 
 

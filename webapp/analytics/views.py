@@ -302,7 +302,11 @@ def _chart_data(report: reports.JourneyReport) -> dict[str, Any]:
             "delivered": [point.delivered for point in report.trend],
         },
         "funnel": {
-            "labels": [node.label or node.node_id for node in report.funnel],
+            # Each step by its own name, else by what it does, as the canvas names it.
+            "labels": [
+                node.label or _cut(node.summary) or node.title or node.node_id
+                for node in report.funnel
+            ],
             "arrived": [node.arrived for node in report.funnel],
             "here": [node.here for node in report.funnel],
         },
@@ -313,3 +317,7 @@ def _chart_data(report: reports.JourneyReport) -> dict[str, Any]:
             "conversions": [count for _, count in report.time_to_goal],
         },
     }
+
+
+def _cut(text: str, length: int = 32) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
