@@ -318,9 +318,13 @@ def test_a_live_journey_shows_counts_on_its_steps_without_a_reload(
     expect(page.locator('#canvas [data-node-id="start"]')).to_have_attribute(
         "data-completed", "2"
     )
-    # The cards say it in words: arrivals (and their share of the step before) in the
-    # head, where the customers are below; a step no one reached shows zeros.
-    expect(wait).to_contain_text("2 in · 100%")
+    # The cards say it in words: arrivals (and their share of the step before, when some
+    # were lost on the way) in the head, where the customers are below; a step no one
+    # reached shows zeros.
+    expect(wait.locator(".step-in")).to_have_text("2 in")
+    expect(wait.locator(".step-in")).to_have_attribute(
+        "title", "100% of those who reached the step before"
+    )
     expect(wait).to_contain_text("2 waiting")
     expect(page.locator('#canvas [data-node-id="vip"]')).to_contain_text("0 in · 0%")
     expect(page.locator('#canvas [data-node-id="mail"]')).to_contain_text(
@@ -343,19 +347,27 @@ def test_a_simulation_lights_the_path_and_shows_the_rendered_messages(
     journey, errors = _open_cart_recovery(page, live_server, session, settings)
 
     page.get_by_text("Simulate", exact=True).click()
-    # The sample's first event is already there: the trigger's, now.
+    # The sample's first event is already there: the trigger's, now, with details that
+    # meet the trigger's condition.
     expect(page.get_by_label("Events, one per line")).to_have_value(
-        "now cart_abandoned"
+        'now cart_abandoned {"cart_value": 50}'
+    )
+    # An event that does not meet it: the result says what the trigger asks for.
+    page.get_by_label("Events, one per line").fill("now cart_abandoned")
+    page.get_by_role("button", name="Run simulation").click()
+    result = page.locator("#sim-result")
+    expect(result).to_contain_text("Did not enter the journey, 0 steps, 0 messages.")
+    expect(result).to_contain_text(
+        "No event met the trigger: When cart_abandoned where cart_value ≥ 50."
     )
     page.get_by_label("Events, one per line").fill(
         'now cart_abandoned {"cart_value": 120.5}'
     )
     page.get_by_role("button", name="Run simulation").click()
-    result = page.locator("#sim-result")
     expect(result).to_contain_text("Ends completed")
-    # Steps are named by what they do.
+    # Steps are named by what they do, and how they went on as their edges say it.
     expect(result.locator("li[data-step]").first).to_contain_text(
-        "When cart_abandoned where cart_value ≥ 50: out"
+        "When cart_abandoned where cart_value ≥ 50: went on"
     )
     expect(result).to_contain_text(
         "Send via Support desk: Call [first_name] → support-desk"

@@ -267,7 +267,11 @@ def test_a_channel_that_journeys_sent_through_shows_its_page_and_deliveries(worl
     assert page.status_code == 200
     deliveries = world.client.get("/channels/support-desk/deliveries")
     assert deliveries.status_code == 200
-    assert journey.name in deliveries.get_data(as_text=True)
+    listing = deliveries.get_data(as_text=True)
+    assert journey.name in listing
+    # Each delivery names its step by what it does and the customer it was for.
+    assert f"{journey.name}</a>: Send via support-desk: Call [first_name]" in listing
+    assert 'href="/customers/' in listing and "Ada" in listing
 
 
 def test_the_overview_ranks_filters_and_flags_journeys_whose_sends_went_nowhere(world):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from engine import accounts, audit
 from engine.crypto import SecretBox
 from engine.demo import load_demo
-from engine.models import AuditEntry, Journey, Role, User
+from engine.models import AuditEntry, DecisionTable, Journey, Role, User
 from tests.factories import (
     csrf_token,
     login,
@@ -159,8 +159,15 @@ def test_targets_link_while_they_exist(admin, session, admin_user, settings):
     _entry(session, admin_user, "channel.create", "channel", "gone", now)
     _entry(session, None, "customer.consent", "customer", customer.id, now)
     _entry(session, None, "journey.pause", "journey", 12345, now)
+    table = DecisionTable(key="support_tier", name="Support tier", draft={})
+    session.add(table)
+    session.flush()
+    _entry(session, admin_user, "decision.create", "decision", table.id, now)
+    _entry(session, admin_user, "decision.publish", "decision", 777, now)
     session.commit()
     page = admin.get("/admin/audit").get_data(as_text=True)
+    assert '<a href="/decisions/support_tier">Support tier</a>' in page
+    assert re.search(r"#777\s*<small class=\"muted\">\(no longer exists\)", page)
     assert f'<a href="/journeys/{journey.id}">Spring sale</a>' in page
     assert '<a href="/channels/web">web</a>' in page
     assert re.search(r"gone\s*<small class=\"muted\">\(no longer exists\)", page)

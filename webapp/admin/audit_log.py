@@ -12,7 +12,15 @@ from sqlalchemy import Select, func, or_, select
 from werkzeug.routing import BuildError
 
 from engine.audit import ACTION_GROUPS, ACTION_WORDS, SYSTEM
-from engine.models import AuditEntry, Channel, Customer, Journey, Role, User
+from engine.models import (
+    AuditEntry,
+    Channel,
+    Customer,
+    DecisionTable,
+    Journey,
+    Role,
+    User,
+)
 from webapp.admin import bp
 from webapp.admin.forms import AuditFilterForm
 from webapp.paging import paginate
@@ -108,6 +116,14 @@ def _targets(entries: list[AuditEntry]) -> dict[int, Target]:
             select(Channel.slug, Channel.name).where(Channel.slug.in_(slugs))
         ).all()
     )
+    tables = {
+        row.id: (row.key, row.name)
+        for row in session.execute(
+            select(DecisionTable.id, DecisionTable.key, DecisionTable.name).where(
+                DecisionTable.id.in_(_ids(entries, "decision"))
+            )
+        )
+    }
     found = {}
     for entry in entries:
         kind, ref = entry.target_type, entry.target_id
@@ -122,7 +138,10 @@ def _targets(entries: list[AuditEntry]) -> dict[int, Target]:
             target = Target(kind, f"#{ref}", _url("customers.show", customer_id=number))
         elif kind == "user" and number in users:
             target = Target(kind, users[number], _url("admin.index"))
-        elif kind in {"journey", "channel", "customer", "user"}:
+        elif kind == "decision" and number in tables:
+            key, name = tables[number]
+            target = Target(kind, name, _url("decisions.show", key=key))
+        elif kind in {"journey", "channel", "customer", "user", "decision"}:
             target = Target(kind, ref if kind == "channel" else f"#{ref}", gone=True)
         else:
             target = Target(kind, ref)

@@ -17,14 +17,17 @@ from flask import (
 )
 from redis.exceptions import RedisError
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from engine import channels, durations
 from engine.analytics import channel_health
 from engine.channels import ChannelError, find_channel
 from engine.delivery import TEST, reason_words
 from engine.execution import drains
+from engine.journeys import lifecycle, summaries
 from engine.models import (
     Channel,
+    Customer,
     Delivery,
     DeliveryStatus,
     Event,
@@ -41,6 +44,7 @@ from webapp.channels.forms import (
     NewChannelForm,
     RotateForm,
 )
+from webapp.customers.views import display_name
 from webapp.hooks.channels import forget
 from webapp.htmx import page_or_partial, wants_partial
 from webapp.paging import Page, paginate
@@ -74,7 +78,8 @@ def _events(channel: Channel, size: int | None = None) -> Page:
 
 
 def _deliveries(channel: Channel, size: int | None = None) -> dict[str, Any]:
-    """A page of the channel's deliveries and the names of the journeys they came from."""
+    """A page of the channel's deliveries, with the names of the journeys and steps they
+    came from (steps as the live version names them) and of the customers they were for."""
     statement = (
         select(Delivery)
         .where(Delivery.channel_id == channel.id)
@@ -82,16 +87,34 @@ def _deliveries(channel: Channel, size: int | None = None) -> dict[str, Any]:
     )
     page = paginate(db(), statement, size=size)
     ids = {row.journey_id for row in page.items if row.journey_id is not None}
-    names = (
-        dict(
-            db()
-            .execute(select(Journey.id, Journey.name).where(Journey.id.in_(ids)))
-            .all()
-        )
-        if ids
-        else {}
+    journeys = (
+        db().scalars(select(Journey).where(Journey.id.in_(ids))).all() if ids else []
     )
-    return {"deliveries": page, "journey_names": names}
+    steps: dict[tuple[int, str], str] = {}
+    for journey in journeys:
+        live = lifecycle.live_version(db(), journey)
+        for node_id, step in summaries.named_steps(
+            db(), live.document if live else journey.draft
+        ).items():
+            steps[(journey.id, node_id)] = step.label or step.summary or step.title
+    people = {row.customer_id for row in page.items if row.customer_id is not None}
+    customers = (
+        db()
+        .scalars(
+            select(Customer)
+            .where(Customer.id.in_(people))
+            .options(selectinload(Customer.identities))
+        )
+        .all()
+        if people
+        else []
+    )
+    return {
+        "deliveries": page,
+        "journey_names": {journey.id: journey.name for journey in journeys},
+        "step_names": steps,
+        "customer_names": {c.id: display_name(c) for c in customers},
+    }
 
 
 def _health(channel: Channel) -> channel_health.Health:

@@ -30,7 +30,7 @@ from engine.journeys import (
     starters,
     summaries,
 )
-from engine.language import graph
+from engine.language import graph, rules
 from engine.models import (
     Journey,
     JourneyStatus,
@@ -212,11 +212,53 @@ def show(journey_id: int) -> Any:
 
 
 def _sample_events(document: dict[str, Any]) -> str:
-    """A first simulation to run: the trigger's event, now."""
+    """A first simulation to run: the trigger's event, now, with details that meet the
+    trigger's condition where a simple one names them (`cart_value ≥ 50`: 50)."""
     for node in document.get("nodes", []):
-        if node.get("type") == "trigger" and (node.get("config") or {}).get("event"):
-            return f"now {node['config']['event']}"
+        config = node.get("config") or {}
+        if node.get("type") == "trigger" and config.get("event"):
+            details = _meeting(config.get("where"))
+            scope = {"event": {"type": config["event"], "properties": details}}
+            if details and rules.evaluate(config["where"], scope).matched:
+                return f"now {config['event']} {json.dumps(details)}"
+            return f"now {config['event']}"
     return ""
+
+
+def _meeting(rule: Any) -> dict[str, Any]:
+    """Event details that meet `rule`'s comparisons of event properties, as far as a value
+    can be read off each one (the sample is checked against the rule before it is used)."""
+    if not isinstance(rule, dict):
+        return {}
+    if isinstance(rule.get("all"), list):
+        found: dict[str, Any] = {}
+        for part in rule["all"]:
+            found.update(_meeting(part))
+        return found
+    if isinstance(rule.get("any"), list) and rule["any"]:
+        return _meeting(rule["any"][0])
+    field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
+    prefix = "event.properties."
+    if (
+        not isinstance(field, str)
+        or not field.startswith(prefix)
+        or "." in field[len(prefix) :]
+    ):
+        return {}
+    name = field[len(prefix) :]
+    if op in ("eq", "gte", "lte", "starts_with", "contains") and value is not None:
+        return {name: value}
+    if (
+        op in ("gt", "lt")
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+    ):
+        return {name: value + 1 if op == "gt" else value - 1}
+    if op == "in" and isinstance(value, list) and value:
+        return {name: value[0]}
+    if op == "exists":
+        return {name: "yes"}
+    return {}
 
 
 def _problems_by_node(problems: list[dict[str, Any]]) -> dict[str, list[str]]:

@@ -60,7 +60,10 @@ class WaitForEvent(NodeType):
         if ctx.resume is not None:
             return Outcome(
                 port="timeout",
-                detail={"reason": f"no {config['event']} within {config['timeout']}"},
+                detail={
+                    "reason": f"no {config['event']} within "
+                    f"{durations.in_words(config['timeout'])}"
+                },
             )
         timeout_at = durations.add(ctx.now, config["timeout"])
         return Outcome(

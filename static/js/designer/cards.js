@@ -42,11 +42,14 @@ export function card(cell) {
   box.append(head, summary);
   const f = data.figures;
   if (f) {
-    // Arrivals (and their share of the arrivals at the steps before) in the head; below,
-    // where they are now, or for a send what became of its messages.
+    // Arrivals in the head, with their share of the arrivals at the steps before when some
+    // were lost on the way (all of them, 100%, would only take room from the step's name);
+    // below, where they are now, or for a send what became of its messages.
     box.classList.add("has-figures");
     const arrived = element("span", "step-in", `${count(f.entered)} in`);
-    if (f.share !== null && f.share !== undefined) arrived.append(element("span", "share", ` · ${f.share}%`));
+    const shared = f.share !== null && f.share !== undefined;
+    if (shared && f.share < 100) arrived.append(element("span", "share", ` · ${f.share}%`));
+    if (shared) arrived.title = `${f.share}% of those who reached the step before`;
     head.append(arrived);
     // A send whose messages printed a name empty (a typo, a trait some customers lack)
     // says so in its head: how many, and in its title which names.

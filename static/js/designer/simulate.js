@@ -4,7 +4,7 @@
 
 import { whenSaved } from "./autosave.js";
 import { graph, setViewData } from "./canvas.js";
-import { stepName } from "./labels.js";
+import { edgeLabel, stepName } from "./labels.js";
 import { page } from "./page.js";
 import { readEvents, simulationError } from "./simulation-input.js";
 import { setUpTraits } from "./traits.js";
@@ -41,12 +41,33 @@ const nameOf = (id) => {
   return node ? stepName(node, page.byType) : id;
 };
 
+// How the sample customer's time in the journey ends, in words.
+const ENDINGS = {
+  completed: "Ends completed",
+  exited: "Ends exited: an exit rule took them out",
+  failed: "Ends failed",
+  waiting: "Still in the journey, waiting",
+  not_entered: "Did not enter the journey",
+};
+
 function showResult(result) {
   const box = document.getElementById("sim-result");
   box.replaceChildren();
   const final = document.createElement("p");
-  final.innerHTML = `<strong>Ends ${result.final}</strong>, ${result.steps.length} steps, ${result.sends.length} message${result.sends.length === 1 ? "" : "s"}.`;
+  const ending = document.createElement("strong");
+  ending.textContent = ENDINGS[result.final] || `Ends ${result.final}`;
+  const steps = result.steps.length;
+  const sends = result.sends.length;
+  final.append(ending, `, ${steps} step${steps === 1 ? "" : "s"}, ${sends} message${sends === 1 ? "" : "s"}.`);
   box.append(final);
+  if (result.final === "not_entered" && steps === 0) {
+    // No event met the trigger: say what it asks for, which the events typed did not have.
+    const trigger = graph.getNodes().find((node) => (node.getData() || {}).type === "trigger");
+    const why = document.createElement("p");
+    why.className = "muted";
+    why.textContent = `No event met the trigger${trigger ? `: ${nameOf(trigger.id)}` : ""}. Add an event, or details that meet it.`;
+    box.append(why);
+  }
   const list = document.createElement("ol");
   list.className = "sim-steps";
   result.steps.forEach((step, index) => {
@@ -56,7 +77,10 @@ function showResult(result) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "link";
-    button.textContent = `${nameOf(step.node)}: ${step.outcome}`;
+    // The way the step went on, as its edge says it on the canvas ("went on", "yes").
+    const node = graph.getCellById(step.node);
+    const way = step.outcome === "out" ? "went on" : (node && edgeLabel(node, step.outcome)) || step.outcome;
+    button.textContent = `${nameOf(step.node)}: ${way}`;
     button.addEventListener("click", () => focusNode(step.node));
     li.append(button);
     if (reason) li.append(document.createTextNode(` — ${typeof reason === "string" ? reason : JSON.stringify(reason)}`));
