@@ -352,23 +352,29 @@ _TAG = re.compile(r"\{%.*?%\}", re.DOTALL)
 _PATH = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*|\[\d+\])*$")
 
 
-def _placeholder(found: re.Match[str]) -> str:
+def _placeholder(found: re.Match[str], slips: set[str]) -> str:
     variable = found.group(1).split("|", 1)[0].strip()
     if not _PATH.match(variable):
         return "{{ … }}"
-    parts = variable.split(".")
-    if _meant(parts[0], parts) is not None:  # empty when sent: shown as written
+    if _INDEX.sub(r".\1", variable) in slips:  # empty when sent: shown as written
         return "{{ " + variable + " }}"
-    return "[" + parts[-1] + "]"
+    return "[" + _INDEX.sub("", variable).split(".")[-1] + "]"
+
+
+_INDEX = re.compile(
+    r"\[(\d+)\]"
+)  # `tags[0]`, which the template's analysis names `tags.0`
 
 
 def gist(source: object, limit: int = 40) -> str:
     """A template as a short line: `Hi {{ customer.traits.first_name }}, …` reads
-    `Hi [first_name], …`, while a name that holds nothing stays as written
-    (`{{ first_name }}`); tags are left out and the text is cut near `limit` characters."""
+    `Hi [first_name], …`, while a name read from outside the template that holds nothing
+    stays as written (`{{ first_name }}`; a loop's or an assigned name is not one); tags
+    are left out and the text is cut near `limit` characters."""
     if not isinstance(source, str):
         return ""
-    text = _TAG.sub(" ", _OUTPUT.sub(_placeholder, source))
+    slips = {path for path, _meant_name in unknown_names(source)}
+    text = _TAG.sub(" ", _OUTPUT.sub(lambda found: _placeholder(found, slips), source))
     text = " ".join(text.split())
     if len(text) <= limit:
         return text

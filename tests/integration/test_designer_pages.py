@@ -281,6 +281,46 @@ def _valid_blank(marketer, session, name="Welcome"):
     return journey, document
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"all": [{"field": "event.properties.a", "op": "gte", "value": 5}, {}]},
+        {"field": "event.properties.a", "op": None},
+        {"all": ["junk"]},
+    ],
+)
+def test_a_half_written_trigger_condition_still_opens_with_a_plain_sample(
+    marketer, session, where
+):
+    journey, document = _valid_blank(marketer, session)
+    document["nodes"][0]["config"]["where"] = where
+    assert (
+        _put_draft(
+            marketer, journey.id, {"revision": 2, "document": document}
+        ).status_code
+        == 200
+    )
+    page = marketer.get(f"/journeys/{journey.id}")
+    assert page.status_code == 200
+    assert ">now signed_up</textarea>" in page.get_data(as_text=True)
+
+
+def test_a_sample_event_meets_the_trigger_condition(marketer, session):
+    journey, document = _valid_blank(marketer, session)
+    document["nodes"][0]["config"]["where"] = {
+        "all": [
+            {"field": "event.properties.plan", "op": "in", "value": ["pro", "team"]},
+            {"field": "event.properties.seats", "op": "gt", "value": 4},
+        ]
+    }
+    _put_draft(marketer, journey.id, {"revision": 2, "document": document})
+    page = marketer.get(f"/journeys/{journey.id}").get_data(as_text=True)
+    assert (
+        ">now signed_up {&#34;plan&#34;: &#34;pro&#34;, &#34;seats&#34;: 5}</textarea>"
+        in page
+    )
+
+
 def test_publish_shows_the_changes_and_customers_in_flight_first(marketer, session):
     journey, document = _valid_blank(marketer, session)
     page = marketer.get(f"/journeys/{journey.id}/publish").get_data(as_text=True)

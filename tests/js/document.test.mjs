@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { connectedPorts, journeyDocument, overlapping, planDrawing, routeOf } from "../../static/js/designer/document.js";
-import { cartRecovery, draftAnswer, editablePage, readOnlyPage } from "./journeys.mjs";
+import { CART_RECOVERY_PORTS, cartRecovery, draftAnswer, editablePage, readOnlyPage } from "./journeys.mjs";
 
 // What the canvas reads off the graph for journeyDocument, here taken from the drawn specs.
 function readBack(plan) {
@@ -99,6 +99,21 @@ describe("planDrawing", () => {
     // Without a route the router finds the way.
     assert.deepEqual(edge("out:false").vertices, []);
     assert.deepEqual(edge("out:false").router, plan.routing);
+  });
+
+  test("a route kept from before a send's usual output moved to the middle is dropped", () => {
+    const doc = laidOut();
+    const at = doc.layout.mail; // 264 wide: three outputs at 44, 132 and 220 from its left
+    doc.layout.routes = {
+      "mail:out": [[at.x + 44, at.y + 124], [at.x + 300, at.y + 124]], // left, where it was
+      "call:out": [[doc.layout.call.x + 132, 900], [500, 900]], // the middle, where it is
+    };
+    const ports = { ...CART_RECOVERY_PORTS, mail: [...CART_RECOVERY_PORTS.mail, { name: "suppressed", required: false }], call: [...CART_RECOVERY_PORTS.call, { name: "suppressed", required: false }] };
+    const plan = planDrawing({ ...draftAnswer(doc), ports }, editablePage);
+    const edge = (from) => plan.edges.find((spec) => spec.source.cell === from && spec.source.port === "out:out");
+    assert.deepEqual(edge("mail").vertices, []);
+    assert.deepEqual(edge("mail").router, plan.routing);
+    assert.deepEqual(edge("call").vertices, [{ x: doc.layout.call.x + 132, y: 900 }, { x: 500, y: 900 }]);
   });
 
   test("steps drawn on top of each other are arranged again", () => {

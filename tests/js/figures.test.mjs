@@ -19,6 +19,8 @@ test("a step's arrivals as a share of the arrivals at the steps before it", () =
   assert.equal(stepFigures(counts, "mail", ["vip", "wait"]).share, 45);
   // An edge from the step to itself does not count.
   assert.equal(stepFigures(counts, "wait", ["start", "wait"]).share, 100);
+  // A step some did not reach never reads 100%, however it rounds.
+  assert.equal(stepFigures({ a: { entered: 200 }, b: { entered: 199 } }, "b", ["a"]).share, 99);
 });
 
 test("no share without steps before it, or when none arrived there", () => {

@@ -58,6 +58,9 @@ def test_steps_sit_a_row_below_the_step_that_leads_to_them_and_changes_are_marke
     assert cards["nudge"].y > cards["loose"].y  # the removed steps come last
     assert cards["hold"].waiting == 3 and cards["hold"].summary == "Wait 2 hours"
     assert sum(line.back for line in drawn.lines) == 1  # mail -> start goes back up
+    (back,) = [line for line in drawn.lines if line.back]
+    lane = max(int(part[1:]) for part in back.path.split() if part.startswith("H"))
+    assert lane > max(card.x + CARD_W for card in drawn.cards)  # up right of every card
     assert (
         drawn.description == "The new version: 4 steps, 2 added, 1 changed, 1 removed"
     )

@@ -313,6 +313,13 @@ def test_durations_in_words(text, words):
         ("Hi {{ customer.traits.first_name }}!", "Hi [first_name]!"),
         ("{{ 'x' | upcase }} and {{ a.b[0].c }}", "{{ … }} and {{ a.b[0].c }}"),
         ("{% if vip %}Dear VIP{% endif %}  thanks", "Dear VIP thanks"),
+        # A name of the template's own (a loop's, an assigned one) is not a slip.
+        ("{% for i in event.properties.items %}{{ i.name }}{% endfor %}", "[name]"),
+        ("{% assign n = customer.traits.first_name %}Hi {{ n }}", "Hi [n]"),
+        (
+            "{{ customer.traits.tags[0] }} and {{ first_name }}",
+            "[tags] and {{ first_name }}",
+        ),
         (
             "one two three four five six seven eight nine ten",
             "one two three four five six seven eight…",

@@ -288,15 +288,10 @@ def sketch(
         elif y2 > y1:
             path = f"M{x1},{y1} V{below} H{x2} V{y2}"
             result.lines.append(Line(path, words=words, x=x1, y=words_y))
-        else:  # a way back up: around the right of the steps
+        else:  # a way back up: across the gaps and up a lane right of the cards
             side = width - MARGIN
-            result.lines.append(
-                Line(
-                    f"M{source[0] + CARD_W},{source[1] + CARD_H // 2} H{side} "
-                    f"V{target[1] + CARD_H // 2} H{target[0] + CARD_W}",
-                    back=True,
-                )
-            )
+            path = f"M{x1},{y1} V{below} H{side} V{y2 - GAP_Y // 2 + 6} H{x2} V{y2}"
+            result.lines.append(Line(path, back=True, words=words, x=x1, y=words_y))
     if gone:
         result.removed_label_y = bottom + 4
         span = len(gone) * CARD_W + (len(gone) - 1) * GAP_X

@@ -217,9 +217,15 @@ def _sample_events(document: dict[str, Any]) -> str:
     for node in document.get("nodes", []):
         config = node.get("config") or {}
         if node.get("type") == "trigger" and config.get("event"):
-            details = _meeting(config.get("where"))
+            where = config.get("where")
+            # A draft may hold a half-written condition: only a valid one is tried.
+            details = _meeting(where) if where and not rules.check(where) else {}
             scope = {"event": {"type": config["event"], "properties": details}}
-            if details and rules.evaluate(config["where"], scope).matched:
+            if (
+                details
+                and isinstance(where, dict)
+                and rules.evaluate(where, scope).matched
+            ):
                 return f"now {config['event']} {json.dumps(details)}"
             return f"now {config['event']}"
     return ""

@@ -48,7 +48,7 @@ export function card(cell) {
     box.classList.add("has-figures");
     const arrived = element("span", "step-in", `${count(f.entered)} in`);
     const shared = f.share !== null && f.share !== undefined;
-    if (shared && f.share < 100) arrived.append(element("span", "share", ` · ${f.share}%`));
+    if (shared && f.share !== 100) arrived.append(element("span", "share", ` · ${f.share}%`));
     if (shared) arrived.title = `${f.share}% of those who reached the step before`;
     head.append(arrived);
     // A send whose messages printed a name empty (a typo, a trait some customers lack)

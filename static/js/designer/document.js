@@ -8,6 +8,7 @@
 
 import { NODE_H, NODE_W, edgeSpec, nodeSpec, noteSpec, routerFor } from "./cells.js";
 import { portName } from "./labels.js";
+import { inOrder } from "./ports.js";
 
 // The document to save. `base`: the draft as the server last answered it (its other keys are
 // kept). `cellIds`: the ids of every cell on the canvas (a layout key that is not one, such
@@ -51,6 +52,18 @@ export function routeOf(layout, from, port) {
   return Array.isArray(points)
     ? points.filter((p) => Array.isArray(p) && p.length === 2).map(([x, y]) => ({ x, y }))
     : null;
+}
+
+// Whether a route Arrange kept leaves from where its output was before a step's usual way
+// on moved to the middle of its outputs (see ports.inOrder) rather than where it is now: the
+// router then finds the way instead of a slanted line to the old bend.
+function stale(route, at, ports, port) {
+  if (!route.length || !at) return false;
+  const listed = ports.map((p) => p.name);
+  const drawn = inOrder(ports).map((p) => p.name);
+  if (listed.join() === drawn.join() || !listed.includes(port)) return false;
+  const xOf = (names) => at.x + (NODE_W * (2 * names.indexOf(port) + 1)) / (2 * names.length);
+  return Math.abs(route[0].x - xOf(listed)) < 1.5 && Math.abs(route[0].x - xOf(drawn)) >= 1.5;
 }
 
 // Whether two steps of the layout would overlap when drawn at today's step size.
@@ -105,7 +118,8 @@ export function planDrawing(answer, page) {
   for (const edge of doc.edges || []) {
     if (!byId.has(edge.from) || !byId.has(edge.to)) continue;
     const port = edge.port || "out";
-    const route = arrange ? [] : routeOf(layout, edge.from, port);
+    let route = arrange ? [] : routeOf(layout, edge.from, port);
+    if (route && stale(route, layout[edge.from], answer.ports[edge.from] || [], port)) route = null;
     edges.push(edgeSpec(edge.from, port, edge.to, route, byId.get(edge.from).data, routing));
   }
   return { routing, arrange, steps, notes, edges };

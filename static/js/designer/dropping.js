@@ -1,7 +1,7 @@
 // Adding a step from the step list, by a click or by dragging it onto the canvas. A new step
 // from the list, or a step not yet connected, dropped on the edge A -> B goes in between:
-// A -> the step (its input), the step (its first output) -> B. While dragging, the edge it
-// would go into is highlighted.
+// A -> the step (its input), the step (its usual way on, else its first output) -> B. While
+// dragging, the edge it would go into is highlighted.
 
 import { graph, isNote } from "./canvas.js";
 import { addNode, canSplice, splice } from "./editing.js";

@@ -17,7 +17,9 @@ export function stepFigures(counts, id, sourceIds) {
   let share = null;
   if (sources.size) {
     const arrived = [...sources].reduce((sum, source) => sum + ((counts[source] || ZERO).entered || 0), 0);
-    share = arrived ? Math.round((100 * mine.entered) / arrived) : null;
+    // Rounded, except that a step some did not reach never reads 100%.
+    const exact = arrived ? (100 * mine.entered) / arrived : null;
+    share = exact === null ? null : mine.entered < arrived ? Math.min(99, Math.round(exact)) : Math.round(exact);
   }
   return { ...mine, share };
 }

@@ -35,5 +35,7 @@ export function setStatus(text, bad) {
 // Words for a screen reader alone (what the keyboard chose on the canvas): a sighted user
 // sees the choice, and the status line keeps saying whether the draft is saved.
 export function announce(text) {
-  page.announcer.textContent = text;
+  // Emptied first, so that the same words said again (the same step chosen again) are read.
+  page.announcer.textContent = "";
+  setTimeout(() => { page.announcer.textContent = text; }, 30);
 }
