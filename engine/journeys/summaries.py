@@ -56,3 +56,8 @@ def step_names(document: Any, channels: Mapping[str, str]) -> dict[str, StepName
 def named_steps(session: Session, document: Any) -> dict[str, StepName]:
     """`step_names` with the channels' names read from the database."""
     return step_names(document, channel_names(session))
+
+
+def shortened(text: str, length: int) -> str:
+    """`text` cut to `length` characters, the last one an ellipsis, where it is longer."""
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"

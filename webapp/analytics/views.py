@@ -17,6 +17,7 @@ from engine.analytics import overview, reports
 from engine.analytics.counters import TIME_TO_GOAL_NAMES
 from engine.analytics.queries import Window
 from engine.intake.payload import scrub
+from engine.journeys import summaries
 from engine.models import Journey, JourneyStatus, JourneyVersion, Role, utcnow
 from webapp.analytics import bp
 from webapp.analytics.forms import FiltersForm
@@ -304,7 +305,10 @@ def _chart_data(report: reports.JourneyReport) -> dict[str, Any]:
         "funnel": {
             # Each step by its own name, else by what it does, as the canvas names it.
             "labels": [
-                node.label or _cut(node.summary) or node.title or node.node_id
+                node.label
+                or summaries.shortened(node.summary, 32)
+                or node.title
+                or node.node_id
                 for node in report.funnel
             ],
             "arrived": [node.arrived for node in report.funnel],
@@ -317,7 +321,3 @@ def _chart_data(report: reports.JourneyReport) -> dict[str, Any]:
             "conversions": [count for _, count in report.time_to_goal],
         },
     }
-
-
-def _cut(text: str, length: int = 32) -> str:
-    return text if len(text) <= length else text[: length - 1].rstrip() + "…"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.journeys.summaries import StepName
+from engine.journeys.summaries import StepName, shortened
 from engine.language import nodes as node_types
 from engine.language.nodes._words import edge_words
 
@@ -39,11 +39,11 @@ class Card:
 
     @property
     def short_title(self) -> str:
-        return _cut(self.title, TITLE_CHARS)
+        return shortened(self.title, TITLE_CHARS)
 
     @property
     def short_summary(self) -> str:
-        return _cut(self.summary, SUMMARY_CHARS)
+        return shortened(self.summary, SUMMARY_CHARS)
 
     @property
     def note(self) -> str:
@@ -106,10 +106,6 @@ class Sketch:
             return f"{self.description}."
         text = ", ".join(colours)
         return f"{self.description}. {text[0].upper()}{text[1:]}."
-
-
-def _cut(text: str, length: int) -> str:
-    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
 def _raw(document: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
